@@ -1,0 +1,933 @@
+//! [`BatchBuilder`]: the producer side of the codec, used by the filter.
+//!
+//! The builder owns the worker's session dictionary and the open batch. Each
+//! [`BatchBuilder::append`] interns the record's repeated values (a hash
+//! lookup that copies nothing when the value is known) and appends one varint
+//! per column to reusable buffers, so steady-state appends do not allocate.
+//! [`BatchBuilder::encoded_len`] is exact at every point, which lets the
+//! filter cut a batch at a byte budget.
+//!
+//! A sealed batch defines the dictionary entries the collector has not
+//! acknowledged yet; [`BatchBuilder::acknowledge`] records that a batch was
+//! committed, and [`BatchBuilder::reset_acknowledgements`] forgets it all when
+//! the collector says it lost the dictionary.
+
+use core::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+
+use crate::coding::{MAX_DURATION_US, MAX_SIZE_BYTES, encode_duration, encode_upstream, zigzag};
+use crate::coding::{parse_canonical_uuid, parse_hex_id};
+use crate::limits::{
+    MAX_GROUPS, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_RECORD_SPREAD_MS, MAX_RECORDS,
+    MAX_SAMPLE_WEIGHT, MAX_STRING_BYTES, MAX_TIME_MS, MAX_VERSION_BYTES,
+};
+use crate::record::{AgentRef, IdentityRef, Record};
+use crate::table::{Entry, Table};
+use crate::v1;
+use crate::{SCHEMA_REVISION, TableLens};
+
+/// Builder settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuilderOptions {
+    /// Encoded size of the dictionary, in bytes, past which the builder
+    /// starts a new generation after the next batch. The builder's memory is
+    /// about three times this.
+    pub max_dictionary_bytes: u64,
+    /// Seed for the dictionary's hash tables. Draw it at random per instance
+    /// so that clients cannot aim for hash collisions.
+    pub hash_seed: u64,
+}
+
+impl Default for BuilderOptions {
+    fn default() -> Self {
+        BuilderOptions {
+            max_dictionary_bytes: 1024 * 1024,
+            hash_seed: 0,
+        }
+    }
+}
+
+/// Who produces the batches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Producer {
+    /// Random per Wasm instance.
+    pub instance_id: [u8; 16],
+    /// `kong.node.id`; known only once a request has been seen.
+    pub node_id: String,
+    /// The filter's version.
+    pub filter_version: String,
+    /// `kong.version`; known only once a request has been seen.
+    pub kong_version: String,
+}
+
+/// Why a record was not appended. The open batch is unchanged; the filter
+/// counts the record as a capture error (or seals the batch and retries, for
+/// [`AppendError::BatchFull`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The batch holds [`MAX_RECORDS`] records; seal it first.
+    #[error("the batch already holds {MAX_RECORDS} records")]
+    BatchFull,
+    /// The record's time is outside 1970..2200 or more than a day away from
+    /// the batch's first record.
+    #[error("record time {started_at_ms} ms is out of range for this batch")]
+    TimeOutOfRange {
+        /// The record's start time.
+        started_at_ms: i64,
+    },
+    /// A dictionary table ran out of ids (2^32 - 1 entries).
+    #[error("a dictionary table is out of ids")]
+    DictionaryFull,
+}
+
+/// What the producer needs to remember of a sealed batch to acknowledge it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchAck {
+    /// The dictionary generation of the batch.
+    pub generation: u32,
+    /// The table lengths when it was sealed: everything below is defined by
+    /// it or by batches acknowledged before.
+    pub lens: TableLens,
+}
+
+/// A batch ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBatch {
+    /// The batch's sequence number.
+    pub sequence: u64,
+    /// Records in it.
+    pub record_count: u32,
+    /// Acknowledge with this once the collector committed it.
+    pub ack: BatchAck,
+    /// Where the `dictionary` field starts in `bytes`; it is always last.
+    pub dictionary_offset: usize,
+    /// The encoded `Batch`.
+    pub bytes: Vec<u8>,
+}
+
+/// Builds batches for one producer. See the module docs.
+pub struct BatchBuilder {
+    dict: ProducerDictionary,
+    options: BuilderOptions,
+    producer: Vec<u8>,
+    next_sequence: u64,
+    cols: Columns,
+    scratch_groups: Vec<u32>,
+}
+
+impl BatchBuilder {
+    /// A builder whose first batch has sequence 1 and dictionary generation 0.
+    pub fn new(producer: &Producer, options: BuilderOptions) -> Self {
+        BatchBuilder {
+            dict: ProducerDictionary::new(FixedState::with_seed(options.hash_seed)),
+            options,
+            producer: encode_producer(producer),
+            next_sequence: 1,
+            cols: Columns::default(),
+            scratch_groups: Vec::with_capacity(MAX_GROUPS),
+        }
+    }
+
+    /// Updates the producer fields, e.g. once the node id is known.
+    pub fn set_producer(&mut self, producer: &Producer) {
+        self.producer = encode_producer(producer);
+    }
+
+    /// Records in the open batch.
+    pub fn len(&self) -> u32 {
+        self.cols.count
+    }
+
+    /// True when the open batch has no records.
+    pub fn is_empty(&self) -> bool {
+        self.cols.count == 0
+    }
+
+    /// The sequence number the next sealed batch gets.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// The current dictionary generation.
+    pub fn generation(&self) -> u32 {
+        self.dict.generation
+    }
+
+    /// Encoded size of the dictionary's current generation, in bytes.
+    pub fn dictionary_bytes(&self) -> u64 {
+        self.dict.total_bytes()
+    }
+
+    /// Appends one record to the open batch.
+    pub fn append(&mut self, r: &Record<'_>) -> Result<(), AppendError> {
+        if self.cols.count >= MAX_RECORDS {
+            return Err(AppendError::BatchFull);
+        }
+        let total_us = r.latency_total_us.min(MAX_DURATION_US);
+        let time_error = AppendError::TimeOutOfRange {
+            started_at_ms: r.started_at_ms,
+        };
+        // Whole milliseconds of u64 microseconds always fit an i64.
+        let end_ms = r
+            .started_at_ms
+            .checked_add((total_us / 1000) as i64)
+            .filter(|t| (0..=MAX_TIME_MS).contains(&r.started_at_ms) && *t <= MAX_TIME_MS)
+            .ok_or(time_error)?;
+        let (base, delta) = if self.cols.count == 0 {
+            (end_ms, 0)
+        } else {
+            let spread = end_ms.checked_sub(self.cols.base_time_ms).ok_or(time_error)?;
+            if spread.unsigned_abs() > MAX_RECORD_SPREAD_MS as u64 {
+                return Err(time_error);
+            }
+            let delta = end_ms.checked_sub(self.cols.last_end_ms).ok_or(time_error)?;
+            (self.cols.base_time_ms, delta)
+        };
+
+        // Intern first: a failure here must leave the columns untouched.
+        let endpoint = self.dict.endpoint(r)?;
+        let outcome = self.dict.outcome(r.status, r.source)?;
+        let identity = match &r.identity {
+            Some(id) => self.dict.identity(id, &mut self.scratch_groups)?,
+            None => 0,
+        };
+        let client = self.dict.string(r.client_address)?;
+        let agent = match &r.agent {
+            Some(agent) => self.dict.agent(agent)?,
+            None => 0,
+        };
+
+        let c = &mut self.cols;
+        c.base_time_ms = base;
+        c.last_end_ms = end_ms;
+        let index = c.count as usize;
+        encode_varint(zigzag(delta), &mut c.end_delta);
+        encode_varint(u64::from(endpoint), &mut c.endpoint);
+        encode_varint(u64::from(outcome), &mut c.outcome);
+        encode_varint(encode_duration(total_us), &mut c.latency_total);
+        encode_varint(
+            encode_upstream(total_us, r.latency_upstream_us),
+            &mut c.latency_upstream,
+        );
+        encode_varint(r.request_bytes.min(MAX_SIZE_BYTES), &mut c.request_bytes);
+        encode_varint(r.response_bytes.min(MAX_SIZE_BYTES), &mut c.response_bytes);
+        encode_varint(u64::from(identity), &mut c.identity);
+        encode_varint(u64::from(client), &mut c.client);
+        encode_varint(u64::from(agent), &mut c.agent);
+        push_id(&mut c.request_id, 13, index, r.request_id);
+        push_id(&mut c.trace_id, 14, index, r.trace_id);
+        push_weight(&mut c.sample_weight, index, r.sample_weight);
+        c.count = c.count.saturating_add(1);
+        Ok(())
+    }
+
+    /// Exact size in bytes of the batch [`BatchBuilder::seal`] would produce
+    /// now with these arguments.
+    pub fn encoded_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
+        let header = self.header_len(cut_time_ms, drops);
+        let records = self.cols.body_len();
+        let records = if self.cols.count > 0 {
+            delimited_len(6, records)
+        } else {
+            0
+        };
+        let dictionary = delimited_len(7, self.dict.body_len());
+        header.saturating_add(records).saturating_add(dictionary)
+    }
+
+    /// Seals the open batch, clears it for the next one, and returns the
+    /// bytes to send. `drops` are the counts since the previous batch.
+    pub fn seal(&mut self, cut_time_ms: i64, drops: &v1::Drops) -> SealedBatch {
+        let mut buf = Vec::with_capacity(self.encoded_len(cut_time_ms, drops));
+        let sequence = self.next_sequence;
+        self.next_sequence = sequence.saturating_add(1);
+
+        encode_key(1, WireType::Varint, &mut buf);
+        encode_varint(u64::from(SCHEMA_REVISION), &mut buf);
+        encode_key(2, WireType::LengthDelimited, &mut buf);
+        encode_varint(self.producer.len() as u64, &mut buf);
+        buf.extend_from_slice(&self.producer);
+        encode_key(3, WireType::Varint, &mut buf);
+        encode_varint(sequence, &mut buf);
+        if cut_time_ms != 0 {
+            encode_key(4, WireType::Varint, &mut buf);
+            encode_varint(cut_time_ms as u64, &mut buf);
+        }
+        if *drops != v1::Drops::default() {
+            encode_key(5, WireType::LengthDelimited, &mut buf);
+            encode_varint(drops.encoded_len() as u64, &mut buf);
+            drops.encode_raw(&mut buf);
+        }
+        if self.cols.count > 0 {
+            encode_key(6, WireType::LengthDelimited, &mut buf);
+            encode_varint(self.cols.body_len() as u64, &mut buf);
+            self.cols.encode_body(&mut buf);
+        }
+        let dictionary_offset = buf.len();
+        let acked = self.dict.acked();
+        self.dict.encode(&acked, &mut buf);
+
+        let sealed = SealedBatch {
+            sequence,
+            record_count: self.cols.count,
+            ack: BatchAck {
+                generation: self.dict.generation,
+                lens: self.dict.lens(),
+            },
+            dictionary_offset,
+            bytes: buf,
+        };
+        self.cols.clear();
+        if self.dict.total_bytes() > self.options.max_dictionary_bytes {
+            self.dict.next_generation();
+        }
+        sealed
+    }
+
+    /// Notes that the collector committed a batch: later batches need not
+    /// define what it defined.
+    pub fn acknowledge(&mut self, ack: BatchAck) {
+        if ack.generation == self.dict.generation {
+            self.dict.raise_acked(&ack.lens);
+        }
+    }
+
+    /// Forgets every acknowledgement, so the next batch defines the whole
+    /// dictionary; for a collector that lost its copy.
+    pub fn reset_acknowledgements(&mut self) {
+        self.dict.lower_acked_to_zero();
+    }
+
+    /// Rewrites a sealed batch so that it defines every entry it refers to,
+    /// for a collector that lost the dictionary. Returns false, leaving the
+    /// batch unchanged, when the batch belongs to a generation this builder
+    /// no longer holds.
+    pub fn redefine_all(&self, batch: &mut SealedBatch) -> bool {
+        if batch.ack.generation != self.dict.generation {
+            return false;
+        }
+        let Some(prefix) = batch.bytes.get(..batch.dictionary_offset) else {
+            return false;
+        };
+        let mut bytes = prefix.to_vec();
+        self.dict
+            .encode_range(&[0; 5], &batch.ack.lens, &mut bytes);
+        batch.bytes = bytes;
+        true
+    }
+
+    fn header_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
+        let mut len = Size::default();
+        len.varint(1, u64::from(SCHEMA_REVISION));
+        len.delimited(2, self.producer.len());
+        len.varint(3, self.next_sequence);
+        if cut_time_ms != 0 {
+            len.varint(4, cut_time_ms as u64);
+        }
+        if *drops != v1::Drops::default() {
+            len.delimited(5, drops.encoded_len());
+        }
+        len.0
+    }
+}
+
+fn encode_producer(p: &Producer) -> Vec<u8> {
+    v1::Producer {
+        instance_id: p.instance_id.to_vec(),
+        node_id: truncate(&p.node_id, MAX_NODE_ID_BYTES).to_owned(),
+        filter_version: truncate(&p.filter_version, MAX_VERSION_BYTES).to_owned(),
+        kong_version: truncate(&p.kong_version, MAX_VERSION_BYTES).to_owned(),
+    }
+    .encode_to_vec()
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character
+/// boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    s.get(..s.floor_char_boundary(max)).unwrap_or("")
+}
+
+/// Bytes of a length-delimited field with a body of `len` bytes.
+fn delimited_len(field: u32, len: usize) -> usize {
+    let mut size = Size::default();
+    size.delimited(field, len);
+    size.0
+}
+
+/// Adds up encoded sizes; saturating, though real sizes are far below.
+#[derive(Default)]
+struct Size(usize);
+
+impl Size {
+    fn add(&mut self, n: usize) {
+        self.0 = self.0.saturating_add(n);
+    }
+
+    /// A varint field.
+    fn varint(&mut self, field: u32, value: u64) {
+        self.add(key_len(field));
+        self.add(encoded_len_varint(value));
+    }
+
+    /// A length-delimited field with a body of `len` bytes.
+    fn delimited(&mut self, field: u32, len: usize) {
+        self.add(key_len(field));
+        self.add(encoded_len_varint(len as u64));
+        self.add(len);
+    }
+}
+
+/// Appends one `Id` element for record `index`, backfilling empty elements
+/// for earlier records the first time a column gets a value.
+fn push_id(column: &mut Option<Vec<u8>>, field: u32, index: usize, id: &str) {
+    if column.is_none() {
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return;
+        }
+        let mut fill = Vec::with_capacity(index.saturating_mul(2));
+        for _ in 0..index {
+            encode_key(field, WireType::LengthDelimited, &mut fill);
+            fill.push(0);
+        }
+        *column = Some(fill);
+    }
+    let Some(buf) = column else { return };
+    encode_key(field, WireType::LengthDelimited, buf);
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        buf.push(0);
+    } else if let Some(bytes) = parse_hex_id(id) {
+        encode_varint(18, buf);
+        encode_key(1, WireType::LengthDelimited, buf);
+        buf.push(16);
+        buf.extend_from_slice(&bytes);
+    } else {
+        encode_varint(delimited_len(2, id.len()) as u64, buf);
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(id.len() as u64, buf);
+        buf.extend_from_slice(id.as_bytes());
+    }
+}
+
+/// Appends a sample weight, creating the column (all earlier weights 1) the
+/// first time a weight is not 1. Invalid weights count as 1.
+fn push_weight(column: &mut Option<Vec<u8>>, index: usize, weight: f32) {
+    let weight = if weight.is_finite() && (1.0..=MAX_SAMPLE_WEIGHT).contains(&weight) {
+        weight
+    } else {
+        1.0
+    };
+    if column.is_none() {
+        if weight == 1.0 {
+            return;
+        }
+        let mut fill = Vec::with_capacity(index.saturating_add(1).saturating_mul(4));
+        for _ in 0..index {
+            fill.extend_from_slice(&1.0f32.to_le_bytes());
+        }
+        *column = Some(fill);
+    }
+    if let Some(buf) = column {
+        buf.extend_from_slice(&weight.to_le_bytes());
+    }
+}
+
+/// The open batch, column by column.
+#[derive(Default)]
+struct Columns {
+    count: u32,
+    base_time_ms: i64,
+    last_end_ms: i64,
+    end_delta: Vec<u8>,
+    endpoint: Vec<u8>,
+    outcome: Vec<u8>,
+    latency_total: Vec<u8>,
+    latency_upstream: Vec<u8>,
+    request_bytes: Vec<u8>,
+    response_bytes: Vec<u8>,
+    identity: Vec<u8>,
+    client: Vec<u8>,
+    agent: Vec<u8>,
+    /// Whole `Id` elements with their keys, or `None` while no record had one.
+    request_id: Option<Vec<u8>>,
+    trace_id: Option<Vec<u8>>,
+    /// Little-endian f32s, or `None` while every weight is 1.
+    sample_weight: Option<Vec<u8>>,
+}
+
+impl Columns {
+    /// The packed varint columns with their field numbers.
+    fn packed(&self) -> [(u32, &[u8]); 10] {
+        [
+            (3, &self.end_delta),
+            (4, &self.endpoint),
+            (5, &self.outcome),
+            (6, &self.latency_total),
+            (7, &self.latency_upstream),
+            (8, &self.request_bytes),
+            (9, &self.response_bytes),
+            (10, &self.identity),
+            (11, &self.client),
+            (12, &self.agent),
+        ]
+    }
+
+    fn body_len(&self) -> usize {
+        if self.count == 0 {
+            return 0;
+        }
+        let mut len = Size::default();
+        len.varint(1, u64::from(self.count));
+        if self.base_time_ms != 0 {
+            len.varint(2, self.base_time_ms as u64);
+        }
+        for (field, column) in self.packed() {
+            len.delimited(field, column.len());
+        }
+        len.add(self.request_id.as_ref().map_or(0, Vec::len));
+        len.add(self.trace_id.as_ref().map_or(0, Vec::len));
+        if let Some(weights) = &self.sample_weight {
+            len.delimited(15, weights.len());
+        }
+        len.0
+    }
+
+    fn encode_body(&self, buf: &mut Vec<u8>) {
+        encode_key(1, WireType::Varint, buf);
+        encode_varint(u64::from(self.count), buf);
+        if self.base_time_ms != 0 {
+            encode_key(2, WireType::Varint, buf);
+            encode_varint(self.base_time_ms as u64, buf);
+        }
+        for (field, column) in self.packed() {
+            encode_key(field, WireType::LengthDelimited, buf);
+            encode_varint(column.len() as u64, buf);
+            buf.extend_from_slice(column);
+        }
+        for ids in [&self.request_id, &self.trace_id].into_iter().flatten() {
+            buf.extend_from_slice(ids);
+        }
+        if let Some(weights) = &self.sample_weight {
+            encode_key(15, WireType::LengthDelimited, buf);
+            encode_varint(weights.len() as u64, buf);
+            buf.extend_from_slice(weights);
+        }
+    }
+
+    /// Empties the batch, keeping the buffers' capacity.
+    fn clear(&mut self) {
+        self.count = 0;
+        self.base_time_ms = 0;
+        self.last_end_ms = 0;
+        for column in [
+            &mut self.end_delta,
+            &mut self.endpoint,
+            &mut self.outcome,
+            &mut self.latency_total,
+            &mut self.latency_upstream,
+            &mut self.request_bytes,
+            &mut self.response_bytes,
+            &mut self.identity,
+            &mut self.client,
+            &mut self.agent,
+        ] {
+            column.clear();
+        }
+        self.request_id = None;
+        self.trace_id = None;
+        self.sample_weight = None;
+    }
+}
+
+/// The producer's five tables for the current generation.
+struct ProducerDictionary {
+    state: FixedState,
+    generation: u32,
+    strings: Table<Str>,
+    endpoints: Table<EndpointKey>,
+    identities: Table<IdentityEntry>,
+    agents: Table<AgentKey>,
+    outcomes: Table<OutcomeKey>,
+}
+
+impl ProducerDictionary {
+    fn new(state: FixedState) -> Self {
+        ProducerDictionary {
+            state,
+            generation: 0,
+            strings: Table::new(3),
+            endpoints: Table::new(5),
+            identities: Table::new(7),
+            agents: Table::new(9),
+            outcomes: Table::new(11),
+        }
+    }
+
+    fn string(&mut self, s: &str) -> Result<u32, AppendError> {
+        if s.is_empty() {
+            return Ok(0);
+        }
+        let s = truncate(s, MAX_STRING_BYTES);
+        let hash = self.state.hash_one(s);
+        self.strings
+            .intern(&self.state, hash, |e| &*e.0 == s, || Str(s.into()))
+            .ok_or(AppendError::DictionaryFull)
+    }
+
+    fn endpoint(&mut self, r: &Record<'_>) -> Result<u32, AppendError> {
+        let other = r.method == v1::Method::Other;
+        let key = EndpointKey {
+            route_id: self.string(r.route.route_id)?,
+            route_name: self.string(r.route.route_name)?,
+            service_id: self.string(r.route.service_id)?,
+            service_name: self.string(r.route.service_name)?,
+            workspace: self.string(r.route.workspace)?,
+            method: r.method as i32,
+            method_text: self.string(if other { r.method_text } else { "" })?,
+            host: self.string(r.host)?,
+            path: self.string(r.path)?,
+        };
+        self.intern_copy(key, |d| &mut d.endpoints)
+    }
+
+    fn outcome(&mut self, status: u16, source: v1::ResponseSource) -> Result<u32, AppendError> {
+        let status = if (100..=999).contains(&status) { status } else { 0 };
+        let key = OutcomeKey {
+            status: u32::from(status),
+            source: source as i32,
+        };
+        self.intern_copy(key, |d| &mut d.outcomes)
+    }
+
+    fn agent(&mut self, agent: &AgentRef<'_>) -> Result<u32, AppendError> {
+        let key = AgentKey {
+            category: agent.category as i32,
+            name: self.string(agent.name)?,
+        };
+        self.intern_copy(key, |d| &mut d.agents)
+    }
+
+    fn identity(
+        &mut self,
+        id: &IdentityRef<'_>,
+        groups: &mut Vec<u32>,
+    ) -> Result<u32, AppendError> {
+        groups.clear();
+        for group in id.consumer_groups.iter().filter(|g| !g.is_empty()) {
+            if groups.len() == MAX_GROUPS {
+                break;
+            }
+            groups.push(self.string(group)?);
+        }
+        let fixed = IdentityFixed {
+            auth_method: id.auth_method as i32,
+            trust: id.trust as i32,
+            consumer_id: self.string(id.consumer_id)?,
+            consumer_username: self.string(id.consumer_username)?,
+            consumer_custom_id: self.string(id.consumer_custom_id)?,
+            credential: self.string(id.credential)?,
+            subject: self.string(id.subject)?,
+            issuer: self.string(id.issuer)?,
+            client_id: self.string(id.client_id)?,
+            anonymous: id.anonymous,
+        };
+        let groups: &[u32] = groups;
+        let hash = self.state.hash_one((&fixed, groups));
+        self.identities
+            .intern(
+                &self.state,
+                hash,
+                |e| e.fixed == fixed && &*e.groups == groups,
+                || IdentityEntry {
+                    fixed,
+                    groups: groups.into(),
+                },
+            )
+            .ok_or(AppendError::DictionaryFull)
+    }
+
+    fn intern_copy<K>(
+        &mut self,
+        key: K,
+        table: impl FnOnce(&mut Self) -> &mut Table<K>,
+    ) -> Result<u32, AppendError>
+    where
+        K: Entry + Copy + PartialEq + core::hash::Hash,
+    {
+        let hash = self.state.hash_one(key);
+        let state = self.state.clone();
+        table(self)
+            .intern(&state, hash, |e| *e == key, || key)
+            .ok_or(AppendError::DictionaryFull)
+    }
+
+    fn lens(&self) -> TableLens {
+        [
+            self.strings.len(),
+            self.endpoints.len(),
+            self.identities.len(),
+            self.agents.len(),
+            self.outcomes.len(),
+        ]
+    }
+
+    fn acked(&self) -> TableLens {
+        [
+            self.strings.acked(),
+            self.endpoints.acked(),
+            self.identities.acked(),
+            self.agents.acked(),
+            self.outcomes.acked(),
+        ]
+    }
+
+    fn raise_acked(&mut self, lens: &TableLens) {
+        let [s, e, i, a, o] = *lens;
+        self.strings.set_acked(self.strings.acked().max(s));
+        self.endpoints.set_acked(self.endpoints.acked().max(e));
+        self.identities.set_acked(self.identities.acked().max(i));
+        self.agents.set_acked(self.agents.acked().max(a));
+        self.outcomes.set_acked(self.outcomes.acked().max(o));
+    }
+
+    fn lower_acked_to_zero(&mut self) {
+        self.strings.set_acked(0);
+        self.endpoints.set_acked(0);
+        self.identities.set_acked(0);
+        self.agents.set_acked(0);
+        self.outcomes.set_acked(0);
+    }
+
+    fn total_bytes(&self) -> u64 {
+        let lens = self.lens();
+        self.def_bytes(&[0; 5], &lens)
+    }
+
+    fn def_bytes(&self, from: &TableLens, to: &TableLens) -> u64 {
+        let [s0, e0, i0, a0, o0] = *from;
+        let [s1, e1, i1, a1, o1] = *to;
+        [
+            self.strings.def_bytes_to(s1).saturating_sub(self.strings.def_bytes_to(s0)),
+            self.endpoints.def_bytes_to(e1).saturating_sub(self.endpoints.def_bytes_to(e0)),
+            self.identities.def_bytes_to(i1).saturating_sub(self.identities.def_bytes_to(i0)),
+            self.agents.def_bytes_to(a1).saturating_sub(self.agents.def_bytes_to(a0)),
+            self.outcomes.def_bytes_to(o1).saturating_sub(self.outcomes.def_bytes_to(o0)),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+    }
+
+    /// Body length of the `Dictionary` defining everything not acknowledged.
+    fn body_len(&self) -> usize {
+        self.range_body_len(&self.acked(), &self.lens())
+    }
+
+    /// Body length of a `Dictionary` defining ids `from+1..=to` per table.
+    fn range_body_len(&self, from: &TableLens, to: &TableLens) -> usize {
+        let mut len = Size::default();
+        if self.generation != 0 {
+            len.varint(1, u64::from(self.generation));
+        }
+        for ((f, t), field) in from.iter().zip(to).zip([2u32, 4, 6, 8, 10]) {
+            if t > f {
+                len.varint(field, u64::from(f.saturating_add(1)));
+            }
+        }
+        len.add(usize::try_from(self.def_bytes(from, to)).unwrap_or(usize::MAX));
+        len.0
+    }
+
+    /// Writes the `dictionary` field defining everything past `acked`.
+    fn encode(&self, acked: &TableLens, buf: &mut Vec<u8>) {
+        self.encode_range(acked, &self.lens(), buf);
+    }
+
+    fn encode_range(&self, from: &TableLens, to: &TableLens, buf: &mut Vec<u8>) {
+        encode_key(7, WireType::LengthDelimited, buf);
+        encode_varint(self.range_body_len(from, to) as u64, buf);
+        if self.generation != 0 {
+            encode_key(1, WireType::Varint, buf);
+            encode_varint(u64::from(self.generation), buf);
+        }
+        let [s0, e0, i0, a0, o0] = *from;
+        let [s1, e1, i1, a1, o1] = *to;
+        encode_defs(&self.strings, 2, s0, s1, buf);
+        encode_defs(&self.endpoints, 4, e0, e1, buf);
+        encode_defs(&self.identities, 6, i0, i1, buf);
+        encode_defs(&self.agents, 8, a0, a1, buf);
+        encode_defs(&self.outcomes, 10, o0, o1, buf);
+    }
+
+    fn next_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.strings.clear();
+        self.endpoints.clear();
+        self.identities.clear();
+        self.agents.clear();
+        self.outcomes.clear();
+    }
+}
+
+/// Writes `*_from` and the definitions of ids `acked+1..=len`.
+fn encode_defs<T: Entry>(
+    table: &Table<T>,
+    from_field: u32,
+    acked: u32,
+    len: u32,
+    buf: &mut Vec<u8>,
+) {
+    if len <= acked {
+        return;
+    }
+    let from = acked.saturating_add(1);
+    encode_key(from_field, WireType::Varint, buf);
+    encode_varint(u64::from(from), buf);
+    for entry in table.range(from, len) {
+        let msg = entry.to_msg();
+        encode_key(from_field.saturating_add(1), WireType::LengthDelimited, buf);
+        encode_varint(msg.encoded_len() as u64, buf);
+        msg.encode_raw(buf);
+    }
+}
+
+struct Str(Box<str>);
+
+impl Entry for Str {
+    type Msg = v1::Symbol;
+
+    fn rehash(&self, state: &FixedState) -> u64 {
+        state.hash_one(&*self.0)
+    }
+
+    fn to_msg(&self) -> v1::Symbol {
+        let value = match parse_canonical_uuid(&self.0) {
+            Some(bytes) => v1::symbol::Value::Uuid(bytes.to_vec()),
+            None => v1::symbol::Value::Text(self.0.to_string()),
+        };
+        v1::Symbol { value: Some(value) }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct EndpointKey {
+    route_id: u32,
+    route_name: u32,
+    service_id: u32,
+    service_name: u32,
+    workspace: u32,
+    method: i32,
+    method_text: u32,
+    host: u32,
+    path: u32,
+}
+
+impl Entry for EndpointKey {
+    type Msg = v1::Endpoint;
+
+    fn rehash(&self, state: &FixedState) -> u64 {
+        state.hash_one(*self)
+    }
+
+    fn to_msg(&self) -> v1::Endpoint {
+        v1::Endpoint {
+            route_id: self.route_id,
+            route_name: self.route_name,
+            service_id: self.service_id,
+            service_name: self.service_name,
+            workspace: self.workspace,
+            method: self.method,
+            method_text: self.method_text,
+            host: self.host,
+            path: self.path,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct IdentityFixed {
+    auth_method: i32,
+    trust: i32,
+    consumer_id: u32,
+    consumer_username: u32,
+    consumer_custom_id: u32,
+    credential: u32,
+    subject: u32,
+    issuer: u32,
+    client_id: u32,
+    anonymous: bool,
+}
+
+struct IdentityEntry {
+    fixed: IdentityFixed,
+    groups: Box<[u32]>,
+}
+
+impl Entry for IdentityEntry {
+    type Msg = v1::Identity;
+
+    fn rehash(&self, state: &FixedState) -> u64 {
+        let groups: &[u32] = &self.groups;
+        state.hash_one((&self.fixed, groups))
+    }
+
+    fn to_msg(&self) -> v1::Identity {
+        let f = &self.fixed;
+        v1::Identity {
+            auth_method: f.auth_method,
+            trust: f.trust,
+            consumer_id: f.consumer_id,
+            consumer_username: f.consumer_username,
+            consumer_custom_id: f.consumer_custom_id,
+            credential: f.credential,
+            consumer_groups: self.groups.to_vec(),
+            subject: f.subject,
+            issuer: f.issuer,
+            client_id: f.client_id,
+            anonymous: f.anonymous,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct AgentKey {
+    category: i32,
+    name: u32,
+}
+
+impl Entry for AgentKey {
+    type Msg = v1::Agent;
+
+    fn rehash(&self, state: &FixedState) -> u64 {
+        state.hash_one(*self)
+    }
+
+    fn to_msg(&self) -> v1::Agent {
+        v1::Agent {
+            category: self.category,
+            name: self.name,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct OutcomeKey {
+    status: u32,
+    source: i32,
+}
+
+impl Entry for OutcomeKey {
+    type Msg = v1::Outcome;
+
+    fn rehash(&self, state: &FixedState) -> u64 {
+        state.hash_one(*self)
+    }
+
+    fn to_msg(&self) -> v1::Outcome {
+        v1::Outcome {
+            status: self.status,
+            source: self.source,
+        }
+    }
+}

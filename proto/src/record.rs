@@ -1,0 +1,124 @@
+//! One captured request, as the filter hands it to the builder.
+//!
+//! Every string is borrowed, so the filter can capture straight from host
+//! buffers and the builder copies a value only the first time it sees it.
+//! An empty string means absent.
+
+use crate::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
+
+/// Route, service and workspace: where Kong sent the request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RouteRef<'a> {
+    /// Kong route id.
+    pub route_id: &'a str,
+    /// Kong route name.
+    pub route_name: &'a str,
+    /// Kong service id.
+    pub service_id: &'a str,
+    /// Kong service name.
+    pub service_name: &'a str,
+    /// Workspace or team label from the filter config.
+    pub workspace: &'a str,
+}
+
+/// Who called. Built only when there is some evidence of identity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IdentityRef<'a> {
+    /// The strongest evidence found.
+    pub auth_method: AuthMethod,
+    /// Verified by Kong, or claimed by the client.
+    pub trust: Trust,
+    /// Kong consumer id.
+    pub consumer_id: &'a str,
+    /// Kong consumer username.
+    pub consumer_username: &'a str,
+    /// Kong consumer custom id.
+    pub consumer_custom_id: &'a str,
+    /// Credential identifier (never the secret).
+    pub credential: &'a str,
+    /// Consumer groups; the builder keeps the first 32 non-empty ones.
+    pub consumer_groups: &'a [&'a str],
+    /// Subject: JWT `sub`, certificate DN, authenticated user id.
+    pub subject: &'a str,
+    /// Issuer: JWT `iss`, or `aws:<region>:<service>`.
+    pub issuer: &'a str,
+    /// Client application id.
+    pub client_id: &'a str,
+    /// Kong's anonymous consumer.
+    pub anonymous: bool,
+}
+
+/// Client software family and product name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentRef<'a> {
+    /// The family.
+    pub category: AgentCategory,
+    /// The product, e.g. "GPTBot".
+    pub name: &'a str,
+}
+
+/// One request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Record<'a> {
+    /// When the request started, Unix milliseconds UTC.
+    pub started_at_ms: i64,
+    /// Route, service and workspace.
+    pub route: RouteRef<'a>,
+    /// The method.
+    pub method: Method,
+    /// The method token when `method` is [`Method::Other`].
+    pub method_text: &'a str,
+    /// The Host header.
+    pub host: &'a str,
+    /// The path template.
+    pub path: &'a str,
+    /// HTTP status sent to the client; 0 when unknown.
+    pub status: u16,
+    /// Who produced the response.
+    pub source: ResponseSource,
+    /// Total latency, microseconds.
+    pub latency_total_us: u64,
+    /// Upstream latency, microseconds; `None` when Kong answered itself.
+    pub latency_upstream_us: Option<u64>,
+    /// Request size in bytes.
+    pub request_bytes: u64,
+    /// Response size in bytes.
+    pub response_bytes: u64,
+    /// Who called; `None` for an anonymous request.
+    pub identity: Option<IdentityRef<'a>>,
+    /// Client address after the privacy transform.
+    pub client_address: &'a str,
+    /// Client software; `None` without a User-Agent.
+    pub agent: Option<AgentRef<'a>>,
+    /// Kong request id.
+    pub request_id: &'a str,
+    /// W3C trace id.
+    pub trace_id: &'a str,
+    /// Requests this record stands for (1 / sampling rate); at least 1.
+    pub sample_weight: f32,
+}
+
+impl Default for Record<'_> {
+    fn default() -> Self {
+        Record {
+            started_at_ms: 0,
+            route: RouteRef::default(),
+            method: Method::Unspecified,
+            method_text: "",
+            host: "",
+            path: "",
+            status: 0,
+            source: ResponseSource::Unspecified,
+            latency_total_us: 0,
+            latency_upstream_us: None,
+            request_bytes: 0,
+            response_bytes: 0,
+            identity: None,
+            client_address: "",
+            agent: None,
+            request_id: "",
+            trace_id: "",
+            sample_weight: 1.0,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Builder to reader over the reference mix: every field survives, sizes are
+//! exact, and the session dictionary behaves as proto/README.md specifies.
+
+mod common;
+
+use common::{assert_row_matches, no_drops, producer};
+use kong_looker_proto::builder::{BatchAck, BuilderOptions};
+use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_proto::{BatchBuilder, BatchReader, DecodeError, Dictionary, Limits, TableKind};
+
+const CUT: i64 = 1_767_614_460_000;
+
+/// Encodes `batches` batches of `size` mix records, acknowledging each one
+/// as a collector would, and checks every row against its record.
+fn stream(params: MixParams, size: usize, batches: usize) -> (usize, usize) {
+    let mut mix = Mix::new(params);
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut dict = Dictionary::new(0);
+    let mut groups = Vec::new();
+    let (mut bytes, mut records) = (0, 0);
+    for b in 0..batches {
+        let requests = mix.take_requests(size);
+        for request in &requests {
+            builder.append(&mix.record(request, &mut groups)).unwrap();
+        }
+        let expected = builder.encoded_len(CUT, &no_drops());
+        let sealed = builder.seal(CUT, &no_drops());
+        assert_eq!(sealed.bytes.len(), expected, "encoded_len is exact");
+        assert_eq!(sealed.sequence, b as u64 + 1);
+        let batch = reader.decode(&sealed.bytes).unwrap();
+        dict.apply(&batch, reader.limits()).unwrap();
+        let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
+        assert_eq!(rows.len(), size);
+        let mut g = Vec::new();
+        for (i, (row, request)) in rows.iter().zip(&requests).enumerate() {
+            assert_row_matches(row, &mix.record(request, &mut g), i);
+        }
+        builder.acknowledge(sealed.ack);
+        bytes += sealed.bytes.len();
+        records += size;
+    }
+    (bytes, records)
+}
+
+#[test]
+fn reference_mix_round_trips_field_for_field() {
+    stream(MixParams::default(), 1000, 5);
+    stream(MixParams { request_ids: true, seed: 7, ..MixParams::default() }, 300, 3);
+}
+
+#[test]
+fn steady_state_meets_24_bytes_per_record_at_1000() {
+    // Everything counted: every byte of every batch, dictionary included,
+    // over a minute of traffic from a fresh producer.
+    let (bytes, records) = stream(MixParams::default(), 1000, 120);
+    let per_record = bytes as f64 / records as f64;
+    assert!(per_record <= 24.0, "{per_record:.2} bytes per record");
+}
+
+#[test]
+fn unacknowledged_entries_are_defined_again_and_acknowledged_ones_are_not() {
+    let mut mix = Mix::reference();
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut groups = Vec::new();
+    let mut fill = |builder: &mut BatchBuilder, n| {
+        for r in mix.take_requests(n) {
+            builder.append(&mix.record(&r, &mut groups)).unwrap();
+        }
+    };
+    fill(&mut builder, 200);
+    let first = builder.seal(CUT, &no_drops());
+    fill(&mut builder, 200);
+    // Not acknowledged yet: the second batch stands on its own.
+    let second = builder.seal(CUT, &no_drops());
+    let (_, alone) = reader.decode_standalone(&second.bytes).unwrap();
+    assert!(alone.lens()[0] > 0);
+
+    builder.acknowledge(first.ack);
+    builder.acknowledge(second.ack);
+    fill(&mut builder, 200);
+    let third = builder.seal(CUT, &no_drops());
+    // Acknowledged entries are not sent again, so on its own it dangles...
+    let err = reader.decode_standalone(&third.bytes).unwrap_err();
+    assert!(matches!(err, DecodeError::UnknownDefinitions { .. } | DecodeError::DanglingReference { .. }), "{err}");
+    // ...but resolves against the collector's copy.
+    let mut dict = Dictionary::new(0);
+    for sealed in [&first, &second, &third] {
+        let batch = reader.decode(&sealed.bytes).unwrap();
+        dict.apply(&batch, reader.limits()).unwrap();
+        assert_eq!(batch.rows(&dict).unwrap().count(), 200);
+    }
+}
+
+#[test]
+fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
+    let mut mix = Mix::reference();
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut groups = Vec::new();
+    for r in mix.take_requests(300) {
+        builder.append(&mix.record(&r, &mut groups)).unwrap();
+    }
+    let first = builder.seal(CUT, &no_drops());
+    builder.acknowledge(first.ack);
+    for r in mix.take_requests(300) {
+        builder.append(&mix.record(&r, &mut groups)).unwrap();
+    }
+    let mut pending = builder.seal(CUT, &no_drops());
+    assert!(reader.decode_standalone(&pending.bytes).is_err());
+
+    // A rewrite of the pending batch, and the acknowledgements forgotten.
+    assert!(builder.redefine_all(&mut pending));
+    builder.reset_acknowledgements();
+    let (batch, dict) = reader.decode_standalone(&pending.bytes).unwrap();
+    assert_eq!(batch.rows(&dict).unwrap().count(), 300);
+    for r in mix.take_requests(10) {
+        builder.append(&mix.record(&r, &mut groups)).unwrap();
+    }
+    let next = builder.seal(CUT, &no_drops());
+    assert!(reader.decode_standalone(&next.bytes).is_ok());
+}
+
+#[test]
+fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
+    let options = BuilderOptions { max_dictionary_bytes: 20_000, ..BuilderOptions::default() };
+    let mut mix = Mix::reference();
+    let mut builder = BatchBuilder::new(&producer(), options);
+    let reader = BatchReader::default();
+    let mut groups = Vec::new();
+    let mut dicts: Vec<Dictionary> = Vec::new();
+    let mut acks: Vec<BatchAck> = Vec::new();
+    for _ in 0..6 {
+        for r in mix.take_requests(400) {
+            builder.append(&mix.record(&r, &mut groups)).unwrap();
+        }
+        let sealed = builder.seal(CUT, &no_drops());
+        let batch = reader.decode(&sealed.bytes).unwrap();
+        if dicts.last().is_none_or(|d| d.generation() != batch.generation) {
+            dicts.push(Dictionary::new(batch.generation));
+        }
+        let dict = dicts.last_mut().unwrap();
+        dict.apply(&batch, reader.limits()).unwrap();
+        assert_eq!(batch.rows(dict).unwrap().count(), 400);
+        builder.acknowledge(sealed.ack);
+        acks.push(sealed.ack);
+    }
+    assert!(dicts.len() >= 3, "rotated {} times", dicts.len() - 1);
+    assert!(builder.dictionary_bytes() < 40_000);
+    // An acknowledgement from an old generation changes nothing.
+    builder.acknowledge(acks[0]);
+}
+
+#[test]
+fn a_redefinition_with_another_value_is_refused_and_nothing_changes() {
+    let mut mix = Mix::reference();
+    let reader = BatchReader::default();
+    let mut groups = Vec::new();
+    let requests = mix.take_requests(50);
+    let mut a = BatchBuilder::new(&producer(), BuilderOptions::default());
+    for r in &requests {
+        a.append(&mix.record(r, &mut groups)).unwrap();
+    }
+    let batch_a = reader.decode(&a.seal(CUT, &no_drops()).bytes).unwrap();
+    // The same producer id, but the entries interned in another order.
+    let mut b = BatchBuilder::new(&producer(), BuilderOptions::default());
+    for r in requests.iter().rev() {
+        b.append(&mix.record(r, &mut groups)).unwrap();
+    }
+    let batch_b = reader.decode(&b.seal(CUT, &no_drops()).bytes).unwrap();
+    let mut dict = Dictionary::new(0);
+    dict.apply(&batch_a, &Limits::default()).unwrap();
+    let before = dict.clone();
+    let err = dict.apply(&batch_b, &Limits::default()).unwrap_err();
+    assert!(matches!(err, DecodeError::ConflictingDefinition { table: TableKind::Strings, .. }), "{err}");
+    assert_eq!(dict, before, "a refused batch leaves the dictionary as it was");
+}
+
+#[test]
+fn persisted_definitions_rebuild_the_same_dictionary() {
+    let mut mix = Mix::reference();
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut groups = Vec::new();
+    let mut dict = Dictionary::new(0);
+    let mut persisted = Vec::new();
+    for _ in 0..3 {
+        for r in mix.take_requests(500) {
+            builder.append(&mix.record(&r, &mut groups)).unwrap();
+        }
+        let sealed = builder.seal(CUT, &no_drops());
+        let batch = reader.decode(&sealed.bytes).unwrap();
+        let mark = dict.mark();
+        dict.apply(&batch, reader.limits()).unwrap();
+        persisted.push(dict.definitions_since(mark));
+        builder.acknowledge(sealed.ack);
+    }
+    let mut rebuilt = Dictionary::new(0);
+    for d in &persisted {
+        rebuilt.apply_definitions(d, reader.limits()).unwrap();
+    }
+    assert_eq!(rebuilt, dict);
+}
