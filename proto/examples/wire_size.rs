@@ -4,17 +4,22 @@
 //!
 //! `cargo run --release -p kong-looker-proto --features mix --example wire_size`
 
+use kong_looker_proto::BatchBuilder;
 use kong_looker_proto::builder::{BuilderOptions, Producer};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::Drops;
-use kong_looker_proto::BatchBuilder;
 
 fn main() {
-    println!("| batch size | request ids | first batch B/record | steady state B/record (120,000 records) |");
+    println!(
+        "| batch size | request ids | first batch B/record | steady state B/record (120,000 records) |"
+    );
     println!("|---:|---|---:|---:|");
     for request_ids in [false, true] {
         for size in [100usize, 1000, 10_000] {
-            let params = MixParams { request_ids, ..MixParams::default() };
+            let params = MixParams {
+                request_ids,
+                ..MixParams::default()
+            };
             let mut mix = Mix::new(params);
             let producer = Producer {
                 instance_id: [7; 16],
@@ -23,12 +28,11 @@ fn main() {
                 kong_version: "3.9.1".into(),
             };
             let mut builder = BatchBuilder::new(&producer, BuilderOptions::default());
-            let mut groups = Vec::new();
             let batches = 120_000 / size;
             let (mut total, mut first) = (0usize, 0usize);
             for b in 0..batches {
                 for r in mix.take_requests(size) {
-                    builder.append(&mix.record(&r, &mut groups)).expect("append");
+                    builder.append(&mix.record(&r)).expect("append");
                 }
                 let sealed = builder.seal(1_767_614_460_000, &Drops::default());
                 if b == 0 {

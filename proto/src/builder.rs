@@ -179,11 +179,15 @@ impl BatchBuilder {
         let (base, delta) = if self.cols.count == 0 {
             (end_ms, 0)
         } else {
-            let spread = end_ms.checked_sub(self.cols.base_time_ms).ok_or(time_error)?;
+            let spread = end_ms
+                .checked_sub(self.cols.base_time_ms)
+                .ok_or(time_error)?;
             if spread.unsigned_abs() > MAX_RECORD_SPREAD_MS as u64 {
                 return Err(time_error);
             }
-            let delta = end_ms.checked_sub(self.cols.last_end_ms).ok_or(time_error)?;
+            let delta = end_ms
+                .checked_sub(self.cols.last_end_ms)
+                .ok_or(time_error)?;
             (self.cols.base_time_ms, delta)
         };
 
@@ -204,19 +208,19 @@ impl BatchBuilder {
         c.base_time_ms = base;
         c.last_end_ms = end_ms;
         let index = c.count as usize;
-        encode_varint(zigzag(delta), &mut c.end_delta);
-        encode_varint(u64::from(endpoint), &mut c.endpoint);
-        encode_varint(u64::from(outcome), &mut c.outcome);
-        encode_varint(encode_duration(total_us), &mut c.latency_total);
-        encode_varint(
+        put_varint(zigzag(delta), &mut c.end_delta);
+        put_varint(u64::from(endpoint), &mut c.endpoint);
+        put_varint(u64::from(outcome), &mut c.outcome);
+        put_varint(encode_duration(total_us), &mut c.latency_total);
+        put_varint(
             encode_upstream(total_us, r.latency_upstream_us),
             &mut c.latency_upstream,
         );
-        encode_varint(r.request_bytes.min(MAX_SIZE_BYTES), &mut c.request_bytes);
-        encode_varint(r.response_bytes.min(MAX_SIZE_BYTES), &mut c.response_bytes);
-        encode_varint(u64::from(identity), &mut c.identity);
-        encode_varint(u64::from(client), &mut c.client);
-        encode_varint(u64::from(agent), &mut c.agent);
+        put_varint(r.request_bytes.min(MAX_SIZE_BYTES), &mut c.request_bytes);
+        put_varint(r.response_bytes.min(MAX_SIZE_BYTES), &mut c.response_bytes);
+        put_varint(u64::from(identity), &mut c.identity);
+        put_varint(u64::from(client), &mut c.client);
+        put_varint(u64::from(agent), &mut c.agent);
         push_id(&mut c.request_id, 13, index, r.request_id);
         push_id(&mut c.trace_id, 14, index, r.trace_id);
         push_weight(&mut c.sample_weight, index, r.sample_weight);
@@ -313,8 +317,7 @@ impl BatchBuilder {
             return false;
         };
         let mut bytes = prefix.to_vec();
-        self.dict
-            .encode_range(&[0; 5], &batch.ack.lens, &mut bytes);
+        self.dict.encode_range(&[0; 5], &batch.ack.lens, &mut bytes);
         batch.bytes = bytes;
         true
     }
@@ -348,6 +351,17 @@ fn encode_producer(p: &Producer) -> Vec<u8> {
 /// boundary.
 fn truncate(s: &str, max: usize) -> &str {
     s.get(..s.floor_char_boundary(max)).unwrap_or("")
+}
+
+/// Appends a varint; prost's `encode_varint` goes through `BufMut`, which
+/// costs more than the value on the append path.
+#[inline]
+fn put_varint(mut value: u64, buf: &mut Vec<u8>) {
+    while value >= 0x80 {
+        buf.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
 }
 
 /// Bytes of a length-delimited field with a body of `len` bytes.
@@ -544,6 +558,8 @@ impl Columns {
 /// The producer's five tables for the current generation.
 struct ProducerDictionary {
     state: FixedState,
+    /// Lookup keys are written here, reused across appends.
+    scratch: Vec<u8>,
     generation: u32,
     strings: Table<Str>,
     endpoints: Table<EndpointKey>,
@@ -556,6 +572,7 @@ impl ProducerDictionary {
     fn new(state: FixedState) -> Self {
         ProducerDictionary {
             state,
+            scratch: Vec::with_capacity(512),
             generation: 0,
             strings: Table::new(3),
             endpoints: Table::new(5),
@@ -571,95 +588,153 @@ impl ProducerDictionary {
         }
         let s = truncate(s, MAX_STRING_BYTES);
         let hash = self.state.hash_one(s);
+        if let Some(id) = self.strings.find(hash, |e| &*e.0 == s) {
+            return Ok(id);
+        }
         self.strings
-            .intern(&self.state, hash, |e| &*e.0 == s, || Str(s.into()))
+            .insert(hash, Str(s.into()))
             .ok_or(AppendError::DictionaryFull)
     }
 
+    /// Interns each string of `strs` into `ids`; only on a miss of the
+    /// entry that holds them, so a known endpoint or identity costs one
+    /// lookup, not one per string.
+    fn strings<const N: usize>(&mut self, strs: &[&str; N]) -> Result<[u32; N], AppendError> {
+        let mut ids = [0u32; N];
+        for (id, s) in ids.iter_mut().zip(strs) {
+            *id = self.string(s)?;
+        }
+        Ok(ids)
+    }
+
     fn endpoint(&mut self, r: &Record<'_>) -> Result<u32, AppendError> {
-        let other = r.method == v1::Method::Other;
-        let key = EndpointKey {
-            route_id: self.string(r.route.route_id)?,
-            route_name: self.string(r.route.route_name)?,
-            service_id: self.string(r.route.service_id)?,
-            service_name: self.string(r.route.service_name)?,
-            workspace: self.string(r.route.workspace)?,
-            method: r.method as i32,
-            method_text: self.string(if other { r.method_text } else { "" })?,
-            host: self.string(r.host)?,
-            path: self.string(r.path)?,
+        let method_text = if r.method == v1::Method::Other {
+            r.method_text
+        } else {
+            ""
         };
-        self.intern_copy(key, |d| &mut d.endpoints)
+        let strs = [
+            r.route.route_id,
+            r.route.route_name,
+            r.route.service_id,
+            r.route.service_name,
+            r.route.workspace,
+            method_text,
+            r.host,
+            r.path,
+        ]
+        .map(|s| truncate(s, MAX_STRING_BYTES));
+        let method = r.method as i32;
+        let head = method.to_le_bytes();
+        let key = LookupKey {
+            head: &head,
+            strs: strs.iter().copied(),
+        };
+        let hash = key.hash(&self.state, &mut self.scratch);
+        let scratch = &self.scratch;
+        if let Some(id) = self.endpoints.find(hash, |e| *e.key == **scratch) {
+            return Ok(id);
+        }
+        let entry = EndpointKey {
+            key: self.scratch.as_slice().into(),
+            strings: self.strings(&strs)?,
+            method,
+        };
+        self.endpoints
+            .insert(hash, entry)
+            .ok_or(AppendError::DictionaryFull)
     }
 
     fn outcome(&mut self, status: u16, source: v1::ResponseSource) -> Result<u32, AppendError> {
-        let status = if (100..=999).contains(&status) { status } else { 0 };
+        let status = if (100..=999).contains(&status) {
+            status
+        } else {
+            0
+        };
         let key = OutcomeKey {
             status: u32::from(status),
             source: source as i32,
         };
-        self.intern_copy(key, |d| &mut d.outcomes)
+        let hash = self.state.hash_one(key);
+        if let Some(id) = self.outcomes.find(hash, |e| *e == key) {
+            return Ok(id);
+        }
+        self.outcomes
+            .insert(hash, key)
+            .ok_or(AppendError::DictionaryFull)
     }
 
     fn agent(&mut self, agent: &AgentRef<'_>) -> Result<u32, AppendError> {
-        let key = AgentKey {
-            category: agent.category as i32,
-            name: self.string(agent.name)?,
+        let category = agent.category as i32;
+        let name = truncate(agent.name, MAX_STRING_BYTES);
+        let hash = self.state.hash_one((category, name));
+        let strings = &self.strings;
+        let found = self.agents.find(hash, |e| {
+            e.category == category && str_eq(strings, e.name, name)
+        });
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let entry = AgentKey {
+            category,
+            name: self.string(name)?,
         };
-        self.intern_copy(key, |d| &mut d.agents)
+        self.agents
+            .insert(hash, entry)
+            .ok_or(AppendError::DictionaryFull)
     }
 
     fn identity(
         &mut self,
         id: &IdentityRef<'_>,
-        groups: &mut Vec<u32>,
+        scratch: &mut Vec<u32>,
     ) -> Result<u32, AppendError> {
-        groups.clear();
-        for group in id.consumer_groups.iter().filter(|g| !g.is_empty()) {
-            if groups.len() == MAX_GROUPS {
-                break;
-            }
-            groups.push(self.string(group)?);
-        }
-        let fixed = IdentityFixed {
-            auth_method: id.auth_method as i32,
-            trust: id.trust as i32,
-            consumer_id: self.string(id.consumer_id)?,
-            consumer_username: self.string(id.consumer_username)?,
-            consumer_custom_id: self.string(id.consumer_custom_id)?,
-            credential: self.string(id.credential)?,
-            subject: self.string(id.subject)?,
-            issuer: self.string(id.issuer)?,
-            client_id: self.string(id.client_id)?,
-            anonymous: id.anonymous,
+        let strs = [
+            id.consumer_id,
+            id.consumer_username,
+            id.consumer_custom_id,
+            id.credential,
+            id.subject,
+            id.issuer,
+            id.client_id,
+        ]
+        .map(|s| truncate(s, MAX_STRING_BYTES));
+        let groups = || {
+            id.consumer_groups
+                .iter()
+                .filter(|g| !g.is_empty())
+                .take(MAX_GROUPS)
+                .map(|g| truncate(g, MAX_STRING_BYTES))
         };
-        let groups: &[u32] = groups;
-        let hash = self.state.hash_one((&fixed, groups));
+        let (auth_method, trust) = (id.auth_method as i32, id.trust as i32);
+        let mut head = [0u8; 9];
+        head[..4].copy_from_slice(&auth_method.to_le_bytes());
+        head[4..8].copy_from_slice(&trust.to_le_bytes());
+        head[8] = u8::from(id.anonymous);
+        let key = LookupKey {
+            head: &head,
+            strs: strs.iter().copied().chain(groups()),
+        };
+        let hash = key.hash(&self.state, &mut self.scratch);
+        let key_bytes = &self.scratch;
+        if let Some(found) = self.identities.find(hash, |e| *e.key == **key_bytes) {
+            return Ok(found);
+        }
+        let entry_key: Box<[u8]> = self.scratch.as_slice().into();
+        scratch.clear();
+        for group in groups() {
+            scratch.push(self.string(group)?);
+        }
+        let entry = IdentityEntry {
+            key: entry_key,
+            auth_method,
+            trust,
+            anonymous: id.anonymous,
+            strings: self.strings(&strs)?,
+            groups: scratch.as_slice().into(),
+        };
         self.identities
-            .intern(
-                &self.state,
-                hash,
-                |e| e.fixed == fixed && &*e.groups == groups,
-                || IdentityEntry {
-                    fixed,
-                    groups: groups.into(),
-                },
-            )
-            .ok_or(AppendError::DictionaryFull)
-    }
-
-    fn intern_copy<K>(
-        &mut self,
-        key: K,
-        table: impl FnOnce(&mut Self) -> &mut Table<K>,
-    ) -> Result<u32, AppendError>
-    where
-        K: Entry + Copy + PartialEq + core::hash::Hash,
-    {
-        let hash = self.state.hash_one(key);
-        let state = self.state.clone();
-        table(self)
-            .intern(&state, hash, |e| *e == key, || key)
+            .insert(hash, entry)
             .ok_or(AppendError::DictionaryFull)
     }
 
@@ -709,11 +784,21 @@ impl ProducerDictionary {
         let [s0, e0, i0, a0, o0] = *from;
         let [s1, e1, i1, a1, o1] = *to;
         [
-            self.strings.def_bytes_to(s1).saturating_sub(self.strings.def_bytes_to(s0)),
-            self.endpoints.def_bytes_to(e1).saturating_sub(self.endpoints.def_bytes_to(e0)),
-            self.identities.def_bytes_to(i1).saturating_sub(self.identities.def_bytes_to(i0)),
-            self.agents.def_bytes_to(a1).saturating_sub(self.agents.def_bytes_to(a0)),
-            self.outcomes.def_bytes_to(o1).saturating_sub(self.outcomes.def_bytes_to(o0)),
+            self.strings
+                .def_bytes_to(s1)
+                .saturating_sub(self.strings.def_bytes_to(s0)),
+            self.endpoints
+                .def_bytes_to(e1)
+                .saturating_sub(self.endpoints.def_bytes_to(e0)),
+            self.identities
+                .def_bytes_to(i1)
+                .saturating_sub(self.identities.def_bytes_to(i0)),
+            self.agents
+                .def_bytes_to(a1)
+                .saturating_sub(self.agents.def_bytes_to(a0)),
+            self.outcomes
+                .def_bytes_to(o1)
+                .saturating_sub(self.outcomes.def_bytes_to(o0)),
         ]
         .into_iter()
         .fold(0u64, u64::saturating_add)
@@ -792,14 +877,39 @@ fn encode_defs<T: Entry>(
     }
 }
 
+/// True when string `id` is `s` (id 0 is the empty string).
+fn str_eq(strings: &Table<Str>, id: u32, s: &str) -> bool {
+    match strings.get(id) {
+        Some(e) => *e.0 == *s,
+        None => id == 0 && s.is_empty(),
+    }
+}
+
+/// The lookup key of an endpoint or identity: a few fixed bytes, then each
+/// string with its length in front. It is hashed and compared in place, and
+/// copied only when a new entry is stored, because most appends hit.
+struct LookupKey<'a, I> {
+    head: &'a [u8],
+    strs: I,
+}
+
+impl<'a, I: Iterator<Item = &'a str> + Clone> LookupKey<'a, I> {
+    /// Writes the key into `scratch` and hashes it in one pass.
+    fn hash(&self, state: &FixedState, scratch: &mut Vec<u8>) -> u64 {
+        scratch.clear();
+        scratch.extend_from_slice(self.head);
+        for s in self.strs.clone() {
+            scratch.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+            scratch.extend_from_slice(s.as_bytes());
+        }
+        state.hash_one(scratch.as_slice())
+    }
+}
+
 struct Str(Box<str>);
 
 impl Entry for Str {
     type Msg = v1::Symbol;
-
-    fn rehash(&self, state: &FixedState) -> u64 {
-        state.hash_one(&*self.0)
-    }
 
     fn to_msg(&self) -> v1::Symbol {
         let value = match parse_canonical_uuid(&self.0) {
@@ -810,87 +920,85 @@ impl Entry for Str {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Strings in `.proto` order: route id, route name, service id, service
+/// name, workspace, method text, host, path.
 struct EndpointKey {
-    route_id: u32,
-    route_name: u32,
-    service_id: u32,
-    service_name: u32,
-    workspace: u32,
+    /// The lookup key: method and strings, so that a known endpoint is found
+    /// with one hash and one comparison, without visiting the string table.
+    key: Box<[u8]>,
+    strings: [u32; 8],
     method: i32,
-    method_text: u32,
-    host: u32,
-    path: u32,
 }
 
 impl Entry for EndpointKey {
     type Msg = v1::Endpoint;
 
-    fn rehash(&self, state: &FixedState) -> u64 {
-        state.hash_one(*self)
-    }
-
     fn to_msg(&self) -> v1::Endpoint {
+        let [
+            route_id,
+            route_name,
+            service_id,
+            service_name,
+            workspace,
+            method_text,
+            host,
+            path,
+        ] = self.strings;
         v1::Endpoint {
-            route_id: self.route_id,
-            route_name: self.route_name,
-            service_id: self.service_id,
-            service_name: self.service_name,
-            workspace: self.workspace,
+            route_id,
+            route_name,
+            service_id,
+            service_name,
+            workspace,
             method: self.method,
-            method_text: self.method_text,
-            host: self.host,
-            path: self.path,
+            method_text,
+            host,
+            path,
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct IdentityFixed {
+/// Strings in order: consumer id, username, custom id, credential, subject,
+/// issuer, client id.
+struct IdentityEntry {
+    /// The lookup key, as for [`EndpointKey`].
+    key: Box<[u8]>,
     auth_method: i32,
     trust: i32,
-    consumer_id: u32,
-    consumer_username: u32,
-    consumer_custom_id: u32,
-    credential: u32,
-    subject: u32,
-    issuer: u32,
-    client_id: u32,
     anonymous: bool,
-}
-
-struct IdentityEntry {
-    fixed: IdentityFixed,
+    strings: [u32; 7],
     groups: Box<[u32]>,
 }
 
 impl Entry for IdentityEntry {
     type Msg = v1::Identity;
 
-    fn rehash(&self, state: &FixedState) -> u64 {
-        let groups: &[u32] = &self.groups;
-        state.hash_one((&self.fixed, groups))
-    }
-
     fn to_msg(&self) -> v1::Identity {
-        let f = &self.fixed;
+        let [
+            consumer_id,
+            consumer_username,
+            consumer_custom_id,
+            credential,
+            subject,
+            issuer,
+            client_id,
+        ] = self.strings;
         v1::Identity {
-            auth_method: f.auth_method,
-            trust: f.trust,
-            consumer_id: f.consumer_id,
-            consumer_username: f.consumer_username,
-            consumer_custom_id: f.consumer_custom_id,
-            credential: f.credential,
+            auth_method: self.auth_method,
+            trust: self.trust,
+            consumer_id,
+            consumer_username,
+            consumer_custom_id,
+            credential,
             consumer_groups: self.groups.to_vec(),
-            subject: f.subject,
-            issuer: f.issuer,
-            client_id: f.client_id,
-            anonymous: f.anonymous,
+            subject,
+            issuer,
+            client_id,
+            anonymous: self.anonymous,
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct AgentKey {
     category: i32,
     name: u32,
@@ -898,10 +1006,6 @@ struct AgentKey {
 
 impl Entry for AgentKey {
     type Msg = v1::Agent;
-
-    fn rehash(&self, state: &FixedState) -> u64 {
-        state.hash_one(*self)
-    }
 
     fn to_msg(&self) -> v1::Agent {
         v1::Agent {
@@ -919,10 +1023,6 @@ struct OutcomeKey {
 
 impl Entry for OutcomeKey {
     type Msg = v1::Outcome;
-
-    fn rehash(&self, state: &FixedState) -> u64 {
-        state.hash_one(*self)
-    }
 
     fn to_msg(&self) -> v1::Outcome {
         v1::Outcome {

@@ -111,7 +111,10 @@ pub fn parse_canonical_uuid(s: &str) -> Option<[u8; 16]> {
 /// Formats 16 bytes as a canonical UUID.
 pub fn format_uuid(bytes: [u8; 16]) -> String {
     let mut buf = [0u8; 36];
-    Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut buf).to_owned()
+    Uuid::from_bytes(bytes)
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// Parses 32 lowercase hex digits (Kong request ids, W3C trace ids).
@@ -153,17 +156,29 @@ mod tests {
             assert_eq!(decode_duration(encode_duration(us)), Some(us), "{us}");
         }
         assert_eq!(encode_duration(20_000), 40, "20 ms fits one varint byte");
-        assert_eq!(encode_duration(MAX_DURATION_US + 5), encode_duration(MAX_DURATION_US));
+        assert_eq!(
+            encode_duration(MAX_DURATION_US + 5),
+            encode_duration(MAX_DURATION_US)
+        );
         assert_eq!(decode_duration(u64::MAX), None);
         assert_eq!(decode_duration(u64::MAX - 1), None);
     }
 
     #[test]
     fn upstream_round_trips_including_upstream_above_total() {
-        for (total, up) in [(20_000, Some(18_000)), (5_000, Some(5_400)), (7, Some(0)), (9, None)] {
+        for (total, up) in [
+            (20_000, Some(18_000)),
+            (5_000, Some(5_400)),
+            (7, Some(0)),
+            (9, None),
+        ] {
             assert_eq!(decode_upstream(total, encode_upstream(total, up)), Ok(up));
         }
-        assert_eq!(encode_upstream(20_000, Some(19_000)), 5, "1 ms of gateway time");
+        assert_eq!(
+            encode_upstream(20_000, Some(19_000)),
+            5,
+            "1 ms of gateway time"
+        );
         let far = encode_upstream(0, Some(MAX_DURATION_US));
         assert_eq!(decode_upstream(1_000, far), Err(OutOfRange));
         assert_eq!(decode_upstream(0, u64::MAX), Err(OutOfRange));
@@ -175,8 +190,14 @@ mod tests {
         let bytes = parse_canonical_uuid(s).unwrap();
         assert_eq!(format_uuid(bytes), s);
         assert_eq!(parse_canonical_uuid(&s.to_uppercase()), None);
-        assert_eq!(parse_canonical_uuid("0f1a41013327427 4b1e4484a4ab0c030"), None);
-        assert_eq!(parse_canonical_uuid("{0f1a4101-3327-4274-b1e4-484a4ab0c03}"), None);
+        assert_eq!(
+            parse_canonical_uuid("0f1a41013327427 4b1e4484a4ab0c030"),
+            None
+        );
+        assert_eq!(
+            parse_canonical_uuid("{0f1a4101-3327-4274-b1e4-484a4ab0c03}"),
+            None
+        );
         let id = "2f6946328ffc4946b8c9120704a4a155";
         assert_eq!(IdRef::Binary(parse_hex_id(id).unwrap()).to_string(), id);
         assert_eq!(parse_hex_id(s), None);
@@ -184,7 +205,14 @@ mod tests {
 
     #[test]
     fn zigzag_matches_protobuf() {
-        for (v, z) in [(0, 0), (-1, 1), (1, 2), (-2, 3), (i64::MAX, u64::MAX - 1), (i64::MIN, u64::MAX)] {
+        for (v, z) in [
+            (0, 0),
+            (-1, 1),
+            (1, 2),
+            (-2, 3),
+            (i64::MAX, u64::MAX - 1),
+            (i64::MIN, u64::MAX),
+        ] {
             assert_eq!(zigzag(v), z);
             assert_eq!(unzigzag(z), v);
         }

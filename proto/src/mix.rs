@@ -134,33 +134,151 @@ const fn agent(category: AgentCategory, name: &'static str, user_agent: &'static
 const AGENTS: [(AgentSpec, f64); 27] = {
     use AgentCategory::*;
     [
-        (agent(Browser, "Chrome", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"), 0.16),
-        (agent(Browser, "Safari", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15"), 0.07),
-        (agent(Browser, "Firefox", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"), 0.04),
-        (agent(Browser, "Edge", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"), 0.03),
+        (
+            agent(
+                Browser,
+                "Chrome",
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            ),
+            0.16,
+        ),
+        (
+            agent(
+                Browser,
+                "Safari",
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+            ),
+            0.07,
+        ),
+        (
+            agent(
+                Browser,
+                "Firefox",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            ),
+            0.04,
+        ),
+        (
+            agent(
+                Browser,
+                "Edge",
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+            ),
+            0.03,
+        ),
         (agent(Cli, "curl", "curl/8.11.0"), 0.08),
         (agent(Cli, "HTTPie", "HTTPie/3.2.4"), 0.01),
         (agent(Cli, "Wget", "Wget/1.24.5"), 0.01),
-        (agent(Library, "python-requests", "python-requests/2.32.3"), 0.12),
+        (
+            agent(Library, "python-requests", "python-requests/2.32.3"),
+            0.12,
+        ),
         (agent(Library, "Go-http-client", "Go-http-client/2.0"), 0.09),
         (agent(Library, "Java", "Java/21.0.5"), 0.06),
         (agent(Library, "okhttp", "okhttp/4.12.0"), 0.06),
         (agent(Library, "axios", "axios/1.7.9"), 0.04),
-        (agent(Library, "aws-sdk", "aws-sdk-js/3.705.0 ua/2.1 os/linux lang/js"), 0.03),
+        (
+            agent(
+                Library,
+                "aws-sdk",
+                "aws-sdk-js/3.705.0 ua/2.1 os/linux lang/js",
+            ),
+            0.03,
+        ),
         (agent(ApiTool, "Postman", "PostmanRuntime/7.43.0"), 0.05),
         (agent(Monitor, "Datadog", "Datadog/Synthetics"), 0.03),
-        (agent(SearchCrawler, "Googlebot", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"), 0.02),
-        (agent(AiCrawler, "GPTBot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"), 0.010),
-        (agent(AiAssistant, "ChatGPT-User", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot"), 0.008),
-        (agent(AiSearch, "OAI-SearchBot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; OAI-SearchBot/1.0; +https://openai.com/searchbot"), 0.004),
-        (agent(AiCrawler, "ClaudeBot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)"), 0.008),
-        (agent(AiAssistant, "Claude-User", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; +Claude-User@anthropic.com)"), 0.004),
-        (agent(AiSearch, "PerplexityBot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; PerplexityBot/1.0; +https://perplexity.ai/perplexitybot)"), 0.004),
-        (agent(AiCrawler, "CCBot", "CCBot/2.0 (https://commoncrawl.org/faq/)"), 0.003),
-        (agent(AiCrawler, "Bytespider", "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)"), 0.003),
-        (agent(AiCrawler, "meta-externalagent", "meta-externalagent/1.1 (+https://developers.facebook.com/docs/sharing/webmasters/crawler)"), 0.003),
-        (agent(AiCrawler, "Amazonbot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Amazonbot/0.1; +https://developer.amazon.com/support/amazonbot)"), 0.002),
-        (agent(McpClient, "claude-code", "claude-code/1.0.31 (mcp)"), 0.001),
+        (
+            agent(
+                SearchCrawler,
+                "Googlebot",
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            ),
+            0.02,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "GPTBot",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+            ),
+            0.010,
+        ),
+        (
+            agent(
+                AiAssistant,
+                "ChatGPT-User",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot",
+            ),
+            0.008,
+        ),
+        (
+            agent(
+                AiSearch,
+                "OAI-SearchBot",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; OAI-SearchBot/1.0; +https://openai.com/searchbot",
+            ),
+            0.004,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "ClaudeBot",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
+            ),
+            0.008,
+        ),
+        (
+            agent(
+                AiAssistant,
+                "Claude-User",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; +Claude-User@anthropic.com)",
+            ),
+            0.004,
+        ),
+        (
+            agent(
+                AiSearch,
+                "PerplexityBot",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; PerplexityBot/1.0; +https://perplexity.ai/perplexitybot)",
+            ),
+            0.004,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "CCBot",
+                "CCBot/2.0 (https://commoncrawl.org/faq/)",
+            ),
+            0.003,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "Bytespider",
+                "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)",
+            ),
+            0.003,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "meta-externalagent",
+                "meta-externalagent/1.1 (+https://developers.facebook.com/docs/sharing/webmasters/crawler)",
+            ),
+            0.003,
+        ),
+        (
+            agent(
+                AiCrawler,
+                "Amazonbot",
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Amazonbot/0.1; +https://developer.amazon.com/support/amazonbot)",
+            ),
+            0.002,
+        ),
+        (
+            agent(McpClient, "claude-code", "claude-code/1.0.31 (mcp)"),
+            0.001,
+        ),
     ]
 };
 
@@ -271,17 +389,30 @@ impl Mix {
         for (s, &(service, team)) in SERVICES.iter().enumerate() {
             let service_id = uuid(&mut rng);
             for r in 0..ROUTES_PER_SERVICE {
-                let method = [Method::Get, Method::Get, Method::Post, Method::Put, Method::Delete][r];
+                let method = [
+                    Method::Get,
+                    Method::Get,
+                    Method::Post,
+                    Method::Put,
+                    Method::Delete,
+                ][r];
                 let base = format!("/{service}/v{}", 1 + (s + r) % 2);
                 let sub = SUBRESOURCES[(s + r) % SUBRESOURCES.len()];
                 let paths = match r {
                     0 => vec![base.clone(), format!("{base}/{{id}}")],
-                    1 => vec![format!("{base}/{{id}}/{sub}"), format!("{base}/{{id}}/{sub}/{{id}}"), format!("{base}/search")],
+                    1 => vec![
+                        format!("{base}/{{id}}/{sub}"),
+                        format!("{base}/{{id}}/{sub}/{{id}}"),
+                        format!("{base}/search"),
+                    ],
                     _ => vec![format!("{base}/{{id}}")],
                 };
                 routes.push(RouteSpec {
                     route_id: uuid(&mut rng),
-                    route_name: format!("{service}-{}", ["list", "items", "create", "update", "delete"][r]),
+                    route_name: format!(
+                        "{service}-{}",
+                        ["list", "items", "create", "update", "delete"][r]
+                    ),
                     service_id: service_id.clone(),
                     service_name: service,
                     workspace: team,
@@ -307,7 +438,8 @@ impl Mix {
         let start_us = params.start_ms * 1000;
         Mix {
             route_pick: Zipf::new(routes.len() as f64, 0.8).unwrap_or_else(|_| unreachable!()),
-            consumer_pick: Zipf::new(params.consumers.max(1) as f64, 1.07).unwrap_or_else(|_| unreachable!()),
+            consumer_pick: Zipf::new(params.consumers.max(1) as f64, 1.07)
+                .unwrap_or_else(|_| unreachable!()),
             latency: LogNormal::new(20f64.ln(), 1.586).unwrap_or_else(|_| unreachable!()),
             request_size: LogNormal::new(400f64.ln(), 1.0).unwrap_or_else(|_| unreachable!()),
             response_size: LogNormal::new(2500f64.ln(), 1.5).unwrap_or_else(|_| unreachable!()),
@@ -388,13 +520,18 @@ impl Mix {
         let path = rng.random_range(0..self.routes[route].paths.len());
         let host = pick(rng, &HOSTS.map(|(_, w)| w)).unwrap_or(0);
         let status = STATUSES[pick(rng, &STATUSES.map(|(_, w)| w)).unwrap_or(0)].0;
-        let from_kong = matches!(status, 401 | 403 | 429) || (matches!(status, 502 | 504) && rng.random_bool(0.5));
+        let from_kong = matches!(status, 401 | 403 | 429)
+            || (matches!(status, 502 | 504) && rng.random_bool(0.5));
         let (source, total_ms, upstream_ms) = if from_kong {
             (ResponseSource::Kong, rng.random_range(0..=2u64), None)
         } else {
             let total = (self.latency.sample(rng).round() as u64).clamp(1, 60_000);
             let gateway = [0, 0, 0, 1, 1, 2, 3][rng.random_range(0..7)];
-            (ResponseSource::Upstream, total, Some(total.saturating_sub(gateway)))
+            (
+                ResponseSource::Upstream,
+                total,
+                Some(total.saturating_sub(gateway)),
+            )
         };
         let anonymous = rng.random_bool(0.15);
         let consumer = (!anonymous && !self.consumers.is_empty())
@@ -407,7 +544,11 @@ impl Mix {
             _ => rng.random_range(0..self.addresses.len()),
         };
         let agent_weights = AGENTS.map(|(_, w)| w);
-        let agent = if rng.random_bool(0.05) { None } else { pick(rng, &agent_weights) };
+        let agent = if rng.random_bool(0.05) {
+            None
+        } else {
+            pick(rng, &agent_weights)
+        };
         let request_id = self.params.request_ids.then(|| {
             let bytes: [u8; 16] = rng.random();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -422,7 +563,11 @@ impl Mix {
             total_us: total_ms * 1000,
             upstream_us: upstream_ms.map(|ms| ms * 1000),
             request_bytes: (self.request_size.sample(rng) as u64).clamp(60, 10 << 20),
-            response_bytes: if status == 204 { 180 } else { (self.response_size.sample(rng) as u64).clamp(120, 50 << 20) },
+            response_bytes: if status == 204 {
+                180
+            } else {
+                (self.response_size.sample(rng) as u64).clamp(120, 50 << 20)
+            },
             consumer,
             address,
             agent,
@@ -431,12 +576,10 @@ impl Mix {
     }
 
     /// The builder input for `request`, borrowing the topology's strings.
-    pub fn record<'a>(&'a self, request: &'a Request, groups: &'a mut Vec<&'static str>) -> Record<'a> {
+    pub fn record<'a>(&'a self, request: &'a Request) -> Record<'a> {
         let route = &self.routes[request.route];
         let identity = request.consumer.map(|c| {
             let c = &self.consumers[c];
-            groups.clear();
-            groups.extend_from_slice(&c.groups);
             IdentityRef {
                 auth_method: c.auth_method,
                 trust: c.trust,
@@ -444,7 +587,7 @@ impl Mix {
                 consumer_username: &c.username,
                 consumer_custom_id: &c.custom_id,
                 credential: &c.credential,
-                consumer_groups: groups.as_slice(),
+                consumer_groups: &c.groups,
                 subject: &c.subject,
                 issuer: c.issuer,
                 client_id: &c.client_id,
@@ -504,7 +647,9 @@ fn uuid(rng: &mut ChaCha8Rng) -> String {
 }
 
 fn hex(rng: &mut ChaCha8Rng, bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 fn consumer(rng: &mut ChaCha8Rng, i: usize, addresses: usize) -> ConsumerSpec {
@@ -528,11 +673,28 @@ fn consumer(rng: &mut ChaCha8Rng, i: usize, addresses: usize) -> ConsumerSpec {
             ISSUERS[rng.random_range(0..ISSUERS.len())],
             format!("0oa{}", hex(rng, 8)),
         ),
-        AuthMethod::Jwt => (format!("jwt-key-{}", hex(rng, 6)), format!("user-{i}"), "https://auth.example.com", String::new()),
-        AuthMethod::Mtls => (hex(rng, 32), format!("CN={username},OU=clients,O=Example Corp,C=US"), "", String::new()),
+        AuthMethod::Jwt => (
+            format!("jwt-key-{}", hex(rng, 6)),
+            format!("user-{i}"),
+            "https://auth.example.com",
+            String::new(),
+        ),
+        AuthMethod::Mtls => (
+            hex(rng, 32),
+            format!("CN={username},OU=clients,O=Example Corp,C=US"),
+            "",
+            String::new(),
+        ),
         AuthMethod::AwsSigv4 => {
-            let key: String = (0..16).map(|_| (b'A' + rng.random_range(0..26u8)) as char).collect();
-            (format!("AKIA{key}"), String::new(), "aws:us-east-1:execute-api", String::new())
+            let key: String = (0..16)
+                .map(|_| (b'A' + rng.random_range(0..26u8)) as char)
+                .collect();
+            (
+                format!("AKIA{key}"),
+                String::new(),
+                "aws:us-east-1:execute-api",
+                String::new(),
+            )
         }
         AuthMethod::Basic => (username.clone(), String::new(), "", String::new()),
         _ => (String::new(), String::new(), "", String::new()),
@@ -548,16 +710,26 @@ fn consumer(rng: &mut ChaCha8Rng, i: usize, addresses: usize) -> ConsumerSpec {
     let home_count = rng.random_range(1..=3usize);
     ConsumerSpec {
         auth_method,
-        trust: if rng.random_bool(0.03) { Trust::Claimed } else { Trust::Verified },
+        trust: if rng.random_bool(0.03) {
+            Trust::Claimed
+        } else {
+            Trust::Verified
+        },
         consumer_id,
-        custom_id: if rng.random_bool(0.3) { format!("crm-{}", 100_000 + i) } else { String::new() },
+        custom_id: if rng.random_bool(0.3) {
+            format!("crm-{}", 100_000 + i)
+        } else {
+            String::new()
+        },
         username,
         credential,
         groups,
         subject,
         issuer,
         client_id,
-        home: (0..home_count).map(|_| rng.random_range(0..addresses.max(1)) as u32).collect(),
+        home: (0..home_count)
+            .map(|_| rng.random_range(0..addresses.max(1)) as u32)
+            .collect(),
     }
 }
 
@@ -571,7 +743,9 @@ mod tests {
         let mut b = Mix::reference();
         let first = a.take_requests(20_000);
         assert_eq!(first, b.take_requests(20_000));
-        let share = |f: &dyn Fn(&Request) -> bool| first.iter().filter(|r| f(r)).count() as f64 / first.len() as f64;
+        let share = |f: &dyn Fn(&Request) -> bool| {
+            first.iter().filter(|r| f(r)).count() as f64 / first.len() as f64
+        };
         let ok = share(&|r| (200..300).contains(&r.status));
         let client = share(&|r| (400..500).contains(&r.status));
         let server = share(&|r| r.status >= 500);
@@ -581,16 +755,31 @@ mod tests {
         let anonymous = share(&|r| r.consumer.is_none());
         assert!((0.14..0.16).contains(&anonymous), "anonymous {anonymous}");
         let ai = share(&|r| {
-            r.agent.is_some_and(|i| matches!(AGENTS[i].0.category, AgentCategory::AiCrawler | AgentCategory::AiSearch | AgentCategory::AiAssistant))
+            r.agent.is_some_and(|i| {
+                matches!(
+                    AGENTS[i].0.category,
+                    AgentCategory::AiCrawler | AgentCategory::AiSearch | AgentCategory::AiAssistant
+                )
+            })
         });
         assert!((0.04..0.06).contains(&ai), "AI agents {ai}");
-        let mut upstream: Vec<u64> = first.iter().filter(|r| r.source == ResponseSource::Upstream).map(|r| r.total_us).collect();
+        let mut upstream: Vec<u64> = first
+            .iter()
+            .filter(|r| r.source == ResponseSource::Upstream)
+            .map(|r| r.total_us)
+            .collect();
         upstream.sort_unstable();
         let median = upstream[upstream.len() / 2];
         let p99 = upstream[upstream.len() * 99 / 100];
         assert!((17_000..=23_000).contains(&median), "median {median}");
         assert!((600_000..=1_000_000).contains(&p99), "p99 {p99}");
-        let ends: Vec<i64> = first.iter().map(|r| r.started_at_ms * 1000 + r.total_us as i64).collect();
-        assert!(ends.windows(2).all(|w| w[0] <= w[1] + 1000), "emitted in the order requests finish");
+        let ends: Vec<i64> = first
+            .iter()
+            .map(|r| r.started_at_ms * 1000 + r.total_us as i64)
+            .collect();
+        assert!(
+            ends.windows(2).all(|w| w[0] <= w[1] + 1000),
+            "emitted in the order requests finish"
+        );
     }
 }

@@ -115,8 +115,16 @@ impl BatchReader {
             )
         })?;
         check_len("producer.node_id", &producer.node_id, MAX_NODE_ID_BYTES)?;
-        check_len("producer.filter_version", &producer.filter_version, MAX_VERSION_BYTES)?;
-        check_len("producer.kong_version", &producer.kong_version, MAX_VERSION_BYTES)?;
+        check_len(
+            "producer.filter_version",
+            &producer.filter_version,
+            MAX_VERSION_BYTES,
+        )?;
+        check_len(
+            "producer.kong_version",
+            &producer.kong_version,
+            MAX_VERSION_BYTES,
+        )?;
         if batch.sequence == 0 {
             return Err(DecodeError::invalid("sequence", "must be at least 1"));
         }
@@ -145,7 +153,10 @@ impl BatchReader {
 
     /// Decodes a batch that defines its whole dictionary, such as a
     /// producer's first batch, and resolves it on its own.
-    pub fn decode_standalone(&self, bytes: &[u8]) -> Result<(DecodedBatch, Dictionary), DecodeError> {
+    pub fn decode_standalone(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(DecodedBatch, Dictionary), DecodeError> {
         let batch = self.decode(bytes)?;
         let mut dictionary = Dictionary::new(batch.generation);
         dictionary.apply(&batch, &self.limits)?;
@@ -202,10 +213,18 @@ impl BatchReader {
         }
         for (i, s) in d.strings.iter().enumerate() {
             match &s.value {
-                None => return Err(DecodeError::invalid(format!("dictionary.strings[{i}]"), "no value")),
+                None => {
+                    return Err(DecodeError::invalid(
+                        format!("dictionary.strings[{i}]"),
+                        "no value",
+                    ));
+                }
                 Some(v1::symbol::Value::Text(t)) => {
                     if t.is_empty() {
-                        return Err(DecodeError::invalid(format!("dictionary.strings[{i}]"), "empty text"));
+                        return Err(DecodeError::invalid(
+                            format!("dictionary.strings[{i}]"),
+                            "empty text",
+                        ));
                     }
                     if t.len() > MAX_STRING_BYTES {
                         return Err(DecodeError::TooLong {
@@ -227,31 +246,49 @@ impl BatchReader {
         }
         for (i, e) in d.endpoints.iter().enumerate() {
             if Method::try_from(e.method).is_err() {
-                return Err(unknown_enum(format!("dictionary.endpoints[{i}].method"), e.method));
+                return Err(unknown_enum(
+                    format!("dictionary.endpoints[{i}].method"),
+                    e.method,
+                ));
             }
         }
         for (i, e) in d.identities.iter().enumerate() {
             if AuthMethod::try_from(e.auth_method).is_err() {
-                return Err(unknown_enum(format!("dictionary.identities[{i}].auth_method"), e.auth_method));
+                return Err(unknown_enum(
+                    format!("dictionary.identities[{i}].auth_method"),
+                    e.auth_method,
+                ));
             }
             if Trust::try_from(e.trust).is_err() {
-                return Err(unknown_enum(format!("dictionary.identities[{i}].trust"), e.trust));
+                return Err(unknown_enum(
+                    format!("dictionary.identities[{i}].trust"),
+                    e.trust,
+                ));
             }
             if e.consumer_groups.len() > MAX_GROUPS {
                 return Err(DecodeError::invalid(
                     format!("dictionary.identities[{i}].consumer_groups"),
-                    format!("{} groups, over the limit of {MAX_GROUPS}", e.consumer_groups.len()),
+                    format!(
+                        "{} groups, over the limit of {MAX_GROUPS}",
+                        e.consumer_groups.len()
+                    ),
                 ));
             }
         }
         for (i, e) in d.agents.iter().enumerate() {
             if AgentCategory::try_from(e.category).is_err() {
-                return Err(unknown_enum(format!("dictionary.agents[{i}].category"), e.category));
+                return Err(unknown_enum(
+                    format!("dictionary.agents[{i}].category"),
+                    e.category,
+                ));
             }
         }
         for (i, e) in d.outcomes.iter().enumerate() {
             if ResponseSource::try_from(e.source).is_err() {
-                return Err(unknown_enum(format!("dictionary.outcomes[{i}].source"), e.source));
+                return Err(unknown_enum(
+                    format!("dictionary.outcomes[{i}].source"),
+                    e.source,
+                ));
             }
             if e.status != 0 && !(100..=999).contains(&e.status) {
                 return Err(DecodeError::invalid(
@@ -343,9 +380,15 @@ impl BatchReader {
             latency_total_us.push(total);
             latency_upstream_us.push(upstream);
         }
-        for (column, values) in [("request_bytes", &r.request_bytes), ("response_bytes", &r.response_bytes)] {
+        for (column, values) in [
+            ("request_bytes", &r.request_bytes),
+            ("response_bytes", &r.response_bytes),
+        ] {
             if let Some(i) = values.iter().position(|&v| v > MAX_SIZE_BYTES) {
-                return Err(DecodeError::invalid(format!("records.{column}[{i}]"), "over 2^48 bytes"));
+                return Err(DecodeError::invalid(
+                    format!("records.{column}[{i}]"),
+                    "over 2^48 bytes",
+                ));
             }
         }
         if let Some(i) = r
@@ -413,12 +456,17 @@ fn check_id(column: &str, i: usize, id: &v1::Id) -> Result<(), DecodeError> {
             format!("records.{column}[{i}].text"),
             "empty",
         )),
-        Some(v1::id::Value::Text(t)) => check_len(&format!("records.{column}[{i}].text"), t, MAX_ID_BYTES),
+        Some(v1::id::Value::Text(t)) => {
+            check_len(&format!("records.{column}[{i}].text"), t, MAX_ID_BYTES)
+        }
     }
 }
 
 fn unknown_enum(field: String, value: i32) -> DecodeError {
-    DecodeError::invalid(field, format!("unknown value {value}; upgrade the collector"))
+    DecodeError::invalid(
+        field,
+        format!("unknown value {value}; upgrade the collector"),
+    )
 }
 
 /// First id and count of the entries `d` defines in table `kind`.
@@ -475,8 +523,9 @@ impl DecodedBatch {
             ("outcome", TableKind::Outcomes, &self.records.outcome),
         ];
         let lens = dict.lens();
-        for ((column, table, values), (max, len)) in
-            columns.into_iter().zip(self.records.max_ref.iter().zip(lens))
+        for ((column, table, values), (max, len)) in columns
+            .into_iter()
+            .zip(self.records.max_ref.iter().zip(lens))
         {
             if *max > len {
                 let i = values.iter().position(|v| v > &len).unwrap_or(0);
@@ -493,7 +542,10 @@ impl DecodedBatch {
 
     /// The records as flat rows, after [`DecodedBatch::check_references`]
     /// against the same dictionary.
-    pub fn rows<'a>(&'a self, dict: &'a Dictionary) -> Result<impl Iterator<Item = Row<'a>> + 'a, DecodeError> {
+    pub fn rows<'a>(
+        &'a self,
+        dict: &'a Dictionary,
+    ) -> Result<impl Iterator<Item = Row<'a>> + 'a, DecodeError> {
         self.check_references(dict)?;
         Ok((0..self.len()).map(move |i| self.row(dict, i)))
     }
@@ -557,7 +609,9 @@ impl DecodedBatch {
 
 fn id_ref(id: &v1::Id) -> Option<IdRef<'_>> {
     match &id.value {
-        Some(v1::id::Value::Binary(b)) => <[u8; 16]>::try_from(b.as_slice()).ok().map(IdRef::Binary),
+        Some(v1::id::Value::Binary(b)) => {
+            <[u8; 16]>::try_from(b.as_slice()).ok().map(IdRef::Binary)
+        }
         Some(v1::id::Value::Text(t)) => Some(IdRef::Text(t)),
         None => None,
     }
@@ -632,7 +686,13 @@ impl Dictionary {
     pub fn definitions_since(&self, mark: DictionaryMark) -> v1::Dictionary {
         let [s, e, i, a, o] = mark.0;
         let tail = |n: u32| (n as usize).saturating_add(1);
-        let from = |n: u32, len: usize| if tail(n) < len { n.saturating_add(1) } else { 0 };
+        let from = |n: u32, len: usize| {
+            if tail(n) < len {
+                n.saturating_add(1)
+            } else {
+                0
+            }
+        };
         v1::Dictionary {
             generation: self.generation,
             strings_from: from(s, self.strings.len()),
@@ -671,7 +731,11 @@ impl Dictionary {
 
     /// Adds definitions, e.g. persisted ones when rebuilding at start. The
     /// same rules as [`Dictionary::apply`]; the generation is not checked.
-    pub fn apply_definitions(&mut self, d: &v1::Dictionary, limits: &Limits) -> Result<(), DecodeError> {
+    pub fn apply_definitions(
+        &mut self,
+        d: &v1::Dictionary,
+        limits: &Limits,
+    ) -> Result<(), DecodeError> {
         let mark = self.mark();
         let result = self.apply_inner(d, limits);
         if result.is_err() {
@@ -683,22 +747,75 @@ impl Dictionary {
     fn apply_inner(&mut self, d: &v1::Dictionary, limits: &Limits) -> Result<(), DecodeError> {
         let max = limits.max_dictionary_entries;
         let strings: Vec<Box<str>> = d.strings.iter().map(render_symbol).collect();
-        extend(&mut self.strings, TableKind::Strings, d.strings_from, &strings, max, |_| Ok(()))?;
+        extend(
+            &mut self.strings,
+            TableKind::Strings,
+            d.strings_from,
+            &strings,
+            max,
+            |_| Ok(()),
+        )?;
         let n = self.strings.len();
         let refs = |field: String, ids: &[u32]| check_string_refs(&field, ids, n);
-        extend(&mut self.endpoints, TableKind::Endpoints, d.endpoints_from, &d.endpoints, max, |(i, e)| {
-            let ids = [e.route_id, e.route_name, e.service_id, e.service_name, e.workspace, e.method_text, e.host, e.path];
-            refs(format!("dictionary.endpoints[{i}]"), &ids)
-        })?;
-        extend(&mut self.identities, TableKind::Identities, d.identities_from, &d.identities, max, |(i, e)| {
-            let ids = [e.consumer_id, e.consumer_username, e.consumer_custom_id, e.credential, e.subject, e.issuer, e.client_id];
-            refs(format!("dictionary.identities[{i}]"), &ids)?;
-            refs(format!("dictionary.identities[{i}].consumer_groups"), &e.consumer_groups)
-        })?;
-        extend(&mut self.agents, TableKind::Agents, d.agents_from, &d.agents, max, |(i, e)| {
-            refs(format!("dictionary.agents[{i}]"), &[e.name])
-        })?;
-        extend(&mut self.outcomes, TableKind::Outcomes, d.outcomes_from, &d.outcomes, max, |_| Ok(()))
+        extend(
+            &mut self.endpoints,
+            TableKind::Endpoints,
+            d.endpoints_from,
+            &d.endpoints,
+            max,
+            |(i, e)| {
+                let ids = [
+                    e.route_id,
+                    e.route_name,
+                    e.service_id,
+                    e.service_name,
+                    e.workspace,
+                    e.method_text,
+                    e.host,
+                    e.path,
+                ];
+                refs(format!("dictionary.endpoints[{i}]"), &ids)
+            },
+        )?;
+        extend(
+            &mut self.identities,
+            TableKind::Identities,
+            d.identities_from,
+            &d.identities,
+            max,
+            |(i, e)| {
+                let ids = [
+                    e.consumer_id,
+                    e.consumer_username,
+                    e.consumer_custom_id,
+                    e.credential,
+                    e.subject,
+                    e.issuer,
+                    e.client_id,
+                ];
+                refs(format!("dictionary.identities[{i}]"), &ids)?;
+                refs(
+                    format!("dictionary.identities[{i}].consumer_groups"),
+                    &e.consumer_groups,
+                )
+            },
+        )?;
+        extend(
+            &mut self.agents,
+            TableKind::Agents,
+            d.agents_from,
+            &d.agents,
+            max,
+            |(i, e)| refs(format!("dictionary.agents[{i}]"), &[e.name]),
+        )?;
+        extend(
+            &mut self.outcomes,
+            TableKind::Outcomes,
+            d.outcomes_from,
+            &d.outcomes,
+            max,
+            |_| Ok(()),
+        )
     }
 
     /// A string by id; `None` for id 0 or an unknown id.
@@ -714,7 +831,9 @@ impl Dictionary {
     }
 
     fn identity(&self, id: u32) -> &v1::Identity {
-        self.identities.get(id as usize).unwrap_or(&DEFAULT_IDENTITY)
+        self.identities
+            .get(id as usize)
+            .unwrap_or(&DEFAULT_IDENTITY)
     }
 
     fn agent(&self, id: u32) -> &v1::Agent {
@@ -750,8 +869,14 @@ static DEFAULT_IDENTITY: v1::Identity = v1::Identity {
     client_id: 0,
     anonymous: false,
 };
-static DEFAULT_AGENT: v1::Agent = v1::Agent { category: 0, name: 0 };
-static DEFAULT_OUTCOME: v1::Outcome = v1::Outcome { status: 0, source: 0 };
+static DEFAULT_AGENT: v1::Agent = v1::Agent {
+    category: 0,
+    name: 0,
+};
+static DEFAULT_OUTCOME: v1::Outcome = v1::Outcome {
+    status: 0,
+    source: 0,
+};
 
 fn render_symbol(s: &v1::Symbol) -> Box<str> {
     match &s.value {

@@ -2,7 +2,6 @@
 //! dense ids, remembering how many the collector has acknowledged, and the
 //! exact encoded size of every definition so a batch knows its size.
 
-use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use prost::Message;
 use prost::encoding::{encoded_len_varint, key_len};
@@ -12,8 +11,6 @@ pub(crate) trait Entry {
     /// The generated message the entry is defined as.
     type Msg: Message;
 
-    /// The hash the entry was looked up with when it was inserted.
-    fn rehash(&self, state: &FixedState) -> u64;
     fn to_msg(&self) -> Self::Msg;
 }
 
@@ -21,6 +18,10 @@ pub(crate) trait Entry {
 /// empty entry.
 pub(crate) struct Table<T> {
     entries: Vec<T>,
+    /// The hash each entry was inserted with, so the index can grow without
+    /// knowing how an entry is hashed (endpoints hash their strings, which
+    /// live in another table).
+    hashes: Vec<u64>,
     index: HashTable<u32>,
     /// `def_end[i]`: encoded bytes of the definitions of ids 1..=i+1, each as
     /// a length-delimited field of `field`.
@@ -35,6 +36,7 @@ impl<T: Entry> Table<T> {
     pub(crate) fn new(field: u32) -> Self {
         Table {
             entries: Vec::new(),
+            hashes: Vec::new(),
             index: HashTable::new(),
             def_end: Vec::new(),
             acked: 0,
@@ -42,39 +44,36 @@ impl<T: Entry> Table<T> {
         }
     }
 
-    /// The id of the entry for which `eq` holds, inserting `make()` if there
-    /// is none. `hash` must equal `make().rehash(state)`. `None` only if the
-    /// table has 2^32 - 1 entries.
-    pub(crate) fn intern(
-        &mut self,
-        state: &FixedState,
-        hash: u64,
-        eq: impl Fn(&T) -> bool,
-        make: impl FnOnce() -> T,
-    ) -> Option<u32> {
+    /// The id of the entry with this hash for which `eq` holds.
+    pub(crate) fn find(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<u32> {
         let entries = &self.entries;
-        let found = self
-            .index
-            .find(hash, |&id| lookup(entries, id).is_some_and(&eq));
-        if let Some(&id) = found {
-            return Some(id);
-        }
+        self.index
+            .find(hash, |&id| lookup(entries, id).is_some_and(&eq))
+            .copied()
+    }
+
+    /// Adds an entry that [`Table::find`] did not find, returning its id;
+    /// `None` only if the table has 2^32 - 1 entries.
+    pub(crate) fn insert(&mut self, hash: u64, entry: T) -> Option<u32> {
         let id = u32::try_from(self.entries.len()).ok()?.checked_add(1)?;
-        let entry = make();
         let len = entry.to_msg().encoded_len();
         let def_len = key_len(self.field)
             .saturating_add(encoded_len_varint(len as u64))
             .saturating_add(len);
         let total = self.def_bytes_to(self.len()).saturating_add(def_len as u64);
         self.entries.push(entry);
+        self.hashes.push(hash);
         self.def_end.push(total);
-        let entries = &self.entries;
-        self.index.insert_unique(hash, id, |&id| {
-            lookup(entries, id).map_or(0, |e| e.rehash(state))
-        });
+        let hashes = &self.hashes;
+        self.index
+            .insert_unique(hash, id, |&id| lookup(hashes, id).copied().unwrap_or(0));
         Some(id)
     }
 
+    /// The entry with `id`.
+    pub(crate) fn get(&self, id: u32) -> Option<&T> {
+        lookup(&self.entries, id)
+    }
     /// Number of entries, not counting id 0.
     pub(crate) fn len(&self) -> u32 {
         // Ids are u32 by construction in `intern`.
@@ -105,6 +104,7 @@ impl<T: Entry> Table<T> {
 
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.hashes.clear();
         self.index.clear();
         self.def_end.clear();
         self.acked = 0;

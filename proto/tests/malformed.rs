@@ -1,7 +1,7 @@
 //! Malformed batches: each gets the error that names its problem, and none
 //! panics or allocates what it merely claims.
 
-use kong_looker_proto::v1::{self, symbol, Symbol};
+use kong_looker_proto::v1::{self, Symbol, symbol};
 use kong_looker_proto::{BatchReader, DecodeError, Dictionary, Limits, TableKind};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
@@ -9,7 +9,9 @@ use prost::encoding::{WireType, encode_key, encode_varint};
 const NOW: i64 = 1_767_614_460_000;
 
 fn text(s: &str) -> Symbol {
-    Symbol { value: Some(symbol::Value::Text(s.into())) }
+    Symbol {
+        value: Some(symbol::Value::Text(s.into())),
+    }
 }
 
 /// A small valid batch, built field by field.
@@ -24,7 +26,10 @@ fn valid() -> v1::Batch {
         }),
         sequence: 4,
         cut_time_ms: NOW,
-        drops: Some(v1::Drops { buffer_full: 2, ..Default::default() }),
+        drops: Some(v1::Drops {
+            buffer_full: 2,
+            ..Default::default()
+        }),
         records: Some(v1::Records {
             count: 2,
             base_time_ms: NOW - 1000,
@@ -45,9 +50,19 @@ fn valid() -> v1::Batch {
         dictionary: Some(v1::Dictionary {
             generation: 0,
             strings_from: 1,
-            strings: vec![text("orders-list"), text("/orders/{id}"), text("app-0001"), text("203.0.113.7")],
+            strings: vec![
+                text("orders-list"),
+                text("/orders/{id}"),
+                text("app-0001"),
+                text("203.0.113.7"),
+            ],
             endpoints_from: 1,
-            endpoints: vec![v1::Endpoint { route_name: 1, path: 2, method: v1::Method::Get as i32, ..Default::default() }],
+            endpoints: vec![v1::Endpoint {
+                route_name: 1,
+                path: 2,
+                method: v1::Method::Get as i32,
+                ..Default::default()
+            }],
             identities_from: 1,
             identities: vec![v1::Identity {
                 auth_method: v1::AuthMethod::KeyAuth as i32,
@@ -56,18 +71,30 @@ fn valid() -> v1::Batch {
                 ..Default::default()
             }],
             agents_from: 1,
-            agents: vec![v1::Agent { category: v1::AgentCategory::Cli as i32, name: 0 }],
+            agents: vec![v1::Agent {
+                category: v1::AgentCategory::Cli as i32,
+                name: 0,
+            }],
             outcomes_from: 1,
             outcomes: vec![
-                v1::Outcome { status: 200, source: v1::ResponseSource::Upstream as i32 },
-                v1::Outcome { status: 401, source: v1::ResponseSource::Kong as i32 },
+                v1::Outcome {
+                    status: 200,
+                    source: v1::ResponseSource::Upstream as i32,
+                },
+                v1::Outcome {
+                    status: 401,
+                    source: v1::ResponseSource::Kong as i32,
+                },
             ],
         }),
     }
 }
 
 fn reader() -> BatchReader {
-    BatchReader::new(Limits { now_ms: Some(NOW), ..Limits::default() })
+    BatchReader::new(Limits {
+        now_ms: Some(NOW),
+        ..Limits::default()
+    })
 }
 
 fn read(batch: &v1::Batch) -> Result<usize, DecodeError> {
@@ -92,7 +119,9 @@ fn dict(b: &mut v1::Batch) -> &mut v1::Dictionary {
 #[test]
 fn the_valid_batch_reads() {
     assert_eq!(read(&valid()), Ok(2));
-    let (batch, dict) = reader().decode_standalone(&valid().encode_to_vec()).unwrap();
+    let (batch, dict) = reader()
+        .decode_standalone(&valid().encode_to_vec())
+        .unwrap();
     let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
     assert_eq!(rows[0].started_at_ms, NOW - 1000 - 20);
     assert_eq!(rows[0].latency_upstream_us, Some(19_000));
@@ -106,9 +135,15 @@ fn the_valid_batch_reads() {
 fn every_truncation_is_an_error() {
     let bytes = valid().encode_to_vec();
     for cut in 0..bytes.len() {
-        let e = reader().decode_standalone(&bytes[..cut]).map(|_| ()).expect_err("truncated");
+        let e = reader()
+            .decode_standalone(&bytes[..cut])
+            .map(|_| ())
+            .expect_err("truncated");
         assert!(
-            matches!(e, DecodeError::Protobuf(_) | DecodeError::Missing(_) | DecodeError::Invalid { .. }),
+            matches!(
+                e,
+                DecodeError::Protobuf(_) | DecodeError::Missing(_) | DecodeError::Invalid { .. }
+            ),
             "cut at {cut}: {e}"
         );
     }
@@ -121,7 +156,10 @@ fn a_wrong_wire_type_is_malformed() {
     encode_varint(1, &mut bytes);
     bytes.push(1);
     let e = reader().decode(&bytes).unwrap_err();
-    assert!(matches!(&e, DecodeError::Protobuf(m) if m.contains("wire type")), "{e}");
+    assert!(
+        matches!(&e, DecodeError::Protobuf(m) if m.contains("wire type")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -142,40 +180,85 @@ fn invalid_utf8_is_malformed_and_names_the_field() {
     let at = bytes.windows(4).position(|w| w == b"XXXX").unwrap();
     bytes[at] = 0xff;
     let e = reader().decode(&bytes).unwrap_err();
-    assert!(matches!(&e, DecodeError::Protobuf(m) if m.contains("UTF-8") && m.contains("Dictionary.strings")), "{e}");
+    assert!(
+        matches!(&e, DecodeError::Protobuf(m) if m.contains("UTF-8") && m.contains("Dictionary.strings")),
+        "{e}"
+    );
 }
 
 #[test]
 fn the_body_limit_is_enforced_before_parsing() {
-    let small = BatchReader::new(Limits { max_batch_bytes: 10, ..Limits::default() });
+    let small = BatchReader::new(Limits {
+        max_batch_bytes: 10,
+        ..Limits::default()
+    });
     let e = small.decode(&valid().encode_to_vec()).unwrap_err();
     assert!(matches!(e, DecodeError::TooLarge { max: 10, .. }), "{e}");
 }
 
 #[test]
 fn header_errors_name_the_field() {
-    assert_eq!(err(|b| b.schema_revision = 0), DecodeError::Missing("schema_revision"));
-    assert!(matches!(err(|b| b.schema_revision = 2), DecodeError::UnsupportedRevision { got: 2, supported: 1 }));
+    assert_eq!(
+        err(|b| b.schema_revision = 0),
+        DecodeError::Missing("schema_revision")
+    );
+    assert!(matches!(
+        err(|b| b.schema_revision = 2),
+        DecodeError::UnsupportedRevision {
+            got: 2,
+            supported: 1
+        }
+    ));
     assert_eq!(err(|b| b.producer = None), DecodeError::Missing("producer"));
-    assert_eq!(err(|b| b.dictionary = None), DecodeError::Missing("dictionary"));
+    assert_eq!(
+        err(|b| b.dictionary = None),
+        DecodeError::Missing("dictionary")
+    );
     let e = err(|b| b.producer.as_mut().unwrap().instance_id = vec![1; 15]);
-    assert!(e.to_string().contains("producer.instance_id: 15 bytes, expected 16"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("producer.instance_id: 15 bytes, expected 16"),
+        "{e}"
+    );
     let e = err(|b| b.producer.as_mut().unwrap().kong_version = "9".repeat(65));
-    assert!(matches!(&e, DecodeError::TooLong { field, .. } if field == "producer.kong_version"), "{e}");
+    assert!(
+        matches!(&e, DecodeError::TooLong { field, .. } if field == "producer.kong_version"),
+        "{e}"
+    );
     let e = err(|b| b.sequence = 0);
     assert!(e.to_string().contains("sequence"), "{e}");
     let e = err(|b| b.cut_time_ms = NOW + 2 * 3_600_000);
-    assert!(matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "cut_time_ms"), "{e}");
+    assert!(
+        matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "cut_time_ms"),
+        "{e}"
+    );
 }
 
 #[test]
 fn column_errors_name_the_column() {
     let e = err(|b| records(b).outcome.pop().map(drop).unwrap_or(()));
-    assert_eq!(e, DecodeError::ColumnLength { column: "outcome", len: 1, count: 2 });
+    assert_eq!(
+        e,
+        DecodeError::ColumnLength {
+            column: "outcome",
+            len: 1,
+            count: 2
+        }
+    );
     let e = err(|b| records(b).sample_weight = vec![1.0]);
-    assert_eq!(e, DecodeError::ColumnLength { column: "sample_weight", len: 1, count: 2 });
+    assert_eq!(
+        e,
+        DecodeError::ColumnLength {
+            column: "sample_weight",
+            len: 1,
+            count: 2
+        }
+    );
     let e = err(|b| records(b).count = 100_001);
-    assert!(matches!(e, DecodeError::TooManyRecords { count: 100_001, .. }), "{e}");
+    assert!(
+        matches!(e, DecodeError::TooManyRecords { count: 100_001, .. }),
+        "{e}"
+    );
     let e = err(|b| records(b).latency_total[1] = u64::MAX - 1);
     assert!(e.to_string().contains("records.latency_total[1]"), "{e}");
     let e = err(|b| records(b).latency_upstream[0] = u64::MAX);
@@ -184,12 +267,29 @@ fn column_errors_name_the_column() {
     assert!(e.to_string().contains("records.response_bytes[1]"), "{e}");
     let e = err(|b| records(b).sample_weight = vec![1.0, f32::NAN]);
     assert!(e.to_string().contains("records.sample_weight[1]"), "{e}");
-    let e = err(|b| records(b).request_id = vec![v1::Id::default(), v1::Id { value: Some(v1::id::Value::Binary(vec![1; 15])) }]);
-    assert!(e.to_string().contains("records.request_id[1].binary: 15 bytes"), "{e}");
+    let e = err(|b| {
+        records(b).request_id = vec![
+            v1::Id::default(),
+            v1::Id {
+                value: Some(v1::id::Value::Binary(vec![1; 15])),
+            },
+        ]
+    });
+    assert!(
+        e.to_string()
+            .contains("records.request_id[1].binary: 15 bytes"),
+        "{e}"
+    );
     let e = err(|b| records(b).end_delta_ms[1] = i64::MAX);
-    assert!(matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "records.end_delta_ms[1]"), "{e}");
+    assert!(
+        matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "records.end_delta_ms[1]"),
+        "{e}"
+    );
     let e = err(|b| records(b).base_time_ms = NOW - 8 * 86_400_000);
-    assert!(matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "records.base_time_ms"), "{e}");
+    assert!(
+        matches!(&e, DecodeError::TimeOutOfRange { field, .. } if field == "records.base_time_ms"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -197,14 +297,37 @@ fn out_of_range_references_name_the_table() {
     let e = err(|b| records(b).endpoint[1] = 2);
     assert_eq!(
         e,
-        DecodeError::DanglingReference { field: "records.endpoint[1]".into(), table: TableKind::Endpoints, id: 2, len: 1 }
+        DecodeError::DanglingReference {
+            field: "records.endpoint[1]".into(),
+            table: TableKind::Endpoints,
+            id: 2,
+            len: 1
+        }
     );
     let e = err(|b| records(b).client[0] = 99);
-    assert!(matches!(e, DecodeError::DanglingReference { table: TableKind::Strings, id: 99, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DecodeError::DanglingReference {
+                table: TableKind::Strings,
+                id: 99,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = err(|b| dict(b).identities[0].consumer_groups = vec![1, 7]);
-    assert!(e.to_string().contains("dictionary.identities[0].consumer_groups refers to strings id 7"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("dictionary.identities[0].consumer_groups refers to strings id 7"),
+        "{e}"
+    );
     let e = err(|b| dict(b).endpoints[0].host = 5);
-    assert!(e.to_string().contains("dictionary.endpoints[0] refers to strings id 5"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("dictionary.endpoints[0] refers to strings id 5"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -212,24 +335,58 @@ fn dictionary_errors_name_the_table() {
     let e = err(|b| dict(b).strings_from = 0);
     assert!(e.to_string().contains("dictionary.strings_from"), "{e}");
     let e = err(|b| dict(b).outcomes_from = 3);
-    assert_eq!(e, DecodeError::UnknownDefinitions { table: TableKind::Outcomes, from: 3, known: 0 });
+    assert_eq!(
+        e,
+        DecodeError::UnknownDefinitions {
+            table: TableKind::Outcomes,
+            from: 3,
+            known: 0
+        }
+    );
     let e = err(|b| dict(b).strings[1] = Symbol { value: None });
-    assert!(e.to_string().contains("dictionary.strings[1]: no value"), "{e}");
+    assert!(
+        e.to_string().contains("dictionary.strings[1]: no value"),
+        "{e}"
+    );
     let e = err(|b| dict(b).strings[1] = text(&"x".repeat(2049)));
     assert!(matches!(e, DecodeError::TooLong { max: 2048, .. }), "{e}");
-    let e = err(|b| dict(b).strings[1] = Symbol { value: Some(symbol::Value::Uuid(vec![0; 4])) });
-    assert!(e.to_string().contains("dictionary.strings[1].uuid: 4 bytes"), "{e}");
+    let e = err(|b| {
+        dict(b).strings[1] = Symbol {
+            value: Some(symbol::Value::Uuid(vec![0; 4])),
+        }
+    });
+    assert!(
+        e.to_string()
+            .contains("dictionary.strings[1].uuid: 4 bytes"),
+        "{e}"
+    );
     let e = err(|b| dict(b).endpoints[0].method = 77);
-    assert!(e.to_string().contains("dictionary.endpoints[0].method: unknown value 77"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("dictionary.endpoints[0].method: unknown value 77"),
+        "{e}"
+    );
     let e = err(|b| dict(b).outcomes[0].status = 1000);
-    assert!(e.to_string().contains("dictionary.outcomes[0].status"), "{e}");
+    assert!(
+        e.to_string().contains("dictionary.outcomes[0].status"),
+        "{e}"
+    );
     let e = err(|b| dict(b).identities[0].consumer_groups = vec![1; 33]);
     assert!(e.to_string().contains("33 groups"), "{e}");
     let e = err(|b| dict(b).agents[0].category = -1);
-    assert!(e.to_string().contains("dictionary.agents[0].category"), "{e}");
-    let few = BatchReader::new(Limits { max_definitions: 3, ..Limits::default() });
+    assert!(
+        e.to_string().contains("dictionary.agents[0].category"),
+        "{e}"
+    );
+    let few = BatchReader::new(Limits {
+        max_definitions: 3,
+        ..Limits::default()
+    });
     let e = few.decode(&valid().encode_to_vec()).unwrap_err();
-    assert!(matches!(e, DecodeError::TooManyDefinitions { count: 9, max: 3 }), "{e}");
+    assert!(
+        matches!(e, DecodeError::TooManyDefinitions { count: 9, max: 3 }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -237,16 +394,46 @@ fn the_generation_must_match_and_the_dictionary_cap_holds() {
     let batch = reader().decode(&valid().encode_to_vec()).unwrap();
     let mut other = Dictionary::new(3);
     let e = other.apply(&batch, &Limits::default()).unwrap_err();
-    assert_eq!(e, DecodeError::GenerationMismatch { batch: 0, reader: 3 });
+    assert_eq!(
+        e,
+        DecodeError::GenerationMismatch {
+            batch: 0,
+            reader: 3
+        }
+    );
     assert!(batch.rows(&other).is_err());
     let mut small = Dictionary::new(0);
-    let e = small.apply(&batch, &Limits { max_dictionary_entries: 2, ..Limits::default() }).unwrap_err();
-    assert!(matches!(e, DecodeError::DictionaryFull { table: TableKind::Strings, len: 4, max: 2 }), "{e}");
+    let e = small
+        .apply(
+            &batch,
+            &Limits {
+                max_dictionary_entries: 2,
+                ..Limits::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DecodeError::DictionaryFull {
+                table: TableKind::Strings,
+                len: 4,
+                max: 2
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(small, Dictionary::new(0));
 }
 
 #[test]
 fn error_codes_are_stable_words() {
-    assert_eq!(err(|b| records(b).endpoint[1] = 2).code(), "dangling_reference");
-    assert_eq!(err(|b| b.schema_revision = 9).code(), "unsupported_revision");
+    assert_eq!(
+        err(|b| records(b).endpoint[1] = 2).code(),
+        "dangling_reference"
+    );
+    assert_eq!(
+        err(|b| b.schema_revision = 9).code(),
+        "unsupported_revision"
+    );
 }

@@ -39,38 +39,69 @@ fn text() -> impl Strategy<Value = String> {
 
 fn owned() -> impl Strategy<Value = Owned> {
     (
-        (-600_000i64..600_000, prop::collection::vec(text(), 17), prop::collection::vec(text(), 0..40)),
-        (0i32..=10, prop_oneof![Just(0u16), 100u16..=999, any::<u16>()], 0i32..=2),
         (
-            prop_oneof![0u64..2_000_000, any::<u64>(), (0u64..100_000).prop_map(|m| m * 1000)],
+            -600_000i64..600_000,
+            prop::collection::vec(text(), 17),
+            prop::collection::vec(text(), 0..40),
+        ),
+        (
+            0i32..=10,
+            prop_oneof![Just(0u16), 100u16..=999, any::<u16>()],
+            0i32..=2,
+        ),
+        (
+            prop_oneof![
+                0u64..2_000_000,
+                any::<u64>(),
+                (0u64..100_000).prop_map(|m| m * 1000)
+            ],
             prop::option::of(prop_oneof![0u64..2_000_000, any::<u64>()]),
         ),
-        (prop_oneof![0u64..100_000, any::<u64>()], prop_oneof![0u64..100_000, any::<u64>()]),
+        (
+            prop_oneof![0u64..100_000, any::<u64>()],
+            prop_oneof![0u64..100_000, any::<u64>()],
+        ),
         prop::option::of((0i32..=10, 0i32..=2, any::<bool>())),
         prop::option::of(0i32..=11),
         prop_oneof![Just(1.0f32), 1.0f32..1000.0, any::<f32>()],
     )
-        .prop_map(|((start_offset, strings, groups), (method, status, source), (total, upstream), sizes, identity, agent, weight)| Owned {
-            start_offset,
-            strings,
-            groups,
-            method,
-            status,
-            source,
-            total,
-            upstream,
-            sizes,
-            identity,
-            agent,
-            weight,
-        })
+        .prop_map(
+            |(
+                (start_offset, strings, groups),
+                (method, status, source),
+                (total, upstream),
+                sizes,
+                identity,
+                agent,
+                weight,
+            )| Owned {
+                start_offset,
+                strings,
+                groups,
+                method,
+                status,
+                source,
+                total,
+                upstream,
+                sizes,
+                identity,
+                agent,
+                weight,
+            },
+        )
 }
 
 fn record<'a>(o: &'a Owned, groups: &'a [&'a str]) -> Record<'a> {
     let s = |i: usize| o.strings[i].as_str();
     Record {
         started_at_ms: 1_767_614_400_000 + o.start_offset,
-        route: RouteRef { route_id: s(0), route_name: s(1), service_id: s(2), service_name: s(3), workspace: s(4) },
+        route: RouteRef {
+            route_id: s(0),
+            route_name: s(1),
+            service_id: s(2),
+            service_name: s(3),
+            workspace: s(4),
+        },
         method: Method::try_from(o.method).unwrap(),
         method_text: s(5),
         host: s(6),
@@ -95,7 +126,10 @@ fn record<'a>(o: &'a Owned, groups: &'a [&'a str]) -> Record<'a> {
             anonymous,
         }),
         client_address: s(15),
-        agent: o.agent.map(|c| AgentRef { category: AgentCategory::try_from(c).unwrap(), name: s(16) }),
+        agent: o.agent.map(|c| AgentRef {
+            category: AgentCategory::try_from(c).unwrap(),
+            name: s(16),
+        }),
         request_id: s(0),
         trace_id: s(7),
         sample_weight: o.weight,

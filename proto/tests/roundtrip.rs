@@ -17,12 +17,11 @@ fn stream(params: MixParams, size: usize, batches: usize) -> (usize, usize) {
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
     let reader = BatchReader::default();
     let mut dict = Dictionary::new(0);
-    let mut groups = Vec::new();
     let (mut bytes, mut records) = (0, 0);
     for b in 0..batches {
         let requests = mix.take_requests(size);
         for request in &requests {
-            builder.append(&mix.record(request, &mut groups)).unwrap();
+            builder.append(&mix.record(request)).unwrap();
         }
         let expected = builder.encoded_len(CUT, &no_drops());
         let sealed = builder.seal(CUT, &no_drops());
@@ -32,9 +31,8 @@ fn stream(params: MixParams, size: usize, batches: usize) -> (usize, usize) {
         dict.apply(&batch, reader.limits()).unwrap();
         let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
         assert_eq!(rows.len(), size);
-        let mut g = Vec::new();
         for (i, (row, request)) in rows.iter().zip(&requests).enumerate() {
-            assert_row_matches(row, &mix.record(request, &mut g), i);
+            assert_row_matches(row, &mix.record(request), i);
         }
         builder.acknowledge(sealed.ack);
         bytes += sealed.bytes.len();
@@ -46,7 +44,15 @@ fn stream(params: MixParams, size: usize, batches: usize) -> (usize, usize) {
 #[test]
 fn reference_mix_round_trips_field_for_field() {
     stream(MixParams::default(), 1000, 5);
-    stream(MixParams { request_ids: true, seed: 7, ..MixParams::default() }, 300, 3);
+    stream(
+        MixParams {
+            request_ids: true,
+            seed: 7,
+            ..MixParams::default()
+        },
+        300,
+        3,
+    );
 }
 
 #[test]
@@ -63,10 +69,9 @@ fn unacknowledged_entries_are_defined_again_and_acknowledged_ones_are_not() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
     let reader = BatchReader::default();
-    let mut groups = Vec::new();
     let mut fill = |builder: &mut BatchBuilder, n| {
         for r in mix.take_requests(n) {
-            builder.append(&mix.record(&r, &mut groups)).unwrap();
+            builder.append(&mix.record(&r)).unwrap();
         }
     };
     fill(&mut builder, 200);
@@ -83,7 +88,13 @@ fn unacknowledged_entries_are_defined_again_and_acknowledged_ones_are_not() {
     let third = builder.seal(CUT, &no_drops());
     // Acknowledged entries are not sent again, so on its own it dangles...
     let err = reader.decode_standalone(&third.bytes).unwrap_err();
-    assert!(matches!(err, DecodeError::UnknownDefinitions { .. } | DecodeError::DanglingReference { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::UnknownDefinitions { .. } | DecodeError::DanglingReference { .. }
+        ),
+        "{err}"
+    );
     // ...but resolves against the collector's copy.
     let mut dict = Dictionary::new(0);
     for sealed in [&first, &second, &third] {
@@ -98,14 +109,13 @@ fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
     let reader = BatchReader::default();
-    let mut groups = Vec::new();
     for r in mix.take_requests(300) {
-        builder.append(&mix.record(&r, &mut groups)).unwrap();
+        builder.append(&mix.record(&r)).unwrap();
     }
     let first = builder.seal(CUT, &no_drops());
     builder.acknowledge(first.ack);
     for r in mix.take_requests(300) {
-        builder.append(&mix.record(&r, &mut groups)).unwrap();
+        builder.append(&mix.record(&r)).unwrap();
     }
     let mut pending = builder.seal(CUT, &no_drops());
     assert!(reader.decode_standalone(&pending.bytes).is_err());
@@ -116,7 +126,7 @@ fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
     let (batch, dict) = reader.decode_standalone(&pending.bytes).unwrap();
     assert_eq!(batch.rows(&dict).unwrap().count(), 300);
     for r in mix.take_requests(10) {
-        builder.append(&mix.record(&r, &mut groups)).unwrap();
+        builder.append(&mix.record(&r)).unwrap();
     }
     let next = builder.seal(CUT, &no_drops());
     assert!(reader.decode_standalone(&next.bytes).is_ok());
@@ -124,20 +134,25 @@ fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
 
 #[test]
 fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
-    let options = BuilderOptions { max_dictionary_bytes: 20_000, ..BuilderOptions::default() };
+    let options = BuilderOptions {
+        max_dictionary_bytes: 20_000,
+        ..BuilderOptions::default()
+    };
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), options);
     let reader = BatchReader::default();
-    let mut groups = Vec::new();
     let mut dicts: Vec<Dictionary> = Vec::new();
     let mut acks: Vec<BatchAck> = Vec::new();
     for _ in 0..6 {
         for r in mix.take_requests(400) {
-            builder.append(&mix.record(&r, &mut groups)).unwrap();
+            builder.append(&mix.record(&r)).unwrap();
         }
         let sealed = builder.seal(CUT, &no_drops());
         let batch = reader.decode(&sealed.bytes).unwrap();
-        if dicts.last().is_none_or(|d| d.generation() != batch.generation) {
+        if dicts
+            .last()
+            .is_none_or(|d| d.generation() != batch.generation)
+        {
             dicts.push(Dictionary::new(batch.generation));
         }
         let dict = dicts.last_mut().unwrap();
@@ -156,25 +171,36 @@ fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
 fn a_redefinition_with_another_value_is_refused_and_nothing_changes() {
     let mut mix = Mix::reference();
     let reader = BatchReader::default();
-    let mut groups = Vec::new();
     let requests = mix.take_requests(50);
     let mut a = BatchBuilder::new(&producer(), BuilderOptions::default());
     for r in &requests {
-        a.append(&mix.record(r, &mut groups)).unwrap();
+        a.append(&mix.record(r)).unwrap();
     }
     let batch_a = reader.decode(&a.seal(CUT, &no_drops()).bytes).unwrap();
     // The same producer id, but the entries interned in another order.
     let mut b = BatchBuilder::new(&producer(), BuilderOptions::default());
     for r in requests.iter().rev() {
-        b.append(&mix.record(r, &mut groups)).unwrap();
+        b.append(&mix.record(r)).unwrap();
     }
     let batch_b = reader.decode(&b.seal(CUT, &no_drops()).bytes).unwrap();
     let mut dict = Dictionary::new(0);
     dict.apply(&batch_a, &Limits::default()).unwrap();
     let before = dict.clone();
     let err = dict.apply(&batch_b, &Limits::default()).unwrap_err();
-    assert!(matches!(err, DecodeError::ConflictingDefinition { table: TableKind::Strings, .. }), "{err}");
-    assert_eq!(dict, before, "a refused batch leaves the dictionary as it was");
+    assert!(
+        matches!(
+            err,
+            DecodeError::ConflictingDefinition {
+                table: TableKind::Strings,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        dict, before,
+        "a refused batch leaves the dictionary as it was"
+    );
 }
 
 #[test]
@@ -182,12 +208,11 @@ fn persisted_definitions_rebuild_the_same_dictionary() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
     let reader = BatchReader::default();
-    let mut groups = Vec::new();
     let mut dict = Dictionary::new(0);
     let mut persisted = Vec::new();
     for _ in 0..3 {
         for r in mix.take_requests(500) {
-            builder.append(&mix.record(&r, &mut groups)).unwrap();
+            builder.append(&mix.record(&r)).unwrap();
         }
         let sealed = builder.seal(CUT, &no_drops());
         let batch = reader.decode(&sealed.bytes).unwrap();

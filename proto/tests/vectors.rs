@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use kong_looker_proto::builder::{BuilderOptions, Producer, SealedBatch};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::{self, AgentCategory, AuthMethod, Method, ResponseSource, Trust};
-use kong_looker_proto::{AgentRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Record, Row, RouteRef};
+use kong_looker_proto::{
+    AgentRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Record, RouteRef, Row,
+};
 use serde_json::{Value, json};
 
 const CUT: i64 = 1_767_614_460_000;
@@ -32,19 +34,30 @@ fn producer() -> Producer {
 fn build() -> Vec<(&'static str, SealedBatch)> {
     let mut out = Vec::new();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
-    let mut mix = Mix::new(MixParams { seed: 2026, request_ids: true, ..MixParams::default() });
-    let mut groups = Vec::new();
+    let mut mix = Mix::new(MixParams {
+        seed: 2026,
+        request_ids: true,
+        ..MixParams::default()
+    });
     for r in mix.take_requests(100) {
-        builder.append(&mix.record(&r, &mut groups)).unwrap();
+        builder.append(&mix.record(&r)).unwrap();
     }
-    let drops = v1::Drops { buffer_full: 3, dispatch_failed: 2, capture_error: 1, instance_reset: 0 };
+    let drops = v1::Drops {
+        buffer_full: 3,
+        dispatch_failed: 2,
+        capture_error: 1,
+        instance_reset: 0,
+    };
     let first = builder.seal(CUT, &drops);
     builder.acknowledge(first.ack);
     out.push(("mix_first", first));
     for r in mix.take_requests(100) {
-        builder.append(&mix.record(&r, &mut groups)).unwrap();
+        builder.append(&mix.record(&r)).unwrap();
     }
-    out.push(("mix_second", builder.seal(CUT + 1000, &v1::Drops::default())));
+    out.push((
+        "mix_second",
+        builder.seal(CUT + 1000, &v1::Drops::default()),
+    ));
 
     let mut edge = BatchBuilder::new(&producer(), BuilderOptions::default());
     let groups = ["gold", "", "partners"];
@@ -52,7 +65,13 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
     let records = [
         Record {
             started_at_ms: CUT - 5000,
-            route: RouteRef { route_id: "0f1a4101-3327-4274-b1e4-484a4ab0c030", route_name: "example_route", service_id: "FB4EECF8-DEC2-40EF-B779-16DE7E2384C7", service_name: "example_service", workspace: "default" },
+            route: RouteRef {
+                route_id: "0f1a4101-3327-4274-b1e4-484a4ab0c030",
+                route_name: "example_route",
+                service_id: "FB4EECF8-DEC2-40EF-B779-16DE7E2384C7",
+                service_name: "example_service",
+                workspace: "default",
+            },
             method: Method::Other,
             method_text: "PROPFIND",
             host: "localhost:8000",
@@ -77,7 +96,10 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
                 anonymous: false,
             }),
             client_address: "192.168.65.0/24",
-            agent: Some(AgentRef { category: AgentCategory::McpClient, name: "claude-code" }),
+            agent: Some(AgentRef {
+                category: AgentCategory::McpClient,
+                name: "claude-code",
+            }),
             request_id: "req-not-hex",
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             sample_weight: 4.0,
@@ -175,7 +197,8 @@ fn committed_vectors_read_to_committed_rows_and_the_builder_reproduces_them() {
     let built = build();
     if std::env::var_os("UPDATE_VECTORS").is_some() {
         std::fs::create_dir_all(dir()).unwrap();
-        let vectors: Vec<(&str, Vec<u8>)> = built.iter().map(|(n, s)| (*n, s.bytes.clone())).collect();
+        let vectors: Vec<(&str, Vec<u8>)> =
+            built.iter().map(|(n, s)| (*n, s.bytes.clone())).collect();
         for (name, bytes) in &vectors {
             std::fs::write(dir().join(format!("{name}.bin")), bytes).unwrap();
         }
@@ -186,12 +209,23 @@ fn committed_vectors_read_to_committed_rows_and_the_builder_reproduces_them() {
         .iter()
         .map(|(name, _)| {
             let path = dir().join(format!("{name}.bin"));
-            (*name, std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            (
+                *name,
+                std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            )
         })
         .collect();
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("rows.json")).unwrap()).unwrap();
-    assert_eq!(Value::Array(read(&committed)), expected, "committed bytes no longer read to the committed rows");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rows.json")).unwrap()).unwrap();
+    assert_eq!(
+        Value::Array(read(&committed)),
+        expected,
+        "committed bytes no longer read to the committed rows"
+    );
     for ((name, sealed), (_, bytes)) in built.iter().zip(&committed) {
-        assert!(sealed.bytes == *bytes, "{name}: the builder's output changed; see this file's docs");
+        assert!(
+            sealed.bytes == *bytes,
+            "{name}: the builder's output changed; see this file's docs"
+        );
     }
 }

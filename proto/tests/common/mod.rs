@@ -3,7 +3,9 @@
 
 use kong_looker_proto::coding::{MAX_DURATION_US, MAX_SIZE_BYTES};
 use kong_looker_proto::limits::{MAX_GROUPS, MAX_ID_BYTES, MAX_STRING_BYTES};
-use kong_looker_proto::row::{agent_category_name, auth_method_name, method_name, source_name, trust_name};
+use kong_looker_proto::row::{
+    agent_category_name, auth_method_name, method_name, source_name, trust_name,
+};
 use kong_looker_proto::v1::{self, Method};
 use kong_looker_proto::{Record, Row};
 
@@ -31,7 +33,11 @@ pub fn assert_row_matches(row: &Row<'_>, r: &Record<'_>, at: usize) {
     assert_eq!(row.route_id, opt(r.route.route_id), "{ctx}: route_id");
     assert_eq!(row.route_name, opt(r.route.route_name), "{ctx}: route_name");
     assert_eq!(row.service_id, opt(r.route.service_id), "{ctx}: service_id");
-    assert_eq!(row.service_name, opt(r.route.service_name), "{ctx}: service_name");
+    assert_eq!(
+        row.service_name,
+        opt(r.route.service_name),
+        "{ctx}: service_name"
+    );
     assert_eq!(row.workspace, opt(r.route.workspace), "{ctx}: workspace");
     let method = match r.method {
         Method::Other => opt(r.method_text),
@@ -45,37 +51,95 @@ pub fn assert_row_matches(row: &Row<'_>, r: &Record<'_>, at: usize) {
     assert_eq!(row.response_source, source_name(r.source), "{ctx}: source");
     let total = r.latency_total_us.min(MAX_DURATION_US);
     assert_eq!(row.latency_total_us, total, "{ctx}: total latency");
-    assert_eq!(row.latency_upstream_us, r.latency_upstream_us.map(|u| u.min(MAX_DURATION_US)), "{ctx}: upstream latency");
-    assert_eq!(row.request_bytes, r.request_bytes.min(MAX_SIZE_BYTES), "{ctx}: request bytes");
-    assert_eq!(row.response_bytes, r.response_bytes.min(MAX_SIZE_BYTES), "{ctx}: response bytes");
+    assert_eq!(
+        row.latency_upstream_us,
+        r.latency_upstream_us.map(|u| u.min(MAX_DURATION_US)),
+        "{ctx}: upstream latency"
+    );
+    assert_eq!(
+        row.request_bytes,
+        r.request_bytes.min(MAX_SIZE_BYTES),
+        "{ctx}: request bytes"
+    );
+    assert_eq!(
+        row.response_bytes,
+        r.response_bytes.min(MAX_SIZE_BYTES),
+        "{ctx}: response bytes"
+    );
     match &r.identity {
         None => {
             assert_eq!(row.auth_method, None, "{ctx}: auth");
             assert_eq!(row.consumer_id, None, "{ctx}: consumer");
         }
         Some(id) => {
-            assert_eq!(row.auth_method, auth_method_name(id.auth_method), "{ctx}: auth");
+            assert_eq!(
+                row.auth_method,
+                auth_method_name(id.auth_method),
+                "{ctx}: auth"
+            );
             assert_eq!(row.trust, trust_name(id.trust), "{ctx}: trust");
             assert_eq!(row.anonymous, id.anonymous, "{ctx}: anonymous");
             assert_eq!(row.consumer_id, opt(id.consumer_id), "{ctx}: consumer_id");
-            assert_eq!(row.consumer_username, opt(id.consumer_username), "{ctx}: username");
-            assert_eq!(row.consumer_custom_id, opt(id.consumer_custom_id), "{ctx}: custom id");
+            assert_eq!(
+                row.consumer_username,
+                opt(id.consumer_username),
+                "{ctx}: username"
+            );
+            assert_eq!(
+                row.consumer_custom_id,
+                opt(id.consumer_custom_id),
+                "{ctx}: custom id"
+            );
             assert_eq!(row.credential, opt(id.credential), "{ctx}: credential");
-            let groups: Vec<&str> = id.consumer_groups.iter().copied().filter_map(opt).take(MAX_GROUPS).collect();
-            assert_eq!(row.consumer_groups.iter().collect::<Vec<_>>(), groups, "{ctx}: groups");
+            let groups: Vec<&str> = id
+                .consumer_groups
+                .iter()
+                .copied()
+                .filter_map(opt)
+                .take(MAX_GROUPS)
+                .collect();
+            assert_eq!(
+                row.consumer_groups.iter().collect::<Vec<_>>(),
+                groups,
+                "{ctx}: groups"
+            );
             assert_eq!(row.subject, opt(id.subject), "{ctx}: subject");
             assert_eq!(row.issuer, opt(id.issuer), "{ctx}: issuer");
             assert_eq!(row.client_id, opt(id.client_id), "{ctx}: client id");
         }
     }
-    assert_eq!(row.client_address, opt(r.client_address), "{ctx}: client address");
-    assert_eq!(row.agent_category, r.agent.map(|a| agent_category_name(a.category)), "{ctx}: agent");
-    assert_eq!(row.agent_name, r.agent.and_then(|a| opt(a.name)), "{ctx}: agent name");
+    assert_eq!(
+        row.client_address,
+        opt(r.client_address),
+        "{ctx}: client address"
+    );
+    assert_eq!(
+        row.agent_category,
+        r.agent.map(|a| agent_category_name(a.category)),
+        "{ctx}: agent"
+    );
+    assert_eq!(
+        row.agent_name,
+        r.agent.and_then(|a| opt(a.name)),
+        "{ctx}: agent name"
+    );
     let id = |s: &str| (!s.is_empty() && s.len() <= MAX_ID_BYTES).then(|| s.to_owned());
-    assert_eq!(row.request_id.map(|i| i.to_string()), id(r.request_id), "{ctx}: request id");
-    assert_eq!(row.trace_id.map(|i| i.to_string()), id(r.trace_id), "{ctx}: trace id");
+    assert_eq!(
+        row.request_id.map(|i| i.to_string()),
+        id(r.request_id),
+        "{ctx}: request id"
+    );
+    assert_eq!(
+        row.trace_id.map(|i| i.to_string()),
+        id(r.trace_id),
+        "{ctx}: trace id"
+    );
     let w = r.sample_weight;
-    let weight = if w.is_finite() && (1.0..=1e6).contains(&w) { w } else { 1.0 };
+    let weight = if w.is_finite() && (1.0..=1e6).contains(&w) {
+        w
+    } else {
+        1.0
+    };
     assert_eq!(row.sample_weight, weight, "{ctx}: weight");
 }
 
