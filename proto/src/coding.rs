@@ -149,8 +149,9 @@ impl core::fmt::Display for IdRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn durations_round_trip_and_whole_milliseconds_are_short() {
         for us in [0, 1, 999, 1000, 20_000, 20_001, 800_000, MAX_DURATION_US] {
             assert_eq!(decode_duration(encode_duration(us)), Some(us), "{us}");
@@ -164,7 +165,7 @@ mod tests {
         assert_eq!(decode_duration(u64::MAX - 1), None);
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn upstream_round_trips_including_upstream_above_total() {
         for (total, up) in [
             (20_000, Some(18_000)),
@@ -184,7 +185,7 @@ mod tests {
         assert_eq!(decode_upstream(0, u64::MAX), Err(OutOfRange));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn uuids_only_in_canonical_form() {
         let s = "0f1a4101-3327-4274-b1e4-484a4ab0c030";
         let bytes = parse_canonical_uuid(s).unwrap();
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(parse_hex_id(s), None);
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn zigzag_matches_protobuf() {
         for (v, z) in [
             (0, 0),

@@ -1,6 +1,7 @@
 //! Malformed batches: each gets the error that names its problem, and none
 //! panics or allocates what it merely claims.
 
+use wasm_bindgen_test::wasm_bindgen_test;
 use kong_looker_proto::v1::{self, Symbol, symbol};
 use kong_looker_proto::{BatchReader, DecodeError, Dictionary, Limits, TableKind};
 use prost::Message;
@@ -116,7 +117,7 @@ fn dict(b: &mut v1::Batch) -> &mut v1::Dictionary {
     b.dictionary.as_mut().unwrap()
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn the_valid_batch_reads() {
     assert_eq!(read(&valid()), Ok(2));
     let (batch, dict) = reader()
@@ -131,7 +132,7 @@ fn the_valid_batch_reads() {
     assert_eq!(batch.drops.buffer_full, 2);
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn every_truncation_is_an_error() {
     let bytes = valid().encode_to_vec();
     for cut in 0..bytes.len() {
@@ -149,7 +150,7 @@ fn every_truncation_is_an_error() {
     }
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn a_wrong_wire_type_is_malformed() {
     let mut bytes = Vec::new();
     encode_key(3, WireType::LengthDelimited, &mut bytes);
@@ -162,7 +163,7 @@ fn a_wrong_wire_type_is_malformed() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn a_huge_length_is_malformed_without_allocating_it() {
     let mut bytes = Vec::new();
     encode_key(6, WireType::LengthDelimited, &mut bytes);
@@ -172,7 +173,7 @@ fn a_huge_length_is_malformed_without_allocating_it() {
     assert!(matches!(e, DecodeError::Protobuf(_)), "{e}");
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn invalid_utf8_is_malformed_and_names_the_field() {
     let mut batch = valid();
     dict(&mut batch).strings[0] = text("XXXX");
@@ -186,7 +187,7 @@ fn invalid_utf8_is_malformed_and_names_the_field() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn the_body_limit_is_enforced_before_parsing() {
     let small = BatchReader::new(Limits {
         max_batch_bytes: 10,
@@ -196,7 +197,7 @@ fn the_body_limit_is_enforced_before_parsing() {
     assert!(matches!(e, DecodeError::TooLarge { max: 10, .. }), "{e}");
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn header_errors_name_the_field() {
     assert_eq!(
         err(|b| b.schema_revision = 0),
@@ -234,7 +235,7 @@ fn header_errors_name_the_field() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn column_errors_name_the_column() {
     let e = err(|b| records(b).outcome.pop().map(drop).unwrap_or(()));
     assert_eq!(
@@ -292,7 +293,7 @@ fn column_errors_name_the_column() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn out_of_range_references_name_the_table() {
     let e = err(|b| records(b).endpoint[1] = 2);
     assert_eq!(
@@ -330,7 +331,7 @@ fn out_of_range_references_name_the_table() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn dictionary_errors_name_the_table() {
     let e = err(|b| dict(b).strings_from = 0);
     assert!(e.to_string().contains("dictionary.strings_from"), "{e}");
@@ -389,7 +390,7 @@ fn dictionary_errors_name_the_table() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn the_generation_must_match_and_the_dictionary_cap_holds() {
     let batch = reader().decode(&valid().encode_to_vec()).unwrap();
     let mut other = Dictionary::new(3);
@@ -426,7 +427,7 @@ fn the_generation_must_match_and_the_dictionary_cap_holds() {
     assert_eq!(small, Dictionary::new(0));
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn error_codes_are_stable_words() {
     assert_eq!(
         err(|b| records(b).endpoint[1] = 2).code(),

@@ -1,5 +1,7 @@
 //! Property tests: every record the builder accepts reads back as exactly
 //! what was built (after the documented clamping), whatever its values.
+//! Native only: proptest needs an OS clock and entropy.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use wasm_bindgen_test::wasm_bindgen_test;
 use common::{assert_row_matches, no_drops, producer};
 use kong_looker_proto::builder::{BatchAck, BuilderOptions};
 use kong_looker_proto::mix::{Mix, MixParams};
@@ -41,7 +42,7 @@ fn stream(params: MixParams, size: usize, batches: usize) -> (usize, usize) {
     (bytes, records)
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn reference_mix_round_trips_field_for_field() {
     stream(MixParams::default(), 1000, 5);
     stream(
@@ -55,7 +56,7 @@ fn reference_mix_round_trips_field_for_field() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn steady_state_meets_24_bytes_per_record_at_1000() {
     // Everything counted: every byte of every batch, dictionary included,
     // over a minute of traffic from a fresh producer.
@@ -64,7 +65,7 @@ fn steady_state_meets_24_bytes_per_record_at_1000() {
     assert!(per_record <= 24.0, "{per_record:.2} bytes per record");
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn unacknowledged_entries_are_defined_again_and_acknowledged_ones_are_not() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
@@ -104,7 +105,7 @@ fn unacknowledged_entries_are_defined_again_and_acknowledged_ones_are_not() {
     }
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
@@ -132,7 +133,7 @@ fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
     assert!(reader.decode_standalone(&next.bytes).is_ok());
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
     let options = BuilderOptions {
         max_dictionary_bytes: 20_000,
@@ -167,7 +168,7 @@ fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
     builder.acknowledge(acks[0]);
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn a_redefinition_with_another_value_is_refused_and_nothing_changes() {
     let mut mix = Mix::reference();
     let reader = BatchReader::default();
@@ -203,7 +204,7 @@ fn a_redefinition_with_another_value_is_refused_and_nothing_changes() {
     );
 }
 
-#[test]
+#[wasm_bindgen_test(unsupported = test)]
 fn persisted_definitions_rebuild_the_same_dictionary() {
     let mut mix = Mix::reference();
     let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());

@@ -3,7 +3,8 @@
 //! reproduce byte for byte. Any incompatible change to the wire format fails
 //! here. After a deliberate, compatible change to the encoder, regenerate
 //! with `UPDATE_VECTORS=1 cargo test -p kong-looker-proto --features mix --test vectors`
-//! and explain the change in the commit.
+//! and explain the change in the commit. Native only: it reads files.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::path::PathBuf;
 
