@@ -1,0 +1,73 @@
+# kong-looker: build, test and measure. `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# Tools the build installs for itself (wasm-bindgen-test-runner, cargo-fuzz)
+# live outside the clone, so a fresh clone reuses them.
+TOOLS ?= $(HOME)/.cache/kong-looker/tools
+export PATH := $(TOOLS)/bin:$(PATH)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The test runner must match the wasm-bindgen version in Cargo.lock.
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
+FUZZ_SECONDS ?= 60
+
+.PHONY: help demo test build tools bench fmt lint fuzz clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+demo: build ## Run the pipeline on the embedded store (see README: what exists today)
+	@echo "kong-looker demo"
+	@echo
+	@echo "Not yet available: the filter's capture (issue 4), delivery (issue 5), the"
+	@echo "collector (issue 6) and the Looker project (issue 7) are still to be built,"
+	@echo "so there is no pipeline to run. When they exist, this target will start the"
+	@echo "collector on SQLite, load dist/kong_looker.wasm in the test host that"
+	@echo "imitates Kong 3.9, drive 100,000 requests of the reference mix through it,"
+	@echo "and print a report from the store."
+	@echo
+	@echo "What runs today: the wire codec on the reference traffic mix."
+	@$(CARGO) run -q --release -p kong-looker-proto --features mix --example wire_size
+
+test: tools build ## Run every test: native, wasm32 in Node, and the wasm32-wasip1 build
+	$(CARGO) test --workspace --features kong-looker-proto/mix
+	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
+
+build: ## Build the release filter into dist/kong_looker.wasm
+	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
+	@mkdir -p dist
+	cp $(TARGET_DIR)/wasm32-wasip1/release/kong_looker.wasm dist/kong_looker.wasm
+	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
+
+tools: ## Install the Rust targets and test tools a fresh machine lacks
+	rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@if [ "$$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into $(TOOLS)"; \
+		$(CARGO) install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
+	fi
+
+bench: ## Run the criterion benches and print the wire sizes (bench/RESULTS.md)
+	$(CARGO) run -q --release -p kong-looker-proto --features mix --example wire_size
+	$(CARGO) bench --bench codec
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-proto -- -D warnings
+	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
+
+fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (needs cargo-fuzz; installs it)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --root "$(TOOLS)" cargo-fuzz --version 0.13.2
+	@mkdir -p proto/fuzz/corpus/reader && cp tests/vectors/*.bin proto/fuzz/corpus/reader/
+	cd proto/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	done
+
+clean: ## Remove build output
+	$(CARGO) clean
+	rm -rf dist
