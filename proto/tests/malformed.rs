@@ -1,11 +1,11 @@
 //! Malformed batches: each gets the error that names its problem, and none
 //! panics or allocates what it merely claims.
 
-use wasm_bindgen_test::wasm_bindgen_test;
 use kong_looker_proto::v1::{self, Symbol, symbol};
 use kong_looker_proto::{BatchReader, DecodeError, Dictionary, Limits, TableKind};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
+use wasm_bindgen_test::wasm_bindgen_test;
 
 const NOW: i64 = 1_767_614_460_000;
 

@@ -3,11 +3,11 @@
 
 mod common;
 
-use wasm_bindgen_test::wasm_bindgen_test;
 use common::{assert_row_matches, no_drops, producer};
 use kong_looker_proto::builder::{BatchAck, BuilderOptions};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::{BatchBuilder, BatchReader, DecodeError, Dictionary, Limits, TableKind};
+use wasm_bindgen_test::wasm_bindgen_test;
 
 const CUT: i64 = 1_767_614_460_000;
 
