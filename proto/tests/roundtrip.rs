@@ -228,3 +228,25 @@ fn persisted_definitions_rebuild_the_same_dictionary() {
     }
     assert_eq!(rebuilt, dict);
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_batch_may_carry_only_drops() {
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let drops = kong_looker_proto::v1::Drops {
+        buffer_full: 7,
+        dispatch_failed: 1,
+        capture_error: 2,
+        instance_reset: 0,
+    };
+    let expected = builder.encoded_len(CUT, &drops);
+    let sealed = builder.seal(CUT, &drops);
+    assert_eq!(sealed.bytes.len(), expected);
+    assert_eq!(sealed.record_count, 0);
+    let (batch, dict) = BatchReader::default()
+        .decode_standalone(&sealed.bytes)
+        .unwrap();
+    assert!(batch.is_empty());
+    assert_eq!(batch.drops, drops);
+    assert_eq!(batch.rows(&dict).unwrap().count(), 0);
+    assert_eq!(batch.key(), (common::INSTANCE, 1));
+}
