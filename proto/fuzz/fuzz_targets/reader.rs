@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
         now_ms: Some(1_767_614_460_000),
         ..Limits::default()
     });
-    let Ok(batch) = reader.decode(data) else { return };
+    let Ok(batch) = reader.decode(data) else {
+        return;
+    };
     let mut dict = Dictionary::new(batch.generation);
     if dict.apply(&batch, reader.limits()).is_err() {
         return;

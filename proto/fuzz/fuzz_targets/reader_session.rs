@@ -10,7 +10,9 @@ fuzz_target!(|input: (&[u8], &[u8])| {
     let reader = BatchReader::default();
     let mut dict = Dictionary::new(0);
     for bytes in [input.0, input.1] {
-        let Ok(batch) = reader.decode(bytes) else { continue };
+        let Ok(batch) = reader.decode(bytes) else {
+            continue;
+        };
         let before = dict.clone();
         if dict.apply(&batch, reader.limits()).is_err() {
             assert_eq!(dict, before, "a refused batch changed the dictionary");

@@ -1,0 +1,60 @@
+//! kong-looker-testkit: a proxy-wasm host on Wasmtime that behaves like
+//! Kong's ngx_wasm_module, so that tests and benches run the real
+//! `kong_looker.wasm` the way Kong 3.8 and 3.9 would.
+//!
+//! # What it reproduces
+//! - The proxy-wasm ABI 0.2.1 host functions Kong supports: logging, time,
+//!   tick period, header maps, buffers, properties, continue and local
+//!   responses, `dispatch_http_call` (real HTTP/1.1 with `Connection:
+//!   close`), shared data with ngx_wasm_module's CAS rules, shared queues,
+//!   metrics, and the WASI calls it provides. Functions it does not
+//!   implement trap, and so does any unknown import.
+//! - Dispatch traps outside `on_http_request_headers`,
+//!   `on_http_request_body`, `on_tick` and `on_http_call_response`. Only a
+//!   root context may set a tick period, and a second non-zero period traps.
+//! - One instance per worker shared by the root contexts of every chain;
+//!   the log phase calls `on_done` then `on_log`; a trap gives the request a
+//!   500, skips its remaining callbacks, and the next context gets a fresh
+//!   instance whose roots rerun `on_vm_start` and `on_configure`.
+//! - `kong.*` properties only in HTTP contexts; request attributes read from
+//!   a root context trap (Kong 3.8 and 3.9 crash there).
+//! - Profiles: on `kong-3.8` a failed dispatch never calls back and route
+//!   and service names are missing; on `kong-3.9` it calls back with zero
+//!   sizes and `:dispatch_status`.
+//!
+//! # What it does not
+//! It is not a gateway: no routing, proxying, plugins or Lua. The test gives
+//! each request's properties and the upstream's response. Time is a clock
+//! the test moves; HTTP calls are real but their responses are delivered
+//! when the test turns the clock, all at once and in token order, not as
+//! nginx's event loop would interleave them. A request that pauses is not
+//! resumed by a later call response. Dispatch timeouts are real time.
+//! Memory limits, fuel and Wasmtime flags are Wasmtime's defaults, not
+//! Kong's.
+//!
+//! # Layout
+//! - [`kong`]: [`Kong`], [`KongBuilder`] and [`Filter`]: the API.
+//! - `worker`: one worker's instance, request lifecycle, ticks and traps.
+//! - `host/`: the host functions, one module per ABI area, over `HostState`.
+//! - `dispatch`: real HTTP for `dispatch_http_call`.
+//! - [`shared`]: what workers share: shared data, queues, metrics.
+//! - [`clock`]: the test's clock. [`profile`]: Kong 3.8 and 3.9.
+//! - [`request`]: a request and its outcome.
+
+pub mod clock;
+mod dispatch;
+mod host;
+pub mod kong;
+pub mod profile;
+pub mod request;
+pub mod shared;
+mod worker;
+
+pub use clock::Clock;
+pub use dispatch::{CallResult, DispatchRecord};
+pub use host::{LocalResponse, LogLine, Phase};
+pub use kong::{Filter, Kong, KongBuilder};
+pub use profile::Profile;
+pub use request::{Outcome, Request, Response};
+pub use shared::{Metric, MetricKind};
+pub use worker::TrapRecord;

@@ -1,0 +1,468 @@
+//! One Kong worker: one Wasm instance shared by the root contexts of every
+//! filter chain (Kong's default `none` isolation), the request lifecycle as
+//! ngx_wasm_module runs it, ticks, HTTP call responses, and what a trap
+//! does: the request gets a 500, its remaining callbacks are skipped, and
+//! the next context gets a fresh instance whose root contexts run
+//! `on_vm_start` and `on_configure` again.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::{Engine, Instance, Linker, Module, Store, WasmParams, WasmResults};
+
+use crate::clock::Clock;
+use crate::dispatch::{CallResult, DispatchRecord, Dispatcher};
+use crate::host::{CallResponse, HostState, LogLine, Phase, RequestState, RootState};
+use crate::profile::Profile;
+use crate::request::{Outcome, Request};
+use crate::shared::Shared;
+
+/// What every worker of a node is built from.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub engine: Engine,
+    pub module: Module,
+    pub linker: Arc<Linker<HostState>>,
+    pub profile: Profile,
+    pub filter_name: String,
+    pub clock: Clock,
+    pub shared: Arc<Mutex<Shared>>,
+    pub logs: Arc<Mutex<Vec<LogLine>>>,
+    pub records: Arc<Mutex<Vec<DispatchRecord>>>,
+    pub traps: Arc<Mutex<Vec<TrapRecord>>>,
+    /// One configuration per chain.
+    pub chains: Vec<Vec<u8>>,
+}
+
+/// A trap the filter hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrapRecord {
+    /// The worker.
+    pub worker: usize,
+    /// The callback that trapped.
+    pub callback: &'static str,
+    /// The message.
+    pub message: String,
+}
+
+struct Live {
+    store: Store<HostState>,
+    instance: Instance,
+    /// Root context id per chain.
+    roots: Vec<u32>,
+    /// Whether each chain's `on_configure` returned true.
+    configured: Vec<bool>,
+}
+
+pub(crate) struct Worker {
+    pub id: usize,
+    env: Env,
+    live: Option<Live>,
+    next_id: u32,
+    seed: u64,
+    /// Instances started so far, for tests.
+    pub instances: u32,
+}
+
+type Trap = String;
+
+impl Worker {
+    pub fn new(id: usize, env: Env) -> Self {
+        Worker {
+            id,
+            env,
+            live: None,
+            // ngx_wasm_module's context ids are large; filters must not
+            // assume 1, 2, 3.
+            next_id: 1_000_000u32.wrapping_mul(id as u32 + 1).wrapping_add(7),
+            seed: 0x5eed_0000 + id as u64,
+            instances: 0,
+        }
+    }
+
+    fn fresh_id(&mut self) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.next_id
+    }
+
+    /// The live instance, starting one if there is none.
+    fn live(&mut self) -> Result<&mut Live, Trap> {
+        if self.live.is_none() {
+            let live = self.start()?;
+            self.live = Some(live);
+        }
+        self.live.as_mut().ok_or_else(|| "no instance".to_owned())
+    }
+
+    fn start(&mut self) -> Result<Live, Trap> {
+        self.instances += 1;
+        self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let state = HostState {
+            worker: self.id,
+            profile: self.env.profile,
+            filter_name: self.env.filter_name.clone(),
+            clock: self.env.clock.clone(),
+            phase: Phase::None,
+            context_id: 0,
+            root_id: 0,
+            roots: Default::default(),
+            request: RequestState::default(),
+            call_response: CallResponse::default(),
+            logs: self.env.logs.clone(),
+            shared: self.env.shared.clone(),
+            dispatcher: Dispatcher::new(self.env.records.clone()),
+            random: self.seed,
+        };
+        let mut store = Store::new(&self.env.engine, state);
+        let instance = self
+            .env
+            .linker
+            .instantiate(&mut store, &self.env.module)
+            .map_err(|e| format!("instantiate: {e:#}"))?;
+        let mut live = Live {
+            store,
+            instance,
+            roots: Vec::new(),
+            configured: Vec::new(),
+        };
+        for export in ["_initialize", "_start"] {
+            if let Ok(f) = live
+                .instance
+                .get_typed_func::<(), ()>(&mut live.store, export)
+            {
+                f.call(&mut live.store, ())
+                    .map_err(|e| self.trap(export, &e))?;
+                break;
+            }
+        }
+        for config in self.env.chains.clone() {
+            let root = self.fresh_id();
+            live.store.data_mut().roots.insert(
+                root,
+                RootState {
+                    plugin_config: config.clone(),
+                    ..RootState::default()
+                },
+            );
+            call::<(u32, u32), ()>(
+                &mut live,
+                Phase::None,
+                root,
+                root,
+                "proxy_on_context_create",
+                (root, 0),
+            )
+            .map_err(|e| self.trap("on_context_create", &e))?;
+            call::<(u32, u32), u32>(
+                &mut live,
+                Phase::VmStart,
+                root,
+                root,
+                "proxy_on_vm_start",
+                (root, 0),
+            )
+            .map_err(|e| self.trap("on_vm_start", &e))?;
+            let size = u32::try_from(config.len()).unwrap_or(u32::MAX);
+            let ok = call::<(u32, u32), u32>(
+                &mut live,
+                Phase::Configure,
+                root,
+                root,
+                "proxy_on_configure",
+                (root, size),
+            )
+            .map_err(|e| self.trap("on_configure", &e))?;
+            live.roots.push(root);
+            live.configured.push(ok.unwrap_or(1) != 0);
+        }
+        Ok(live)
+    }
+
+    fn trap(&self, callback: &'static str, e: &wasmtime::Error) -> Trap {
+        let message = format!("{e:#}");
+        if let Ok(mut traps) = self.env.traps.lock() {
+            traps.push(TrapRecord {
+                worker: self.id,
+                callback,
+                message: message.clone(),
+            });
+        }
+        message
+    }
+
+    /// Runs one request through its chain.
+    pub fn request(&mut self, req: &Request) -> Outcome {
+        match self.run_request(req) {
+            Ok(outcome) => outcome,
+            Err(trap) => {
+                // The instance is gone; the next context gets a new one.
+                self.live = None;
+                Outcome {
+                    status: 500,
+                    trap: Some(trap),
+                    local_response: None,
+                    paused: false,
+                }
+            }
+        }
+    }
+
+    fn run_request(&mut self, req: &Request) -> Result<Outcome, Trap> {
+        let ctx = self.fresh_id();
+        let clock = self.env.clock.clone();
+        let id = self.id;
+        let traps = self.env.traps.clone();
+        let live = self.live()?;
+        let Some(&root) = live.roots.get(req.chain) else {
+            return Err(format!("no chain {}", req.chain));
+        };
+        if !live.configured.get(req.chain).copied().unwrap_or(false) {
+            // A chain whose filter refused its configuration fails requests.
+            return Ok(Outcome {
+                status: 500,
+                trap: None,
+                local_response: None,
+                paused: false,
+            });
+        }
+        live.store.data_mut().request = RequestState {
+            request_headers: req.headers.clone(),
+            request_body: req.body.clone(),
+            properties: req.properties.clone(),
+            ..RequestState::default()
+        };
+        let mut paused = false;
+        let steps = |live: &mut Live, phase: Phase, name: &'static str, args: (u32, u32, u32)| {
+            call::<(u32, u32, u32), u32>(live, phase, ctx, root, name, args)
+        };
+        let fail = move |callback: &'static str, e: wasmtime::Error| -> Trap {
+            let message = format!("{e:#}");
+            if let Ok(mut t) = traps.lock() {
+                t.push(TrapRecord {
+                    worker: id,
+                    callback,
+                    message: message.clone(),
+                });
+            }
+            message
+        };
+        call::<(u32, u32), ()>(
+            live,
+            Phase::None,
+            ctx,
+            root,
+            "proxy_on_context_create",
+            (ctx, root),
+        )
+        .map_err(|e| fail("on_context_create", e))?;
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        let action = steps(
+            live,
+            Phase::RequestHeaders,
+            "proxy_on_request_headers",
+            (ctx, n(req.headers.len()), u32::from(req.body.is_empty())),
+        )
+        .map_err(|e| fail("on_http_request_headers", e))?;
+        paused |= action == Some(1);
+        if !req.body.is_empty() && live.store.data().request.local_response.is_none() {
+            let action = steps(
+                live,
+                Phase::RequestBody,
+                "proxy_on_request_body",
+                (ctx, n(req.body.len()), 1),
+            )
+            .map_err(|e| fail("on_http_request_body", e))?;
+            paused |= action == Some(1);
+        }
+        let local = live.store.data().request.local_response.clone();
+        let status = match &local {
+            Some(l) => u16::try_from(l.status).unwrap_or(500),
+            None => req.response.status,
+        };
+        clock.advance(std::time::Duration::from_millis(req.duration_ms));
+        if local.is_none() {
+            let mut headers = vec![(":status".to_owned(), status.to_string())];
+            headers.extend(req.response.headers.iter().cloned());
+            let count = n(headers.len());
+            let state = live.store.data_mut();
+            state.request.response_headers = headers;
+            state.request.response_body = req.response.body.clone();
+            steps(
+                live,
+                Phase::ResponseHeaders,
+                "proxy_on_response_headers",
+                (ctx, count, u32::from(req.response.body.is_empty())),
+            )
+            .map_err(|e| fail("on_http_response_headers", e))?;
+            if !req.response.body.is_empty() {
+                steps(
+                    live,
+                    Phase::ResponseBody,
+                    "proxy_on_response_body",
+                    (ctx, n(req.response.body.len()), 1),
+                )
+                .map_err(|e| fail("on_http_response_body", e))?;
+            }
+        }
+        // ngx_wasm_module's log phase: on_done, then on_log.
+        call::<u32, u32>(live, Phase::Done, ctx, root, "proxy_on_done", ctx)
+            .map_err(|e| fail("on_done", e))?;
+        call::<u32, ()>(live, Phase::Log, ctx, root, "proxy_on_log", ctx)
+            .map_err(|e| fail("on_log", e))?;
+        call::<u32, ()>(live, Phase::None, ctx, root, "proxy_on_delete", ctx)
+            .map_err(|e| fail("on_delete", e))?;
+        live.store.data_mut().request = RequestState::default();
+        Ok(Outcome {
+            status,
+            trap: None,
+            local_response: local,
+            paused,
+        })
+    }
+
+    /// The earliest tick due among this worker's root contexts.
+    pub fn next_tick_ns(&self) -> Option<u64> {
+        let live = self.live.as_ref()?;
+        live.store
+            .data()
+            .roots
+            .values()
+            .filter_map(|r| r.next_tick_ns)
+            .min()
+    }
+
+    /// Fires every tick due at `now_ns`, in root order.
+    pub fn fire_ticks(&mut self, now_ns: u64) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let due: Vec<(u32, u32)> = live
+            .store
+            .data()
+            .roots
+            .iter()
+            .filter(|(_, r)| r.next_tick_ns.is_some_and(|t| t <= now_ns))
+            .map(|(id, r)| (*id, r.tick_period_ms))
+            .collect();
+        for (root, period) in due {
+            let Some(live) = self.live.as_mut() else {
+                return;
+            };
+            if let Some(r) = live.store.data_mut().roots.get_mut(&root) {
+                r.next_tick_ns = Some(now_ns.saturating_add(u64::from(period) * 1_000_000));
+            }
+            if let Err(e) = call::<u32, ()>(live, Phase::Tick, root, root, "proxy_on_tick", root) {
+                self.trap("on_tick", &e);
+                self.live = None;
+                return;
+            }
+        }
+    }
+
+    /// Delivers every finished HTTP call to its context.
+    pub fn deliver_calls(&mut self) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let done = live.store.data().dispatcher.finish_all();
+        for (token, context, root, result) in done {
+            let Some(live) = self.live.as_mut() else {
+                return;
+            };
+            let response = match result {
+                CallResult::Response {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let mut all = vec![
+                        (":status".to_owned(), status.to_string()),
+                        (":dispatch_status".to_owned(), "ok".to_owned()),
+                    ];
+                    all.extend(headers);
+                    CallResponse { headers: all, body }
+                }
+                CallResult::Failed(reason) => {
+                    if !self.env.profile.calls_back_on_dispatch_failure() {
+                        continue;
+                    }
+                    CallResponse {
+                        headers: vec![(":dispatch_status".to_owned(), reason.to_owned())],
+                        body: Vec::new(),
+                    }
+                }
+            };
+            let failed = response.body.is_empty() && response.headers.len() == 1;
+            let nheaders = if failed {
+                0
+            } else {
+                u32::try_from(response.headers.len()).unwrap_or(0)
+            };
+            let body_size = u32::try_from(response.body.len()).unwrap_or(u32::MAX);
+            live.store.data_mut().call_response = response;
+            let result = call::<(u32, u32, u32, u32, u32), ()>(
+                live,
+                Phase::HttpCallResponse,
+                context,
+                root,
+                "proxy_on_http_call_response",
+                (context, token, nheaders, body_size, 0),
+            );
+            if let Some(live) = self.live.as_mut() {
+                live.store.data_mut().call_response = CallResponse::default();
+            }
+            if let Err(e) = result {
+                self.trap("on_http_call_response", &e);
+                self.live = None;
+                return;
+            }
+        }
+    }
+
+    /// Starts the instance if it is not running (Kong starts workers, and
+    /// their ticks, before any request arrives).
+    pub fn ensure_started(&mut self) -> Result<(), Trap> {
+        self.live().map(|_| ())
+    }
+
+    /// Bytes of linear memory the instance holds.
+    pub fn memory_bytes(&mut self) -> usize {
+        let Some(live) = self.live.as_mut() else {
+            return 0;
+        };
+        match live.instance.get_memory(&mut live.store, "memory") {
+            Some(m) => m.data_size(&live.store),
+            None => 0,
+        }
+    }
+
+    /// Replaces the chains; the worker-wide instance is rebuilt, as Kong
+    /// does when a plan is freed.
+    pub fn rebuild(&mut self, chains: Vec<Vec<u8>>) {
+        self.env.chains = chains;
+        self.live = None;
+    }
+}
+
+/// Calls an export with the host state set for `phase`; `Ok(None)` when
+/// the module does not export it.
+fn call<P: WasmParams, R: WasmResults>(
+    live: &mut Live,
+    phase: Phase,
+    context: u32,
+    root: u32,
+    name: &str,
+    args: P,
+) -> wasmtime::Result<Option<R>> {
+    let Ok(f) = live.instance.get_typed_func::<P, R>(&mut live.store, name) else {
+        return Ok(None);
+    };
+    let state = live.store.data_mut();
+    let saved = (state.phase, state.context_id, state.root_id);
+    state.phase = phase;
+    state.context_id = context;
+    state.root_id = root;
+    let result = f.call(&mut live.store, args);
+    let state = live.store.data_mut();
+    (state.phase, state.context_id, state.root_id) = saved;
+    result.map(Some)
+}
