@@ -51,12 +51,16 @@ tools: ## Install the Rust targets and test tools a fresh machine lacks
 bench: ## Run the criterion benches and print the wire sizes (bench/RESULTS.md)
 	$(CARGO) run -q --release -p kong-looker-proto --features mix --example wire_size
 	$(CARGO) bench --bench codec
+	$(CARGO) bench --bench host
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
+	for m in proto/fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
+		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
+	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-proto -- -D warnings
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml

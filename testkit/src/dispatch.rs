@@ -196,8 +196,9 @@ fn perform(call: &DispatchRecord) -> CallResult {
     let mut raw = Vec::new();
     let io = (|| -> std::io::Result<()> {
         stream.set_timeouts(timeout)?;
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(&call.body)?;
+        let mut request = head.into_bytes();
+        request.extend_from_slice(&call.body);
+        stream.write_all(&request)?;
         let mut buf = [0u8; 16 * 1024];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -40,8 +40,10 @@
 //! - [`shared`]: what workers share: shared data, queues, metrics.
 //! - [`clock`]: the test's clock. [`profile`]: Kong 3.8 and 3.9.
 //! - [`request`]: a request and its outcome.
+//! - [`compile`]: builds small filter crates for `wasm32-wasip1` on demand.
 
 pub mod clock;
+pub mod compile;
 mod dispatch;
 mod host;
 pub mod kong;

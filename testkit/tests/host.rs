@@ -254,10 +254,10 @@ fn dispatch_reaches_a_unix_socket() {
     let _ = std::fs::remove_file(&path);
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     std::thread::spawn(move || {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let (mut s, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf);
+        let request = common::read_request(&mut s);
+        assert_eq!(request.body, b"hello");
         s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
             .unwrap();
     });

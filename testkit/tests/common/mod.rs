@@ -5,43 +5,19 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kong_looker_testkit::{Filter, Kong, Profile};
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("testkit-filters")
-}
+use kong_looker_testkit::{Filter, Kong, Profile, compile};
 
 /// The probe filter, compiled.
 pub fn probe() -> Filter {
     static PROBE: OnceLock<Filter> = OnceLock::new();
     PROBE
         .get_or_init(|| {
-            let manifest =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/filters/probe/Cargo.toml");
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--release",
-                    "--target",
-                    "wasm32-wasip1",
-                    "--manifest-path",
-                ])
-                .arg(&manifest)
-                .arg("--target-dir")
-                .arg(target_dir())
-                .status()
-                .expect("run cargo to build the probe filter");
-            assert!(status.success(), "building the probe filter failed");
-            Filter::load(target_dir().join("wasm32-wasip1/release/probe.wasm"))
-                .expect("load probe.wasm")
+            let wasm = compile::wasip1_filter(&compile::own_filter("probe"))
+                .expect("build the probe filter");
+            Filter::load(wasm).expect("load probe.wasm")
         })
         .clone()
 }
@@ -98,7 +74,7 @@ pub fn server(status: u16, body: &'static str, delay: Duration) -> Server {
     Server { addr, received }
 }
 
-fn read_request(stream: &mut impl Read) -> Received {
+pub fn read_request(stream: &mut impl Read) -> Received {
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
