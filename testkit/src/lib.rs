@@ -16,6 +16,10 @@
 //!   the log phase calls `on_done` then `on_log`; a trap gives the request a
 //!   500, skips its remaining callbacks, and the next context gets a fresh
 //!   instance whose roots rerun `on_vm_start` and `on_configure`.
+//! - A chain whose `on_configure` returned false fails its requests with a
+//!   500, as ngx_wasm_module does after "failed initializing proxy_wasm
+//!   filter"; a filter that refuses bad configuration must stay inert
+//!   instead, to keep traffic flowing.
 //! - `kong.*` properties only in HTTP contexts; request attributes read from
 //!   a root context trap (Kong 3.8 and 3.9 crash there).
 //! - Profiles: on `kong-3.8` a failed dispatch never calls back and route
