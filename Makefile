@@ -34,6 +34,7 @@ demo: build ## Run the pipeline on the embedded store (see README: what exists t
 test: tools build ## Run every test: native, wasm32 in Node, and the wasm32-wasip1 build
 	$(CARGO) test --workspace --features kong-looker-proto/mix
 	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
+	$(CARGO) test -p kong-looker --lib --target wasm32-unknown-unknown
 
 build: ## Build the release filter into dist/kong_looker.wasm
 	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
@@ -58,18 +59,21 @@ fmt: ## Format the code
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
-	for m in proto/fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
+	for m in proto/fuzz fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-proto -- -D warnings
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
+	$(CARGO) check --manifest-path fuzz/Cargo.toml
 
-fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (needs cargo-fuzz; installs it)
+fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --root "$(TOOLS)" cargo-fuzz --version 0.13.2
 	@mkdir -p proto/fuzz/corpus/reader && cp tests/vectors/*.bin proto/fuzz/corpus/reader/
-	cd proto/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
-		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	for dir in proto/fuzz fuzz; do \
+		(cd $$dir && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+			RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+		done) || exit 1; \
 	done
 
 clean: ## Remove build output

@@ -1,0 +1,172 @@
+//! The agent family of a request, from its User-Agent header, by the rules
+//! in `agents.tsv` (the one file to edit to add an agent). Results are
+//! cached per worker, because a gateway sees the same few hundred agents
+//! over and over.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use kong_looker_proto::v1::AgentCategory;
+
+/// Bytes of the header the rules look at.
+pub const MAX_AGENT_BYTES: usize = 512;
+/// Entries the per-worker cache holds before it starts over.
+const CACHE_ENTRIES: usize = 1024;
+
+/// One rule of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRule {
+    /// Lowercase substring to look for.
+    pub pattern: String,
+    /// Family.
+    pub category: AgentCategory,
+    /// Name recorded.
+    pub name: String,
+}
+
+/// The rules of `agents.tsv`, parsed once.
+pub fn rules() -> &'static [AgentRule] {
+    static RULES: OnceLock<Vec<AgentRule>> = OnceLock::new();
+    RULES.get_or_init(|| parse_rules(include_str!("agents.tsv")))
+}
+
+/// Parses the table; malformed lines are skipped (a test checks there are
+/// none in the shipped file).
+pub fn parse_rules(text: &str) -> Vec<AgentRule> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let pattern = fields.next()?.trim().to_ascii_lowercase();
+            let category = category_from_word(fields.next()?.trim())?;
+            let name = fields.next()?.trim().to_owned();
+            (!pattern.is_empty() && !name.is_empty() && fields.next().is_none()).then_some(
+                AgentRule {
+                    pattern,
+                    category,
+                    name,
+                },
+            )
+        })
+        .collect()
+}
+
+fn category_from_word(word: &str) -> Option<AgentCategory> {
+    Some(match word {
+        "browser" => AgentCategory::Browser,
+        "cli" => AgentCategory::Cli,
+        "library" => AgentCategory::Library,
+        "api_tool" => AgentCategory::ApiTool,
+        "monitor" => AgentCategory::Monitor,
+        "search_crawler" => AgentCategory::SearchCrawler,
+        "ai_crawler" => AgentCategory::AiCrawler,
+        "ai_search" => AgentCategory::AiSearch,
+        "ai_assistant" => AgentCategory::AiAssistant,
+        "mcp_client" => AgentCategory::McpClient,
+        "other_bot" => AgentCategory::OtherBot,
+        _ => return None,
+    })
+}
+
+/// Classifies User-Agent headers with a bounded cache.
+#[derive(Debug, Default)]
+pub struct AgentClassifier {
+    cache: HashMap<Box<str>, Option<usize>>,
+}
+
+impl AgentClassifier {
+    /// The rule that matches `user_agent`, if any.
+    pub fn classify(&mut self, user_agent: &str) -> Option<&'static AgentRule> {
+        let ua = user_agent
+            .get(..user_agent.floor_char_boundary(MAX_AGENT_BYTES))
+            .unwrap_or("");
+        if ua.is_empty() {
+            return None;
+        }
+        let index = match self.cache.get(ua) {
+            Some(hit) => *hit,
+            None => {
+                let found = find(ua);
+                if self.cache.len() >= CACHE_ENTRIES {
+                    self.cache.clear();
+                }
+                self.cache.insert(ua.into(), found);
+                found
+            }
+        };
+        index.and_then(|i| rules().get(i))
+    }
+}
+
+/// Index of the first rule whose pattern occurs in `ua`, ignoring case.
+fn find(ua: &str) -> Option<usize> {
+    let lower = ua.to_ascii_lowercase();
+    rules()
+        .iter()
+        .position(|r| lower.contains(r.pattern.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn name(ua: &str) -> Option<(AgentCategory, String)> {
+        AgentClassifier::default()
+            .classify(ua)
+            .map(|r| (r.category, r.name.clone()))
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_shipped_table_parses_completely() {
+        let text = include_str!("agents.tsv");
+        let lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+        assert_eq!(rules().len(), lines, "every rule line parses");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn ai_agents_are_named_before_the_browser_they_pretend_to_be() {
+        let gpt = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
+        assert_eq!(name(gpt), Some((AgentCategory::AiCrawler, "GPTBot".into())));
+        let user = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot";
+        assert_eq!(
+            name(user),
+            Some((AgentCategory::AiAssistant, "ChatGPT-User".into()))
+        );
+        assert_eq!(
+            name("Mozilla/5.0 (compatible; ClaudeBot/1.0)").unwrap().1,
+            "ClaudeBot"
+        );
+        assert_eq!(
+            name("claude-code/1.0.31 (mcp)").unwrap().0,
+            AgentCategory::McpClient
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn common_clients_and_browsers() {
+        assert_eq!(name("curl/8.11.0").unwrap().1, "curl");
+        assert_eq!(name("python-requests/2.32.3").unwrap().1, "python-requests");
+        assert_eq!(name("Go-http-client/2.0").unwrap().1, "Go-http-client");
+        assert_eq!(name("okhttp/4.12.0").unwrap().1, "okhttp");
+        assert_eq!(name("PostmanRuntime/7.43.0").unwrap().1, "Postman");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+        assert_eq!(name(edge).unwrap().1, "Edge");
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(name(chrome).unwrap().1, "Chrome");
+        assert_eq!(name(""), None);
+        assert_eq!(name("SomethingUnheardOf/1.0"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_cache_stays_bounded() {
+        let mut c = AgentClassifier::default();
+        for i in 0..5000 {
+            c.classify(&format!("agent-{i}"));
+        }
+        assert!(c.cache.len() <= CACHE_ENTRIES);
+    }
+}

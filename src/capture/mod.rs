@@ -1,0 +1,17 @@
+//! Pure capture logic: turning what Kong shows a filter about a request into
+//! the fields of a record. Nothing here calls the host, so every parser runs
+//! natively, on wasm32 and under the fuzzers; `filter/` does the host calls.
+//!
+//! - [`path`]: path templates with bounded cardinality.
+//! - [`agent`]: agent family from User-Agent, by `agents.tsv`.
+//! - [`jwt`]: JWT and OIDC claims, unverified, never the token.
+//! - [`sigv4`]: AWS SigV4 access key, region and service.
+//! - [`basic`]: HTTP Basic user name.
+//! - [`dn`]: certificate subject common name.
+
+pub mod agent;
+pub mod basic;
+pub mod dn;
+pub mod jwt;
+pub mod path;
+pub mod sigv4;

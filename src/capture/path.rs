@@ -1,0 +1,222 @@
+//! Path templates: the request path with its query dropped and every
+//! segment that looks like an identifier replaced by `{id}`, so that
+//! `/orders/8412/items?x=1` and `/orders/77/items` both count as
+//! `/orders/{id}/items`. Operators can set templates per route prefix, and
+//! the number of distinct templates per worker is capped: paths past the cap
+//! become `{other}` and are counted.
+
+use std::collections::HashSet;
+
+/// Longest path the templater looks at, in bytes; the rest is ignored.
+pub const MAX_PATH_BYTES: usize = 2048;
+/// Most segments kept; deeper paths end in `/{more}`.
+pub const MAX_SEGMENTS: usize = 24;
+/// The template that stands for every path past the cardinality cap.
+pub const OTHER: &str = "{other}";
+
+/// One configured rule: paths starting with `prefix` get `template`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixRule {
+    /// Path prefix, e.g. `/v1/users/`.
+    pub prefix: String,
+    /// Template recorded for matching paths, e.g. `/v1/users/{user}`.
+    pub template: String,
+}
+
+/// Templates paths for one worker, remembering which templates it has seen.
+#[derive(Clone, Debug)]
+pub struct PathTemplater {
+    rules: Vec<PrefixRule>,
+    seen: HashSet<Box<str>>,
+    max_templates: usize,
+    overflowed: u64,
+}
+
+impl PathTemplater {
+    /// A templater with configured prefix rules (longest prefix wins) and a
+    /// cap on distinct templates.
+    pub fn new(mut rules: Vec<PrefixRule>, max_templates: usize) -> Self {
+        rules.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        PathTemplater {
+            rules,
+            seen: HashSet::new(),
+            max_templates,
+            overflowed: 0,
+        }
+    }
+
+    /// The template for `raw` (a request path, query string allowed).
+    pub fn template(&mut self, raw: &str) -> String {
+        let path = strip_query(raw);
+        let template = match self
+            .rules
+            .iter()
+            .find(|r| path.starts_with(r.prefix.as_str()))
+        {
+            Some(rule) => rule.template.clone(),
+            None => generic_template(path),
+        };
+        if self.seen.contains(template.as_str()) {
+            return template;
+        }
+        if self.seen.len() >= self.max_templates {
+            self.overflowed = self.overflowed.saturating_add(1);
+            return OTHER.to_owned();
+        }
+        self.seen.insert(template.as_str().into());
+        template
+    }
+
+    /// Paths recorded as `{other}` so far.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// Distinct templates seen.
+    pub fn distinct(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The path without query string or fragment, at most [`MAX_PATH_BYTES`].
+fn strip_query(raw: &str) -> &str {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let path = raw.get(..end).unwrap_or("");
+    path.get(..path.floor_char_boundary(MAX_PATH_BYTES))
+        .unwrap_or("")
+}
+
+/// Replaces identifier-like segments with `{id}`.
+pub fn generic_template(path: &str) -> String {
+    let mut out = String::with_capacity(path.len().min(256));
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    for (i, segment) in path.split('/').enumerate() {
+        if i > MAX_SEGMENTS {
+            out.push_str("/{more}");
+            break;
+        }
+        if i > 0 {
+            out.push('/');
+        }
+        if is_identifier(segment) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Whether a segment looks like an identifier rather than a resource name:
+/// a number, a UUID, a long hex string, or a long base64-like token.
+pub fn is_identifier(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    if bytes.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    if is_uuid(bytes) {
+        return true;
+    }
+    if bytes.len() >= 16 && bytes.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    is_token(bytes)
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Base64 or base64url-like: at least 20 characters from that alphabet,
+/// with digits and letters mixed, as opaque tokens and ids are. Words with
+/// hyphens (`order-history-archive`) are not, because they have no digits.
+fn is_token(b: &[u8]) -> bool {
+    if b.len() < 20 {
+        return false;
+    }
+    let alphabet = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'+' | b'.'));
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    alphabet && digits >= 2 && letters >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn t(path: &str) -> String {
+        PathTemplater::new(Vec::new(), 100).template(path)
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn identifiers_become_id_and_the_query_is_dropped() {
+        assert_eq!(t("/orders/8412/items?token=secret"), "/orders/{id}/items");
+        assert_eq!(
+            t("/users/0f1a4101-3327-4274-b1e4-484a4ab0c030"),
+            "/users/{id}"
+        );
+        assert_eq!(t("/blobs/5f2b8c1e9a7d4e3f2b1a0c9d"), "/blobs/{id}");
+        assert_eq!(t("/s/aGVsbG8gd29ybGQgMTIzNDU2Nzg"), "/s/{id}");
+        assert_eq!(
+            t("/v1/order-history-archive/list"),
+            "/v1/order-history-archive/list"
+        );
+        assert_eq!(t("/v2/items#frag"), "/v2/items");
+        assert_eq!(t(""), "/");
+        assert_eq!(t("/"), "/");
+        assert_eq!(t("no-slash"), "/no-slash");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn configured_prefixes_win_longest_first() {
+        let rules = vec![
+            PrefixRule {
+                prefix: "/v1/".into(),
+                template: "/v1/*".into(),
+            },
+            PrefixRule {
+                prefix: "/v1/users/".into(),
+                template: "/v1/users/{user}".into(),
+            },
+        ];
+        let mut p = PathTemplater::new(rules, 10);
+        assert_eq!(p.template("/v1/users/alice"), "/v1/users/{user}");
+        assert_eq!(p.template("/v1/things"), "/v1/*");
+        assert_eq!(p.template("/v2/things"), "/v2/things");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn cardinality_is_capped_and_overflow_counted() {
+        let mut p = PathTemplater::new(Vec::new(), 2);
+        assert_eq!(p.template("/a"), "/a");
+        assert_eq!(p.template("/b"), "/b");
+        assert_eq!(p.template("/c"), OTHER);
+        assert_eq!(p.template("/a?x"), "/a", "known templates still pass");
+        assert_eq!((p.distinct(), p.overflowed()), (2, 1));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn huge_and_deep_paths_are_bounded() {
+        let deep = "/x".repeat(10_000);
+        let out = t(&deep);
+        assert!(out.ends_with("/{more}"));
+        assert!(out.len() < 100);
+        let long = format!("/{}", "é".repeat(40_000));
+        assert!(t(&long).len() <= MAX_PATH_BYTES + 1);
+    }
+}
