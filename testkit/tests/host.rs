@@ -388,3 +388,20 @@ fn a_rebuild_gives_every_worker_a_fresh_instance_with_the_new_config() {
     );
     assert!(k.memory_bytes(0) > 0);
 }
+
+#[test]
+fn header_maps_can_be_added_to_replaced_and_removed_from() {
+    let mut k = kong(Profile::Kong39, 1, &["mutate"]);
+    k.request(
+        0,
+        &Request::get("/")
+            .header("X-Replaced", "old")
+            .header("x-removed", "1")
+            .header("x-kept", "yes"),
+    );
+    assert!(
+        messages(&k).contains(&"mutated x-kept=yes x-added=1 x-replaced=new".to_owned()),
+        "{:?}",
+        messages(&k)
+    );
+}

@@ -90,45 +90,33 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> Result<()> {
             }
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_replace_header_map_value",
-        |mut caller: Caller<'_, HostState>,
-         map_type: u32,
-         key_ptr: u32,
-         key_size: u32,
-         value_ptr: u32,
-         value_size: u32|
-         -> Result<i32> {
-            let key = memory::read_str(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
-            let value = memory::read_str(&mut caller, value_ptr, value_size)?;
-            let Some(m) = map(caller.data_mut(), map_type) else {
-                return Ok(status::NOT_FOUND);
-            };
-            m.retain(|(k, _)| *k != key);
-            m.push((key, value));
-            Ok(status::OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_add_header_map_value",
-        |mut caller: Caller<'_, HostState>,
-         map_type: u32,
-         key_ptr: u32,
-         key_size: u32,
-         value_ptr: u32,
-         value_size: u32|
-         -> Result<i32> {
-            let key = memory::read_str(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
-            let value = memory::read_str(&mut caller, value_ptr, value_size)?;
-            let Some(m) = map(caller.data_mut(), map_type) else {
-                return Ok(status::NOT_FOUND);
-            };
-            m.push((key, value));
-            Ok(status::OK)
-        },
-    )?;
+    for (name, replace) in [
+        ("proxy_replace_header_map_value", true),
+        ("proxy_add_header_map_value", false),
+    ] {
+        linker.func_wrap(
+            "env",
+            name,
+            move |mut caller: Caller<'_, HostState>,
+                  map_type: u32,
+                  key_ptr: u32,
+                  key_size: u32,
+                  value_ptr: u32,
+                  value_size: u32|
+                  -> Result<i32> {
+                let key = memory::read_str(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
+                let value = memory::read_str(&mut caller, value_ptr, value_size)?;
+                let Some(m) = map(caller.data_mut(), map_type) else {
+                    return Ok(status::NOT_FOUND);
+                };
+                if replace {
+                    m.retain(|(k, _)| *k != key);
+                }
+                m.push((key, value));
+                Ok(status::OK)
+            },
+        )?;
+    }
     linker.func_wrap(
         "env",
         "proxy_remove_header_map_value",

@@ -181,6 +181,19 @@ impl HttpContext for Http {
             self.send_http_response(403, vec![("x-probe", "denied")], Some(b"no"));
             return Action::Pause;
         }
+        if self.has("mutate") {
+            self.add_http_request_header("x-added", "1");
+            self.set_http_request_header("x-replaced", Some("new"));
+            self.set_http_request_header("x-removed", None);
+            let names: Vec<String> = self
+                .get_http_request_headers()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("x-"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            proxy_wasm::hostcalls::log(LogLevel::Info, &format!("mutated {}", names.join(" ")))
+                .ok();
+        }
         let ua = self
             .get_http_request_header("User-Agent")
             .unwrap_or_default();
