@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`capture`]: pure parsers that turn request data into record fields
-//!   (path templates, agents, JWT, SigV4, Basic, DN).
+//!   (path templates, agents, JWT, SigV4, Basic, DN, router JSON).
 //!
 //! The filter's configuration, host glue and delivery are issues 4 and 5;
 //! until they land, the `.wasm` built from this crate captures nothing.

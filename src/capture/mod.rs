@@ -8,10 +8,12 @@
 //! - [`sigv4`]: AWS SigV4 access key, region and service.
 //! - [`basic`]: HTTP Basic user name.
 //! - [`dn`]: certificate subject common name.
+//! - [`router`]: route and service id and name from Kong's router JSON.
 
 pub mod agent;
 pub mod basic;
 pub mod dn;
 pub mod jwt;
 pub mod path;
+pub mod router;
 pub mod sigv4;
