@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use wasmtime::{Engine, Instance, Linker, Module, Store, WasmParams, WasmResults};
+use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc, WasmParams, WasmResults};
 
 use crate::clock::Clock;
 use crate::dispatch::{CallResult, DispatchRecord, Dispatcher};
@@ -44,9 +44,65 @@ pub struct TrapRecord {
     pub message: String,
 }
 
+/// `proxy_on_http_call_response(context, token, headers, body, trailers)`.
+type CallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
+
+/// The guest's callbacks, looked up and type-checked once per instance
+/// rather than on every call.
+struct Exports {
+    context_create: Option<TypedFunc<(u32, u32), ()>>,
+    vm_start: Option<TypedFunc<(u32, u32), u32>>,
+    configure: Option<TypedFunc<(u32, u32), u32>>,
+    tick: Option<TypedFunc<u32, ()>>,
+    request_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
+    request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    response_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
+    response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    done: Option<TypedFunc<u32, u32>>,
+    log: Option<TypedFunc<u32, ()>>,
+    delete: Option<TypedFunc<u32, ()>>,
+    call_response: Option<CallResponseFn>,
+}
+
+impl Exports {
+    fn new(store: &mut Store<HostState>, instance: &Instance) -> Self {
+        Exports {
+            context_create: instance
+                .get_typed_func(&mut *store, "proxy_on_context_create")
+                .ok(),
+            vm_start: instance
+                .get_typed_func(&mut *store, "proxy_on_vm_start")
+                .ok(),
+            configure: instance
+                .get_typed_func(&mut *store, "proxy_on_configure")
+                .ok(),
+            tick: instance.get_typed_func(&mut *store, "proxy_on_tick").ok(),
+            request_headers: instance
+                .get_typed_func(&mut *store, "proxy_on_request_headers")
+                .ok(),
+            request_body: instance
+                .get_typed_func(&mut *store, "proxy_on_request_body")
+                .ok(),
+            response_headers: instance
+                .get_typed_func(&mut *store, "proxy_on_response_headers")
+                .ok(),
+            response_body: instance
+                .get_typed_func(&mut *store, "proxy_on_response_body")
+                .ok(),
+            done: instance.get_typed_func(&mut *store, "proxy_on_done").ok(),
+            log: instance.get_typed_func(&mut *store, "proxy_on_log").ok(),
+            delete: instance.get_typed_func(&mut *store, "proxy_on_delete").ok(),
+            call_response: instance
+                .get_typed_func(&mut *store, "proxy_on_http_call_response")
+                .ok(),
+        }
+    }
+}
+
 struct Live {
     store: Store<HostState>,
     instance: Instance,
+    exports: Exports,
     /// Root context id per chain.
     roots: Vec<u32>,
     /// Whether each chain's `on_configure` returned true.
@@ -118,9 +174,11 @@ impl Worker {
             .linker
             .instantiate(&mut store, &self.env.module)
             .map_err(|e| format!("instantiate: {e:#}"))?;
+        let exports = Exports::new(&mut store, &instance);
         let mut live = Live {
             store,
             instance,
+            exports,
             roots: Vec::new(),
             configured: Vec::new(),
         };
@@ -143,31 +201,31 @@ impl Worker {
                     ..RootState::default()
                 },
             );
-            call::<(u32, u32), ()>(
+            call(
                 &mut live,
+                |e| e.context_create.clone(),
                 Phase::None,
                 root,
                 root,
-                "proxy_on_context_create",
                 (root, 0),
             )
             .map_err(|e| self.trap("on_context_create", &e))?;
-            call::<(u32, u32), u32>(
+            call(
                 &mut live,
+                |e| e.vm_start.clone(),
                 Phase::VmStart,
                 root,
                 root,
-                "proxy_on_vm_start",
                 (root, 0),
             )
             .map_err(|e| self.trap("on_vm_start", &e))?;
             let size = u32::try_from(config.len()).unwrap_or(u32::MAX);
-            let ok = call::<(u32, u32), u32>(
+            let ok = call(
                 &mut live,
+                |e| e.configure.clone(),
                 Phase::Configure,
                 root,
                 root,
-                "proxy_on_configure",
                 (root, size),
             )
             .map_err(|e| self.trap("on_configure", &e))?;
@@ -231,8 +289,9 @@ impl Worker {
             ..RequestState::default()
         };
         let mut paused = false;
-        let steps = |live: &mut Live, phase: Phase, name: &'static str, args: (u32, u32, u32)| {
-            call::<(u32, u32, u32), u32>(live, phase, ctx, root, name, args)
+        type Step = fn(&Exports) -> Option<TypedFunc<(u32, u32, u32), u32>>;
+        let steps = |live: &mut Live, phase: Phase, pick: Step, args: (u32, u32, u32)| {
+            call(live, pick, phase, ctx, root, args)
         };
         let fail = move |callback: &'static str, e: wasmtime::Error| -> Trap {
             let message = format!("{e:#}");
@@ -245,12 +304,12 @@ impl Worker {
             }
             message
         };
-        call::<(u32, u32), ()>(
+        call(
             live,
+            |e| e.context_create.clone(),
             Phase::None,
             ctx,
             root,
-            "proxy_on_context_create",
             (ctx, root),
         )
         .map_err(|e| fail("on_context_create", e))?;
@@ -258,7 +317,7 @@ impl Worker {
         let action = steps(
             live,
             Phase::RequestHeaders,
-            "proxy_on_request_headers",
+            |e| e.request_headers.clone(),
             (ctx, n(req.headers.len()), u32::from(req.body.is_empty())),
         )
         .map_err(|e| fail("on_http_request_headers", e))?;
@@ -267,7 +326,7 @@ impl Worker {
             let action = steps(
                 live,
                 Phase::RequestBody,
-                "proxy_on_request_body",
+                |e| e.request_body.clone(),
                 (ctx, n(req.body.len()), 1),
             )
             .map_err(|e| fail("on_http_request_body", e))?;
@@ -289,7 +348,7 @@ impl Worker {
             steps(
                 live,
                 Phase::ResponseHeaders,
-                "proxy_on_response_headers",
+                |e| e.response_headers.clone(),
                 (ctx, count, u32::from(req.response.body.is_empty())),
             )
             .map_err(|e| fail("on_http_response_headers", e))?;
@@ -297,18 +356,17 @@ impl Worker {
                 steps(
                     live,
                     Phase::ResponseBody,
-                    "proxy_on_response_body",
+                    |e| e.response_body.clone(),
                     (ctx, n(req.response.body.len()), 1),
                 )
                 .map_err(|e| fail("on_http_response_body", e))?;
             }
         }
         // ngx_wasm_module's log phase: on_done, then on_log.
-        call::<u32, u32>(live, Phase::Done, ctx, root, "proxy_on_done", ctx)
+        call(live, |e| e.done.clone(), Phase::Done, ctx, root, ctx)
             .map_err(|e| fail("on_done", e))?;
-        call::<u32, ()>(live, Phase::Log, ctx, root, "proxy_on_log", ctx)
-            .map_err(|e| fail("on_log", e))?;
-        call::<u32, ()>(live, Phase::None, ctx, root, "proxy_on_delete", ctx)
+        call(live, |e| e.log.clone(), Phase::Log, ctx, root, ctx).map_err(|e| fail("on_log", e))?;
+        call(live, |e| e.delete.clone(), Phase::None, ctx, root, ctx)
             .map_err(|e| fail("on_delete", e))?;
         live.store.data_mut().request = RequestState::default();
         Ok(Outcome {
@@ -350,7 +408,7 @@ impl Worker {
             if let Some(r) = live.store.data_mut().roots.get_mut(&root) {
                 r.next_tick_ns = Some(now_ns.saturating_add(u64::from(period) * 1_000_000));
             }
-            if let Err(e) = call::<u32, ()>(live, Phase::Tick, root, root, "proxy_on_tick", root) {
+            if let Err(e) = call(live, |e| e.tick.clone(), Phase::Tick, root, root, root) {
                 self.trap("on_tick", &e);
                 self.live = None;
                 return;
@@ -399,12 +457,12 @@ impl Worker {
             };
             let body_size = u32::try_from(response.body.len()).unwrap_or(u32::MAX);
             live.store.data_mut().call_response = response;
-            let result = call::<(u32, u32, u32, u32, u32), ()>(
+            let result = call(
                 live,
+                |e| e.call_response.clone(),
                 Phase::HttpCallResponse,
                 context,
                 root,
-                "proxy_on_http_call_response",
                 (context, token, nheaders, body_size, 0),
             );
             if let Some(live) = self.live.as_mut() {
@@ -447,13 +505,13 @@ impl Worker {
 /// the module does not export it.
 fn call<P: WasmParams, R: WasmResults>(
     live: &mut Live,
+    pick: impl FnOnce(&Exports) -> Option<TypedFunc<P, R>>,
     phase: Phase,
     context: u32,
     root: u32,
-    name: &str,
     args: P,
 ) -> wasmtime::Result<Option<R>> {
-    let Ok(f) = live.instance.get_typed_func::<P, R>(&mut live.store, name) else {
+    let Some(f) = pick(&live.exports) else {
         return Ok(None);
     };
     let state = live.store.data_mut();
