@@ -9,11 +9,13 @@
 //! - [`basic`]: HTTP Basic user name.
 //! - [`dn`]: certificate subject common name.
 //! - [`router`]: route and service id and name from Kong's router JSON.
+//! - [`privacy`]: client address kept, truncated or hashed; keyed pseudonyms.
 
 pub mod agent;
 pub mod basic;
 pub mod dn;
 pub mod jwt;
 pub mod path;
+pub mod privacy;
 pub mod router;
 pub mod sigv4;

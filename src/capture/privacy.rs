@@ -1,0 +1,134 @@
+//! What the filter keeps of the client address and of identity values, per
+//! configuration: the address as it is, truncated to its /24 (IPv4) or /48
+//! (IPv6) network, or replaced by a keyed hash; identity fields either kept
+//! or pseudonymised with the same keyed hash. The hash is HMAC-SHA256 with a
+//! key from the configuration, truncated to 96 bits: stable for joins in
+//! Looker, useless without the key.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// Longest address text the transform reads.
+pub const MAX_ADDRESS_BYTES: usize = 64;
+
+/// How the client address is recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddressMode {
+    /// As the client connected from.
+    Keep,
+    /// Its network: /24 for IPv4, /48 for IPv6.
+    Truncate,
+    /// A keyed hash.
+    Hash,
+}
+
+/// A keyed pseudonymiser.
+#[derive(Clone)]
+pub struct Pseudonymiser {
+    mac: Hmac<Sha256>,
+}
+
+impl core::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print the key.
+        f.write_str("Pseudonymiser(..)")
+    }
+}
+
+impl Pseudonymiser {
+    /// A pseudonymiser with `key`; `None` for an empty key.
+    pub fn new(key: &[u8]) -> Option<Self> {
+        if key.is_empty() {
+            return None;
+        }
+        Hmac::<Sha256>::new_from_slice(key)
+            .ok()
+            .map(|mac| Pseudonymiser { mac })
+    }
+
+    /// `h:` and 24 hex digits: the first 96 bits of HMAC-SHA256(key, value).
+    pub fn hash(&self, value: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(26);
+        out.push_str("h:");
+        for byte in digest.iter().take(12) {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
+}
+
+/// The recorded form of a client address; `None` when it is not an IP
+/// address (nothing that is not an address is ever recorded there).
+pub fn client_address(
+    addr: &str,
+    mode: &AddressMode,
+    hasher: Option<&Pseudonymiser>,
+) -> Option<String> {
+    let text = addr.trim();
+    if text.len() > MAX_ADDRESS_BYTES {
+        return None;
+    }
+    let ip: IpAddr = text.parse().ok()?;
+    Some(match mode {
+        AddressMode::Keep => ip.to_string(),
+        AddressMode::Truncate => match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{}/24", Ipv4Addr::new(a, b, c, 0))
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            }
+        },
+        // Hashing without a key would be a reversible lookup table over the
+        // address space: record nothing instead.
+        AddressMode::Hash => hasher?.hash(&ip.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn keep_truncate_and_hash() {
+        let h = Pseudonymiser::new(b"secret-key").unwrap();
+        let keep = |a| client_address(a, &AddressMode::Keep, None);
+        let cut = |a| client_address(a, &AddressMode::Truncate, None);
+        assert_eq!(keep("203.0.113.77").as_deref(), Some("203.0.113.77"));
+        assert_eq!(cut("203.0.113.77").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(
+            cut("2001:db8:abcd:12::1").as_deref(),
+            Some("2001:db8:abcd::/48")
+        );
+        let hashed = client_address("203.0.113.77", &AddressMode::Hash, Some(&h)).unwrap();
+        assert_eq!(hashed.len(), 26);
+        assert!(hashed.starts_with("h:") && !hashed.contains("203"));
+        assert_eq!(
+            Some(hashed.clone()),
+            client_address(" 203.0.113.77 ", &AddressMode::Hash, Some(&h)),
+            "stable"
+        );
+        let other = Pseudonymiser::new(b"another-key").unwrap();
+        assert_ne!(
+            Some(hashed),
+            client_address("203.0.113.77", &AddressMode::Hash, Some(&other)),
+            "keyed"
+        );
+        assert_eq!(
+            client_address("203.0.113.77", &AddressMode::Hash, None),
+            None
+        );
+        assert_eq!(keep("not-an-ip"), None);
+        assert_eq!(keep(&"1".repeat(100)), None);
+        assert!(Pseudonymiser::new(b"").is_none());
+        assert_eq!(format!("{h:?}"), "Pseudonymiser(..)");
+    }
+}
