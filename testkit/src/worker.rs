@@ -426,7 +426,9 @@ impl Worker {
             let Some(live) = self.live.as_mut() else {
                 return;
             };
-            let response = match result {
+            // A failed call reports zero headers, though `:dispatch_status`
+            // can still be read, as ngx_wasm_module does.
+            let (response, nheaders) = match result {
                 CallResult::Response {
                     status,
                     headers,
@@ -437,23 +439,22 @@ impl Worker {
                         (":dispatch_status".to_owned(), "ok".to_owned()),
                     ];
                     all.extend(headers);
-                    CallResponse { headers: all, body }
+                    let n = u32::try_from(all.len()).unwrap_or(u32::MAX);
+                    (CallResponse { headers: all, body }, n)
                 }
                 CallResult::Failed(reason) => {
                     if !self.env.profile.calls_back_on_dispatch_failure() {
                         continue;
                     }
-                    CallResponse {
-                        headers: vec![(":dispatch_status".to_owned(), reason.to_owned())],
-                        body: Vec::new(),
-                    }
+                    let headers = vec![(":dispatch_status".to_owned(), reason.to_owned())];
+                    (
+                        CallResponse {
+                            headers,
+                            body: Vec::new(),
+                        },
+                        0,
+                    )
                 }
-            };
-            let failed = response.body.is_empty() && response.headers.len() == 1;
-            let nheaders = if failed {
-                0
-            } else {
-                u32::try_from(response.headers.len()).unwrap_or(0)
             };
             let body_size = u32::try_from(response.body.len()).unwrap_or(u32::MAX);
             live.store.data_mut().call_response = response;
