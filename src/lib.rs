@@ -2,11 +2,13 @@
 //! `kong_looker`.
 //!
 //! # Layout
-//! - [`capture`]: pure parsers that turn request data into record fields
-//!   (path templates, agents, JWT, SigV4, Basic, DN, router JSON).
-//!
-//! The filter's configuration, host glue and delivery are issues 4 and 5;
-//! until they land, the `.wasm` built from this crate captures nothing.
+//! - [`config`]: the JSON config, its defaults and its checks.
+//! - [`capture`]: pure capture logic that turns request data into records
+//!   (parsers, identity, sampling, and the per-chain [`capture::capturer`]).
+//! - [`outbox`]: the worker's buffer and its batches on their way to the
+//!   collector: cutting, sending, retrying, dropping and counting.
+//! - `filter/` (wasm32-wasip1 only): the proxy-wasm contexts, the only code
+//!   that calls the host.
 
 // Inside Kong a panic is a trap: the request fails with a 500 and the
 // worker's buffer is wiped. No panicking constructs in the filter.
@@ -22,5 +24,10 @@
 )]
 
 pub mod capture;
+pub mod config;
+pub mod outbox;
+
+#[cfg(target_os = "wasi")]
+mod filter;
 
 pub use kong_looker_proto as proto;

@@ -45,6 +45,8 @@
 //! - [`clock`]: the test's clock. [`profile`]: Kong 3.8 and 3.9.
 //! - [`request`]: a request and its outcome.
 //! - [`compile`]: builds small filter crates for `wasm32-wasip1` on demand.
+//! - [`sink`]: a real HTTP server that records what a filter sends, and
+//!   answers as the test says.
 
 pub mod clock;
 pub mod compile;
@@ -54,6 +56,7 @@ pub mod kong;
 pub mod profile;
 pub mod request;
 pub mod shared;
+pub mod sink;
 mod worker;
 
 pub use clock::Clock;
@@ -63,4 +66,5 @@ pub use kong::{Filter, Kong, KongBuilder};
 pub use profile::Profile;
 pub use request::{Outcome, Request, Response};
 pub use shared::{Metric, MetricKind};
+pub use sink::{Answer, Received, Sink};
 pub use worker::TrapRecord;

@@ -1,0 +1,80 @@
+//! Decoding of the proxy-wasm header map: a little-endian pair count, then
+//! each pair's name and value lengths, then the bytes, each string followed
+//! by a NUL. Any inconsistency ends the decoding; nothing is trusted.
+
+/// Most pairs read.
+pub const MAX_PAIRS: usize = 256;
+
+/// The (name, value) pairs of a serialized header map.
+pub fn pairs(map: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let count = read_u32(map, 0).unwrap_or(0).min(MAX_PAIRS);
+    let mut data = count
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .unwrap_or(usize::MAX);
+    (0..count).map_while(move |i| {
+        let at = i.checked_mul(8)?.checked_add(4)?;
+        let name_len = read_u32(map, at)?;
+        let value_len = read_u32(map, at.checked_add(4)?)?;
+        let name = map.get(data..data.checked_add(name_len)?)?;
+        let value_at = data.checked_add(name_len)?.checked_add(1)?;
+        let value = map.get(value_at..value_at.checked_add(value_len)?)?;
+        data = value_at.checked_add(value_len)?.checked_add(1)?;
+        Some((name, value))
+    })
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(raw)).ok()
+}
+
+/// Serializes pairs the way the host does; for tests and benches.
+pub fn serialize<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
+    let list: Vec<_> = pairs.into_iter().collect();
+    let mut out = Vec::new();
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(&len(list.len()));
+    for (name, value) in &list {
+        out.extend_from_slice(&len(name.len()));
+        out.extend_from_slice(&len(value.len()));
+    }
+    for (name, value) in &list {
+        out.extend_from_slice(name);
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn round_trip() {
+        let input: Vec<(&[u8], &[u8])> = vec![
+            (b":method", b"GET"),
+            (b"x-bytes", b"\xff\xfe"),
+            (b"\xc3\x28", b"bad name"),
+            (b"empty", b""),
+        ];
+        let map = serialize(input.clone());
+        assert_eq!(pairs(&map).collect::<Vec<_>>(), input);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn truncated_and_lying_maps_end_early() {
+        let map = serialize(vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"2"[..])]);
+        for cut in 0..map.len() {
+            assert!(pairs(&map[..cut]).count() <= 2);
+        }
+        let mut lying = map.clone();
+        lying[0] = 0xff;
+        lying[1] = 0xff;
+        assert!(pairs(&lying).count() <= 2);
+        assert_eq!(pairs(&[]).count(), 0);
+    }
+}

@@ -1,0 +1,479 @@
+//! Who called: weighs every piece of identity evidence on a request (Kong's
+//! consumer headers, a JWT, a client certificate, SigV4, Basic, a trusted
+//! proxy header) and keeps the strongest, with whether Kong verified it or
+//! the client merely claimed it. Secrets are never copied: only ids and
+//! names leave this module.
+
+use kong_looker_proto::v1::{AuthMethod, Trust};
+
+use super::privacy::Pseudonymiser;
+use super::{basic, dn, jwt, sigv4};
+use crate::config::IdentityConfig;
+
+/// Longest identity value kept; longer ones are cut at a char boundary.
+pub const MAX_FIELD_BYTES: usize = 256;
+/// Most groups kept.
+pub const MAX_GROUPS: usize = 32;
+
+/// The raw evidence, as read from the request. Empty means absent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Evidence<'a> {
+    /// `X-Consumer-ID`.
+    pub consumer_id: &'a str,
+    /// `X-Consumer-Username`.
+    pub consumer_username: &'a str,
+    /// `X-Consumer-Custom-ID`.
+    pub consumer_custom_id: &'a str,
+    /// `X-Credential-Identifier`.
+    pub credential: &'a str,
+    /// `X-Anonymous-Consumer`.
+    pub anonymous: &'a str,
+    /// `X-Consumer-Groups`.
+    pub consumer_groups: &'a str,
+    /// `X-Authenticated-Groups`.
+    pub authenticated_groups: &'a str,
+    /// `X-Authenticated-Userid` (oauth2).
+    pub authenticated_userid: &'a str,
+    /// `X-Authenticated-Scope` (oauth2).
+    pub authenticated_scope: &'a str,
+    /// One of the configured API key headers was present.
+    pub api_key_present: bool,
+    /// `Authorization`.
+    pub authorization: &'a str,
+    /// `kong.ctx.shared.authenticated_jwt_token`: the token Kong's jwt
+    /// plugin verified.
+    pub verified_jwt: &'a str,
+    /// `ngx.ssl_client_s_dn`.
+    pub client_dn: &'a str,
+    /// `ngx.ssl_client_fingerprint`.
+    pub client_fingerprint: &'a str,
+    /// `connection.mtls`: nginx verified the client certificate.
+    pub mtls_verified: bool,
+    /// The first configured trusted proxy header present.
+    pub trusted_user: &'a str,
+}
+
+/// The caller, as recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The strongest evidence.
+    pub auth_method: AuthMethod,
+    /// Verified or claimed.
+    pub trust: Trust,
+    /// Kong consumer id.
+    pub consumer_id: String,
+    /// Kong consumer username.
+    pub consumer_username: String,
+    /// Kong consumer custom id.
+    pub consumer_custom_id: String,
+    /// Credential identifier (never the secret).
+    pub credential: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// Client application id.
+    pub client_id: String,
+    /// Kong's anonymous consumer.
+    pub anonymous: bool,
+}
+
+/// How strong a method is as evidence of who called; higher wins.
+fn strength(method: AuthMethod) -> u8 {
+    match method {
+        AuthMethod::Mtls => 10,
+        AuthMethod::Oidc => 9,
+        AuthMethod::Jwt => 8,
+        AuthMethod::AwsSigv4 => 7,
+        AuthMethod::Hmac => 6,
+        AuthMethod::Basic => 5,
+        AuthMethod::KeyAuth => 4,
+        AuthMethod::Oauth2 => 3,
+        AuthMethod::TrustedProxy => 2,
+        AuthMethod::KongConsumer => 1,
+        AuthMethod::Unspecified => 0,
+    }
+}
+
+/// Resolves the identity of a request; `None` when there is no evidence.
+pub fn resolve(ev: &Evidence<'_>, cfg: &IdentityConfig) -> Option<Identity> {
+    let chain_trust = if cfg.auth_plugin {
+        Trust::Verified
+    } else {
+        Trust::Claimed
+    };
+    let mut id = Identity::default();
+    let mut best: Option<(AuthMethod, Trust)> = None;
+    let mut offer = |method: AuthMethod, trust: Trust| {
+        let better = match best {
+            None => true,
+            Some((m, t)) => {
+                let rank = |t: Trust| u8::from(t == Trust::Verified);
+                (rank(trust), strength(method)) > (rank(t), strength(m))
+            }
+        };
+        if better {
+            best = Some((method, trust));
+        }
+    };
+
+    if cfg.consumer_headers {
+        id.consumer_id = bounded(ev.consumer_id);
+        id.consumer_username = bounded(ev.consumer_username);
+        id.consumer_custom_id = bounded(ev.consumer_custom_id);
+        id.credential = bounded(ev.credential);
+        id.anonymous = ev.anonymous.trim().eq_ignore_ascii_case("true");
+        add_groups(&mut id.groups, ev.consumer_groups);
+        add_groups(&mut id.groups, ev.authenticated_groups);
+        let consumer = !(id.consumer_id.is_empty()
+            && id.consumer_username.is_empty()
+            && id.consumer_custom_id.is_empty()
+            && id.credential.is_empty());
+        let oauth2 = !ev.authenticated_userid.is_empty() || !ev.authenticated_scope.is_empty();
+        if oauth2 {
+            offer(AuthMethod::Oauth2, chain_trust);
+            set_if_empty(&mut id.subject, ev.authenticated_userid);
+            // oauth2 puts the client id in X-Credential-Identifier.
+            set_if_empty(&mut id.client_id, ev.credential);
+        } else if consumer && ev.api_key_present {
+            offer(AuthMethod::KeyAuth, chain_trust);
+        } else if consumer {
+            offer(AuthMethod::KongConsumer, chain_trust);
+        }
+        if consumer && is_scheme(ev.authorization, "hmac") {
+            offer(AuthMethod::Hmac, chain_trust);
+        }
+    }
+
+    if cfg.jwt {
+        let (token, trust) = if !ev.verified_jwt.is_empty() {
+            (Some(ev.verified_jwt.trim()), Trust::Verified)
+        } else {
+            (jwt::bearer(ev.authorization), chain_trust)
+        };
+        if let Some(Ok(claims)) = token.map(|t| jwt::claims(t, &cfg.groups_claim)) {
+            let method = if claims.oidc {
+                AuthMethod::Oidc
+            } else {
+                AuthMethod::Jwt
+            };
+            offer(method, trust);
+            set_if_empty(&mut id.subject, claims.subject.as_deref().unwrap_or(""));
+            set_if_empty(&mut id.issuer, claims.issuer.as_deref().unwrap_or(""));
+            set_if_empty(&mut id.client_id, claims.client_id.as_deref().unwrap_or(""));
+            for group in claims.groups {
+                push_group(&mut id.groups, &group);
+            }
+        }
+    }
+
+    if cfg.sigv4
+        && let Some(sig) = sigv4::parse(ev.authorization)
+    {
+        offer(AuthMethod::AwsSigv4, chain_trust);
+        set_if_empty(&mut id.credential, sig.access_key);
+        if id.issuer.is_empty() {
+            id.issuer = bounded(&format!("aws:{}:{}", sig.region, sig.service));
+        }
+    }
+
+    if cfg.basic
+        && let Some(user) = basic::username(ev.authorization)
+    {
+        offer(AuthMethod::Basic, chain_trust);
+        set_if_empty(&mut id.credential, &user);
+        set_if_empty(&mut id.subject, &user);
+    }
+
+    if cfg.mtls && !ev.client_dn.trim().is_empty() {
+        let trust = if ev.mtls_verified {
+            Trust::Verified
+        } else {
+            Trust::Claimed
+        };
+        offer(AuthMethod::Mtls, trust);
+        let dn = ev.client_dn.trim();
+        match dn::common_name(dn) {
+            Some(cn) => set_if_empty(&mut id.subject, &cn),
+            None => set_if_empty(&mut id.subject, dn),
+        }
+        let fingerprint = ev.client_fingerprint.trim();
+        if fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            set_if_empty(&mut id.credential, fingerprint);
+        }
+    }
+
+    if !ev.trusted_user.trim().is_empty() {
+        offer(AuthMethod::TrustedProxy, Trust::Verified);
+        set_if_empty(&mut id.subject, ev.trusted_user.trim());
+    }
+
+    let (method, trust) = best?;
+    id.auth_method = method;
+    id.trust = trust;
+    Some(id)
+}
+
+impl Identity {
+    /// Replaces names, custom ids, credentials, subjects and client ids by
+    /// keyed hashes. The consumer id (Kong's own UUID) and the issuer and
+    /// groups stay, so that Looker can still join and filter on them.
+    pub fn pseudonymise(&mut self, hasher: &Pseudonymiser) {
+        for field in [
+            &mut self.consumer_username,
+            &mut self.consumer_custom_id,
+            &mut self.credential,
+            &mut self.subject,
+            &mut self.client_id,
+        ] {
+            if !field.is_empty() {
+                *field = hasher.hash(field);
+            }
+        }
+    }
+}
+
+/// Whether an Authorization value uses `scheme` (case-insensitive).
+fn is_scheme(authorization: &str, scheme: &str) -> bool {
+    let value = authorization.trim_start();
+    value
+        .get(..scheme.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        && value
+            .as_bytes()
+            .get(scheme.len())
+            .is_some_and(|&b| b == b' ')
+}
+
+/// A value cut to [`MAX_FIELD_BYTES`], without control characters around.
+fn bounded(value: &str) -> String {
+    let value = value.trim();
+    value
+        .get(..value.floor_char_boundary(MAX_FIELD_BYTES))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn set_if_empty(field: &mut String, value: &str) {
+    if field.is_empty() {
+        *field = bounded(value);
+    }
+}
+
+/// Adds comma-separated groups (Kong joins them with `, `).
+fn add_groups(groups: &mut Vec<String>, list: &str) {
+    for group in list.split(',').take(MAX_GROUPS) {
+        push_group(groups, group);
+    }
+}
+
+fn push_group(groups: &mut Vec<String>, group: &str) {
+    let group = bounded(group);
+    if !group.is_empty() && groups.len() < MAX_GROUPS && !groups.contains(&group) {
+        groups.push(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn token(payload: &str) -> String {
+        format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    fn cfg() -> IdentityConfig {
+        IdentityConfig::default()
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn no_evidence_is_anonymous() {
+        assert_eq!(resolve(&Evidence::default(), &cfg()), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn key_auth_consumer_is_verified_only_behind_an_auth_plugin() {
+        let ev = Evidence {
+            consumer_id: "8d2b7f5e-8f6a-4c43-9d8e-2f5a1c7b9e01",
+            consumer_username: "alice",
+            credential: "cred-1",
+            consumer_groups: "gold, beta",
+            api_key_present: true,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.auth_method, AuthMethod::KeyAuth);
+        assert_eq!(id.trust, Trust::Claimed);
+        assert_eq!(id.groups, ["gold", "beta"]);
+        let guarded = IdentityConfig {
+            auth_plugin: true,
+            ..cfg()
+        };
+        assert_eq!(resolve(&ev, &guarded).unwrap().trust, Trust::Verified);
+        let off = IdentityConfig {
+            consumer_headers: false,
+            ..cfg()
+        };
+        assert_eq!(resolve(&ev, &off), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn oidc_token_wins_over_consumer_headers() {
+        let auth = format!(
+            "Bearer {}",
+            token(
+                r#"{"sub":"u-1","iss":"https://idp.example.com/","azp":"billing-app","groups":["ops"]}"#
+            )
+        );
+        let ev = Evidence {
+            consumer_username: "svc",
+            authorization: &auth,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.auth_method, AuthMethod::Oidc);
+        assert_eq!(id.subject, "u-1");
+        assert_eq!(id.issuer, "https://idp.example.com/");
+        assert_eq!(id.client_id, "billing-app");
+        assert_eq!(id.groups, ["ops"]);
+        assert_eq!(id.consumer_username, "svc");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn kong_verified_jwt_is_verified() {
+        let t = token(r#"{"sub":"device-7","iss":"key-1"}"#);
+        let ev = Evidence {
+            verified_jwt: &t,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(
+            (id.auth_method, id.trust),
+            (AuthMethod::Jwt, Trust::Verified)
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn verified_evidence_beats_stronger_claimed_evidence() {
+        // A client-sent bearer token on an unguarded chain is claimed; the
+        // trusted proxy header is verified, so it is the method recorded.
+        let auth = format!("Bearer {}", token(r#"{"sub":"mallory"}"#));
+        let ev = Evidence {
+            authorization: &auth,
+            trusted_user: "bob@example.com",
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.auth_method, AuthMethod::TrustedProxy);
+        assert_eq!(id.trust, Trust::Verified);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn sigv4_basic_and_mtls() {
+        let ev = Evidence {
+            authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/eu-west-1/execute-api/aws4_request, SignedHeaders=host, Signature=deadbeef",
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.auth_method, AuthMethod::AwsSigv4);
+        assert_eq!(id.credential, "AKIDEXAMPLE");
+        assert_eq!(id.issuer, "aws:eu-west-1:execute-api");
+
+        let basic = format!("Basic {}", STANDARD.encode("carol:s3cret"));
+        let ev = Evidence {
+            authorization: &basic,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(
+            (id.auth_method, id.credential.as_str()),
+            (AuthMethod::Basic, "carol")
+        );
+
+        let ev = Evidence {
+            client_dn: "CN=payments-svc,O=Example",
+            client_fingerprint: "a1b2c3",
+            mtls_verified: true,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(
+            (id.auth_method, id.trust),
+            (AuthMethod::Mtls, Trust::Verified)
+        );
+        assert_eq!(
+            (id.subject.as_str(), id.credential.as_str()),
+            ("payments-svc", "a1b2c3")
+        );
+        let off = IdentityConfig {
+            mtls: false,
+            ..cfg()
+        };
+        assert_eq!(resolve(&ev, &off), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn oauth2_and_hmac() {
+        let ev = Evidence {
+            consumer_id: "c1",
+            credential: "client-abc",
+            authenticated_userid: "user-9",
+            authenticated_scope: "read",
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.auth_method, AuthMethod::Oauth2);
+        assert_eq!(
+            (id.subject.as_str(), id.client_id.as_str()),
+            ("user-9", "client-abc")
+        );
+        let ev = Evidence {
+            consumer_id: "c1",
+            authorization: "hmac username=\"bob\", algorithm=\"hmac-sha256\", signature=\"x\"",
+            ..Evidence::default()
+        };
+        assert_eq!(resolve(&ev, &cfg()).unwrap().auth_method, AuthMethod::Hmac);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn values_and_groups_are_bounded() {
+        let long = "x".repeat(70_000);
+        let many = (0..10_000)
+            .map(|i| format!("g{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let ev = Evidence {
+            consumer_username: &long,
+            consumer_groups: &many,
+            ..Evidence::default()
+        };
+        let id = resolve(&ev, &cfg()).unwrap();
+        assert_eq!(id.consumer_username.len(), MAX_FIELD_BYTES);
+        assert_eq!(id.groups.len(), MAX_GROUPS);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn pseudonyms_replace_personal_fields() {
+        let h = Pseudonymiser::new(b"0123456789abcdef").unwrap();
+        let mut id = Identity {
+            consumer_id: "c1".into(),
+            consumer_username: "alice".into(),
+            subject: "alice@example.com".into(),
+            issuer: "https://idp".into(),
+            ..Identity::default()
+        };
+        id.pseudonymise(&h);
+        assert_eq!(id.consumer_id, "c1");
+        assert_eq!(id.issuer, "https://idp");
+        assert!(id.consumer_username.starts_with("h:"));
+        assert!(!id.subject.contains("alice"));
+    }
+}

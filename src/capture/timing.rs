@@ -1,0 +1,157 @@
+//! Numbers as Kong shows them to a filter: nginx's seconds with
+//! milliseconds (`ngx.request_time`), the upstream time list Kong writes
+//! when it retried (`"0.010, 0.020"`, and `" : "` between internal
+//! redirects), statuses and sizes. Parsed without floating point, and
+//! bounded, so any text yields a number or nothing.
+
+/// Longest text read as one number.
+const MAX_NUMBER_BYTES: usize = 32;
+/// Longest upstream time list read.
+pub const MAX_LIST_BYTES: usize = 1024;
+/// Upper bound on any duration: one day, in microseconds.
+pub const MAX_DURATION_US: u64 = 86_400_000_000;
+
+/// nginx seconds (`"0.123"`, `"12"`, `"0.5"`) as microseconds.
+pub fn seconds_to_us(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > MAX_NUMBER_BYTES {
+        return None;
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: u64 = whole.parse().ok()?;
+    let mut micros: u64 = 0;
+    let mut scale: u64 = 100_000;
+    for digit in frac.bytes().take(6) {
+        micros = micros.checked_add(u64::from(digit.wrapping_sub(b'0')).checked_mul(scale)?)?;
+        scale /= 10;
+    }
+    let us = secs.checked_mul(1_000_000)?.checked_add(micros)?;
+    (us <= MAX_DURATION_US).then_some(us)
+}
+
+/// The upstream time: the sum over Kong's attempts. Entries that are not
+/// numbers (`-` for an attempt that got no answer) count as zero; `None`
+/// when no entry is a number, meaning no upstream answered.
+pub fn upstream_us(list: &str) -> Option<u64> {
+    if list.len() > MAX_LIST_BYTES {
+        return None;
+    }
+    let mut total: Option<u64> = None;
+    for entry in list.split([',', ':']) {
+        if let Some(us) = seconds_to_us(entry) {
+            total = Some(total.unwrap_or(0).saturating_add(us).min(MAX_DURATION_US));
+        }
+    }
+    total
+}
+
+/// An HTTP status (100..=999).
+pub fn status(text: &str) -> Option<u16> {
+    let text = text.trim();
+    if text.len() != 3 {
+        return None;
+    }
+    text.parse().ok().filter(|s| (100..=999).contains(s))
+}
+
+/// The last status of `ngx.upstream_status` (`"502, 200"` after a retry);
+/// `None` when no upstream answered.
+pub fn last_upstream_status(list: &str) -> Option<u16> {
+    if list.len() > MAX_LIST_BYTES {
+        return None;
+    }
+    list.rsplit([',', ':']).find_map(status)
+}
+
+/// A byte count.
+pub fn size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`),
+/// unless it is all zeros.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.trim().split('-');
+    let version = parts.next()?;
+    let id = parts.next()?;
+    let parent = parts.next()?;
+    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hex(version, 2) || version == "ff" || !is_hex(id, 32) || !is_hex(parent, 16) {
+        return None;
+    }
+    if id.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn nginx_seconds() {
+        assert_eq!(seconds_to_us("0.000"), Some(0));
+        assert_eq!(seconds_to_us("0.123"), Some(123_000));
+        assert_eq!(seconds_to_us("12"), Some(12_000_000));
+        assert_eq!(seconds_to_us(" 1.5 "), Some(1_500_000));
+        assert_eq!(seconds_to_us("0.0000019"), Some(1));
+        for bad in [
+            "",
+            "-",
+            "-1",
+            "1e3",
+            ".5",
+            "1.2.3",
+            "0x10",
+            "99999999999999999999",
+        ] {
+            assert_eq!(seconds_to_us(bad), None, "{bad}");
+        }
+        assert_eq!(seconds_to_us("86401"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn upstream_retries_are_summed() {
+        assert_eq!(upstream_us("0.010"), Some(10_000));
+        assert_eq!(upstream_us("0.010, 0.020"), Some(30_000));
+        assert_eq!(upstream_us("0.010, - : 0.005"), Some(15_000));
+        assert_eq!(upstream_us("-"), None);
+        assert_eq!(upstream_us(""), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn statuses_and_sizes() {
+        assert_eq!(status("200"), Some(200));
+        assert_eq!(status("2000"), None);
+        assert_eq!(status("099"), None);
+        assert_eq!(last_upstream_status("502, 200"), Some(200));
+        assert_eq!(last_upstream_status("-"), None);
+        assert_eq!(size("1234"), Some(1234));
+        assert_eq!(size("-1"), None);
+        assert_eq!(size("123456789012345678901"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn traceparent() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")), Some(id));
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(trace_id("00-xyz-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id(""), None);
+    }
+}

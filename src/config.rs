@@ -1,0 +1,685 @@
+//! The filter's configuration: the JSON Kong passes from
+//! `filter_chains[].filters[].config`, its defaults, and the checks that
+//! refuse a bad one with the field and the reason.
+//!
+//! Every field has a default except `collector`, so `{"collector": "..."}`
+//! is a complete config. `kong_looker.meta.json` describes the same shape
+//! as a JSON Schema (draft-4) for Kong's admin API; a unit test keeps the
+//! two in step.
+
+use serde::Deserialize;
+
+use crate::capture::path::PrefixRule;
+use crate::capture::privacy::AddressMode;
+
+/// Shortest signing or hashing key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+/// Longest string accepted for names and labels.
+const MAX_LABEL_BYTES: usize = 256;
+
+/// The whole configuration of one filter entry.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the collector listens: `ip:port`, `host:port`, `[v6]:port` or
+    /// `unix:/path`. Required.
+    pub collector: String,
+    /// Host header (and TLS server name) for the collector; defaults to the
+    /// collector address.
+    #[serde(default)]
+    pub collector_host: String,
+    /// Speak HTTPS to the collector.
+    #[serde(default)]
+    pub tls: bool,
+    /// Key for signing batches (HMAC-SHA256), shared with the collector.
+    /// Empty: batches are sent unsigned.
+    #[serde(default)]
+    pub signing_key: String,
+    /// Timeout for one delivery to the collector, milliseconds.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u32,
+    /// Workspace or team label stamped on every record; Looker's access
+    /// filters use it.
+    #[serde(default)]
+    pub workspace: String,
+    /// When to cut a batch.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Cap on buffered plus pending batch bytes in one worker.
+    #[serde(default = "defaults::max_buffer_bytes")]
+    pub max_buffer_bytes: u32,
+    /// Fraction of requests recorded, in (0, 1]. 5xx, 401 and 403 are
+    /// always recorded; kept records carry the weight 1/rate.
+    #[serde(default = "defaults::sample_rate")]
+    pub sample_rate: f64,
+    /// Send Kong's request id (`ngx.kong_request_id`), so the collector can
+    /// match a record with the same request's http-log entry.
+    #[serde(default = "defaults::yes")]
+    pub request_id: bool,
+    /// Export metrics through the proxy-wasm metrics API (Kong 3.8+).
+    #[serde(default = "defaults::yes")]
+    pub metrics: bool,
+    /// Which identity sources to read.
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    /// What is kept of the client address and identity values.
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+    /// Path templates.
+    #[serde(default)]
+    pub paths: PathsConfig,
+}
+
+/// When a batch is cut: whichever limit is reached first.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Records per batch.
+    #[serde(default = "defaults::max_records")]
+    pub max_records: u32,
+    /// Encoded bytes per batch.
+    #[serde(default = "defaults::max_bytes")]
+    pub max_bytes: u32,
+    /// Longest a record waits before its batch is sent, milliseconds.
+    #[serde(default = "defaults::flush_interval_ms")]
+    pub flush_interval_ms: u32,
+    /// Batches awaiting an answer at once.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: u32,
+    /// How long a failing batch is retried before its records are dropped,
+    /// milliseconds.
+    #[serde(default = "defaults::max_retry_age_ms")]
+    pub max_retry_age_ms: u32,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: defaults::max_records(),
+            max_bytes: defaults::max_bytes(),
+            flush_interval_ms: defaults::flush_interval_ms(),
+            max_in_flight: defaults::max_in_flight(),
+            max_retry_age_ms: defaults::max_retry_age_ms(),
+        }
+    }
+}
+
+/// Identity sources, each switchable.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Read Kong's `X-Consumer-*` and `X-Credential-Identifier` headers.
+    #[serde(default = "defaults::yes")]
+    pub consumer_headers: bool,
+    /// An auth plugin guards this chain, so identity that reached the filter
+    /// was checked by Kong: recorded as verified rather than claimed.
+    #[serde(default)]
+    pub auth_plugin: bool,
+    /// Headers that carry an API key (key-auth's `key_names`); only their
+    /// presence is used, never their value.
+    #[serde(default = "defaults::key_names")]
+    pub key_names: Vec<String>,
+    /// Read JWT/OIDC bearer tokens.
+    #[serde(default = "defaults::yes")]
+    pub jwt: bool,
+    /// The claim that holds groups.
+    #[serde(default = "defaults::groups_claim")]
+    pub groups_claim: String,
+    /// Read the client certificate.
+    #[serde(default = "defaults::yes")]
+    pub mtls: bool,
+    /// Read AWS SigV4 credentials.
+    #[serde(default = "defaults::yes")]
+    pub sigv4: bool,
+    /// Read the HTTP Basic user name.
+    #[serde(default = "defaults::yes")]
+    pub basic: bool,
+    /// Identity headers set by a trusted identity-aware proxy in front of
+    /// Kong, e.g. `X-Forwarded-User`; the first present is the subject.
+    /// Trusted only when listed here.
+    #[serde(default)]
+    pub trusted_headers: Vec<String>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            consumer_headers: true,
+            auth_plugin: false,
+            key_names: defaults::key_names(),
+            jwt: true,
+            groups_claim: defaults::groups_claim(),
+            mtls: true,
+            sigv4: true,
+            basic: true,
+            trusted_headers: Vec::new(),
+        }
+    }
+}
+
+/// Privacy settings.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// `keep`, `truncate` (to /24 or /48) or `hash` (needs `hash_key`).
+    #[serde(default)]
+    pub client_address: AddressSetting,
+    /// Replace consumer names, custom ids, credentials, subjects and client
+    /// ids by keyed hashes (needs `hash_key`).
+    #[serde(default)]
+    pub pseudonymize: bool,
+    /// Key for the hashes, at least 16 bytes.
+    #[serde(default)]
+    pub hash_key: String,
+}
+
+/// How the client address is recorded.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "lowercase")]
+pub enum AddressSetting {
+    /// As it is.
+    #[default]
+    Keep,
+    /// Its /24 or /48 network.
+    Truncate,
+    /// A keyed hash.
+    Hash,
+}
+
+impl AddressSetting {
+    /// The capture mode.
+    pub fn mode(self) -> AddressMode {
+        match self {
+            AddressSetting::Keep => AddressMode::Keep,
+            AddressSetting::Truncate => AddressMode::Truncate,
+            AddressSetting::Hash => AddressMode::Hash,
+        }
+    }
+}
+
+/// Path templates.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    /// Templates by path prefix; the longest matching prefix wins.
+    #[serde(default)]
+    pub templates: Vec<TemplateConfig>,
+    /// Distinct templates per worker; paths beyond become `{other}`.
+    #[serde(default = "defaults::max_templates")]
+    pub max_templates: u32,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        PathsConfig {
+            templates: Vec::new(),
+            max_templates: defaults::max_templates(),
+        }
+    }
+}
+
+/// One prefix template.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// Path prefix, e.g. `/v1/users/`.
+    pub prefix: String,
+    /// What matching paths are recorded as, e.g. `/v1/users/{user}`.
+    pub template: String,
+}
+
+impl PathsConfig {
+    /// The prefix rules for the templater.
+    pub fn rules(&self) -> Vec<PrefixRule> {
+        self.templates
+            .iter()
+            .map(|t| PrefixRule {
+                prefix: t.prefix.clone(),
+                template: t.template.clone(),
+            })
+            .collect()
+    }
+}
+
+mod defaults {
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn timeout_ms() -> u32 {
+        5_000
+    }
+    pub fn max_buffer_bytes() -> u32 {
+        4 * 1024 * 1024
+    }
+    pub fn sample_rate() -> f64 {
+        1.0
+    }
+    pub fn max_records() -> u32 {
+        1_000
+    }
+    pub fn max_bytes() -> u32 {
+        256 * 1024
+    }
+    pub fn flush_interval_ms() -> u32 {
+        1_000
+    }
+    pub fn max_in_flight() -> u32 {
+        4
+    }
+    pub fn max_retry_age_ms() -> u32 {
+        300_000
+    }
+    pub fn key_names() -> Vec<String> {
+        vec!["apikey".into()]
+    }
+    pub fn groups_claim() -> String {
+        "groups".into()
+    }
+    pub fn max_templates() -> u32 {
+        2_000
+    }
+}
+
+/// Why a config was refused: the field (a dotted path) and the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, e.g. `batch.max_records`; `.` for the document itself.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl Config {
+    /// Parses and checks a config.
+    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError {
+                field: unknown_field_path(&path, &inner),
+                reason: strip_position(&inner.to_string()),
+            }
+        })?;
+        de.end().map_err(|e| ConfigError {
+            field: ".".into(),
+            reason: strip_position(&e.to_string()),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The range and consistency checks serde cannot express.
+    fn check(&self) -> Result<(), ConfigError> {
+        let fail = |field: &str, reason: String| {
+            Err(ConfigError {
+                field: field.into(),
+                reason,
+            })
+        };
+        if let Err(reason) = check_collector(&self.collector) {
+            return fail("collector", reason);
+        }
+        range("timeout_ms", self.timeout_ms, 1, 600_000)?;
+        range("batch.max_records", self.batch.max_records, 1, 100_000)?;
+        range(
+            "batch.max_bytes",
+            self.batch.max_bytes,
+            1024,
+            8 * 1024 * 1024,
+        )?;
+        range(
+            "batch.flush_interval_ms",
+            self.batch.flush_interval_ms,
+            10,
+            3_600_000,
+        )?;
+        range("batch.max_in_flight", self.batch.max_in_flight, 1, 64)?;
+        range(
+            "batch.max_retry_age_ms",
+            self.batch.max_retry_age_ms,
+            0,
+            86_400_000,
+        )?;
+        range(
+            "max_buffer_bytes",
+            self.max_buffer_bytes,
+            64 * 1024,
+            1024 * 1024 * 1024,
+        )?;
+        if self.max_buffer_bytes < self.batch.max_bytes {
+            return fail(
+                "max_buffer_bytes",
+                format!(
+                    "{} is smaller than batch.max_bytes ({})",
+                    self.max_buffer_bytes, self.batch.max_bytes
+                ),
+            );
+        }
+        if !(self.sample_rate > 0.0 && self.sample_rate <= 1.0) {
+            return fail(
+                "sample_rate",
+                format!("{} is outside (0, 1]", self.sample_rate),
+            );
+        }
+        range("paths.max_templates", self.paths.max_templates, 1, 100_000)?;
+        if self.paths.templates.len() > 1_000 {
+            return fail("paths.templates", "more than 1000 templates".into());
+        }
+        for (i, t) in self.paths.templates.iter().enumerate() {
+            if !t.prefix.starts_with('/') {
+                return fail(
+                    &format!("paths.templates[{i}].prefix"),
+                    format!("{:?} does not start with /", t.prefix),
+                );
+            }
+            if t.template.is_empty() || t.template.len() > 2048 {
+                return fail(
+                    &format!("paths.templates[{i}].template"),
+                    "must be 1 to 2048 bytes".into(),
+                );
+            }
+        }
+        label("workspace", &self.workspace)?;
+        label("collector_host", &self.collector_host)?;
+        label("identity.groups_claim", &self.identity.groups_claim)?;
+        header_names("identity.key_names", &self.identity.key_names)?;
+        header_names("identity.trusted_headers", &self.identity.trusted_headers)?;
+        if !self.signing_key.is_empty() && self.signing_key.len() < MIN_KEY_BYTES {
+            return fail("signing_key", format!("shorter than {MIN_KEY_BYTES} bytes"));
+        }
+        let needs_key =
+            self.privacy.client_address == AddressSetting::Hash || self.privacy.pseudonymize;
+        if needs_key && self.privacy.hash_key.len() < MIN_KEY_BYTES {
+            return fail(
+                "privacy.hash_key",
+                format!(
+                    "hashing is on (client_address \"hash\" or pseudonymize) and the key is shorter than {MIN_KEY_BYTES} bytes"
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError {
+            field: field.into(),
+            reason: format!("{value} is outside {min}..={max}"),
+        });
+    }
+    Ok(())
+}
+
+fn label(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_LABEL_BYTES {
+        return Err(ConfigError {
+            field: field.into(),
+            reason: format!("longer than {MAX_LABEL_BYTES} bytes"),
+        });
+    }
+    Ok(())
+}
+
+fn header_names(field: &str, names: &[String]) -> Result<(), ConfigError> {
+    if names.len() > 32 {
+        return Err(ConfigError {
+            field: field.into(),
+            reason: "more than 32 headers".into(),
+        });
+    }
+    for (i, name) in names.iter().enumerate() {
+        let token = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !token {
+            return Err(ConfigError {
+                field: format!("{field}[{i}]"),
+                reason: format!("{name:?} is not a header name"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the collector address has one of the shapes dispatch accepts.
+fn check_collector(addr: &str) -> Result<(), String> {
+    if addr.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(path) = addr.strip_prefix("unix:") {
+        return if path.starts_with('/') {
+            Ok(())
+        } else {
+            Err(format!("{addr:?}: a unix socket needs an absolute path"))
+        };
+    }
+    if addr.contains("://") || addr.contains('/') {
+        return Err(format!(
+            "{addr:?}: give host:port (or unix:/path), not a URL"
+        ));
+    }
+    let port = match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => port,
+        _ => return Err(format!("{addr:?} has no port")),
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{addr:?}: bad port {port:?}")),
+    }
+}
+
+/// serde names an unknown field in its message, not in the path; put it in
+/// the path so that the log line names it.
+fn unknown_field_path(path: &str, err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let unknown = text
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match (unknown, path) {
+        (Some(name), ".") => name.to_string(),
+        (Some(name), p) => {
+            // serde_path_to_error already ends the path with the field.
+            if p.ends_with(name) {
+                p.to_string()
+            } else {
+                format!("{p}.{name}")
+            }
+        }
+        (None, p) => p.to_string(),
+    }
+}
+
+/// Line and column mean little in a one-line config; drop them.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(msg).to_string(),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn err(json: &str) -> ConfigError {
+        Config::parse(json.as_bytes()).unwrap_err()
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn collector_alone_is_a_complete_config() {
+        let c = Config::parse(br#"{"collector":"10.0.0.5:9400"}"#).unwrap();
+        assert_eq!(c.batch.max_records, 1000);
+        assert_eq!(c.batch.max_bytes, 256 * 1024);
+        assert_eq!(c.batch.flush_interval_ms, 1000);
+        assert_eq!(c.max_buffer_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.sample_rate, 1.0);
+        assert!(c.identity.jwt && c.identity.consumer_headers && !c.identity.auth_plugin);
+        assert_eq!(c.privacy.client_address, AddressSetting::Keep);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn missing_collector_is_named() {
+        let e = err("{}");
+        assert_eq!(e.field, ".");
+        assert!(e.reason.contains("missing field `collector`"), "{e}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn unknown_field_is_named_with_its_path() {
+        let e = err(r#"{"collector":"a:1","batch":{"max_recs":5}}"#);
+        assert_eq!(e.field, "batch.max_recs", "{e}");
+        assert!(e.reason.starts_with("unknown field"), "{e}");
+        let e = err(r#"{"collector":"a:1","colector":"x"}"#);
+        assert_eq!(e.field, "colector", "{e}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn wrong_type_is_named_with_its_path() {
+        let e = err(r#"{"collector":"a:1","batch":{"max_records":"many"}}"#);
+        assert_eq!(e.field, "batch.max_records");
+        assert!(e.reason.contains("invalid type"), "{e}");
+        let e = err(r#"{"collector":"a:1","privacy":{"client_address":"blur"}}"#);
+        assert_eq!(e.field, "privacy.client_address");
+        let e = err(r#"{"collector":"a:1","timeout_ms":-1}"#);
+        assert_eq!(e.field, "timeout_ms");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn out_of_range_numbers_are_refused() {
+        for (json, field) in [
+            (
+                r#"{"collector":"a:1","batch":{"max_records":0}}"#,
+                "batch.max_records",
+            ),
+            (
+                r#"{"collector":"a:1","batch":{"max_bytes":10}}"#,
+                "batch.max_bytes",
+            ),
+            (r#"{"collector":"a:1","sample_rate":0}"#, "sample_rate"),
+            (r#"{"collector":"a:1","sample_rate":1.5}"#, "sample_rate"),
+            (
+                r#"{"collector":"a:1","max_buffer_bytes":100000,"batch":{"max_bytes":200000}}"#,
+                "max_buffer_bytes",
+            ),
+            (
+                r#"{"collector":"a:1","paths":{"max_templates":0}}"#,
+                "paths.max_templates",
+            ),
+        ] {
+            assert_eq!(err(json).field, field, "{json}");
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn collector_shapes() {
+        for ok in [
+            "10.0.0.5:9400",
+            "collector.internal:80",
+            "[::1]:9400",
+            "unix:/run/c.sock",
+        ] {
+            assert!(check_collector(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "10.0.0.5",
+            "http://c:80",
+            "c:0",
+            "c:99999",
+            "unix:rel.sock",
+            ":80",
+        ] {
+            assert!(check_collector(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn hashing_needs_a_key() {
+        let e = err(r#"{"collector":"a:1","privacy":{"client_address":"hash"}}"#);
+        assert_eq!(e.field, "privacy.hash_key");
+        let e = err(r#"{"collector":"a:1","privacy":{"pseudonymize":true,"hash_key":"short"}}"#);
+        assert_eq!(e.field, "privacy.hash_key");
+        Config::parse(
+            br#"{"collector":"a:1","privacy":{"pseudonymize":true,"hash_key":"0123456789abcdef"}}"#,
+        )
+        .unwrap();
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn bad_header_names_and_json_are_refused() {
+        let e =
+            err(r#"{"collector":"a:1","identity":{"trusted_headers":["X-User","bad header"]}}"#);
+        assert_eq!(e.field, "identity.trusted_headers[1]");
+        assert_eq!(err("not json").field, ".");
+        assert_eq!(err(r#"{"collector":"a:1"} trailing"#).field, ".");
+        assert_eq!(err(r#""a string""#).field, ".");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn template_prefixes_must_be_paths() {
+        let e = err(
+            r#"{"collector":"a:1","paths":{"templates":[{"prefix":"v1","template":"/v1/{x}"}]}}"#,
+        );
+        assert_eq!(e.field, "paths.templates[0].prefix");
+    }
+
+    /// The JSON Schema in `kong_looker.meta.json` and this struct describe
+    /// the same fields with the same defaults.
+    #[test]
+    fn meta_schema_matches_the_struct() {
+        let meta: serde_json::Value =
+            serde_json::from_str(include_str!("../kong_looker.meta.json")).unwrap();
+        let schema = &meta["config_schema"];
+        let mut config = Config::parse(br#"{"collector":"a:1"}"#).unwrap();
+        config.collector.clear();
+        let defaults = serde_json::to_value(&config).unwrap();
+        compare(schema, &defaults, "");
+    }
+
+    fn compare(schema: &serde_json::Value, value: &serde_json::Value, path: &str) {
+        let props = schema["properties"].as_object().unwrap();
+        let fields = value.as_object().unwrap();
+        assert_eq!(
+            schema["additionalProperties"],
+            serde_json::Value::Bool(false),
+            "{path}: the schema must refuse unknown fields, as the filter does"
+        );
+        let names: Vec<_> = props.keys().collect();
+        let mut expected: Vec<_> = fields.keys().collect();
+        expected.sort();
+        let mut got = names.clone();
+        got.sort();
+        assert_eq!(got, expected, "{path}: schema and struct fields differ");
+        for (name, prop) in props {
+            let here = format!("{path}.{name}");
+            assert!(
+                prop["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{here} has no description"
+            );
+            if prop["type"] == "object" && prop.get("properties").is_some() {
+                compare(prop, &fields[name], &here);
+            } else if here != ".collector" {
+                assert_eq!(prop["default"], fields[name], "{here}: default differs");
+            }
+        }
+    }
+}

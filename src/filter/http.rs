@@ -1,0 +1,111 @@
+//! The HTTP context of one request: picks the headers it needs when they
+//! arrive (after Kong's auth plugins ran), and in the log phase reads
+//! Kong's properties, captures the record and appends it to the worker's
+//! outbox. It never changes the request and never pauses it.
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+use super::root::Chain;
+use super::{abi, now_ms, worker};
+use crate::capture::capturer::{LogSource, RequestFacts};
+use crate::capture::headers;
+
+/// One request's context.
+pub struct Http {
+    chain: Option<Rc<Chain>>,
+    facts: Option<RequestFacts>,
+}
+
+impl Http {
+    /// A context for a request on `chain`; `None` for an inert chain.
+    pub fn new(chain: Option<Rc<Chain>>) -> Self {
+        Http { chain, facts: None }
+    }
+}
+
+/// Kong's properties and response headers, read on demand.
+struct Host;
+
+impl LogSource for Host {
+    fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_property(name.split('.').collect())
+            .ok()
+            .flatten()
+    }
+
+    fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+    }
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _headers: usize, _eos: bool) -> Action {
+        if let Some(chain) = &self.chain
+            && let Ok(capturer) = chain.capturer.try_borrow()
+        {
+            let map = abi::request_header_map();
+            self.facts = Some(capturer.request_facts(headers::pairs(&map), now_ms()));
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(chain) = &self.chain else {
+            return;
+        };
+        let now = now_ms();
+        let Some(facts) = self.facts.take() else {
+            // The headers phase did not run for this request (the context
+            // was created late); there is nothing to attribute it to.
+            worker::with(|w| {
+                if let Some(lane) = w.lanes.get_mut(chain.lane) {
+                    lane.outbox.count_capture_error();
+                }
+            });
+            return;
+        };
+        let captured = match chain.capturer.try_borrow_mut() {
+            Ok(mut capturer) => capturer.capture(&facts, &mut Host, now).map(|c| {
+                let workspace = capturer.config().workspace.clone();
+                (c, workspace)
+            }),
+            Err(_) => {
+                worker::with(|w| {
+                    if let Some(lane) = w.lanes.get_mut(chain.lane) {
+                        lane.outbox.count_capture_error();
+                    }
+                });
+                return;
+            }
+        };
+        worker::with(|w| {
+            if !w.producer_known {
+                w.producer_known = true;
+                let text = |name: &str| {
+                    Host.property(name)
+                        .and_then(|v| String::from_utf8(v).ok())
+                        .unwrap_or_default()
+                };
+                w.producer.node_id = text("kong.node.id");
+                w.producer.kong_version = text("kong.version");
+                let producer = w.producer.clone();
+                for lane in &mut w.lanes {
+                    lane.outbox.set_producer(&producer);
+                }
+            }
+            if let Some((captured, workspace)) = &captured
+                && let Some(lane) = w.lanes.get_mut(chain.lane)
+            {
+                captured.with_record(workspace, |record| lane.outbox.push(record, now));
+            }
+        });
+    }
+}

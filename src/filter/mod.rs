@@ -1,0 +1,32 @@
+//! The proxy-wasm contexts that Kong drives: the only code that calls the
+//! host. Root contexts ([`root`]) parse the config, tick and ship batches;
+//! HTTP contexts ([`http`]) read the request and capture it in the log
+//! phase; every context of the Wasm instance shares one [`worker`] state.
+
+mod abi;
+mod http;
+mod metrics;
+mod root;
+mod worker;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(root::Root::new(id)) });
+}}
+
+/// Logs through the host; a failed log call is not worth a trap.
+fn log(level: LogLevel, message: &str) {
+    let _ = proxy_wasm::hostcalls::log(level, &format!("[kong_looker] {message}"));
+}
+
+/// The host's wall clock, Unix ms; 0 if the host cannot tell.
+fn now_ms() -> i64 {
+    proxy_wasm::hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}

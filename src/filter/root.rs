@@ -1,0 +1,258 @@
+//! The root context of one filter entry: parses its config (or stays inert
+//! and says why), hands HTTP contexts their chain, and on each tick lets
+//! the elected flusher cut batches, send them and read the answers.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, LogLevel};
+
+use super::http::Http;
+use super::metrics::Metrics;
+use super::{log, now_ms, worker};
+use crate::capture::capturer::Capturer;
+use crate::config::Config;
+use crate::outbox::{Reply, Stats};
+
+/// A configured chain: what its HTTP contexts share.
+pub struct Chain {
+    /// Capture state.
+    pub capturer: RefCell<Capturer>,
+    /// The worker lane its records go to.
+    pub lane: usize,
+}
+
+/// One root context.
+pub struct Root {
+    id: u32,
+    chain: Option<Rc<Chain>>,
+    tick_ms: i64,
+    ticking: bool,
+}
+
+impl Root {
+    /// A root that captures nothing until configured.
+    pub fn new(id: u32) -> Self {
+        Root {
+            id,
+            chain: None,
+            tick_ms: 0,
+            ticking: false,
+        }
+    }
+
+    /// Cuts, expires and sends every lane's batches.
+    fn flush(&self, now: i64) {
+        worker::with(|w| {
+            let mut sends = Vec::new();
+            for (index, lane) in w.lanes.iter_mut().enumerate() {
+                lane.outbox.tick(now);
+                while let Some((sequence, body)) = lane.outbox.next_send(now) {
+                    let d = &lane.destination;
+                    let signature = (!d.signing_key.is_empty()).then(|| {
+                        kong_looker_proto::signing::authorization(
+                            d.signing_key.as_bytes(),
+                            now.div_euclid(1000),
+                            body,
+                        )
+                    });
+                    let mut headers = vec![
+                        (":method", "POST"),
+                        (":path", "/v1/batches"),
+                        (":authority", d.authority.as_str()),
+                        ("content-type", "application/x-protobuf"),
+                    ];
+                    if d.tls {
+                        headers.push((":scheme", "https"));
+                    }
+                    if let Some(sig) = &signature {
+                        headers.push(("authorization", sig.as_str()));
+                    }
+                    let timeout = Duration::from_millis(
+                        u64::try_from(lane.outbox.limits().timeout_ms).unwrap_or(5_000),
+                    );
+                    match hostcalls::dispatch_http_call(
+                        &d.upstream,
+                        headers,
+                        Some(body),
+                        Vec::new(),
+                        timeout,
+                    ) {
+                        Ok(token) => {
+                            lane.outbox.sent(sequence, token, now);
+                            sends.push((token, index));
+                        }
+                        Err(status) => {
+                            log(
+                                LogLevel::Warn,
+                                &format!(
+                                    "dispatch to {} refused by the host ({status:?}); will retry",
+                                    d.upstream
+                                ),
+                            );
+                            lane.outbox.send_refused(sequence, now);
+                            break;
+                        }
+                    }
+                }
+            }
+            w.calls.extend(sends);
+            if !w.metrics_off {
+                if w.metrics.is_none() {
+                    w.metrics = Metrics::define();
+                }
+                let mut total = Stats::default();
+                let mut bytes = 0usize;
+                for lane in &w.lanes {
+                    add_stats(&mut total, lane.outbox.stats());
+                    bytes = bytes.saturating_add(lane.outbox.buffered_bytes());
+                }
+                let overflowed = self
+                    .chain
+                    .as_ref()
+                    .and_then(|c| c.capturer.try_borrow().ok().map(|c| c.paths_overflowed()))
+                    .unwrap_or(0);
+                if let Some(m) = &mut w.metrics {
+                    m.report(&total, bytes, overflowed);
+                }
+            }
+        });
+    }
+}
+
+fn add_stats(total: &mut Stats, s: &Stats) {
+    let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+    sum(&mut total.records_buffered, s.records_buffered);
+    sum(&mut total.records_delivered, s.records_delivered);
+    sum(&mut total.dropped.buffer_full, s.dropped.buffer_full);
+    sum(
+        &mut total.dropped.dispatch_failed,
+        s.dropped.dispatch_failed,
+    );
+    sum(&mut total.dropped.capture_error, s.dropped.capture_error);
+    sum(&mut total.batches_sent, s.batches_sent);
+    sum(&mut total.batches_delivered, s.batches_delivered);
+    sum(&mut total.batches_failed, s.batches_failed);
+    sum(&mut total.batches_retried, s.batches_retried);
+    sum(&mut total.batches_abandoned, s.batches_abandoned);
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        let now = now_ms();
+        let header = |name: &str| {
+            hostcalls::get_map_value_bytes(
+                proxy_wasm::types::MapType::HttpCallResponseHeaders,
+                name,
+            )
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8(v).ok())
+        };
+        let status = header(":status").and_then(|s| s.trim().parse::<u16>().ok());
+        let reply = match status {
+            Some(status) => {
+                let retry_after_s = header("retry-after").and_then(|s| s.trim().parse().ok());
+                // Only a refusal says why in its body; read small ones.
+                let unknown_dictionary = status == 409
+                    && body_size <= 4096
+                    && hostcalls::get_buffer(
+                        proxy_wasm::types::BufferType::HttpCallResponseBody,
+                        0,
+                        body_size,
+                    )
+                    .ok()
+                    .flatten()
+                    .is_some_and(|b| b.windows(18).any(|w| w == b"unknown_dictionary"));
+                Reply::Status {
+                    status,
+                    retry_after_s,
+                    unknown_dictionary,
+                }
+            }
+            // Kong 3.9 calls back without a status when the call failed.
+            None => Reply::Failed,
+        };
+        if let Some(Reply::Status { status, .. }) = Some(reply)
+            && !(200..300).contains(&status)
+        {
+            log(
+                LogLevel::Warn,
+                &format!("collector answered {status}; the batch is retried or counted"),
+            );
+        }
+        worker::with(|w| {
+            if let Some(lane) = w.calls.remove(&token)
+                && let Some(lane) = w.lanes.get_mut(lane)
+            {
+                lane.outbox.answered(token, reply, now);
+            }
+        });
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes =
+            hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        let config = match Config::parse(&bytes) {
+            Ok(config) => config,
+            Err(e) => {
+                // Refusing (returning false) would make Kong fail every
+                // request on this chain; stay inert instead and say why.
+                log(
+                    LogLevel::Error,
+                    &format!("config refused, this chain captures nothing: {e}"),
+                );
+                self.chain = None;
+                return true;
+            }
+        };
+        let metrics_on = config.metrics;
+        let flush = i64::from(config.batch.flush_interval_ms);
+        let Some((lane, seed)) = worker::with(|w| {
+            if !metrics_on {
+                w.metrics_off = true;
+                w.metrics = None;
+            }
+            (w.lane_for(&config), w.next_seed())
+        }) else {
+            return true;
+        };
+        self.chain = Some(Rc::new(Chain {
+            capturer: RefCell::new(Capturer::new(config, seed)),
+            lane,
+        }));
+        // Tick often enough to honour the flush interval and to notice
+        // calls past their deadline; a root may set its period only once.
+        self.tick_ms = (flush / 2).clamp(10, 500);
+        if !self.ticking {
+            let period = Duration::from_millis(u64::try_from(self.tick_ms).unwrap_or(500));
+            self.ticking = hostcalls::set_tick_period(period).is_ok();
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_ms();
+        let flusher = worker::with(|w| w.elect(self.id, now, self.tick_ms)).unwrap_or(false);
+        if flusher {
+            self.flush(now);
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        // The SDK traps on None, so an inert chain gets an inert context.
+        Some(Box::new(Http::new(self.chain.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

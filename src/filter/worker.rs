@@ -1,0 +1,178 @@
+//! What every context of one Wasm instance shares: one outbox per collector
+//! destination, the election of the root context that flushes, the
+//! producer identity and the metric handles. Kong runs one instance per
+//! worker for all chains, so this is the worker's state until a trap or a
+//! chain rebuild replaces the instance.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use kong_looker_proto::builder::Producer;
+
+use super::metrics::Metrics;
+use crate::config::Config;
+use crate::outbox::{Limits, Outbox};
+
+/// Where batches go, and how they are signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// Dispatch's upstream argument.
+    pub upstream: String,
+    /// `:authority`.
+    pub authority: String,
+    /// HTTPS.
+    pub tls: bool,
+    /// Signing key; empty for none.
+    pub signing_key: String,
+}
+
+impl Destination {
+    fn of(config: &Config) -> Self {
+        Destination {
+            upstream: config.collector.clone(),
+            authority: if config.collector_host.is_empty() {
+                config
+                    .collector
+                    .strip_prefix("unix:")
+                    .map_or_else(|| config.collector.clone(), |_| "localhost".into())
+            } else {
+                config.collector_host.clone()
+            },
+            tls: config.tls,
+            signing_key: config.signing_key.clone(),
+        }
+    }
+}
+
+/// One destination's outbox.
+pub struct Lane {
+    /// Where it goes.
+    pub destination: Destination,
+    /// What waits to go.
+    pub outbox: Outbox,
+}
+
+/// The instance-wide state.
+pub struct Worker {
+    /// Random per instance: the collector tells instances apart by it.
+    pub producer: Producer,
+    /// Whether `kong.node.id` and `kong.version` have been read.
+    pub producer_known: bool,
+    /// One outbox per destination.
+    pub lanes: Vec<Lane>,
+    /// Call tokens, to the lane that made the call.
+    pub calls: HashMap<u32, usize>,
+    /// The root context that flushes, and when it last ticked.
+    pub flusher: Option<(u32, i64)>,
+    /// Metric handles, once defined.
+    pub metrics: Option<Metrics>,
+    /// Any chain turned metrics off (older Kong traps on them).
+    pub metrics_off: bool,
+    seed: u64,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the worker state, creating it on first use. `None` if the
+/// state is already borrowed (a host callback re-entered), which the
+/// caller treats as a capture error rather than a trap.
+pub fn with<R>(f: impl FnOnce(&mut Worker) -> R) -> Option<R> {
+    WORKER.with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        let worker = guard.get_or_insert_with(Worker::new);
+        Some(f(worker))
+    })
+}
+
+impl Worker {
+    fn new() -> Self {
+        // std's RandomState draws from WASI random_get, which Kong provides.
+        let random = std::collections::hash_map::RandomState::new();
+        let a = random.hash_one(0x6b6f6e67_u64);
+        let b = random.hash_one(0x6c6f6f6b_u64);
+        let mut instance_id = [0u8; 16];
+        instance_id[..8].copy_from_slice(&a.to_le_bytes());
+        instance_id[8..].copy_from_slice(&b.to_le_bytes());
+        // Version 4 UUID bits, so the id reads as one in the warehouse.
+        instance_id[6] = (instance_id[6] & 0x0f) | 0x40;
+        instance_id[8] = (instance_id[8] & 0x3f) | 0x80;
+        Worker {
+            producer: Producer {
+                instance_id,
+                node_id: String::new(),
+                filter_version: env!("CARGO_PKG_VERSION").into(),
+                kong_version: String::new(),
+            },
+            producer_known: false,
+            lanes: Vec::new(),
+            calls: HashMap::new(),
+            flusher: None,
+            metrics: None,
+            metrics_off: false,
+            seed: a ^ b.rotate_left(17),
+        }
+    }
+
+    /// A fresh random number from the instance seed.
+    pub fn next_seed(&mut self) -> u64 {
+        self.seed = self
+            .seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.seed
+    }
+
+    /// The lane for a chain's config, created on first use; chains with the
+    /// same destination share it.
+    pub fn lane_for(&mut self, config: &Config) -> usize {
+        let destination = Destination::of(config);
+        let limits = limits(config);
+        if let Some(i) = self.lanes.iter().position(|l| l.destination == destination) {
+            if let Some(lane) = self.lanes.get_mut(i) {
+                lane.outbox.set_limits(limits);
+            }
+            return i;
+        }
+        let seed = self.next_seed();
+        self.lanes.push(Lane {
+            outbox: Outbox::new(&self.producer, limits, seed),
+            destination,
+        });
+        self.lanes.len().saturating_sub(1)
+    }
+
+    /// Elects `root` as the flusher if there is none or the current one has
+    /// stopped ticking (a stale root of a rebuilt chain); true if `root`
+    /// flushes.
+    pub fn elect(&mut self, root: u32, now_ms: i64, tick_ms: i64) -> bool {
+        match self.flusher {
+            Some((id, _)) if id == root => {
+                self.flusher = Some((root, now_ms));
+                true
+            }
+            Some((_, last)) if now_ms.saturating_sub(last) <= tick_ms.saturating_mul(3) => false,
+            _ => {
+                self.flusher = Some((root, now_ms));
+                true
+            }
+        }
+    }
+}
+
+/// The outbox limits of a config.
+pub fn limits(config: &Config) -> Limits {
+    let b = &config.batch;
+    let usize_of = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    Limits {
+        max_records: b.max_records,
+        max_bytes: usize_of(b.max_bytes),
+        flush_interval_ms: i64::from(b.flush_interval_ms),
+        max_in_flight: usize_of(b.max_in_flight),
+        max_retry_age_ms: i64::from(b.max_retry_age_ms),
+        max_buffer_bytes: usize_of(config.max_buffer_bytes),
+        timeout_ms: i64::from(config.timeout_ms),
+    }
+}

@@ -1,0 +1,476 @@
+//! The worker's outbox: the one buffer that every root context of a Wasm
+//! instance appends to, and the batches on their way to the collector.
+//! It decides when to cut a batch, which batch to send next, what a reply
+//! means (done, retry after a delay, redefine the dictionary, give up), when
+//! an unanswered call has timed out (Kong 3.8 never calls back on a failed
+//! dispatch), and what to drop when memory runs out. Every record it gives
+//! up on is counted by reason and reported in the next batch.
+//!
+//! No host calls: the filter asks [`Outbox::next_send`] for bytes, makes the
+//! call, and reports back with [`Outbox::sent`], [`Outbox::send_refused`]
+//! and [`Outbox::answered`]. Time is passed in, in filter-clock ms.
+
+use std::collections::VecDeque;
+
+use kong_looker_proto::Record;
+use kong_looker_proto::builder::{
+    AppendError, BatchBuilder, BuilderOptions, Producer, SealedBatch,
+};
+use kong_looker_proto::v1::Drops;
+
+/// First retry delay.
+const BACKOFF_BASE_MS: i64 = 500;
+/// Longest retry delay.
+const BACKOFF_CAP_MS: i64 = 30_000;
+/// Longest `Retry-After` honoured.
+const RETRY_AFTER_CAP_MS: i64 = 300_000;
+/// Grace past the call's own timeout before the outbox declares it failed.
+const DEADLINE_GRACE_MS: i64 = 1_000;
+
+/// Limits and timings, from the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Records per batch.
+    pub max_records: u32,
+    /// Encoded bytes per batch (a batch may pass it by one record).
+    pub max_bytes: usize,
+    /// Longest a record waits in the open batch, ms.
+    pub flush_interval_ms: i64,
+    /// Calls awaiting an answer at once.
+    pub max_in_flight: usize,
+    /// How long a batch is retried, from its first attempt, ms.
+    pub max_retry_age_ms: i64,
+    /// Cap on open plus pending bytes.
+    pub max_buffer_bytes: usize,
+    /// Timeout given to each call, ms.
+    pub timeout_ms: i64,
+}
+
+/// What the collector said about a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// An HTTP status, with `Retry-After` in seconds when given.
+    Status {
+        /// The status.
+        status: u16,
+        /// `Retry-After`, seconds.
+        retry_after_s: Option<u32>,
+        /// The body names `unknown_dictionary`: the collector lost this
+        /// producer's dictionary.
+        unknown_dictionary: bool,
+    },
+    /// No answer: connection refused, reset, timed out (Kong 3.9 calls
+    /// back with `:dispatch_status`; on 3.8 the outbox's deadline fires).
+    Failed,
+}
+
+/// Cumulative counters, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records appended.
+    pub records_buffered: u64,
+    /// Records in batches the collector committed.
+    pub records_delivered: u64,
+    /// Records dropped, by reason (cumulative, unlike batch drops).
+    pub dropped: Drops,
+    /// Calls made.
+    pub batches_sent: u64,
+    /// Batches committed.
+    pub batches_delivered: u64,
+    /// Calls that failed or were refused.
+    pub batches_failed: u64,
+    /// Calls that were retries.
+    pub batches_retried: u64,
+    /// Batches given up on.
+    pub batches_abandoned: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    batch: SealedBatch,
+    /// The drops this batch carries, re-credited if it is abandoned.
+    drops: Drops,
+    first_try_ms: Option<i64>,
+    next_try_ms: i64,
+    attempts: u32,
+    /// Set while a call is out: its token and deadline.
+    in_flight: Option<(u32, i64)>,
+}
+
+/// One worker's outbox. See the module docs.
+pub struct Outbox {
+    limits: Limits,
+    builder: BatchBuilder,
+    open_since_ms: Option<i64>,
+    pending: VecDeque<Pending>,
+    drops: Drops,
+    stats: Stats,
+    rng: u64,
+}
+
+impl Outbox {
+    /// An empty outbox for `producer`; `seed` drives the retry jitter and
+    /// the dictionary's hash seed.
+    pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
+        // The dictionary may use at most a quarter of the memory cap; the
+        // builder holds about three times its encoded size.
+        let max_dictionary_bytes = u64::try_from(limits.max_buffer_bytes / 12)
+            .unwrap_or(u64::MAX)
+            .max(16 * 1024);
+        Outbox {
+            builder: BatchBuilder::new(
+                producer,
+                BuilderOptions {
+                    max_dictionary_bytes,
+                    hash_seed: seed,
+                },
+            ),
+            limits,
+            open_since_ms: None,
+            pending: VecDeque::new(),
+            drops: Drops::default(),
+            stats: Stats::default(),
+            rng: seed | 1,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Changes the limits (a chain was reconfigured); batches already cut
+    /// keep their size.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Updates the producer, e.g. once the node id is known.
+    pub fn set_producer(&mut self, producer: &Producer) {
+        self.builder.set_producer(producer);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Records in the open batch.
+    pub fn open_records(&self) -> u32 {
+        self.builder.len()
+    }
+
+    /// Batches cut and not yet committed.
+    pub fn pending_batches(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes held: the open batch plus every pending batch.
+    pub fn buffered_bytes(&self) -> usize {
+        let open = if self.builder.is_empty() {
+            0
+        } else {
+            self.builder.encoded_len(0, &self.drops)
+        };
+        self.pending
+            .iter()
+            .fold(open, |sum, p| sum.saturating_add(p.batch.bytes.len()))
+    }
+
+    /// Counts a request that could not be captured.
+    pub fn count_capture_error(&mut self) {
+        add(&mut self.drops.capture_error, 1);
+        add(&mut self.stats.dropped.capture_error, 1);
+    }
+
+    /// Appends a record, cutting the batch when it reaches its limits.
+    pub fn push(&mut self, record: &Record<'_>, now_ms: i64) {
+        match self.builder.append(record) {
+            Ok(()) => {}
+            Err(AppendError::BatchFull | AppendError::TimeOutOfRange { .. })
+                if !self.builder.is_empty() =>
+            {
+                // The open batch cannot take this record; a fresh one can.
+                self.cut(now_ms);
+                if self.builder.append(record).is_err() {
+                    self.count_capture_error();
+                    return;
+                }
+            }
+            Err(_) => {
+                self.count_capture_error();
+                return;
+            }
+        }
+        add(&mut self.stats.records_buffered, 1);
+        if self.open_since_ms.is_none() {
+            self.open_since_ms = Some(now_ms);
+        }
+        if self.builder.len() >= self.limits.max_records
+            || self.builder.encoded_len(now_ms, &self.drops) >= self.limits.max_bytes
+        {
+            self.cut(now_ms);
+        }
+        self.enforce_cap();
+    }
+
+    /// Housekeeping on a tick: cuts the open batch when it has waited long
+    /// enough (or drops alone need reporting), and fails calls whose
+    /// deadline passed.
+    pub fn tick(&mut self, now_ms: i64) {
+        let waited = self
+            .open_since_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) >= self.limits.flush_interval_ms);
+        let drops_only =
+            self.builder.is_empty() && self.drops != Drops::default() && self.pending.is_empty();
+        if waited || drops_only {
+            self.cut(now_ms);
+        }
+        let expired: Vec<u32> = self
+            .pending
+            .iter()
+            .filter_map(|p| p.in_flight)
+            .filter(|(_, deadline)| now_ms >= *deadline)
+            .map(|(token, _)| token)
+            .collect();
+        for token in expired {
+            self.answered(token, Reply::Failed, now_ms);
+        }
+        self.enforce_cap();
+    }
+
+    /// The next batch to send, if one is due and a call slot is free:
+    /// its sequence number and bytes.
+    pub fn next_send(&self, now_ms: i64) -> Option<(u64, &[u8])> {
+        let out = self
+            .pending
+            .iter()
+            .filter(|p| p.in_flight.is_some())
+            .count();
+        if out >= self.limits.max_in_flight {
+            return None;
+        }
+        self.pending
+            .iter()
+            .find(|p| p.in_flight.is_none() && p.next_try_ms <= now_ms)
+            .map(|p| (p.batch.sequence, p.batch.bytes.as_slice()))
+    }
+
+    /// The call for batch `sequence` went out with `token`.
+    pub fn sent(&mut self, sequence: u64, token: u32, now_ms: i64) {
+        let deadline = now_ms
+            .saturating_add(self.limits.timeout_ms)
+            .saturating_add(DEADLINE_GRACE_MS);
+        let Some(p) = self.find(sequence) else {
+            return;
+        };
+        let retry = p.attempts > 0;
+        p.attempts = p.attempts.saturating_add(1);
+        p.first_try_ms.get_or_insert(now_ms);
+        p.in_flight = Some((token, deadline));
+        if retry {
+            add(&mut self.stats.batches_retried, 1);
+        }
+        add(&mut self.stats.batches_sent, 1);
+    }
+
+    /// The host refused to make the call (bad address, no resolver): treat
+    /// it as a failed attempt.
+    pub fn send_refused(&mut self, sequence: u64, now_ms: i64) {
+        if let Some(p) = self.find(sequence) {
+            p.attempts = p.attempts.saturating_add(1);
+            p.first_try_ms.get_or_insert(now_ms);
+        }
+        add(&mut self.stats.batches_failed, 1);
+        self.retry_later(sequence, None, now_ms);
+    }
+
+    /// The answer to call `token`. Unknown tokens (a call answered after
+    /// its deadline) are ignored: the batch was already retried, and the
+    /// collector dedupes it.
+    pub fn answered(&mut self, token: u32, reply: Reply, now_ms: i64) {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|p| p.in_flight.is_some_and(|(t, _)| t == token))
+        else {
+            return;
+        };
+        let Some(p) = self.pending.get_mut(index) else {
+            return;
+        };
+        p.in_flight = None;
+        let sequence = p.batch.sequence;
+        match reply {
+            Reply::Status { status, .. } if (200..300).contains(&status) => {
+                if let Some(done) = self.pending.remove(index) {
+                    self.builder.acknowledge(done.batch.ack);
+                    add(&mut self.stats.batches_delivered, 1);
+                    add(
+                        &mut self.stats.records_delivered,
+                        u64::from(done.batch.record_count),
+                    );
+                }
+            }
+            Reply::Status {
+                unknown_dictionary: true,
+                ..
+            } => {
+                add(&mut self.stats.batches_failed, 1);
+                self.builder.reset_acknowledgements();
+                let mut lost = Vec::new();
+                for p in self.pending.iter_mut() {
+                    if !self.builder.redefine_all(&mut p.batch) {
+                        lost.push(p.batch.sequence);
+                    }
+                }
+                for seq in lost {
+                    self.abandon(seq, Reason::DispatchFailed);
+                }
+                // Resend at once: nothing is wrong with the collector.
+                if let Some(p) = self.find(sequence) {
+                    p.next_try_ms = now_ms;
+                }
+            }
+            Reply::Status {
+                status,
+                retry_after_s,
+                ..
+            } if status == 429 || status == 503 => {
+                add(&mut self.stats.batches_failed, 1);
+                let delay = retry_after_s.map(|s| {
+                    i64::from(s)
+                        .saturating_mul(1000)
+                        .clamp(0, RETRY_AFTER_CAP_MS)
+                });
+                self.retry_later(sequence, delay, now_ms);
+            }
+            // The collector will never take this batch (malformed, too
+            // large, or a schema it refuses): retrying cannot help.
+            Reply::Status { status, .. }
+                if (400..500).contains(&status) && status != 401 && status != 408 =>
+            {
+                add(&mut self.stats.batches_failed, 1);
+                self.abandon(sequence, Reason::DispatchFailed);
+            }
+            Reply::Status { .. } | Reply::Failed => {
+                add(&mut self.stats.batches_failed, 1);
+                self.retry_later(sequence, None, now_ms);
+            }
+        }
+    }
+
+    /// Cuts the open batch (with the drops counted since the last cut).
+    fn cut(&mut self, now_ms: i64) {
+        let drops = std::mem::take(&mut self.drops);
+        let batch = self.builder.seal(now_ms, &drops);
+        self.open_since_ms = None;
+        self.pending.push_back(Pending {
+            batch,
+            drops,
+            first_try_ms: None,
+            next_try_ms: now_ms,
+            attempts: 0,
+            in_flight: None,
+        });
+    }
+
+    fn find(&mut self, sequence: u64) -> Option<&mut Pending> {
+        self.pending
+            .iter_mut()
+            .find(|p| p.batch.sequence == sequence)
+    }
+
+    /// Schedules another attempt, or abandons the batch past its age.
+    fn retry_later(&mut self, sequence: u64, delay_ms: Option<i64>, now_ms: i64) {
+        let jitter = self.next_random();
+        let max_age = self.limits.max_retry_age_ms;
+        let Some(p) = self.find(sequence) else {
+            return;
+        };
+        let age = now_ms.saturating_sub(p.first_try_ms.unwrap_or(now_ms));
+        if age >= max_age {
+            self.abandon(sequence, Reason::DispatchFailed);
+            return;
+        }
+        let delay = delay_ms.unwrap_or_else(|| {
+            let exp = p.attempts.saturating_sub(1).min(16);
+            let full = BACKOFF_BASE_MS
+                .saturating_mul(1i64 << exp)
+                .min(BACKOFF_CAP_MS);
+            // Full jitter between half and all of the delay, so that
+            // workers that failed together do not retry together.
+            let half = full / 2;
+            let spread = u64::try_from(half).unwrap_or(1).max(1);
+            half.saturating_add(i64::try_from(jitter.checked_rem(spread).unwrap_or(0)).unwrap_or(0))
+        });
+        p.next_try_ms = now_ms.saturating_add(delay);
+    }
+
+    /// Drops a batch, counting its records and re-crediting its drops.
+    fn abandon(&mut self, sequence: u64, reason: Reason) {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|p| p.batch.sequence == sequence)
+        else {
+            return;
+        };
+        let Some(p) = self.pending.remove(index) else {
+            return;
+        };
+        let records = u64::from(p.batch.record_count);
+        let (now, total) = match reason {
+            Reason::DispatchFailed => (
+                &mut self.drops.dispatch_failed,
+                &mut self.stats.dropped.dispatch_failed,
+            ),
+            Reason::BufferFull => (
+                &mut self.drops.buffer_full,
+                &mut self.stats.dropped.buffer_full,
+            ),
+        };
+        add(now, records);
+        add(total, records);
+        add(&mut self.drops.buffer_full, p.drops.buffer_full);
+        add(&mut self.drops.dispatch_failed, p.drops.dispatch_failed);
+        add(&mut self.drops.capture_error, p.drops.capture_error);
+        add(&mut self.drops.instance_reset, p.drops.instance_reset);
+        add(&mut self.stats.batches_abandoned, 1);
+    }
+
+    /// Keeps open plus pending bytes under the cap by dropping the oldest
+    /// batches that are not out on a call.
+    fn enforce_cap(&mut self) {
+        while self.buffered_bytes() > self.limits.max_buffer_bytes {
+            let Some(oldest) = self
+                .pending
+                .iter()
+                .find(|p| p.in_flight.is_none())
+                .map(|p| p.batch.sequence)
+            else {
+                return;
+            };
+            self.abandon(oldest, Reason::BufferFull);
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Reason {
+    DispatchFailed,
+    BufferFull,
+}
+
+fn add(counter: &mut u64, n: u64) {
+    *counter = counter.saturating_add(n);
+}

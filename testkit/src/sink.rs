@@ -1,0 +1,190 @@
+//! A real HTTP/1.1 server on 127.0.0.1 that stands where the collector
+//! will be: it records every request it gets and answers what the test
+//! tells it to, so that tests can see the exact bytes the filter sends and
+//! make delivery fail on purpose. One connection at a time, as the
+//! filter's `Connection: close` calls arrive.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One request the sink received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Headers, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the sink answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A bare status.
+    pub fn status(status: u16) -> Self {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+type Responder = Box<dyn FnMut(&Received) -> Answer + Send>;
+
+struct State {
+    received: Vec<Received>,
+    responder: Responder,
+}
+
+/// The server. Stops when dropped.
+pub struct Sink {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Starts a sink on a free port that answers 204 to everything.
+    pub fn start() -> std::io::Result<Sink> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State {
+            received: Vec::new(),
+            responder: Box::new(|_| Answer::status(204)),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        let _ = serve(conn, &state);
+                    }
+                }
+            })
+        };
+        Ok(Sink {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// From now on, answer with `f`.
+    pub fn answer_with(&self, f: impl FnMut(&Received) -> Answer + Send + 'static) {
+        if let Ok(mut s) = self.state.lock() {
+            s.responder = Box::new(f);
+        }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state
+            .lock()
+            .map(|s| s.received.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let received = Received {
+        method,
+        path,
+        headers,
+        body,
+    };
+    let answer = match state.lock() {
+        Ok(mut s) => {
+            let a = (s.responder)(&received);
+            s.received.push(received);
+            a
+        }
+        Err(_) => Answer::status(500),
+    };
+    let mut out = conn;
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        answer.status,
+        answer.body.len()
+    );
+    for (n, v) in &answer.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(&answer.body)?;
+    out.flush()
+}
