@@ -40,6 +40,7 @@ build: ## Build the release filter into dist/kong_looker.wasm
 	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
 	@mkdir -p dist
 	cp $(TARGET_DIR)/wasm32-wasip1/release/kong_looker.wasm dist/kong_looker.wasm
+	cp kong_looker.meta.json dist/kong_looker.meta.json
 	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
 
 tools: ## Install the Rust targets and test tools a fresh machine lacks

@@ -102,3 +102,271 @@ fn reference_mix(profile: Profile) {
         );
     }
 }
+
+fn get(path: &str) -> Request {
+    Request::get(path)
+        .property("response.code", "200")
+        .property("ngx.upstream_status", "200")
+        .property("ngx.request_time", "0.120")
+        .property("ngx.upstream_response_time", "0.100")
+        .property("ngx.remote_addr", "203.0.113.77")
+}
+
+#[test]
+fn timings_statuses_and_sizes_come_from_kong_first() {
+    let row = one(
+        Profile::Kong39,
+        "",
+        get("/v1/orders/12345?x=1")
+            .property("ngx.upstream_response_time", "0.010, 0.020 : 0.005")
+            .property("ngx.upstream_status", "502, 200")
+            .property("request.size", "321")
+            .property("response.size", "4567")
+            .property("ngx.kong_request_id", "5b1e4a7f2c9d4e0f8a6b3c2d1e0f9a8b")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+    );
+    assert_eq!(
+        row.path.as_deref(),
+        Some("/v1/orders/{id}"),
+        "query dropped, id templated"
+    );
+    assert_eq!(row.latency_total_us, 120_000);
+    assert_eq!(row.latency_upstream_us, Some(35_000), "retries are summed");
+    assert_eq!(row.response_source, Some("upstream"));
+    assert_eq!((row.request_bytes, row.response_bytes), (321, 4567));
+    assert_eq!(
+        row.request_id.as_deref(),
+        Some("5b1e4a7f2c9d4e0f8a6b3c2d1e0f9a8b")
+    );
+    assert_eq!(
+        row.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(row.client_address.as_deref(), Some("203.0.113.77"));
+    assert_eq!(
+        row.started_at_ms, START_MS,
+        "read in on_http_request_headers"
+    );
+}
+
+#[test]
+fn without_kong_figures_the_filter_uses_its_own_clock_and_headers() {
+    let row = one(
+        Profile::Kong38,
+        "",
+        Request::new("PURGE", "/cache/ab12cd34ef56ab78")
+            .header("content-length", "42")
+            .respond(503)
+            .response_header("content-length", "99")
+            .lasting(250),
+    );
+    assert_eq!(row.method.as_deref(), Some("PURGE"));
+    assert_eq!(row.path.as_deref(), Some("/cache/{id}"));
+    assert_eq!(row.status, Some(503), "from :status");
+    assert_eq!(row.response_source, Some("kong"), "no upstream status");
+    assert_eq!(row.latency_upstream_us, None);
+    assert_eq!(row.latency_total_us, 250_000, "the filter's own clock");
+    assert_eq!((row.request_bytes, row.response_bytes), (42, 99));
+    assert_eq!(row.request_id, None);
+}
+
+#[test]
+fn kong_verified_jwt_from_ctx_shared() {
+    let token = traffic::jwt(&serde_json::json!({"sub": "device-7", "iss": "jwt-key-1"}));
+    let row = one(
+        Profile::Kong39,
+        "",
+        get("/v1/devices")
+            .header("x-consumer-id", "6a1f9c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+            .header("x-consumer-username", "iot")
+            .header("x-credential-identifier", "jwt-key-1")
+            .property("kong.ctx.shared.authenticated_jwt_token", token),
+    );
+    assert_eq!(row.auth_method, Some("jwt"));
+    assert_eq!(row.trust, Some("verified"), "Kong's jwt plugin verified it");
+    assert_eq!(row.subject.as_deref(), Some("device-7"));
+    assert_eq!(row.credential.as_deref(), Some("jwt-key-1"));
+}
+
+#[test]
+fn trusted_proxy_headers_count_only_when_configured() {
+    let req = get("/v1/me")
+        .header("x-forwarded-email", "bob@example.com")
+        .header("x-forwarded-user", "bob");
+    let row = one(
+        Profile::Kong39,
+        r#""identity":{"trusted_headers":["X-Forwarded-User","X-Forwarded-Email"]}"#,
+        req.clone(),
+    );
+    assert_eq!(row.auth_method, Some("trusted_proxy"));
+    assert_eq!(row.trust, Some("verified"));
+    assert_eq!(
+        row.subject.as_deref(),
+        Some("bob"),
+        "the first configured header wins"
+    );
+    let row = one(Profile::Kong39, "", req);
+    assert_eq!(row.auth_method, None, "unconfigured headers are ignored");
+}
+
+#[test]
+fn consumer_headers_are_claimed_without_an_auth_plugin_and_can_be_off() {
+    let req = get("/v1/x")
+        .header("x-consumer-id", "6a1f9c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+        .header("x-consumer-username", "anon")
+        .header("x-anonymous-consumer", "true")
+        .header("x-authenticated-groups", "beta, ops");
+    let row = one(Profile::Kong39, "", req.clone());
+    assert_eq!(
+        (row.auth_method, row.trust),
+        (Some("kong_consumer"), Some("claimed"))
+    );
+    assert!(row.anonymous);
+    assert_eq!(row.consumer_groups, ["beta", "ops"]);
+    let row = one(
+        Profile::Kong39,
+        r#""identity":{"auth_plugin":true}"#,
+        req.clone(),
+    );
+    assert_eq!(row.trust, Some("verified"));
+    let row = one(
+        Profile::Kong39,
+        r#""identity":{"consumer_headers":false}"#,
+        req,
+    );
+    assert_eq!(row.consumer_username, None);
+}
+
+#[test]
+fn privacy_truncates_hashes_and_pseudonymises() {
+    let req = get("/v1/x")
+        .header("x-consumer-id", "6a1f9c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+        .header("x-consumer-username", "alice")
+        .header("x-credential-identifier", "cred-9");
+    let row = one(
+        Profile::Kong39,
+        r#""privacy":{"client_address":"truncate"}"#,
+        req.clone(),
+    );
+    assert_eq!(row.client_address.as_deref(), Some("203.0.113.0/24"));
+    assert_eq!(row.consumer_username.as_deref(), Some("alice"));
+    let keyed = r#""privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef0123"}"#;
+    let a = one(Profile::Kong39, keyed, req.clone());
+    let b = one(Profile::Kong39, keyed, req);
+    let addr = a.client_address.clone().unwrap();
+    assert!(addr.starts_with("h:") && !addr.contains("203.0"), "{addr}");
+    assert_eq!(
+        a.client_address, b.client_address,
+        "stable across workers and restarts"
+    );
+    assert!(a.consumer_username.as_deref().unwrap().starts_with("h:"));
+    assert!(a.credential.as_deref().unwrap().starts_with("h:"));
+    assert_eq!(
+        a.consumer_id.as_deref(),
+        Some("6a1f9c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"),
+        "Kong's own id stays joinable"
+    );
+}
+
+#[test]
+fn sampling_keeps_errors_and_weights_the_rest() {
+    let mut requests = Vec::new();
+    for i in 0..2000 {
+        requests.push(get(&format!("/v1/items/{i}")));
+    }
+    for status in [500, 401, 403] {
+        for _ in 0..50 {
+            requests.push(
+                get("/v1/items")
+                    .respond(status)
+                    .property("response.code", status.to_string()),
+            );
+        }
+    }
+    let (c, _) = run(
+        Profile::Kong39,
+        &[config("{collector}", r#""sample_rate":0.25"#)],
+        &requests,
+    );
+    let ok: Vec<_> = c.rows.iter().filter(|r| r.status == Some(200)).collect();
+    assert!(ok.iter().all(|r| r.sample_weight == 4.0));
+    let estimate: f32 = ok.iter().map(|r| r.sample_weight).sum();
+    assert!(
+        (estimate - 2000.0).abs() < 250.0,
+        "estimated {estimate} of 2000"
+    );
+    for status in [500, 401, 403] {
+        let kept: Vec<_> = c.rows.iter().filter(|r| r.status == Some(status)).collect();
+        assert_eq!(kept.len(), 50, "every {status} kept");
+        assert!(kept.iter().all(|r| r.sample_weight == 1.0));
+    }
+}
+
+#[test]
+fn path_templates_by_prefix_and_bounded_cardinality() {
+    let mut requests = vec![get("/v1/users/alice/settings")];
+    for i in 0..5 {
+        requests.push(get(&format!("/static/page-{i}")));
+    }
+    let (c, kong) = run(
+        Profile::Kong39,
+        &[config(
+            "{collector}",
+            r#""paths":{"max_templates":2,"templates":[{"prefix":"/v1/users/","template":"/v1/users/{user}"}]}"#,
+        )],
+        &requests,
+    );
+    let paths: Vec<_> = c.rows.iter().map(|r| r.path.clone().unwrap()).collect();
+    assert!(paths.contains(&"/v1/users/{user}".to_string()), "{paths:?}");
+    // Two workers, two templates each: the third distinct path in each
+    // worker is {other}.
+    assert_eq!(
+        paths.iter().filter(|p| *p == "{other}").count(),
+        2,
+        "{paths:?}"
+    );
+    let overflowed = kong.metrics()["pw:kong_looker:paths_overflowed"].value;
+    assert!(overflowed >= 1, "overflow is counted: {overflowed}");
+}
+
+#[test]
+fn hostile_inputs_are_bounded_and_never_trap() {
+    let huge = "a".repeat(64 * 1024);
+    let claims: serde_json::Map<String, serde_json::Value> = (0..10_000)
+        .map(|i| (format!("c{i}"), serde_json::Value::from(i)))
+        .collect();
+    let mut claims = serde_json::Value::Object(claims);
+    claims["sub"] = "many-claims".into();
+    let big_token = traffic::jwt(&claims);
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let requests = vec![
+        get("/v1/a")
+            .header("x-huge", &huge)
+            .header("user-agent", &huge),
+        get("/v1/b").header("authorization", &format!("Bearer {big_token}")),
+        get("/v1/c")
+            .property("kong.router.route", nested.clone())
+            .property("kong.route_id", "r-1"),
+        get(&format!("/{}", "x/".repeat(20_000))),
+        get("/v1/d")
+            .header("authorization", "Bearer a.%%%.c")
+            .header("x-consumer-groups", &",".repeat(50_000)),
+        get("/v1/e")
+            .property("ngx.request_time", "NaN")
+            .property("ngx.upstream_response_time", "-, -, abc")
+            .property("response.code", "99999"),
+    ];
+    let (c, kong) = run(Profile::Kong38, &[config("{collector}", "")], &requests);
+    assert_eq!(c.rows.len(), requests.len(), "every request still recorded");
+    assert!(kong.traps().is_empty());
+    let b = &c
+        .rows
+        .iter()
+        .find(|r| r.path.as_deref() == Some("/v1/b"))
+        .unwrap();
+    // Bigger than the token bound: read as nothing, not as an error.
+    assert_eq!(b.subject, None);
+}

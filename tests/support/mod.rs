@@ -15,8 +15,14 @@ use kong_looker_proto::{BatchReader, Dictionary};
 use kong_looker_testkit::{Filter, Received};
 
 /// The filter as `make build` leaves it, refusing a build older than the
-/// sources so that a test never passes against stale code.
+/// sources so that a test never passes against stale code. Compiled once
+/// per test binary.
 pub fn filter() -> Filter {
+    static FILTER: std::sync::OnceLock<Filter> = std::sync::OnceLock::new();
+    FILTER.get_or_init(load).clone()
+}
+
+fn load() -> Filter {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let wasm = root.join("dist/kong_looker.wasm");
     let built = std::fs::metadata(&wasm)
