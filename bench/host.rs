@@ -1,67 +1,69 @@
 //! Cost per request in the test host (Wasmtime, as Kong runs filters), on
-//! the reference traffic mix: the no-op filter, which measures the host
-//! itself. `kong_looker.wasm` joins it side by side once the filter captures
-//! (issue 4); its added cost is the difference.
+//! the reference traffic mix, side by side in one run: the no-op filter,
+//! which measures the host itself, and `dist/kong_looker.wasm`, whose added
+//! cost is the difference. Each iteration runs 1,000 requests and then
+//! moves the clock a second, so kong_looker's ticks cut and send the batch
+//! (to a real HTTP sink): the figure includes delivery, not just capture.
 //!
-//! `cargo bench --bench host`
+//! `make build && cargo bench --bench host`
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kong_looker_proto::mix::{Mix, Request as MixRequest};
-use kong_looker_testkit::{Filter, Kong, Profile, Request, compile};
-
-/// A request as Kong would present the reference-mix request `r`.
-fn request(mix: &Mix, r: &MixRequest) -> Request {
-    let route = &mix.routes()[r.route];
-    let mut req = Request::new(
-        &format!("{:?}", route.method).to_uppercase(),
-        &route.paths[r.path].replace("{id}", "8412"),
-    )
-    .respond(r.status)
-    .property("kong.route_id", route.route_id.as_str())
-    .property("kong.service_id", route.service_id.as_str())
-    .property("kong.route_name", route.route_name.as_str())
-    .property("kong.service_name", route.service_name)
-    .property(
-        "ngx.request_time",
-        format!("{:.3}", r.total_us as f64 / 1e6),
-    )
-    .property("ngx.remote_addr", mix.addresses()[r.address].as_str())
-    .property("request.size", r.request_bytes.to_string())
-    .property("response.size", r.response_bytes.to_string());
-    if let Some(agent) = r.agent.and_then(|a| mix.agents().nth(a)) {
-        req = req.header("user-agent", agent.user_agent);
-    }
-    req
-}
+use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_testkit::{Filter, Kong, Profile, Request, Sink, compile};
+use support::traffic;
 
 fn host(c: &mut Criterion) {
     let noop =
         compile::wasip1_filter(&compile::own_filter("noop")).expect("build the no-op filter");
     let noop = Filter::load(noop).expect("load the no-op filter");
-    let mut mix = Mix::reference();
+    let looker = support::filter();
+    let sink = Sink::start().expect("sink");
+    let mut mix = Mix::new(MixParams {
+        request_ids: true,
+        ..MixParams::default()
+    });
     let requests: Vec<Request> = mix
         .take_requests(1000)
         .iter()
-        .map(|r| request(&mix, r))
+        .map(|r| traffic::kong_request(&mix, r, Profile::Kong39).0)
         .collect();
-    let mut kong = Kong::builder(&noop, Profile::Kong39).chain("{}").build();
+    let chains = traffic::chains(&sink.address(), "");
+    let mut kongs = Vec::new();
+    for (name, filter) in [("noop", &noop), ("kong_looker", &looker)] {
+        let mut b = Kong::builder(filter, Profile::Kong39);
+        for chain in &chains {
+            b = b.chain(chain);
+        }
+        kongs.push((name, b.build()));
+    }
     let mut group = c.benchmark_group("host_request");
     group.throughput(criterion::Throughput::Elements(requests.len() as u64));
-    group.bench_function("noop", |b| {
-        b.iter(|| {
-            for r in &requests {
-                black_box(kong.request(0, r).status);
-            }
-        })
-    });
+    for (name, kong) in &mut kongs {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                for r in &requests {
+                    black_box(kong.request(0, r).status);
+                }
+                kong.advance(Duration::from_secs(1));
+            })
+        });
+    }
     group.finish();
+    let (_, looker_kong) = &kongs[1];
+    assert!(looker_kong.traps().is_empty(), "{:?}", looker_kong.traps());
+    let delivered = support::Collected::from(&sink.received()).rows.len();
+    eprintln!("kong_looker delivered {delivered} records to the sink during the bench");
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(8));
     targets = host
 }
 criterion_main!(benches);

@@ -474,3 +474,325 @@ enum Reason {
 fn add(counter: &mut u64, n: u64) {
     *counter = counter.saturating_add(n);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_looker_proto::{BatchReader, RouteRef};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    const T0: i64 = 1_767_614_400_000;
+
+    fn limits() -> Limits {
+        Limits {
+            max_records: 100,
+            max_bytes: 256 * 1024,
+            flush_interval_ms: 1000,
+            max_in_flight: 2,
+            max_retry_age_ms: 60_000,
+            max_buffer_bytes: 4 << 20,
+            timeout_ms: 5000,
+        }
+    }
+
+    fn record(i: u32) -> Record<'static> {
+        let paths = ["/a", "/b", "/c", "/d"];
+        Record {
+            started_at_ms: T0,
+            route: RouteRef {
+                route_name: "r",
+                ..RouteRef::default()
+            },
+            path: paths[(i % 4) as usize],
+            status: 200,
+            latency_total_us: 1000,
+            ..Record::default()
+        }
+    }
+
+    fn ok() -> Reply {
+        Reply::Status {
+            status: 204,
+            retry_after_s: None,
+            unknown_dictionary: false,
+        }
+    }
+
+    fn status(status: u16) -> Reply {
+        Reply::Status {
+            status,
+            retry_after_s: None,
+            unknown_dictionary: false,
+        }
+    }
+
+    /// Sends every due batch; returns (sequence, token, bytes).
+    fn send_all(o: &mut Outbox, now: i64, next_token: &mut u32) -> Vec<(u64, u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some((seq, body)) = o.next_send(now) {
+            let body = body.to_vec();
+            *next_token += 1;
+            o.sent(seq, *next_token, now);
+            out.push((seq, *next_token, body));
+        }
+        out
+    }
+
+    fn outbox(l: Limits) -> Outbox {
+        Outbox::new(&Producer::default(), l, 42)
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn cuts_at_the_record_count_and_the_interval() {
+        let mut o = outbox(limits());
+        for i in 0..250 {
+            o.push(&record(i), T0);
+        }
+        assert_eq!(o.pending_batches(), 2, "two full batches of 100");
+        assert_eq!(o.open_records(), 50);
+        o.tick(T0 + 999);
+        assert_eq!(o.pending_batches(), 2, "the rest waits for the interval");
+        o.tick(T0 + 1000);
+        assert_eq!(o.pending_batches(), 3);
+        assert_eq!(o.open_records(), 0);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn cuts_at_the_byte_budget() {
+        let mut o = outbox(Limits {
+            max_records: 100_000,
+            max_bytes: 2048,
+            max_in_flight: 64,
+            ..limits()
+        });
+        for i in 0..2000 {
+            o.push(&record(i), T0);
+        }
+        let mut token = 0;
+        let sent = send_all(&mut o, T0, &mut token);
+        assert!(sent.len() > 5);
+        for (_, _, body) in &sent {
+            // Over the budget by at most one record.
+            assert!(body.len() < 2048 + 64, "{}", body.len());
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_2xx_acknowledges_and_later_batches_stop_defining() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let first = send_all(&mut o, T0, &mut token);
+        o.answered(first[0].1, ok(), T0 + 10);
+        assert_eq!(o.pending_batches(), 0);
+        for i in 0..100 {
+            o.push(&record(i), T0 + 20);
+        }
+        let second = send_all(&mut o, T0 + 20, &mut token);
+        let reader = BatchReader::default();
+        let a = reader.decode(&first[0].2).unwrap();
+        let b = reader.decode(&second[0].2).unwrap();
+        assert!(a.definitions().strings.len() > 0);
+        assert!(
+            b.definitions().strings.is_empty(),
+            "acknowledged entries are not resent"
+        );
+        assert_eq!(o.stats().records_delivered, 100);
+        assert_eq!(b.sequence, a.sequence + 1);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn failures_retry_with_backoff_under_the_same_sequence() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let first = send_all(&mut o, T0, &mut token);
+        o.answered(first[0].1, Reply::Failed, T0 + 5);
+        assert!(o.next_send(T0 + 5).is_none(), "not at once");
+        // First backoff: between 250 and 500 ms.
+        assert!(o.next_send(T0 + 5 + 250).is_none() || o.next_send(T0 + 5 + 500).is_some());
+        let again = send_all(&mut o, T0 + 600, &mut token);
+        assert_eq!(
+            again[0].0, first[0].0,
+            "same sequence, so the collector dedupes"
+        );
+        assert_eq!(again[0].2, first[0].2, "same bytes");
+        assert_eq!(o.stats().batches_retried, 1);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn retry_after_is_honoured() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.answered(
+            s[0].1,
+            Reply::Status {
+                status: 429,
+                retry_after_s: Some(7),
+                unknown_dictionary: false,
+            },
+            T0,
+        );
+        assert!(o.next_send(T0 + 6_999).is_none());
+        assert!(o.next_send(T0 + 7_000).is_some());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_call_past_its_deadline_fails_and_a_late_answer_is_ignored() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.tick(T0 + 5_999);
+        assert_eq!(o.stats().batches_failed, 0);
+        o.tick(T0 + 6_000);
+        assert_eq!(o.stats().batches_failed, 1, "timeout plus grace passed");
+        o.answered(s[0].1, ok(), T0 + 7_000);
+        assert_eq!(o.pending_batches(), 1, "the late answer's token is stale");
+        let again = send_all(&mut o, T0 + 60_000, &mut token);
+        o.answered(again[0].1, ok(), T0 + 60_010);
+        assert_eq!(o.pending_batches(), 0);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn in_flight_calls_are_bounded() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..500 {
+            o.push(&record(i), T0);
+        }
+        assert_eq!(send_all(&mut o, T0, &mut token).len(), 2);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn batches_past_the_retry_age_are_dropped_and_counted_in_the_next_batch() {
+        let mut o = outbox(Limits {
+            max_retry_age_ms: 10_000,
+            ..limits()
+        });
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let mut now = T0;
+        loop {
+            let s = send_all(&mut o, now, &mut token);
+            for (_, t, _) in s {
+                o.answered(t, status(503), now);
+            }
+            if o.pending_batches() == 0 {
+                break;
+            }
+            now += 1_000;
+            assert!(now < T0 + 60_000);
+        }
+        assert_eq!(o.stats().dropped.dispatch_failed, 100);
+        for i in 0..10 {
+            o.push(&record(i), now);
+        }
+        o.tick(now + 1_000);
+        let s = send_all(&mut o, now + 1_000, &mut token);
+        let b = BatchReader::default().decode(&s[0].2).unwrap();
+        assert_eq!(
+            b.drops.dispatch_failed, 100,
+            "the loss travels to the collector"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn an_abandoned_batch_gives_back_the_drops_it_carried() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        o.count_capture_error();
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        assert_eq!(
+            BatchReader::default()
+                .decode(&s[0].2)
+                .unwrap()
+                .drops
+                .capture_error,
+            1
+        );
+        o.answered(s[0].1, status(400), T0);
+        assert_eq!(o.pending_batches(), 0, "a malformed verdict is final");
+        o.tick(T0 + 100);
+        let s = send_all(&mut o, T0 + 100, &mut token);
+        let d = BatchReader::default().decode(&s[0].2).unwrap().drops;
+        assert_eq!((d.capture_error, d.dispatch_failed), (1, 100));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn memory_cap_drops_the_oldest_batches_first() {
+        let mut o = outbox(Limits {
+            max_records: 1000,
+            max_bytes: 16 * 1024,
+            max_buffer_bytes: 64 * 1024,
+            ..limits()
+        });
+        for i in 0..50_000 {
+            o.push(&record(i), T0);
+            assert!(o.buffered_bytes() <= 64 * 1024 + 16 * 1024);
+        }
+        let dropped = o.stats().dropped.buffer_full;
+        assert!(dropped > 0);
+        assert_eq!(
+            dropped + u64::from(o.open_records()) + 1000 * o.pending_batches() as u64,
+            50_000,
+            "every record is pending or counted"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.answered(s[0].1, ok(), T0);
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        assert!(
+            BatchReader::default()
+                .decode(&s[0].2)
+                .unwrap()
+                .definitions()
+                .strings
+                .is_empty()
+        );
+        o.answered(
+            s[0].1,
+            Reply::Status {
+                status: 409,
+                retry_after_s: None,
+                unknown_dictionary: true,
+            },
+            T0,
+        );
+        let again = send_all(&mut o, T0, &mut token);
+        assert_eq!(again[0].0, s[0].0);
+        let b = BatchReader::default().decode(&again[0].2).unwrap();
+        assert!(!b.definitions().strings.is_empty(), "redefined in full");
+        // A fresh collector can read it on its own.
+        let mut dict = kong_looker_proto::Dictionary::new(b.generation);
+        dict.apply(&b, &kong_looker_proto::Limits::default())
+            .unwrap();
+        assert_eq!(b.rows(&dict).unwrap().count(), 100);
+    }
+}

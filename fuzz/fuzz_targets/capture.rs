@@ -1,0 +1,72 @@
+//! A whole request from arbitrary bytes, through the capturer and into the
+//! outbox: the header map, then each of Kong's properties in turn,
+//! separated by 0xff. Whatever comes in, a record or nothing, never a
+//! panic.
+#![no_main]
+
+use kong_looker::capture::capturer::{Capturer, LogSource};
+use kong_looker::capture::headers;
+use kong_looker::config::Config;
+use kong_looker::outbox::{Limits, Outbox};
+use kong_looker_proto::builder::Producer;
+use libfuzzer_sys::fuzz_target;
+
+const PROPERTIES: [&str; 17] = [
+    "response.code",
+    "ngx.request_time",
+    "ngx.upstream_status",
+    "ngx.upstream_response_time",
+    "request.size",
+    "response.size",
+    "kong.route_id",
+    "kong.route_name",
+    "kong.router.route",
+    "kong.service_id",
+    "kong.router.service",
+    "ngx.remote_addr",
+    "ngx.ssl_client_s_dn",
+    "ngx.ssl_client_fingerprint",
+    "connection.mtls",
+    "kong.ctx.shared.authenticated_jwt_token",
+    "ngx.kong_request_id",
+];
+
+struct Source<'a>(Vec<&'a [u8]>);
+
+impl LogSource for Source<'_> {
+    fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+        let i = PROPERTIES.iter().position(|p| *p == name)?;
+        self.0.get(i + 1).map(|v| v.to_vec())
+    }
+    fn response_header(&mut self, _name: &str) -> Option<Vec<u8>> {
+        self.0.last().map(|v| v.to_vec())
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let parts: Vec<&[u8]> = data.split(|&b| b == 0xff).collect();
+    let config = Config::parse(
+        br#"{"collector":"127.0.0.1:9400","privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef"},"identity":{"trusted_headers":["x-forwarded-user"]}}"#,
+    )
+    .unwrap();
+    let mut capturer = Capturer::new(config, 1);
+    let facts = capturer.request_facts(headers::pairs(parts[0]), 1_767_614_400_000);
+    let mut outbox = Outbox::new(
+        &Producer::default(),
+        Limits {
+            max_records: 10,
+            max_bytes: 4096,
+            flush_interval_ms: 1000,
+            max_in_flight: 1,
+            max_retry_age_ms: 1000,
+            max_buffer_bytes: 65536,
+            timeout_ms: 100,
+        },
+        1,
+    );
+    if let Some(c) = capturer.capture(&facts, &mut Source(parts), 1_767_614_400_500) {
+        c.with_record("ws", |r| outbox.push(r, 1_767_614_400_500));
+    }
+    outbox.tick(1_767_614_402_000);
+    assert!(outbox.buffered_bytes() <= 65536 + 4096);
+});
