@@ -5,7 +5,6 @@
 #![no_main]
 
 use kong_looker::capture::capturer::{Capturer, LogSource};
-use kong_looker::capture::headers;
 use kong_looker::config::Config;
 use kong_looker::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
@@ -50,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     )
     .unwrap();
     let mut capturer = Capturer::new(config, 1);
-    let facts = capturer.request_facts(headers::pairs(parts[0]), 1_767_614_400_000);
+    let facts = capturer.request_facts(parts[0].to_vec(), 1_767_614_400_000);
     let mut outbox = Outbox::new(
         &Producer::default(),
         Limits {
@@ -64,9 +63,9 @@ fuzz_target!(|data: &[u8]| {
         },
         1,
     );
-    if let Some(c) = capturer.capture(&facts, &mut Source(parts), 1_767_614_400_500) {
-        c.with_record("ws", |r| outbox.push(r, 1_767_614_400_500));
-    }
+    capturer.capture(&facts, &mut Source(parts), 1_767_614_400_500, |r| {
+        outbox.push(r, 1_767_614_400_500)
+    });
     outbox.tick(1_767_614_402_000);
     assert!(outbox.buffered_bytes() <= 65536 + 4096);
 });

@@ -1,24 +1,30 @@
-//! One chain's capture: picks what it needs from the request headers in
+//! One chain's capture: notes what it needs from the request headers in
 //! `on_http_request_headers` ([`RequestFacts`]), then in `on_log` reads
-//! Kong's properties through a [`LogSource`] and assembles a [`Captured`]
-//! record. Properties are read lazily, only when the config and the
-//! request call for them, because each read is a host call.
+//! Kong's properties through a [`LogSource`] and assembles the record.
+//! Properties are read lazily, only when the config and the request call
+//! for them, because each read is a host call (and, for `kong.*`, Lua).
+//! Route names and decoded tokens are cached, because they repeat.
 //!
 //! The host is behind [`LogSource`], so all of this runs natively and on
 //! wasm32 with a map standing in for Kong.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::ops::Range;
 
 use kong_looker_proto::row::method_from_name;
-use kong_looker_proto::v1::{AgentCategory, Method, ResponseSource};
+use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{AgentRef, IdentityRef, Record, RouteRef};
 
 use super::agent::AgentClassifier;
 use super::identity::{self, Evidence, Identity};
+use super::jwt::{self, Claims};
 use super::path::PathTemplater;
 use super::privacy::{self, AddressMode, Pseudonymiser};
 use super::sampler::Sampler;
-use super::{router, timing};
+use super::{headers, router, timing};
 use crate::config::Config;
 
 /// Longest `Authorization` value kept between phases (a JWT is at most
@@ -26,8 +32,12 @@ use crate::config::Config;
 const MAX_AUTHORIZATION_BYTES: usize = super::jwt::MAX_TOKEN_BYTES + 64;
 /// Longest value kept of any other header.
 const MAX_HEADER_BYTES: usize = 4096;
-/// Route and service names remembered per chain on Kong 3.8.
+/// Route ids whose names a chain remembers.
 const NAME_CACHE_ENTRIES: usize = 4096;
+/// How long remembered names are trusted, ms.
+const NAME_TTL_MS: i64 = 60_000;
+/// Decoded tokens a chain remembers.
+const TOKEN_CACHE_ENTRIES: usize = 4096;
 
 /// What Kong shows a filter in the log phase.
 pub trait LogSource {
@@ -37,94 +47,96 @@ pub trait LogSource {
     fn response_header(&mut self, name: &str) -> Option<Vec<u8>>;
 }
 
-/// The request headers a record needs, read in `on_http_request_headers`.
+/// The request headers a record needs, read in `on_http_request_headers`:
+/// the host's header map, kept whole, and where in it each needed value
+/// lies, so that nothing is copied per header.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestFacts {
     /// Filter clock when the headers arrived, Unix ms.
     pub started_at_ms: i64,
-    /// `:method`.
-    pub method: String,
-    /// `:path`, query included (the templater drops it).
-    pub path: String,
-    /// `host`, else `:authority`.
-    pub host: String,
-    /// `user-agent`.
-    pub user_agent: String,
-    /// `authorization` (parsed in the log phase, never stored in a record).
-    pub authorization: String,
-    /// `traceparent`.
-    pub traceparent: String,
-    /// `content-length`.
-    pub content_length: String,
-    /// `x-consumer-id`.
-    pub consumer_id: String,
-    /// `x-consumer-username`.
-    pub consumer_username: String,
-    /// `x-consumer-custom-id`.
-    pub consumer_custom_id: String,
-    /// `x-credential-identifier`.
-    pub credential: String,
-    /// `x-anonymous-consumer`.
-    pub anonymous: String,
-    /// `x-consumer-groups`.
-    pub consumer_groups: String,
-    /// `x-authenticated-groups`.
-    pub authenticated_groups: String,
-    /// `x-authenticated-userid`.
-    pub authenticated_userid: String,
-    /// `x-authenticated-scope`.
-    pub authenticated_scope: String,
     /// A configured API key header was present.
     pub api_key_present: bool,
-    /// The first configured trusted proxy header present.
-    pub trusted_user: String,
+    map: Vec<u8>,
+    spans: [Option<Range<usize>>; FIELDS],
+    trusted_rank: usize,
 }
 
-/// One captured request, owned, ready to append.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Captured {
-    /// Start, Unix ms.
-    pub started_at_ms: i64,
-    /// Kong route id.
-    pub route_id: String,
-    /// Kong route name.
-    pub route_name: String,
-    /// Kong service id.
-    pub service_id: String,
-    /// Kong service name.
-    pub service_name: String,
-    /// Method.
-    pub method: Method,
-    /// Method token when `method` is `Other`.
-    pub method_text: String,
-    /// Host header.
-    pub host: String,
-    /// Path template.
-    pub path: String,
-    /// Status; 0 when unknown.
-    pub status: u16,
-    /// Upstream or Kong.
-    pub source: ResponseSource,
-    /// Total latency, µs.
-    pub latency_total_us: u64,
-    /// Upstream latency, µs.
-    pub latency_upstream_us: Option<u64>,
-    /// Request bytes.
-    pub request_bytes: u64,
-    /// Response bytes.
-    pub response_bytes: u64,
-    /// The caller.
-    pub identity: Option<Identity>,
-    /// Client address after the privacy transform.
-    pub client_address: String,
-    /// Agent family and name.
-    pub agent: Option<(AgentCategory, &'static str)>,
-    /// Kong request id.
-    pub request_id: String,
-    /// W3C trace id.
-    pub trace_id: String,
-    /// Requests this record stands for.
-    pub sample_weight: f32,
+/// The headers a record may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `:method`.
+    Method,
+    /// `:path`, query included (the templater drops it).
+    Path,
+    /// `:authority`.
+    Authority,
+    /// `host`.
+    Host,
+    /// `user-agent`.
+    UserAgent,
+    /// `authorization` (parsed in the log phase, never stored in a record).
+    Authorization,
+    /// `traceparent`.
+    Traceparent,
+    /// `content-length`.
+    ContentLength,
+    /// `x-consumer-id`.
+    ConsumerId,
+    /// `x-consumer-username`.
+    ConsumerUsername,
+    /// `x-consumer-custom-id`.
+    ConsumerCustomId,
+    /// `x-credential-identifier`.
+    Credential,
+    /// `x-anonymous-consumer`.
+    Anonymous,
+    /// `x-consumer-groups`.
+    ConsumerGroups,
+    /// `x-authenticated-groups`.
+    AuthenticatedGroups,
+    /// `x-authenticated-userid`.
+    AuthenticatedUserid,
+    /// `x-authenticated-scope`.
+    AuthenticatedScope,
+    /// The first configured trusted proxy header present.
+    Trusted,
+}
+
+const FIELDS: usize = 18;
+
+impl RequestFacts {
+    /// Facts of a request whose headers were not seen.
+    pub fn empty(started_at_ms: i64) -> Self {
+        RequestFacts {
+            started_at_ms,
+            ..RequestFacts::default()
+        }
+    }
+
+    /// A header's value; empty when absent. Invalid UTF-8 is replaced.
+    pub fn get(&self, field: Field) -> Cow<'_, str> {
+        let bytes = self
+            .spans
+            .get(field as usize)
+            .and_then(|s| s.clone())
+            .and_then(|range| self.map.get(range))
+            .unwrap_or_default();
+        let limit = if field == Field::Authorization {
+            MAX_AUTHORIZATION_BYTES
+        } else {
+            MAX_HEADER_BYTES
+        };
+        String::from_utf8_lossy(bytes.get(..limit).unwrap_or(bytes))
+    }
+}
+
+/// A value of Kong's router cache: what one route id resolves to.
+#[derive(Clone, Debug)]
+struct Names {
+    route_name: String,
+    service_id: String,
+    service_name: String,
+    expires_ms: i64,
 }
 
 /// Per-chain capture state: the compiled config and the caches.
@@ -138,8 +150,9 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    route_names: HashMap<String, String>,
-    service_names: HashMap<String, String>,
+    names: HashMap<String, Names>,
+    tokens: HashMap<u64, Option<Claims>>,
+    token_hasher: RandomState,
     sampled_out: u64,
 }
 
@@ -159,8 +172,9 @@ impl Capturer {
             sampler: Sampler::new(config.sample_rate, seed),
             address_mode: config.privacy.client_address.mode(),
             hasher: Pseudonymiser::new(config.privacy.hash_key.as_bytes()),
-            route_names: HashMap::new(),
-            service_names: HashMap::new(),
+            names: HashMap::new(),
+            tokens: HashMap::new(),
+            token_hasher: RandomState::new(),
             sampled_out: 0,
             config,
         }
@@ -182,96 +196,86 @@ impl Capturer {
         self.sampled_out
     }
 
-    /// Picks the headers a record needs. Names are matched without regard
-    /// to case, values are cut to a bound, invalid UTF-8 is replaced.
-    pub fn request_facts<'a>(
-        &self,
-        headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-        started_at_ms: i64,
-    ) -> RequestFacts {
+    /// Notes where the needed headers lie in the host's serialized header
+    /// map, which it keeps. Names are matched without regard to case.
+    pub fn request_facts(&self, map: Vec<u8>, started_at_ms: i64) -> RequestFacts {
         let mut facts = RequestFacts {
             started_at_ms,
+            trusted_rank: usize::MAX,
             ..RequestFacts::default()
         };
-        let mut authority = String::new();
-        let mut trusted: Option<(usize, String)> = None;
+        let consumer = self.config.identity.consumer_headers;
         let mut lower = [0u8; 128];
-        for (name, value) in headers {
-            let Some(buf) = lower.get_mut(..name.len()) else {
+        for (name, value) in headers::spans(&map) {
+            let Some(raw) = map.get(name) else {
                 continue;
             };
-            buf.copy_from_slice(name);
+            let Some(buf) = lower.get_mut(..raw.len()) else {
+                continue;
+            };
+            buf.copy_from_slice(raw);
             buf.make_ascii_lowercase();
             let Ok(name) = std::str::from_utf8(buf) else {
                 continue;
             };
             let field = match name {
-                ":method" => &mut facts.method,
-                ":path" => &mut facts.path,
-                ":authority" => &mut authority,
-                "host" => &mut facts.host,
-                "user-agent" => &mut facts.user_agent,
-                "authorization" => {
-                    if value.len() <= MAX_AUTHORIZATION_BYTES {
-                        facts.authorization = String::from_utf8_lossy(value).into_owned();
-                    }
-                    continue;
-                }
-                "traceparent" => &mut facts.traceparent,
-                "content-length" => &mut facts.content_length,
-                "x-consumer-id" if self.config.identity.consumer_headers => &mut facts.consumer_id,
-                "x-consumer-username" if self.config.identity.consumer_headers => {
-                    &mut facts.consumer_username
-                }
-                "x-consumer-custom-id" if self.config.identity.consumer_headers => {
-                    &mut facts.consumer_custom_id
-                }
-                "x-credential-identifier" if self.config.identity.consumer_headers => {
-                    &mut facts.credential
-                }
-                "x-anonymous-consumer" => &mut facts.anonymous,
-                "x-consumer-groups" => &mut facts.consumer_groups,
-                "x-authenticated-groups" => &mut facts.authenticated_groups,
-                "x-authenticated-userid" => &mut facts.authenticated_userid,
-                "x-authenticated-scope" => &mut facts.authenticated_scope,
+                ":method" => Field::Method,
+                ":path" => Field::Path,
+                ":authority" => Field::Authority,
+                "host" => Field::Host,
+                "user-agent" => Field::UserAgent,
+                "authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
+                "traceparent" => Field::Traceparent,
+                "content-length" => Field::ContentLength,
+                "x-consumer-id" if consumer => Field::ConsumerId,
+                "x-consumer-username" if consumer => Field::ConsumerUsername,
+                "x-consumer-custom-id" if consumer => Field::ConsumerCustomId,
+                "x-credential-identifier" if consumer => Field::Credential,
+                "x-anonymous-consumer" => Field::Anonymous,
+                "x-consumer-groups" => Field::ConsumerGroups,
+                "x-authenticated-groups" => Field::AuthenticatedGroups,
+                "x-authenticated-userid" => Field::AuthenticatedUserid,
+                "x-authenticated-scope" => Field::AuthenticatedScope,
                 other => {
                     if self.key_names.iter().any(|k| k == other) {
                         facts.api_key_present = true;
                     } else if let Some(rank) = self.trusted_headers.iter().position(|t| t == other)
-                        && trusted.as_ref().is_none_or(|(r, _)| rank < *r)
+                        && rank < facts.trusted_rank
                         && !value.is_empty()
                     {
-                        trusted = Some((rank, keep(value)));
+                        facts.trusted_rank = rank;
+                        if let Some(slot) = facts.spans.get_mut(Field::Trusted as usize) {
+                            *slot = Some(value);
+                        }
                     }
                     continue;
                 }
             };
-            *field = keep(value);
+            if let Some(slot) = facts.spans.get_mut(field as usize) {
+                *slot = Some(value);
+            }
         }
-        if facts.host.is_empty() {
-            facts.host = authority;
-        }
-        if let Some((_, user)) = trusted {
-            facts.trusted_user = user;
-        }
+        facts.map = map;
         facts
     }
 
-    /// Assembles the record of a finished request; `None` when sampling
-    /// leaves it out. `now_ms` is the filter clock in `on_log`.
+    /// Assembles the record of a finished request and hands it to `f`;
+    /// false when sampling leaves the request out. `now_ms` is the filter
+    /// clock in `on_log`.
     pub fn capture(
         &mut self,
         facts: &RequestFacts,
         src: &mut dyn LogSource,
         now_ms: i64,
-    ) -> Option<Captured> {
+        f: impl FnOnce(&Record<'_>),
+    ) -> bool {
         let status = text(src.property("response.code"))
             .and_then(|s| timing::status(&s))
             .or_else(|| text(src.response_header(":status")).and_then(|s| timing::status(&s)))
             .unwrap_or(0);
         let Some(sample_weight) = self.sampler.keep(status) else {
             self.sampled_out = self.sampled_out.saturating_add(1);
-            return None;
+            return false;
         };
 
         let own_clock_us = u64::try_from(now_ms.saturating_sub(facts.started_at_ms))
@@ -296,34 +300,49 @@ impl Capturer {
 
         let request_bytes = text(src.property("request.size"))
             .and_then(|s| timing::size(&s))
-            .or_else(|| timing::size(&facts.content_length))
+            .or_else(|| timing::size(&facts.get(Field::ContentLength)))
             .unwrap_or(0);
         let response_bytes = text(src.property("response.size"))
             .and_then(|s| timing::size(&s))
             .or_else(|| text(src.response_header("content-length")).and_then(|s| timing::size(&s)))
             .unwrap_or(0);
 
-        let (route_id, route_name) = self.entity(src, "route");
-        let (service_id, service_name) = self.entity(src, "service");
+        let route_id = text(src.property("kong.route_id"))
+            .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
+            .unwrap_or_default();
+        let fresh = self
+            .names
+            .get(&route_id)
+            .is_some_and(|n| n.expires_ms > now_ms);
+        let looked_up = if fresh {
+            None
+        } else {
+            Some(self.look_up_names(src, &route_id, now_ms))
+        };
 
-        let method = method_from_name(&facts.method);
+        let method_token = facts.get(Field::Method);
+        let method = method_from_name(&method_token);
         let method_text = if method == Method::Other {
-            bounded(&facts.method, 32)
+            bounded(&method_token, 32)
         } else {
             String::new()
         };
-
+        let mut host = facts.get(Field::Host);
+        if host.is_empty() {
+            host = facts.get(Field::Authority);
+        }
+        let path = self.templater.template(&facts.get(Field::Path));
         let identity = self.identity(facts, src);
-
         let client_address = text(src.property("ngx.remote_addr"))
             .and_then(|a| privacy::client_address(&a, &self.address_mode, self.hasher.as_ref()))
             .unwrap_or_default();
-
         let agent = self
             .agents
-            .classify(&facts.user_agent)
-            .map(|rule| (rule.category, rule.name.as_str()));
-
+            .classify(&facts.get(Field::UserAgent))
+            .map(|rule| AgentRef {
+                category: rule.category,
+                name: rule.name.as_str(),
+            });
         let request_id = if self.config.request_id {
             text(src.property("ngx.kong_request_id"))
                 .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
@@ -331,87 +350,118 @@ impl Capturer {
         } else {
             String::new()
         };
+        let traceparent = facts.get(Field::Traceparent);
 
-        Some(Captured {
+        // Everything mutable is done; the record borrows from here on.
+        let names = looked_up.as_ref().or_else(|| self.names.get(&route_id));
+        let groups: Vec<&str> = identity
+            .as_ref()
+            .map(|i| i.groups.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let record = Record {
             started_at_ms: facts.started_at_ms,
-            route_id,
-            route_name,
-            service_id,
-            service_name,
+            route: RouteRef {
+                route_id: &route_id,
+                route_name: names.map_or("", |n| n.route_name.as_str()),
+                service_id: names.map_or("", |n| n.service_id.as_str()),
+                service_name: names.map_or("", |n| n.service_name.as_str()),
+                workspace: &self.config.workspace,
+            },
             method,
-            method_text,
-            host: bounded(&facts.host, 256),
-            path: self.templater.template(&facts.path),
+            method_text: &method_text,
+            host: host.get(..host.floor_char_boundary(256)).unwrap_or(""),
+            path: &path,
             status,
             source,
             latency_total_us,
             latency_upstream_us,
             request_bytes,
             response_bytes,
-            identity,
-            client_address,
+            identity: identity.as_ref().map(|i| IdentityRef {
+                auth_method: i.auth_method,
+                trust: i.trust,
+                consumer_id: &i.consumer_id,
+                consumer_username: &i.consumer_username,
+                consumer_custom_id: &i.consumer_custom_id,
+                credential: &i.credential,
+                consumer_groups: &groups,
+                subject: &i.subject,
+                issuer: &i.issuer,
+                client_id: &i.client_id,
+                anonymous: i.anonymous,
+            }),
+            client_address: &client_address,
             agent,
-            request_id,
-            trace_id: timing::trace_id(&facts.traceparent)
-                .unwrap_or_default()
-                .to_string(),
+            request_id: &request_id,
+            trace_id: timing::trace_id(&traceparent).unwrap_or_default(),
             sample_weight,
-        })
+        };
+        f(&record);
+        true
     }
 
-    /// The id and name of the route or service: names from
-    /// `kong.<kind>_name` (3.9), else from a cache by id, else from the
-    /// `kong.router.<kind>` JSON (3.8), which is then cached.
-    fn entity(&mut self, src: &mut dyn LogSource, kind: &str) -> (String, String) {
-        let id = text(src.property(&format!("kong.{kind}_id")))
-            .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
-            .unwrap_or_default();
-        if let Some(name) = text(src.property(&format!("kong.{kind}_name"))) {
-            return (id, bounded(&name, router::MAX_FIELD_BYTES));
-        }
-        let cache = if kind == "route" {
-            &mut self.route_names
-        } else {
-            &mut self.service_names
+    /// Route name, service id and service name for `route_id`: from
+    /// `kong.route_name` and friends (3.9), else from the router JSON
+    /// (3.8). Cached per route id for a minute, because on Kong each of
+    /// these reads runs Lua; a route's names change rarely, and a changed
+    /// config gets a fresh instance anyway.
+    fn look_up_names(&mut self, src: &mut dyn LogSource, route_id: &str, now_ms: i64) -> Names {
+        let field = |v: Option<Vec<u8>>| {
+            text(v)
+                .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
+                .unwrap_or_default()
         };
-        if !id.is_empty()
-            && let Some(name) = cache.get(&id)
-        {
-            return (id, name.clone());
-        }
-        let Some(parsed) = src
-            .property(&format!("kong.router.{kind}"))
-            .and_then(|json| router::entity(&json))
-        else {
-            return (id, String::new());
+        let mut service_id = field(src.property("kong.service_id"));
+        let route_name = match text(src.property("kong.route_name")) {
+            Some(name) => bounded(&name, router::MAX_FIELD_BYTES),
+            None => src
+                .property("kong.router.route")
+                .and_then(|json| router::entity(&json))
+                .and_then(|e| e.name)
+                .unwrap_or_default(),
         };
-        let id = if id.is_empty() {
-            parsed.id.unwrap_or_default()
-        } else {
-            id
-        };
-        let name = parsed.name.unwrap_or_default();
-        if !id.is_empty() {
-            if cache.len() >= NAME_CACHE_ENTRIES {
-                cache.clear();
+        let service_name = match text(src.property("kong.service_name")) {
+            Some(name) => bounded(&name, router::MAX_FIELD_BYTES),
+            None => {
+                let entity = src
+                    .property("kong.router.service")
+                    .and_then(|json| router::entity(&json))
+                    .unwrap_or_default();
+                if service_id.is_empty() {
+                    service_id = entity.id.unwrap_or_default();
+                }
+                entity.name.unwrap_or_default()
             }
-            cache.insert(id.clone(), name.clone());
+        };
+        let names = Names {
+            route_name,
+            service_id,
+            service_name,
+            expires_ms: now_ms.saturating_add(NAME_TTL_MS),
+        };
+        if !route_id.is_empty() {
+            if self.names.len() >= NAME_CACHE_ENTRIES {
+                self.names.clear();
+            }
+            self.names.insert(route_id.to_string(), names.clone());
         }
-        (id, name)
+        names
     }
 
-    fn identity(&self, facts: &RequestFacts, src: &mut dyn LogSource) -> Option<Identity> {
+    fn identity(&mut self, facts: &RequestFacts, src: &mut dyn LogSource) -> Option<Identity> {
         let cfg = &self.config.identity;
-        let consumer = !facts.consumer_id.is_empty() || !facts.credential.is_empty();
+        let authorization = facts.get(Field::Authorization);
+        let consumer_id = facts.get(Field::ConsumerId);
+        let credential = facts.get(Field::Credential);
+        let consumer = !consumer_id.is_empty() || !credential.is_empty();
         // Kong's jwt plugin keeps the token it verified here; read it only
         // when the request shows a consumer but no bearer token (the plugin
         // also takes tokens from the query and cookies).
-        let verified_jwt =
-            if cfg.jwt && consumer && super::jwt::bearer(&facts.authorization).is_none() {
-                text(src.property("kong.ctx.shared.authenticated_jwt_token")).unwrap_or_default()
-            } else {
-                String::new()
-            };
+        let verified_jwt = if cfg.jwt && consumer && jwt::bearer(&authorization).is_none() {
+            text(src.property("kong.ctx.shared.authenticated_jwt_token")).unwrap_or_default()
+        } else {
+            String::new()
+        };
         let (client_dn, client_fingerprint, mtls_verified) = if cfg.mtls {
             match text(src.property("ngx.ssl_client_s_dn")).filter(|d| !d.is_empty()) {
                 Some(dn) => (
@@ -425,24 +475,39 @@ impl Capturer {
             (String::new(), String::new(), false)
         };
         let evidence = Evidence {
-            consumer_id: &facts.consumer_id,
-            consumer_username: &facts.consumer_username,
-            consumer_custom_id: &facts.consumer_custom_id,
-            credential: &facts.credential,
-            anonymous: &facts.anonymous,
-            consumer_groups: &facts.consumer_groups,
-            authenticated_groups: &facts.authenticated_groups,
-            authenticated_userid: &facts.authenticated_userid,
-            authenticated_scope: &facts.authenticated_scope,
+            consumer_id: &consumer_id,
+            consumer_username: &facts.get(Field::ConsumerUsername),
+            consumer_custom_id: &facts.get(Field::ConsumerCustomId),
+            credential: &credential,
+            anonymous: &facts.get(Field::Anonymous),
+            consumer_groups: &facts.get(Field::ConsumerGroups),
+            authenticated_groups: &facts.get(Field::AuthenticatedGroups),
+            authenticated_userid: &facts.get(Field::AuthenticatedUserid),
+            authenticated_scope: &facts.get(Field::AuthenticatedScope),
             api_key_present: facts.api_key_present,
-            authorization: &facts.authorization,
+            authorization: &authorization,
             verified_jwt: &verified_jwt,
             client_dn: &client_dn,
             client_fingerprint: &client_fingerprint,
             mtls_verified,
-            trusted_user: &facts.trusted_user,
+            trusted_user: &facts.get(Field::Trusted),
         };
-        let mut id = identity::resolve(&evidence, cfg)?;
+        let claims = identity::jwt_token(&evidence, cfg).and_then(|(token, trust)| {
+            // Clients reuse a token for its lifetime: decode each once.
+            let key = self.token_hasher.hash_one(token);
+            if !self.tokens.contains_key(&key) {
+                if self.tokens.len() >= TOKEN_CACHE_ENTRIES {
+                    self.tokens.clear();
+                }
+                let claims = jwt::claims(token, &cfg.groups_claim).ok();
+                self.tokens.insert(key, claims);
+            }
+            self.tokens
+                .get(&key)
+                .and_then(Option::as_ref)
+                .map(|c| (c, trust))
+        });
+        let mut id = identity::resolve_with_claims(&evidence, cfg, claims)?;
         if self.config.privacy.pseudonymize
             && let Some(hasher) = &self.hasher
         {
@@ -452,70 +517,12 @@ impl Capturer {
     }
 }
 
-impl Captured {
-    /// Calls `f` with the record borrowed from this capture.
-    pub fn with_record<R>(&self, workspace: &str, f: impl FnOnce(&Record<'_>) -> R) -> R {
-        let groups: Vec<&str> = self
-            .identity
-            .as_ref()
-            .map(|i| i.groups.iter().map(String::as_str).collect())
-            .unwrap_or_default();
-        let record = Record {
-            started_at_ms: self.started_at_ms,
-            route: RouteRef {
-                route_id: &self.route_id,
-                route_name: &self.route_name,
-                service_id: &self.service_id,
-                service_name: &self.service_name,
-                workspace,
-            },
-            method: self.method,
-            method_text: &self.method_text,
-            host: &self.host,
-            path: &self.path,
-            status: self.status,
-            source: self.source,
-            latency_total_us: self.latency_total_us,
-            latency_upstream_us: self.latency_upstream_us,
-            request_bytes: self.request_bytes,
-            response_bytes: self.response_bytes,
-            identity: self.identity.as_ref().map(|i| IdentityRef {
-                auth_method: i.auth_method,
-                trust: i.trust,
-                consumer_id: &i.consumer_id,
-                consumer_username: &i.consumer_username,
-                consumer_custom_id: &i.consumer_custom_id,
-                credential: &i.credential,
-                consumer_groups: &groups,
-                subject: &i.subject,
-                issuer: &i.issuer,
-                client_id: &i.client_id,
-                anonymous: i.anonymous,
-            }),
-            client_address: &self.client_address,
-            agent: self
-                .agent
-                .map(|(category, name)| AgentRef { category, name }),
-            request_id: &self.request_id,
-            trace_id: &self.trace_id,
-            sample_weight: self.sample_weight,
-        };
-        f(&record)
-    }
-}
-
 /// A property as text; invalid UTF-8 is replaced.
 fn text(value: Option<Vec<u8>>) -> Option<String> {
     value.map(|v| match String::from_utf8(v) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     })
-}
-
-/// A header value kept between phases: cut to a bound, lossy UTF-8.
-fn keep(value: &[u8]) -> String {
-    let cut = value.get(..MAX_HEADER_BYTES).unwrap_or(value);
-    String::from_utf8_lossy(cut).into_owned()
 }
 
 fn bounded(value: &str, max: usize) -> String {

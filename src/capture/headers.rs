@@ -2,11 +2,19 @@
 //! each pair's name and value lengths, then the bytes, each string followed
 //! by a NUL. Any inconsistency ends the decoding; nothing is trusted.
 
+use std::ops::Range;
+
 /// Most pairs read.
 pub const MAX_PAIRS: usize = 256;
 
 /// The (name, value) pairs of a serialized header map.
 pub fn pairs(map: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    spans(map).map_while(|(name, value)| Some((map.get(name)?, map.get(value)?)))
+}
+
+/// The pairs as byte ranges of `map`, so a caller can keep the map and
+/// refer into it without copying each value.
+pub fn spans(map: &[u8]) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
     let count = read_u32(map, 0).unwrap_or(0).min(MAX_PAIRS);
     let mut data = count
         .checked_mul(8)
@@ -16,10 +24,13 @@ pub fn pairs(map: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         let at = i.checked_mul(8)?.checked_add(4)?;
         let name_len = read_u32(map, at)?;
         let value_len = read_u32(map, at.checked_add(4)?)?;
-        let name = map.get(data..data.checked_add(name_len)?)?;
-        let value_at = data.checked_add(name_len)?.checked_add(1)?;
-        let value = map.get(value_at..value_at.checked_add(value_len)?)?;
-        data = value_at.checked_add(value_len)?.checked_add(1)?;
+        let name = data..data.checked_add(name_len)?;
+        let value_at = name.end.checked_add(1)?;
+        let value = value_at..value_at.checked_add(value_len)?;
+        if value.end > map.len() {
+            return None;
+        }
+        data = value.end.checked_add(1)?;
         Some((name, value))
     })
 }

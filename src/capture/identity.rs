@@ -97,13 +97,41 @@ fn strength(method: AuthMethod) -> u8 {
     }
 }
 
-/// Resolves the identity of a request; `None` when there is no evidence.
-pub fn resolve(ev: &Evidence<'_>, cfg: &IdentityConfig) -> Option<Identity> {
-    let chain_trust = if cfg.auth_plugin {
+/// The bearer token a request carries and how far it is trusted: the one
+/// Kong's jwt plugin verified, else the client's `Authorization`.
+pub fn jwt_token<'a>(ev: &Evidence<'a>, cfg: &IdentityConfig) -> Option<(&'a str, Trust)> {
+    if !cfg.jwt {
+        return None;
+    }
+    if !ev.verified_jwt.trim().is_empty() {
+        return Some((ev.verified_jwt.trim(), Trust::Verified));
+    }
+    jwt::bearer(ev.authorization).map(|t| (t, chain_trust(cfg)))
+}
+
+fn chain_trust(cfg: &IdentityConfig) -> Trust {
+    if cfg.auth_plugin {
         Trust::Verified
     } else {
         Trust::Claimed
-    };
+    }
+}
+
+/// Resolves the identity of a request; `None` when there is no evidence.
+pub fn resolve(ev: &Evidence<'_>, cfg: &IdentityConfig) -> Option<Identity> {
+    let claims = jwt_token(ev, cfg)
+        .and_then(|(t, trust)| jwt::claims(t, &cfg.groups_claim).ok().map(|c| (c, trust)));
+    resolve_with_claims(ev, cfg, claims.as_ref().map(|(c, t)| (c, *t)))
+}
+
+/// [`resolve`], with the token's claims already decoded (the filter caches
+/// them per token).
+pub fn resolve_with_claims(
+    ev: &Evidence<'_>,
+    cfg: &IdentityConfig,
+    claims: Option<(&jwt::Claims, Trust)>,
+) -> Option<Identity> {
+    let chain_trust = chain_trust(cfg);
     let mut id = Identity::default();
     let mut best: Option<(AuthMethod, Trust)> = None;
     let mut offer = |method: AuthMethod, trust: Trust| {
@@ -147,25 +175,18 @@ pub fn resolve(ev: &Evidence<'_>, cfg: &IdentityConfig) -> Option<Identity> {
         }
     }
 
-    if cfg.jwt {
-        let (token, trust) = if !ev.verified_jwt.is_empty() {
-            (Some(ev.verified_jwt.trim()), Trust::Verified)
+    if let Some((claims, trust)) = claims {
+        let method = if claims.oidc {
+            AuthMethod::Oidc
         } else {
-            (jwt::bearer(ev.authorization), chain_trust)
+            AuthMethod::Jwt
         };
-        if let Some(Ok(claims)) = token.map(|t| jwt::claims(t, &cfg.groups_claim)) {
-            let method = if claims.oidc {
-                AuthMethod::Oidc
-            } else {
-                AuthMethod::Jwt
-            };
-            offer(method, trust);
-            set_if_empty(&mut id.subject, claims.subject.as_deref().unwrap_or(""));
-            set_if_empty(&mut id.issuer, claims.issuer.as_deref().unwrap_or(""));
-            set_if_empty(&mut id.client_id, claims.client_id.as_deref().unwrap_or(""));
-            for group in claims.groups {
-                push_group(&mut id.groups, &group);
-            }
+        offer(method, trust);
+        set_if_empty(&mut id.subject, claims.subject.as_deref().unwrap_or(""));
+        set_if_empty(&mut id.issuer, claims.issuer.as_deref().unwrap_or(""));
+        set_if_empty(&mut id.client_id, claims.client_id.as_deref().unwrap_or(""));
+        for group in &claims.groups {
+            push_group(&mut id.groups, group);
         }
     }
 

@@ -1,4 +1,4 @@
-//! The HTTP context of one request: picks the headers it needs when they
+//! The HTTP context of one request: keeps the header map when the headers
 //! arrive (after Kong's auth plugins ran), and in the log phase reads
 //! Kong's properties, captures the record and appends it to the worker's
 //! outbox. It never changes the request and never pauses it.
@@ -12,7 +12,6 @@ use proxy_wasm::types::{Action, MapType};
 use super::root::Chain;
 use super::{abi, now_ms, worker};
 use crate::capture::capturer::{LogSource, RequestFacts};
-use crate::capture::headers;
 
 /// One request's context.
 pub struct Http {
@@ -44,6 +43,14 @@ impl LogSource for Host {
     }
 }
 
+fn count_capture_error(lane: usize) {
+    worker::with(|w| {
+        if let Some(lane) = w.lanes.get_mut(lane) {
+            lane.outbox.count_capture_error();
+        }
+    });
+}
+
 impl Context for Http {}
 
 impl HttpContext for Http {
@@ -51,8 +58,7 @@ impl HttpContext for Http {
         if let Some(chain) = &self.chain
             && let Ok(capturer) = chain.capturer.try_borrow()
         {
-            let map = abi::request_header_map();
-            self.facts = Some(capturer.request_facts(headers::pairs(&map), now_ms()));
+            self.facts = Some(capturer.request_facts(abi::request_header_map(), now_ms()));
         }
         Action::Continue
     }
@@ -62,31 +68,17 @@ impl HttpContext for Http {
             return;
         };
         let now = now_ms();
-        let Some(facts) = self.facts.take() else {
-            // The headers phase did not run for this request (the context
-            // was created late); there is nothing to attribute it to.
-            worker::with(|w| {
-                if let Some(lane) = w.lanes.get_mut(chain.lane) {
-                    lane.outbox.count_capture_error();
-                }
-            });
+        // Without the headers phase (a context created late) there is still
+        // a request to count: record what the log phase shows.
+        let facts = self
+            .facts
+            .take()
+            .unwrap_or_else(|| RequestFacts::empty(now));
+        let Ok(mut capturer) = chain.capturer.try_borrow_mut() else {
+            count_capture_error(chain.lane);
             return;
         };
-        let captured = match chain.capturer.try_borrow_mut() {
-            Ok(mut capturer) => capturer.capture(&facts, &mut Host, now).map(|c| {
-                let workspace = capturer.config().workspace.clone();
-                (c, workspace)
-            }),
-            Err(_) => {
-                worker::with(|w| {
-                    if let Some(lane) = w.lanes.get_mut(chain.lane) {
-                        lane.outbox.count_capture_error();
-                    }
-                });
-                return;
-            }
-        };
-        worker::with(|w| {
+        let done = worker::with(|w| {
             if !w.producer_known {
                 w.producer_known = true;
                 let text = |name: &str| {
@@ -101,11 +93,14 @@ impl HttpContext for Http {
                     lane.outbox.set_producer(&producer);
                 }
             }
-            if let Some((captured, workspace)) = &captured
-                && let Some(lane) = w.lanes.get_mut(chain.lane)
-            {
-                captured.with_record(workspace, |record| lane.outbox.push(record, now));
+            if let Some(lane) = w.lanes.get_mut(chain.lane) {
+                capturer.capture(&facts, &mut Host, now, |record| {
+                    lane.outbox.push(record, now);
+                });
             }
         });
+        if done.is_none() {
+            count_capture_error(chain.lane);
+        }
     }
 }
