@@ -8,7 +8,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -22,17 +21,39 @@ use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::Profile;
 use support::traffic;
 
+/// The properties the filter may read, in an array rather than a map, so
+/// that the stand-in host costs little next to capture itself.
+const PROPERTIES: [&str; 16] = [
+    "response.code",
+    "ngx.request_time",
+    "ngx.upstream_status",
+    "ngx.upstream_response_time",
+    "request.size",
+    "response.size",
+    "kong.route_id",
+    "kong.route_name",
+    "kong.service_id",
+    "kong.service_name",
+    "ngx.remote_addr",
+    "ngx.ssl_client_s_dn",
+    "ngx.ssl_client_fingerprint",
+    "connection.mtls",
+    "ngx.kong_request_id",
+    "kong.ctx.shared.authenticated_jwt_token",
+];
+
 /// Kong's side of one request, as the filter would read it.
 struct Kong {
     chain: usize,
     header_map: Vec<u8>,
-    properties: BTreeMap<String, Vec<u8>>,
+    properties: [Option<Vec<u8>>; PROPERTIES.len()],
     status: u16,
 }
 
 impl LogSource for &Kong {
     fn property(&mut self, name: &str) -> Option<Vec<u8>> {
-        self.properties.get(name).cloned()
+        let i = PROPERTIES.iter().position(|p| *p == name)?;
+        self.properties[i].clone()
     }
 
     fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
@@ -57,7 +78,7 @@ fn capture(c: &mut Criterion) {
                         .iter()
                         .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
                 ),
-                properties: req.properties.clone(),
+                properties: PROPERTIES.map(|p| req.properties.get(p).cloned()),
                 status: req.response.status,
             }
         })

@@ -3,7 +3,6 @@
 //! cached per worker, because a gateway sees the same few hundred agents
 //! over and over.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use kong_looker_proto::v1::AgentCategory;
@@ -71,7 +70,7 @@ fn category_from_word(word: &str) -> Option<AgentCategory> {
 /// Classifies User-Agent headers with a bounded cache.
 #[derive(Debug, Default)]
 pub struct AgentClassifier {
-    cache: HashMap<Box<str>, Option<usize>>,
+    cache: super::FastMap<Box<str>, Option<usize>>,
 }
 
 impl AgentClassifier {

@@ -9,8 +9,6 @@
 //! wasm32 with a map standing in for Kong.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::ops::Range;
 
@@ -24,8 +22,9 @@ use super::jwt::{self, Claims};
 use super::path::PathTemplater;
 use super::privacy::{self, AddressMode, Pseudonymiser};
 use super::sampler::Sampler;
-use super::{headers, router, timing};
+use super::{FastMap, headers, router, timing};
 use crate::config::Config;
+use foldhash::fast::FixedState;
 
 /// Longest `Authorization` value kept between phases (a JWT is at most
 /// [`super::jwt::MAX_TOKEN_BYTES`]).
@@ -150,9 +149,9 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    names: HashMap<String, Names>,
-    tokens: HashMap<u64, Option<Claims>>,
-    token_hasher: RandomState,
+    names: FastMap<String, Names>,
+    tokens: FastMap<u64, Option<Claims>>,
+    token_hasher: FixedState,
     sampled_out: u64,
 }
 
@@ -172,9 +171,9 @@ impl Capturer {
             sampler: Sampler::new(config.sample_rate, seed),
             address_mode: config.privacy.client_address.mode(),
             hasher: Pseudonymiser::new(config.privacy.hash_key.as_bytes()),
-            names: HashMap::new(),
-            tokens: HashMap::new(),
-            token_hasher: RandomState::new(),
+            names: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(11))),
+            tokens: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(23))),
+            token_hasher: FixedState::with_seed(seed.rotate_left(37)),
             sampled_out: 0,
             config,
         }

@@ -16,6 +16,13 @@
 //! - [`sampler`]: which records are kept, and their weights.
 //! - [`capturer`]: one chain's capture, from headers and properties to a record.
 
+/// Hash maps of the capture caches: foldhash, seeded per instance, because
+/// SipHash costs more than the lookups it guards on this hot path, and a
+/// random seed keeps clients from aiming at collisions.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+/// A set with [`FastMap`]'s hasher.
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
 pub mod agent;
 pub mod basic;
 pub mod capturer;

@@ -5,7 +5,7 @@
 //! the number of distinct templates per worker is capped: paths past the cap
 //! become `{other}` and are counted.
 
-use std::collections::HashSet;
+use super::FastSet;
 
 /// Longest path the templater looks at, in bytes; the rest is ignored.
 pub const MAX_PATH_BYTES: usize = 2048;
@@ -27,7 +27,7 @@ pub struct PrefixRule {
 #[derive(Clone, Debug)]
 pub struct PathTemplater {
     rules: Vec<PrefixRule>,
-    seen: HashSet<Box<str>>,
+    seen: FastSet<Box<str>>,
     max_templates: usize,
     overflowed: u64,
 }
@@ -39,7 +39,7 @@ impl PathTemplater {
         rules.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         PathTemplater {
             rules,
-            seen: HashSet::new(),
+            seen: FastSet::default(),
             max_templates,
             overflowed: 0,
         }

@@ -167,6 +167,7 @@ impl Worker {
             shared: self.env.shared.clone(),
             dispatcher: Dispatcher::new(self.env.records.clone()),
             random: self.seed,
+            guest: None,
         };
         let mut store = Store::new(&self.env.engine, state);
         let instance = self
@@ -175,6 +176,7 @@ impl Worker {
             .instantiate(&mut store, &self.env.module)
             .map_err(|e| format!("instantiate: {e:#}"))?;
         let exports = Exports::new(&mut store, &instance);
+        store.data_mut().guest = Some(crate::host::memory::Guest::of(&mut store, &instance));
         let mut live = Live {
             store,
             instance,

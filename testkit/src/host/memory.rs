@@ -2,11 +2,33 @@
 //! and writes guest memory through these helpers, so a bad pointer from the
 //! filter becomes a trap with a message, never a host panic.
 
-use wasmtime::{Caller, Extern, Memory, Result, bail};
+use wasmtime::{AsContextMut, Caller, Extern, Instance, Memory, Result, TypedFunc, bail};
 
 use super::HostState;
 
+/// An instance's memory and `proxy_on_memory_allocate`.
+#[derive(Clone)]
+pub(crate) struct Guest {
+    memory: Option<Memory>,
+    alloc: Option<TypedFunc<u32, u32>>,
+}
+
+impl Guest {
+    /// Looks both up in a fresh instance.
+    pub(crate) fn of(mut store: impl AsContextMut, instance: &Instance) -> Guest {
+        Guest {
+            memory: instance.get_memory(&mut store, "memory"),
+            alloc: instance
+                .get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate")
+                .ok(),
+        }
+    }
+}
+
 fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory> {
+    if let Some(m) = caller.data().guest.as_ref().and_then(|g| g.memory) {
+        return Ok(m);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => bail!("the module exports no memory"),
@@ -60,13 +82,18 @@ pub(crate) fn give(
     ret_ptr: u32,
     ret_size: u32,
 ) -> Result<()> {
-    let Some(alloc) = caller
-        .get_export("proxy_on_memory_allocate")
-        .and_then(Extern::into_func)
-    else {
-        bail!("the module exports no proxy_on_memory_allocate");
+    let alloc = match caller.data().guest.as_ref().and_then(|g| g.alloc.clone()) {
+        Some(alloc) => alloc,
+        None => {
+            let Some(alloc) = caller
+                .get_export("proxy_on_memory_allocate")
+                .and_then(Extern::into_func)
+            else {
+                bail!("the module exports no proxy_on_memory_allocate");
+            };
+            alloc.typed::<u32, u32>(&mut *caller)?
+        }
     };
-    let alloc = alloc.typed::<u32, u32>(&mut *caller)?;
     let len = u32::try_from(bytes.len())?;
     let ptr = alloc.call(&mut *caller, len)?;
     if ptr == 0 && len != 0 {

@@ -173,6 +173,9 @@ pub struct HostState {
     pub(crate) dispatcher: Dispatcher,
     /// Deterministic bytes for WASI `random_get`.
     pub(crate) random: u64,
+    /// The guest's memory and allocator, looked up once per instance so
+    /// that a host call does not pay a by-name export lookup each time.
+    pub(crate) guest: Option<memory::Guest>,
 }
 
 impl HostState {
