@@ -498,6 +498,8 @@ fn unknown_field_path(path: &str, err: &serde_json::Error) -> String {
         .and_then(|rest| rest.split_once('`'))
         .map(|(name, _)| name);
     match (unknown, path) {
+        // A field named "" would leave the log line nameless.
+        (Some(""), p) => format!("{p}.\"\""),
         (Some(name), ".") => name.to_string(),
         (Some(name), p) => {
             // serde_path_to_error already ends the path with the field.
@@ -554,6 +556,8 @@ mod tests {
         assert!(e.reason.starts_with("unknown field"), "{e}");
         let e = err(r#"{"collector":"a:1","colector":"x"}"#);
         assert_eq!(e.field, "colector", "{e}");
+        // Found by the config fuzz target: an empty name is still named.
+        assert_eq!(err(r#"{"""#).field, r#"."""#);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
