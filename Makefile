@@ -50,9 +50,10 @@ tools: ## Install the Rust targets and test tools a fresh machine lacks
 		$(CARGO) install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
 	fi
 
-bench: ## Run the criterion benches and print the wire sizes (bench/RESULTS.md)
+bench: build ## Run the criterion benches and print the wire sizes (bench/RESULTS.md)
 	$(CARGO) run -q --release -p kong-looker-proto --features mix --example wire_size
 	$(CARGO) bench --bench codec
+	$(CARGO) bench --bench capture
 	$(CARGO) bench --bench host
 
 fmt: ## Format the code

@@ -594,7 +594,7 @@ mod tests {
         let reader = BatchReader::default();
         let a = reader.decode(&first[0].2).unwrap();
         let b = reader.decode(&second[0].2).unwrap();
-        assert!(a.definitions().strings.len() > 0);
+        assert!(!a.definitions().strings.is_empty());
         assert!(
             b.definitions().strings.is_empty(),
             "acknowledged entries are not resent"
