@@ -54,8 +54,10 @@ pub struct Config {
     #[serde(default = "defaults::sample_rate")]
     pub sample_rate: f64,
     /// Send Kong's request id (`ngx.kong_request_id`), so the collector can
-    /// match a record with the same request's http-log entry.
-    #[serde(default = "defaults::yes")]
+    /// match a record with the same request's http-log entry. Off by
+    /// default: 16 random bytes per record more than double the wire size,
+    /// and only a deployment that also runs http-log needs them.
+    #[serde(default)]
     pub request_id: bool,
     /// Export metrics through the proxy-wasm metrics API (Kong 3.8+).
     #[serde(default = "defaults::yes")]

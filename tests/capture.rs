@@ -73,7 +73,7 @@ fn reference_mix(profile: Profile) {
         expected.insert(req.request_id.clone().unwrap(), row);
         sent.push(r);
     }
-    let chains = traffic::chains("{collector}", "");
+    let chains = traffic::chains("{collector}", r#""request_id":true"#);
     let (collected, _) = run(profile, &chains, &sent);
     assert_eq!(
         collected.rows.len(),
@@ -116,7 +116,7 @@ fn get(path: &str) -> Request {
 fn timings_statuses_and_sizes_come_from_kong_first() {
     let row = one(
         Profile::Kong39,
-        "",
+        r#""request_id":true"#,
         get("/v1/orders/12345?x=1")
             .property("ngx.upstream_response_time", "0.010, 0.020 : 0.005")
             .property("ngx.upstream_status", "502, 200")
@@ -161,6 +161,7 @@ fn without_kong_figures_the_filter_uses_its_own_clock_and_headers() {
             .header("content-length", "42")
             .respond(503)
             .response_header("content-length", "99")
+            .property("ngx.kong_request_id", "5b1e4a7f2c9d4e0f8a6b3c2d1e0f9a8b")
             .lasting(250),
     );
     assert_eq!(row.method.as_deref(), Some("PURGE"));
@@ -170,7 +171,10 @@ fn without_kong_figures_the_filter_uses_its_own_clock_and_headers() {
     assert_eq!(row.latency_upstream_us, None);
     assert_eq!(row.latency_total_us, 250_000, "the filter's own clock");
     assert_eq!((row.request_bytes, row.response_bytes), (42, 99));
-    assert_eq!(row.request_id, None);
+    assert_eq!(
+        row.request_id, None,
+        "request ids are sent only when configured"
+    );
 }
 
 #[test]

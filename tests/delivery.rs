@@ -88,9 +88,9 @@ fn a_failing_collector_gets_the_same_batch_again_until_it_answers() {
             if failures > 0 {
                 failures -= 1;
                 Answer {
-                    status: 503,
                     headers: vec![("retry-after".into(), "2".into())],
                     body: br#"{"error":"overloaded"}"#.to_vec(),
+                    ..Answer::status(503)
                 }
             } else {
                 Answer::status(204)
@@ -165,9 +165,8 @@ fn a_batch_given_up_on_is_counted_and_the_count_reaches_the_collector() {
         if refuse {
             refuse = false;
             Answer {
-                status: 400,
-                headers: Vec::new(),
                 body: br#"{"error":"malformed"}"#.to_vec(),
+                ..Answer::status(400)
             }
         } else {
             Answer::status(204)
@@ -205,4 +204,283 @@ fn a_rebuilt_chain_starts_a_new_producer() {
         "each starts at sequence 1"
     );
     assert_eq!(c.rows.len(), 20);
+}
+
+/// The books of one run: what the filter captured (its metric, summed over
+/// workers and instances), what the collector committed once, and the
+/// drops it was told about. A collector commits what it answers 2xx, and
+/// what it stored before its reply was lost (a reset or a late answer);
+/// it refuses the rest.
+struct Books {
+    captured: u64,
+    delivered: u64,
+    reported_drops: u64,
+    duplicates: usize,
+}
+
+fn books(kong: &Kong, sink: &Sink) -> Books {
+    let received: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|r| r.answered == 0 || (200..300).contains(&r.answered))
+        .collect();
+    let c = Collected::from(&received);
+    let m = kong.metrics();
+    Books {
+        captured: m["pw:kong_looker:records_captured"].value as u64,
+        delivered: c.rows.len() as u64,
+        reported_drops: c
+            .batches
+            .iter()
+            .map(|b| b.drops.buffer_full + b.drops.dispatch_failed + b.drops.capture_error)
+            .sum(),
+        duplicates: received.len() - c.batches.len(),
+    }
+}
+
+fn settle(kong: &mut Kong, secs: u64) {
+    for _ in 0..secs {
+        kong.advance(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn normal_flow_across_workers_delivers_everything_once() {
+    let sink = Sink::start().unwrap();
+    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 4);
+    for round in 0..5 {
+        traffic(&mut kong, 400, 1);
+        kong.advance(Duration::from_millis(50 * round + 30));
+    }
+    settle(&mut kong, 2);
+    let b = books(&kong, &sink);
+    assert_eq!((b.captured, b.delivered, b.reported_drops), (2000, 2000, 0));
+}
+
+#[test]
+fn a_collector_down_for_a_while_gets_everything_when_back() {
+    let sink = Sink::start().unwrap();
+    let mut down = 8;
+    sink.answer_with(move |_| {
+        if down > 0 {
+            down -= 1;
+            Answer::status(503)
+        } else {
+            Answer::status(204)
+        }
+    });
+    let mut kong = kong(
+        Profile::Kong38,
+        &[config(&sink.address(), r#""timeout_ms":200"#)],
+        2,
+    );
+    for _ in 0..4 {
+        traffic(&mut kong, 100, 1);
+        kong.advance(Duration::from_millis(500));
+    }
+    settle(&mut kong, 40);
+    let b = books(&kong, &sink);
+    assert_eq!((b.captured, b.delivered, b.reported_drops), (400, 400, 0));
+}
+
+#[test]
+fn a_collector_that_always_fails_costs_counted_drops_only() {
+    let sink = Sink::start().unwrap();
+    sink.answer_with(|_| Answer::status(500));
+    let mut kong = kong(
+        Profile::Kong39,
+        &[format!(
+            r#"{{"collector":"{}","batch":{{"flush_interval_ms":100,"max_retry_age_ms":5000}}}}"#,
+            sink.address()
+        )],
+        1,
+    );
+    traffic(&mut kong, 300, 1);
+    settle(&mut kong, 30);
+    let m = kong.metrics();
+    assert_eq!(m["pw:kong_looker:records_captured"].value, 300);
+    assert_eq!(
+        m["pw:kong_looker:records_dropped_dispatch_failed"].value, 300,
+        "all given up, all counted"
+    );
+    assert_eq!(m["pw:kong_looker:records_delivered"].value, 0);
+    assert!(m["pw:kong_looker:batches_abandoned"].value >= 1);
+    // When it recovers, the count reaches it.
+    sink.answer_with(|_| Answer::status(204));
+    traffic(&mut kong, 1, 1);
+    settle(&mut kong, 2);
+    let b = books(&kong, &sink);
+    assert_eq!(b.delivered + b.reported_drops, b.captured);
+}
+
+#[test]
+fn a_collector_slower_than_the_timeout_gets_one_copy_of_each_record() {
+    for profile in [Profile::Kong38, Profile::Kong39] {
+        let sink = Sink::start().unwrap();
+        let mut slow = 2;
+        sink.answer_with(move |_| {
+            if slow > 0 {
+                slow -= 1;
+                // It stores the batch, but answers after the filter gave up.
+                Answer::status(204).after(Duration::from_millis(600))
+            } else {
+                Answer::status(204)
+            }
+        });
+        let mut kong = kong(
+            profile,
+            &[config(&sink.address(), r#""timeout_ms":200"#)],
+            1,
+        );
+        traffic(&mut kong, 100, 1);
+        settle(&mut kong, 20);
+        let b = books(&kong, &sink);
+        assert_eq!(
+            (b.captured, b.delivered, b.reported_drops),
+            (100, 100, 0),
+            "{profile:?}"
+        );
+        assert!(
+            b.duplicates >= 1,
+            "{profile:?}: the retry duplicated a stored batch"
+        );
+    }
+}
+
+#[test]
+fn a_lost_reply_makes_a_duplicate_that_the_batch_key_removes() {
+    let sink = Sink::start().unwrap();
+    let mut lose = true;
+    sink.answer_with(move |_| {
+        if std::mem::take(&mut lose) {
+            Answer::reset()
+        } else {
+            Answer::status(204)
+        }
+    });
+    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    traffic(&mut kong, 100, 1);
+    settle(&mut kong, 5);
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].body, received[1].body, "same batch, same key");
+    let b = books(&kong, &sink);
+    assert_eq!((b.captured, b.delivered, b.duplicates), (100, 100, 1));
+}
+
+#[test]
+fn sustained_load_with_the_collector_down_stays_in_bounds_and_counts_the_overflow() {
+    let sink = Sink::start().unwrap();
+    sink.answer_with(|_| Answer::status(503));
+    let cap = 256 * 1024;
+    let mut kong = kong(
+        Profile::Kong39,
+        &[format!(
+            r#"{{"collector":"{}","timeout_ms":200,"max_buffer_bytes":{cap},"batch":{{"flush_interval_ms":100,"max_bytes":16384}}}}"#,
+            sink.address()
+        )],
+        1,
+    );
+    let mut memory = Vec::new();
+    for _ in 0..40 {
+        traffic(&mut kong, 2000, 1);
+        kong.advance(Duration::from_millis(200));
+        memory.push(kong.memory_bytes(0));
+    }
+    // Linear memory never shrinks. The allocator settles within the first
+    // half (about 1.4 MiB here, with a 256 KiB cap); after that it must not
+    // grow at all, however long the load goes on.
+    let settled = memory[20];
+    assert!(
+        memory[20..].iter().all(|m| *m == settled),
+        "memory grew under the cap: {memory:?}"
+    );
+    assert!(settled <= memory[0] + 4 * cap, "{memory:?}");
+    let m = kong.metrics();
+    assert!(m["pw:kong_looker:records_dropped_buffer_full"].value > 0);
+    assert!(m["pw:kong_looker:buffer_bytes"].value as usize <= cap + 16384);
+    sink.answer_with(|_| Answer::status(204));
+    settle(&mut kong, 30);
+    let b = books(&kong, &sink);
+    assert_eq!(b.captured, 80_000);
+    assert_eq!(
+        b.delivered + b.reported_drops,
+        b.captured,
+        "every record delivered or counted"
+    );
+}
+
+#[test]
+fn a_reset_instance_is_a_new_producer_and_the_rest_is_accounted() {
+    let sink = Sink::start().unwrap();
+    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    traffic(&mut kong, 50, 1);
+    settle(&mut kong, 1);
+    // Captured but not yet cut when the instance goes.
+    traffic(&mut kong, 30, 1);
+    kong.reset_instance(0);
+    traffic(&mut kong, 20, 1);
+    settle(&mut kong, 2);
+    let c = Collected::from(&sink.received());
+    let instances: std::collections::HashSet<_> = c.batches.iter().map(|b| b.instance_id).collect();
+    assert_eq!(instances.len(), 2, "the new instance is a new producer");
+    assert_eq!(
+        c.rows.len(),
+        70,
+        "the 30 held by the lost instance are the gap the collector flags"
+    );
+    // Metrics are pushed on ticks, so the lost instance's last counts went
+    // with it: Kong's counter says 70, like the collector.
+    assert_eq!(kong.metrics()["pw:kong_looker:records_captured"].value, 70);
+}
+
+#[test]
+fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
+    use kong_looker_proto::mix::{Mix, MixParams};
+    let sink = Sink::start().unwrap();
+    // The default batching: 1,000 records, 256 KiB or one second.
+    let chains: Vec<String> = support::traffic::TEAMS
+        .iter()
+        .flat_map(|team| {
+            [true, false].map(|guarded| {
+                format!(
+                    r#"{{"collector":"{}","workspace":"{team}","identity":{{"auth_plugin":{guarded}}}}}"#,
+                    sink.address()
+                )
+            })
+        })
+        .collect();
+    let mut kong = kong(Profile::Kong39, &chains, 2);
+    let mut mix = Mix::new(MixParams::default());
+    let requests = mix.take_requests(80_000);
+    let mut warm = 0;
+    for (i, r) in requests.iter().enumerate() {
+        let (req, _) = support::traffic::kong_request(&mix, r, Profile::Kong39);
+        kong.request(i, &req);
+        if i % 2000 == 1999 {
+            // 2,000 requests per second, as the mix runs.
+            kong.advance(Duration::from_secs(1));
+        }
+        if i == 39_999 {
+            settle(&mut kong, 2);
+            warm = sink.received().len();
+        }
+    }
+    settle(&mut kong, 3);
+    let received = sink.received();
+    // Steady state: the second half, after each worker's dictionary has
+    // met most consumers and addresses (the first half costs more; both
+    // are printed).
+    let per_record = |batches: &[kong_looker_testkit::Received]| {
+        let bytes: usize = batches.iter().map(|r| r.body.len()).sum();
+        let rows = Collected::from(batches).rows.len();
+        (bytes as f64 / rows as f64, rows)
+    };
+    let (first, first_rows) = per_record(&received[..warm]);
+    let all = Collected::from(&received).rows.len();
+    assert_eq!((first_rows, all), (40_000, 80_000));
+    let bytes: usize = received[warm..].iter().map(|r| r.body.len()).sum();
+    let steady = bytes as f64 / 40_000.0;
+    eprintln!("first 40,000: {first:.2} bytes per record; next 40,000: {steady:.2}");
+    assert!(steady <= 24.0, "{steady:.2} bytes per record");
 }

@@ -277,6 +277,16 @@ impl Kong {
         self.workers.get(worker).map_or(0, |w| w.instances)
     }
 
+    /// Throws worker `worker`'s instance away, as a trap in any of its
+    /// filters would (Kong shares one instance per worker): its memory is
+    /// lost, and the next context starts a fresh instance.
+    pub fn reset_instance(&mut self, worker: usize) {
+        if let Some(w) = self.workers.get_mut(worker) {
+            w.discard_instance();
+            let _ = w.ensure_started();
+        }
+    }
+
     /// Replaces the chain configurations, as an Admin API change does:
     /// every worker gets a fresh instance.
     pub fn reconfigure(&mut self, chains: &[&str]) {

@@ -22,6 +22,9 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// The status the sink answered; 0 when it closed the connection
+    /// instead (the request was read, the reply lost).
+    pub answered: u16,
 }
 
 impl Received {
@@ -43,6 +46,11 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// Real time to wait before answering.
+    pub delay: Duration,
+    /// Close the connection instead of answering (after the delay): the
+    /// request was received, but its reply is lost.
+    pub reset: bool,
 }
 
 impl Answer {
@@ -52,7 +60,22 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            delay: Duration::ZERO,
+            reset: false,
         }
+    }
+
+    /// No answer: the connection is closed once the request is read.
+    pub fn reset() -> Self {
+        Answer {
+            reset: true,
+            ..Answer::status(0)
+        }
+    }
+
+    /// This answer, after `delay` of real time.
+    pub fn after(self, delay: Duration) -> Self {
+        Answer { delay, ..self }
     }
 }
 
@@ -160,20 +183,29 @@ fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let received = Received {
+    let mut received = Received {
         method,
         path,
         headers,
         body,
+        answered: 0,
     };
     let answer = match state.lock() {
         Ok(mut s) => {
             let a = (s.responder)(&received);
+            received.answered = if a.reset { 0 } else { a.status };
             s.received.push(received);
             a
         }
         Err(_) => Answer::status(500),
     };
+    if !answer.delay.is_zero() {
+        std::thread::sleep(answer.delay);
+    }
+    if answer.reset {
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
     let mut out = conn;
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",

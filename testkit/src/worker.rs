@@ -496,6 +496,12 @@ impl Worker {
         }
     }
 
+    /// Throws the instance away, as a trap does: whatever it held is lost,
+    /// and the next context gets a fresh one.
+    pub fn discard_instance(&mut self) {
+        self.live = None;
+    }
+
     /// Replaces the chains; the worker-wide instance is rebuilt, as Kong
     /// does when a plan is freed.
     pub fn rebuild(&mut self, chains: Vec<Vec<u8>>) {
