@@ -484,3 +484,17 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
     eprintln!("first 40,000: {first:.2} bytes per record; next 40,000: {steady:.2}");
     assert!(steady <= 24.0, "{steady:.2} bytes per record");
 }
+
+#[test]
+fn metrics_can_be_turned_off_for_kong_before_3_8() {
+    let sink = Sink::start().unwrap();
+    let mut kong = kong(
+        Profile::Kong39,
+        &[config(&sink.address(), r#""metrics":false"#)],
+        1,
+    );
+    traffic(&mut kong, 10, 1);
+    settle(&mut kong, 1);
+    assert!(kong.metrics().is_empty(), "{:?}", kong.metrics().keys());
+    assert_eq!(Collected::from(&sink.received()).rows.len(), 10);
+}
