@@ -31,9 +31,10 @@ struct Host;
 
 impl LogSource for Host {
     fn property(&mut self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_property(name.split('.').collect())
-            .ok()
-            .flatten()
+        // ngx_wasm_module joins a path's segments with dots before the
+        // lookup, so the dotted name as one segment reads the same value
+        // and saves splitting it.
+        hostcalls::get_property(vec![name]).ok().flatten()
     }
 
     fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
