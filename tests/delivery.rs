@@ -498,3 +498,20 @@ fn metrics_can_be_turned_off_for_kong_before_3_8() {
     assert!(kong.metrics().is_empty(), "{:?}", kong.metrics().keys());
     assert_eq!(Collected::from(&sink.received()).rows.len(), 10);
 }
+
+#[test]
+fn a_collector_on_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("kong-looker-sink-{}.sock", std::process::id()));
+    let sink = Sink::start_unix(&path).unwrap();
+    assert!(sink.address().starts_with("unix:/"));
+    let mut kong = kong(Profile::Kong38, &[config(&sink.address(), "")], 1);
+    traffic(&mut kong, 25, 1);
+    settle(&mut kong, 1);
+    let received = sink.received();
+    assert_eq!(Collected::from(&received).rows.len(), 25);
+    assert_eq!(
+        received[0].header("host"),
+        Some("localhost"),
+        "a unix collector's Host"
+    );
+}

@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -86,12 +88,50 @@ struct State {
     responder: Responder,
 }
 
+/// Where a sink listens.
+#[derive(Clone, Debug)]
+enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
 /// The server. Stops when dropped.
 pub struct Sink {
-    addr: SocketAddr,
+    listen: Listen,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A connection the sink serves: TCP or a unix socket.
+trait Conn: Read + Write + Sized {
+    fn duplicate(&self) -> std::io::Result<Self>;
+    fn close(&self);
+    fn limit(&self, d: Duration) -> std::io::Result<()>;
+}
+
+impl Conn for TcpStream {
+    fn duplicate(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+    fn limit(&self, d: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(d))
+    }
+}
+
+impl Conn for UnixStream {
+    fn duplicate(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+    fn limit(&self, d: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(d))
+    }
 }
 
 impl Sink {
@@ -99,6 +139,39 @@ impl Sink {
     pub fn start() -> std::io::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
+        Ok(Sink::run(Listen::Tcp(addr), move |state, stop| {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let _ = serve(conn, state);
+                }
+            }
+        }))
+    }
+
+    /// Starts a sink on a unix socket at `path` (removed first if present).
+    pub fn start_unix(path: impl Into<PathBuf>) -> std::io::Result<Sink> {
+        let path = path.into();
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        Ok(Sink::run(Listen::Unix(path), move |state, stop| {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let _ = serve(conn, state);
+                }
+            }
+        }))
+    }
+
+    fn run(
+        listen: Listen,
+        accept: impl FnOnce(&Mutex<State>, &AtomicBool) + Send + 'static,
+    ) -> Sink {
         let state = Arc::new(Mutex::new(State {
             received: Vec::new(),
             responder: Box::new(|_| Answer::status(204)),
@@ -107,28 +180,23 @@ impl Sink {
         let thread = {
             let state = state.clone();
             let stop = stop.clone();
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        let _ = serve(conn, &state);
-                    }
-                }
-            })
+            std::thread::spawn(move || accept(&state, &stop))
         };
-        Ok(Sink {
-            addr,
+        Sink {
+            listen,
             state,
             stop,
             thread: Some(thread),
-        })
+        }
     }
 
-    /// `127.0.0.1:<port>`.
+    /// The address to give the filter: `127.0.0.1:<port>` or
+    /// `unix:<path>`.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        match &self.listen {
+            Listen::Tcp(addr) => addr.to_string(),
+            Listen::Unix(path) => format!("unix:{}", path.display()),
+        }
     }
 
     /// From now on, answer with `f`.
@@ -151,16 +219,26 @@ impl Drop for Sink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        match &self.listen {
+            Listen::Tcp(addr) => {
+                let _ = TcpStream::connect_timeout(addr, Duration::from_secs(1));
+            }
+            Listen::Unix(path) => {
+                let _ = UnixStream::connect(path);
+            }
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Listen::Unix(path) = &self.listen {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
 
-fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
+fn serve(conn: impl Conn, state: &Mutex<State>) -> std::io::Result<()> {
+    conn.limit(Duration::from_secs(10))?;
+    let mut reader = BufReader::new(conn.duplicate()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -203,7 +281,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         std::thread::sleep(answer.delay);
     }
     if answer.reset {
-        let _ = conn.shutdown(std::net::Shutdown::Both);
+        conn.close();
         return Ok(());
     }
     let mut out = conn;
