@@ -374,3 +374,26 @@ fn hostile_inputs_are_bounded_and_never_trap() {
     // Bigger than the token bound: read as nothing, not as an error.
     assert_eq!(b.subject, None);
 }
+
+#[test]
+fn client_certificates_are_read_only_over_tls() {
+    let with_cert = |scheme: &str| {
+        let mut r = get("/v1/x")
+            .property("ngx.ssl_client_s_dn", "CN=billing,O=Example")
+            .property("ngx.ssl_client_fingerprint", "ab12cd")
+            .property("connection.mtls", "true");
+        r.headers.retain(|(n, _)| n != ":scheme");
+        r.header(":scheme", scheme)
+    };
+    let row = one(Profile::Kong39, "", with_cert("https"));
+    assert_eq!(
+        (row.auth_method, row.trust),
+        (Some("mtls"), Some("verified"))
+    );
+    assert_eq!(row.subject.as_deref(), Some("billing"));
+    let row = one(Profile::Kong39, "", with_cert("http"));
+    assert_eq!(
+        row.auth_method, None,
+        "no TLS, no certificate: the read is skipped"
+    );
+}

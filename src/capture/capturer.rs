@@ -99,9 +99,11 @@ pub enum Field {
     AuthenticatedScope,
     /// The first configured trusted proxy header present.
     Trusted,
+    /// `:scheme`.
+    Scheme,
 }
 
-const FIELDS: usize = 18;
+const FIELDS: usize = 19;
 
 impl RequestFacts {
     /// Facts of a request whose headers were not seen.
@@ -221,6 +223,7 @@ impl Capturer {
                 ":method" => Field::Method,
                 ":path" => Field::Path,
                 ":authority" => Field::Authority,
+                ":scheme" => Field::Scheme,
                 "host" => Field::Host,
                 "user-agent" => Field::UserAgent,
                 "authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
@@ -461,7 +464,9 @@ impl Capturer {
         } else {
             String::new()
         };
-        let (client_dn, client_fingerprint, mtls_verified) = if cfg.mtls {
+        // A client certificate needs TLS: skip the read on plain HTTP.
+        let tls = facts.get(Field::Scheme) != "http";
+        let (client_dn, client_fingerprint, mtls_verified) = if cfg.mtls && tls {
             match text(src.property("ngx.ssl_client_s_dn")).filter(|d| !d.is_empty()) {
                 Some(dn) => (
                     dn,

@@ -194,7 +194,10 @@ pub fn kong_request(mix: &Mix, req: &mix::Request, profile: Profile) -> (Request
                 row.credential = Some(c.credential.clone());
             }
             AuthMethod::Mtls => {
+                // Client certificates come over TLS only.
+                r.headers.retain(|(n, _)| n != ":scheme");
                 r = r
+                    .header(":scheme", "https")
                     .property("ngx.ssl_client_s_dn", c.subject.clone())
                     .property("ngx.ssl_client_fingerprint", c.credential.clone())
                     .property("connection.mtls", if verified { "true" } else { "false" });
