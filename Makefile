@@ -18,18 +18,8 @@ FUZZ_SECONDS ?= 60
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
 
-demo: build ## Run the pipeline on the embedded store (see README: what exists today)
-	@echo "kong-looker demo"
-	@echo
-	@echo "Not yet available: the filter's capture (issue 4), delivery (issue 5), the"
-	@echo "collector (issue 6) and the Looker project (issue 7) are still to be built,"
-	@echo "so there is no pipeline to run. When they exist, this target will start the"
-	@echo "collector on SQLite, load dist/kong_looker.wasm in the test host that"
-	@echo "imitates Kong 3.9, drive 100,000 requests of the reference mix through it,"
-	@echo "and print a report from the store."
-	@echo
-	@echo "What runs today: the wire codec on the reference traffic mix."
-	@$(CARGO) run -q --release -p kong-looker-proto --features mix --example wire_size
+demo: build ## Run the filter on the reference mix in the test host (collector: issue 6)
+	$(CARGO) run -q --features kong-looker-proto/mix --example filter_demo
 
 test: tools build ## Run every test: native, wasm32 in Node, and the wasm32-wasip1 build
 	$(CARGO) test --workspace --features kong-looker-proto/mix
