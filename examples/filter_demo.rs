@@ -91,7 +91,7 @@ fn main() {
         }
     }
     let mut top: Vec<_> = routes.into_iter().collect();
-    top.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    top.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
     println!();
     println!("top routes (requests, 5xx)");
     for (name, (n, errors)) in top.iter().take(5) {
