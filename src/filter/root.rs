@@ -176,7 +176,7 @@ impl Context for Root {
             // Kong 3.9 calls back without a status when the call failed.
             None => Reply::Failed,
         };
-        if let Some(Reply::Status { status, .. }) = Some(reply)
+        if let Reply::Status { status, .. } = reply
             && !(200..300).contains(&status)
         {
             log(
