@@ -112,9 +112,11 @@ impl Outbox {
     /// An empty outbox for `producer`; `seed` drives the retry jitter and
     /// the dictionary's hash seed.
     pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
-        // The dictionary may use at most a quarter of the memory cap; the
-        // builder holds about three times its encoded size.
-        let max_dictionary_bytes = u64::try_from(limits.max_buffer_bytes / 12)
+        // The dictionary (definitions plus lookup keys) is bounded apart
+        // from the batches, at a quarter of their cap; the builder holds
+        // about twice that. Too small a bound costs wire bytes: each new
+        // generation defines again what the batches use.
+        let max_dictionary_bytes = u64::try_from(limits.max_buffer_bytes / 4)
             .unwrap_or(u64::MAX)
             .max(16 * 1024);
         Outbox {

@@ -397,3 +397,36 @@ fn client_certificates_are_read_only_over_tls() {
         "no TLS, no certificate: the read is skipped"
     );
 }
+
+#[test]
+fn ever_new_tokens_with_large_claims_do_not_grow_memory() {
+    let sink = Sink::start().unwrap();
+    let f = filter();
+    let mut kong = Kong::builder(&f, Profile::Kong39)
+        .chain(&config(&sink.address(), ""))
+        .build();
+    let groups: Vec<String> = (0..32)
+        .map(|g| format!("{g:03}-{}", "g".repeat(280)))
+        .collect();
+    let mut memory = Vec::new();
+    for i in 0..3000 {
+        let token =
+            traffic::jwt(&serde_json::json!({"sub": format!("user-{i}"), "groups": groups}));
+        assert!(token.len() < 16 * 1024);
+        let out = kong.request(
+            0,
+            &get("/v1/x").header("authorization", &format!("Bearer {token}")),
+        );
+        assert_eq!(out.trap, None);
+        if i % 500 == 499 {
+            kong.advance(Duration::from_millis(200));
+            memory.push(kong.memory_bytes(0));
+        }
+    }
+    // About 10 KB of claims per token: unbounded, 3,000 would hold 30 MB.
+    let growth = memory.last().unwrap() - memory[0];
+    assert!(
+        growth <= 4 << 20,
+        "memory grew by {growth} bytes: {memory:?}"
+    );
+}

@@ -37,6 +37,8 @@ const NAME_CACHE_ENTRIES: usize = 4096;
 const NAME_TTL_MS: i64 = 60_000;
 /// Decoded tokens a chain remembers.
 const TOKEN_CACHE_ENTRIES: usize = 4096;
+/// Bytes of decoded claims a chain remembers.
+const TOKEN_CACHE_BYTES: usize = 512 * 1024;
 
 /// What Kong shows a filter in the log phase.
 pub trait LogSource {
@@ -153,6 +155,10 @@ pub struct Capturer {
     hasher: Option<Pseudonymiser>,
     names: FastMap<String, Names>,
     tokens: FastMap<u64, Option<Claims>>,
+    /// Bytes the token cache holds, roughly; it is cleared past
+    /// [`TOKEN_CACHE_BYTES`], so that clients sending ever new tokens with
+    /// large claims cannot grow the worker's memory.
+    token_bytes: usize,
     token_hasher: FixedState,
     sampled_out: u64,
 }
@@ -175,6 +181,7 @@ impl Capturer {
             hasher: Pseudonymiser::new(config.privacy.hash_key.as_bytes()),
             names: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(11))),
             tokens: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(23))),
+            token_bytes: 0,
             token_hasher: FixedState::with_seed(seed.rotate_left(37)),
             sampled_out: 0,
             config,
@@ -500,10 +507,15 @@ impl Capturer {
             // Clients reuse a token for its lifetime: decode each once.
             let key = self.token_hasher.hash_one(token);
             if !self.tokens.contains_key(&key) {
-                if self.tokens.len() >= TOKEN_CACHE_ENTRIES {
-                    self.tokens.clear();
-                }
                 let claims = jwt::claims(token, &cfg.groups_claim).ok();
+                let size = claims.as_ref().map_or(0, claims_bytes).saturating_add(64);
+                if self.tokens.len() >= TOKEN_CACHE_ENTRIES
+                    || self.token_bytes.saturating_add(size) > TOKEN_CACHE_BYTES
+                {
+                    self.tokens.clear();
+                    self.token_bytes = 0;
+                }
+                self.token_bytes = self.token_bytes.saturating_add(size);
                 self.tokens.insert(key, claims);
             }
             self.tokens
@@ -519,6 +531,15 @@ impl Capturer {
         }
         Some(id)
     }
+}
+
+/// Roughly what a decoded token's claims occupy.
+fn claims_bytes(c: &Claims) -> usize {
+    [&c.subject, &c.issuer, &c.client_id]
+        .into_iter()
+        .flatten()
+        .chain(&c.groups)
+        .fold(0usize, |n, s| n.saturating_add(s.len()).saturating_add(24))
 }
 
 /// A property as text; invalid UTF-8 is replaced.

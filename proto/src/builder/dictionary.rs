@@ -22,6 +22,10 @@ pub(super) struct ProducerDictionary {
     /// Lookup keys are written here, reused across appends.
     scratch: Vec<u8>,
     pub(super) generation: u32,
+    /// Bytes of the lookup keys the endpoint and identity tables hold: an
+    /// identity's key carries its strings, groups included, so it can far
+    /// outweigh the ids the batches carry for it.
+    key_bytes: u64,
     strings: Table<Str>,
     endpoints: Table<EndpointKey>,
     identities: Table<IdentityEntry>,
@@ -35,6 +39,7 @@ impl ProducerDictionary {
             state,
             scratch: Vec::with_capacity(512),
             generation: 0,
+            key_bytes: 0,
             strings: Table::new(3),
             endpoints: Table::new(5),
             identities: Table::new(7),
@@ -101,9 +106,13 @@ impl ProducerDictionary {
             strings: self.strings(&strs)?,
             method,
         };
-        self.endpoints
+        let key_len = entry.key.len() as u64;
+        let id = self
+            .endpoints
             .insert(hash, entry)
-            .ok_or(AppendError::DictionaryFull)
+            .ok_or(AppendError::DictionaryFull)?;
+        self.key_bytes = self.key_bytes.saturating_add(key_len);
+        Ok(id)
     }
 
     pub(super) fn outcome(
@@ -186,6 +195,7 @@ impl ProducerDictionary {
             return Ok(found);
         }
         let entry_key: Box<[u8]> = self.scratch.as_slice().into();
+        let key_len = entry_key.len() as u64;
         scratch.clear();
         for group in groups() {
             scratch.push(self.string(group)?);
@@ -198,9 +208,12 @@ impl ProducerDictionary {
             strings: self.strings(&strs)?,
             groups: scratch.as_slice().into(),
         };
-        self.identities
+        let id = self
+            .identities
             .insert(hash, entry)
-            .ok_or(AppendError::DictionaryFull)
+            .ok_or(AppendError::DictionaryFull)?;
+        self.key_bytes = self.key_bytes.saturating_add(key_len);
+        Ok(id)
     }
 
     pub(super) fn lens(&self) -> TableLens {
@@ -238,6 +251,12 @@ impl ProducerDictionary {
         self.identities.set_acked(0);
         self.agents.set_acked(0);
         self.outcomes.set_acked(0);
+    }
+
+    /// Roughly what the dictionary holds in memory: its definitions plus
+    /// the lookup keys. The builder starts a new generation past its cap.
+    pub(super) fn memory_bytes(&self) -> u64 {
+        self.total_bytes().saturating_add(self.key_bytes)
     }
 
     pub(super) fn total_bytes(&self) -> u64 {
@@ -312,6 +331,7 @@ impl ProducerDictionary {
 
     pub(super) fn next_generation(&mut self) {
         self.generation = self.generation.wrapping_add(1);
+        self.key_bytes = 0;
         self.strings.clear();
         self.endpoints.clear();
         self.identities.clear();

@@ -34,9 +34,9 @@ use crate::{SCHEMA_REVISION, TableLens};
 /// Builder settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuilderOptions {
-    /// Encoded size of the dictionary, in bytes, past which the builder
-    /// starts a new generation after the next batch. The builder's memory is
-    /// about three times this.
+    /// Size of the dictionary, in bytes, past which the builder starts a new
+    /// generation after the next batch: its encoded definitions plus the
+    /// lookup keys it holds. The builder's memory is about twice this.
     pub max_dictionary_bytes: u64,
     /// Seed for the dictionary's hash tables. Draw it at random per instance
     /// so that clients cannot aim for hash collisions.
@@ -287,7 +287,7 @@ impl BatchBuilder {
             bytes: buf,
         };
         self.cols.clear();
-        if self.dict.total_bytes() > self.options.max_dictionary_bytes {
+        if self.dict.memory_bytes() > self.options.max_dictionary_bytes {
             self.dict.next_generation();
         }
         sealed
