@@ -14,6 +14,8 @@ use crate::capture::privacy::AddressMode;
 
 /// Shortest signing or hashing key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
+/// Fields holding keys, whose values never appear in an error.
+const SECRET_FIELDS: [&str; 2] = ["signing_key", "privacy.hash_key"];
 /// Longest string accepted for names and labels.
 const MAX_LABEL_BYTES: usize = 256;
 
@@ -315,10 +317,15 @@ impl Config {
         let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            ConfigError {
-                field: unknown_field_path(&path, &inner),
-                reason: strip_position(&inner.to_string()),
-            }
+            let field = unknown_field_path(&path, &inner);
+            // serde quotes a wrongly typed value; a key must never reach
+            // the log, whatever its type.
+            let reason = if SECRET_FIELDS.contains(&field.as_str()) {
+                "must be a string (the value is not logged)".to_string()
+            } else {
+                strip_position(&inner.to_string())
+            };
+            ConfigError { field, reason }
         })?;
         de.end().map_err(|e| ConfigError {
             field: ".".into(),
@@ -620,6 +627,16 @@ mod tests {
         ] {
             assert!(check_collector(bad).is_err(), "{bad}");
         }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_key_of_the_wrong_type_is_not_quoted() {
+        let e = err(r#"{"collector":"a:1","signing_key":918273645546372819}"#);
+        assert_eq!(e.field, "signing_key");
+        assert!(!e.to_string().contains("918273645546372819"), "{e}");
+        let e = err(r#"{"collector":"a:1","privacy":{"hash_key":918273645546372819}}"#);
+        assert_eq!(e.field, "privacy.hash_key");
+        assert!(!e.to_string().contains("918273645546372819"), "{e}");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -76,9 +76,7 @@ pub struct AgentClassifier {
 impl AgentClassifier {
     /// The rule that matches `user_agent`, if any.
     pub fn classify(&mut self, user_agent: &str) -> Option<&'static AgentRule> {
-        let ua = user_agent
-            .get(..user_agent.floor_char_boundary(MAX_AGENT_BYTES))
-            .unwrap_or("");
+        let ua = super::cut(user_agent, MAX_AGENT_BYTES);
         if ua.is_empty() {
             return None;
         }

@@ -160,7 +160,6 @@ pub struct Capturer {
     /// large claims cannot grow the worker's memory.
     token_bytes: usize,
     token_hasher: FixedState,
-    sampled_out: u64,
 }
 
 impl Capturer {
@@ -183,7 +182,6 @@ impl Capturer {
             tokens: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(23))),
             token_bytes: 0,
             token_hasher: FixedState::with_seed(seed.rotate_left(37)),
-            sampled_out: 0,
             config,
         }
     }
@@ -196,12 +194,6 @@ impl Capturer {
     /// Paths recorded as `{other}` because the template bound was reached.
     pub fn paths_overflowed(&self) -> u64 {
         self.templater.overflowed()
-    }
-
-    /// Requests left out by sampling (by design, not a loss: kept records
-    /// carry their weight).
-    pub fn sampled_out(&self) -> u64 {
-        self.sampled_out
     }
 
     /// Notes where the needed headers lie in the host's serialized header
@@ -282,8 +274,8 @@ impl Capturer {
             .and_then(|s| timing::status(&s))
             .or_else(|| text(src.response_header(":status")).and_then(|s| timing::status(&s)))
             .unwrap_or(0);
+        // Left out by sampling is not a loss: kept records carry its weight.
         let Some(sample_weight) = self.sampler.keep(status) else {
-            self.sampled_out = self.sampled_out.saturating_add(1);
             return false;
         };
 
@@ -378,7 +370,7 @@ impl Capturer {
             },
             method,
             method_text: &method_text,
-            host: host.get(..host.floor_char_boundary(256)).unwrap_or(""),
+            host: super::cut(&host, 256),
             path: &path,
             status,
             source,
@@ -551,8 +543,5 @@ fn text(value: Option<Vec<u8>>) -> Option<String> {
 }
 
 fn bounded(value: &str, max: usize) -> String {
-    value
-        .get(..value.floor_char_boundary(max))
-        .unwrap_or("")
-        .to_string()
+    super::cut(value, max).to_string()
 }

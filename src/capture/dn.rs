@@ -7,7 +7,7 @@ pub const MAX_DN_BYTES: usize = 1024;
 
 /// The value of the first `CN` attribute, if any.
 pub fn common_name(dn: &str) -> Option<String> {
-    let dn = dn.get(..dn.floor_char_boundary(MAX_DN_BYTES))?;
+    let dn = super::cut(dn, MAX_DN_BYTES);
     attributes(dn)
         .find(|(k, _)| k.eq_ignore_ascii_case("CN"))
         .map(|(_, v)| v)

@@ -270,11 +270,7 @@ fn is_scheme(authorization: &str, scheme: &str) -> bool {
 
 /// A value cut to [`MAX_FIELD_BYTES`], without control characters around.
 fn bounded(value: &str) -> String {
-    let value = value.trim();
-    value
-        .get(..value.floor_char_boundary(MAX_FIELD_BYTES))
-        .unwrap_or("")
-        .to_string()
+    super::cut(value.trim(), MAX_FIELD_BYTES).to_string()
 }
 
 fn set_if_empty(field: &mut String, value: &str) {

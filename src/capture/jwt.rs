@@ -109,9 +109,7 @@ fn claim_text(v: &Value) -> Option<String> {
 }
 
 fn bounded(s: &str) -> String {
-    s.get(..s.floor_char_boundary(MAX_CLAIM_BYTES))
-        .unwrap_or("")
-        .to_owned()
+    super::cut(s, MAX_CLAIM_BYTES).to_owned()
 }
 
 #[cfg(test)]

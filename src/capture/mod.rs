@@ -23,6 +23,12 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedSt
 /// A set with [`FastMap`]'s hasher.
 pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
+/// `s` cut to at most `max` bytes at a character boundary: how every
+/// parser bounds what it reads and what it keeps.
+pub fn cut(s: &str, max: usize) -> &str {
+    s.get(..s.floor_char_boundary(max)).unwrap_or("")
+}
+
 pub mod agent;
 pub mod basic;
 pub mod capturer;

@@ -82,8 +82,7 @@ impl PathTemplater {
 fn strip_query(raw: &str) -> &str {
     let end = raw.find(['?', '#']).unwrap_or(raw.len());
     let path = raw.get(..end).unwrap_or("");
-    path.get(..path.floor_char_boundary(MAX_PATH_BYTES))
-        .unwrap_or("")
+    super::cut(path, MAX_PATH_BYTES)
 }
 
 /// Replaces identifier-like segments with `{id}`.

@@ -27,11 +27,7 @@ pub fn entity(json: &[u8]) -> Option<Entity> {
         return None;
     };
     let field = |key: &str| match map.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Some(
-            s.get(..s.floor_char_boundary(MAX_FIELD_BYTES))
-                .unwrap_or("")
-                .to_owned(),
-        ),
+        Some(Value::String(s)) if !s.is_empty() => Some(super::cut(s, MAX_FIELD_BYTES).to_owned()),
         _ => None,
     };
     Some(Entity {

@@ -19,7 +19,7 @@ pub struct SigV4<'a> {
 
 /// Parses a SigV4 `Authorization` header value; `None` if it is not one.
 pub fn parse(header: &str) -> Option<SigV4<'_>> {
-    let header = header.get(..header.floor_char_boundary(MAX_HEADER_BYTES))?;
+    let header = super::cut(header, MAX_HEADER_BYTES);
     let rest = header.trim_start().strip_prefix("AWS4-HMAC-SHA256")?;
     let credential = rest
         .split(',')

@@ -140,14 +140,7 @@ impl Sink {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         Ok(Sink::run(Listen::Tcp(addr), move |state, stop| {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    let _ = serve(conn, state);
-                }
-            }
+            accept(listener.incoming(), state, stop)
         }))
     }
 
@@ -157,14 +150,7 @@ impl Sink {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
         Ok(Sink::run(Listen::Unix(path), move |state, stop| {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    let _ = serve(conn, state);
-                }
-            }
+            accept(listener.incoming(), state, stop)
         }))
     }
 
@@ -232,6 +218,22 @@ impl Drop for Sink {
         }
         if let Listen::Unix(path) = &self.listen {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Serves connections one at a time until the sink is dropped.
+fn accept<C: Conn>(
+    conns: impl Iterator<Item = std::io::Result<C>>,
+    state: &Mutex<State>,
+    stop: &AtomicBool,
+) {
+    for conn in conns {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Ok(conn) = conn {
+            let _ = serve(conn, state);
         }
     }
 }
