@@ -1,0 +1,23 @@
+//! kong-looker's collector: receives the `kong_looker` filter's batches and
+//! Kong's http-log entries, and commits each exactly once to a table Looker
+//! reads.
+//!
+//! # Layout
+//! - [`api`]: the HTTP endpoints and their refusals.
+//! - [`pipeline`]: the bounded queue and the committer that applies
+//!   producers' dictionaries and group-commits.
+//! - [`store`]: SQLite and PostgreSQL, with their migrations.
+//! - [`row`]: the requests table's columns, the contract with `looker/`.
+//! - [`http_log`]: Kong http-log JSON mapped onto that table.
+//! - [`metrics`]: `/metrics`.
+//! - [`server`]: settings, start-up and graceful shutdown.
+//! - [`tls`]: the TLS listener.
+
+pub mod api;
+pub mod http_log;
+pub mod metrics;
+pub mod pipeline;
+pub mod row;
+pub mod server;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,306 @@
+//! `kong-looker-collector`: serve, migrate, stats.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kong_looker::capture::privacy::AddressMode;
+use kong_looker_collector::pipeline::CommitterConfig;
+use kong_looker_collector::server::{self, Settings};
+use kong_looker_collector::store::{Store, StoreUrl};
+
+/// Receives kong_looker filter batches and Kong http-log entries, and
+/// commits each exactly once to SQLite (the default) or PostgreSQL (for
+/// Looker).
+#[derive(Debug, Parser)]
+#[command(name = "kong-looker-collector", version, about, long_about = None)]
+struct Cli {
+    /// Log format.
+    #[arg(long, env = "KONG_LOOKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `kong_looker_collector=debug`.
+    #[arg(long, env = "KONG_LOOKER_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Address {
+    Keep,
+    Truncate,
+    Hash,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive and commit. Creates or migrates the store first.
+    Serve(Box<ServeArgs>),
+    /// Create or upgrade the store's tables, then exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Print what the store holds: rows, producers, gaps, drops, newest commit.
+    Stats {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct StoreArg {
+    /// `sqlite:PATH` (embedded; Looker cannot read it) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (the Looker path).
+    #[arg(
+        long,
+        env = "KONG_LOOKER_STORE",
+        default_value = "sqlite:kong_looker.sqlite"
+    )]
+    store: StoreUrl,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on. Kong dispatches to it from every worker.
+    #[arg(long, env = "KONG_LOOKER_LISTEN", default_value = "127.0.0.1:9400")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: StoreArg,
+    /// File holding the key the filters sign batches with (their
+    /// `signing_key`); surrounding whitespace is ignored.
+    #[arg(long, env = "KONG_LOOKER_HMAC_KEY_FILE")]
+    hmac_key_file: Option<PathBuf>,
+    /// The signing key itself, for environments that inject secrets as
+    /// variables. Prefer --hmac-key-file.
+    #[arg(long, env = "KONG_LOOKER_SIGNING_KEY", hide_env_values = true)]
+    signing_key: Option<String>,
+    /// File holding the bearer token Kong's http-log plugin sends.
+    #[arg(long, env = "KONG_LOOKER_HTTP_LOG_TOKEN_FILE")]
+    http_log_token_file: Option<PathBuf>,
+    /// The http-log token itself. Prefer --http-log-token-file.
+    #[arg(long, env = "KONG_LOOKER_HTTP_LOG_TOKEN", hide_env_values = true)]
+    http_log_token: Option<String>,
+    /// Accept unsigned batches and http-log posts without a token, when no
+    /// key or token is given. For trials on one machine only.
+    #[arg(long, env = "KONG_LOOKER_ALLOW_UNAUTHENTICATED")]
+    allow_unauthenticated: bool,
+    /// Largest request body, bytes; larger ones get 413.
+    #[arg(long, env = "KONG_LOOKER_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// How far a batch signature's time may be from this machine's clock.
+    #[arg(long, env = "KONG_LOOKER_MAX_SKEW_SECONDS", default_value_t = 300)]
+    max_skew_seconds: i64,
+    /// Oldest records accepted, in hours (older ones are refused as
+    /// time_out_of_range).
+    #[arg(long, env = "KONG_LOOKER_MAX_AGE_HOURS", default_value_t = 168)]
+    max_age_hours: u64,
+    /// Requests that may wait for the committer before the rest get 429.
+    #[arg(long, env = "KONG_LOOKER_QUEUE", default_value_t = 256)]
+    queue: usize,
+    /// Most requests committed in one transaction.
+    #[arg(long, env = "KONG_LOOKER_MAX_GROUP", default_value_t = 64)]
+    max_group: usize,
+    /// Producer dictionaries held in memory.
+    #[arg(long, env = "KONG_LOOKER_MAX_DICTIONARIES", default_value_t = 4096)]
+    max_dictionaries: usize,
+    /// How long a request waits for its commit before getting 503, ms.
+    #[arg(long, env = "KONG_LOOKER_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
+    commit_timeout_ms: u64,
+    /// How http-log rows record the client address (filter rows follow the
+    /// filter's own `privacy.client_address`).
+    #[arg(long, env = "KONG_LOOKER_CLIENT_ADDRESS", value_enum, default_value_t = Address::Keep)]
+    client_address: Address,
+    /// Key file for `--client-address hash`.
+    #[arg(long, env = "KONG_LOOKER_HASH_KEY_FILE")]
+    hash_key_file: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "KONG_LOOKER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "KONG_LOOKER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kong-looker-collector: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("kong-looker-collector: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => {
+            let settings = settings(*args)?;
+            server::serve(settings, shutdown_signal()).await
+        }
+        Command::Migrate { store } => {
+            let mut s = Store::open(&store.store).await.map_err(|e| e.to_string())?;
+            let applied = s.migrate().await.map_err(|e| e.to_string())?;
+            if applied.is_empty() {
+                println!("{}: up to date", store.store);
+            }
+            for m in applied {
+                println!("{}: applied {}", store.store, m.name);
+            }
+            Ok(())
+        }
+        Command::Stats { store, json } => {
+            let mut s = Store::open(&store.store).await.map_err(|e| e.to_string())?;
+            let summary = s.summary().await.map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("store            {}", store.store);
+                println!(
+                    "rows             {} ({} from the filter, {} from http-log only)",
+                    summary.rows, summary.filter_rows, summary.http_log_rows
+                );
+                println!(
+                    "batches          {} from {} producers",
+                    summary.batches, summary.producers
+                );
+                println!("missing batches  {}", summary.missing_batches);
+                println!(
+                    "producer drops   buffer_full {}, dispatch_failed {}, capture_error {}, instance_reset {}",
+                    summary.drops_buffer_full,
+                    summary.drops_dispatch_failed,
+                    summary.drops_capture_error,
+                    summary.drops_instance_reset
+                );
+                println!(
+                    "newest commit    {}",
+                    summary.newest_commit.as_deref().unwrap_or("none")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn settings(a: ServeArgs) -> Result<Settings, String> {
+    let hmac_key = match (&a.hmac_key_file, a.signing_key) {
+        (Some(path), _) => Some(secret_file(path, "--hmac-key-file")?.into_bytes()),
+        (None, Some(key)) => Some(key.trim().as_bytes().to_vec()),
+        (None, None) => None,
+    };
+    if hmac_key.as_ref().is_some_and(|k| k.len() < 16) {
+        return Err("the signing key must be at least 16 bytes, as in the filter".into());
+    }
+    let http_log_token = match (&a.http_log_token_file, a.http_log_token) {
+        (Some(path), _) => Some(secret_file(path, "--http-log-token-file")?),
+        (None, Some(token)) => Some(token.trim().to_owned()),
+        (None, None) => None,
+    };
+    if (hmac_key.is_none() || http_log_token.is_none()) && !a.allow_unauthenticated {
+        return Err(
+            "give --hmac-key-file and --http-log-token-file (or their KONG_LOOKER_* variables), \
+             or --allow-unauthenticated for a trial on one machine"
+                .into(),
+        );
+    }
+    let hash_key = match &a.hash_key_file {
+        Some(path) => Some(secret_file(path, "--hash-key-file")?.into_bytes()),
+        None => None,
+    };
+    let client_address = match a.client_address {
+        Address::Keep => AddressMode::Keep,
+        Address::Truncate => AddressMode::Truncate,
+        Address::Hash if hash_key.is_some() => AddressMode::Hash,
+        Address::Hash => return Err("--client-address hash needs --hash-key-file".into()),
+    };
+    Ok(Settings {
+        listen: a.listen,
+        store: a.store.store,
+        hmac_key,
+        http_log_token,
+        max_body_bytes: a.max_body_bytes,
+        max_skew_s: a.max_skew_seconds,
+        max_age: Duration::from_secs(a.max_age_hours.saturating_mul(3600)),
+        committer: CommitterConfig {
+            queue_jobs: a.queue.max(1),
+            max_group: a.max_group.max(1),
+            max_dictionaries: a.max_dictionaries.max(1),
+            ..CommitterConfig::default()
+        },
+        commit_timeout: Duration::from_millis(a.commit_timeout_ms),
+        client_address,
+        hash_key,
+        tls: a.tls_cert.zip(a.tls_key),
+    })
+}
+
+fn secret_file(path: &Path, flag: &str) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(format!("{flag} {}: the file is empty", path.display()));
+    }
+    Ok(secret.to_owned())
+}
+
+fn init_logs(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new connections; finishing commits in flight");
+}

@@ -1,0 +1,129 @@
+//! Start-up and shutdown: open and migrate the store, start the committer,
+//! serve the API, and on a signal stop accepting, let in-flight requests
+//! get their verdicts, drain the queue, and return.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kong_looker::capture::privacy::AddressMode;
+use kong_looker_proto::Limits;
+
+use crate::api::{self, Api};
+use crate::http_log::Mapper;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, CommitterConfig};
+use crate::store::{Store, StoreUrl};
+
+/// Everything `serve` needs, from flags or the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The store.
+    pub store: StoreUrl,
+    /// Batch signing key; `None` only with `allow_unauthenticated`.
+    pub hmac_key: Option<Vec<u8>>,
+    /// Http-log bearer token; `None` only with `allow_unauthenticated`.
+    pub http_log_token: Option<String>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Allowed clock difference for signatures, seconds.
+    pub max_skew_s: i64,
+    /// How old a batch's records may be.
+    pub max_age: Duration,
+    /// Committer settings.
+    pub committer: CommitterConfig,
+    /// How long a request waits for its commit.
+    pub commit_timeout: Duration,
+    /// Client addresses of http-log rows.
+    pub client_address: AddressMode,
+    /// Key for hashed client addresses.
+    pub hash_key: Option<Vec<u8>>,
+    /// TLS certificate and key (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Serves until `shutdown` completes, then drains and returns.
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let mut store = Store::open(&settings.store)
+        .await
+        .map_err(|e| format!("{}: {e}", settings.store))?;
+    let applied = store
+        .migrate()
+        .await
+        .map_err(|e| format!("{}: {e}", settings.store))?;
+    for m in &applied {
+        tracing::info!(migration = m.name, "applied");
+    }
+    let metrics = Arc::new(Metrics::default());
+    metrics.store_up.set(1);
+    let prober = store.prober();
+    let limits = Limits {
+        max_batch_bytes: settings.max_body_bytes,
+        max_age_ms: i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX),
+        ..settings.committer.limits.clone()
+    };
+    let committer_config = CommitterConfig {
+        limits: limits.clone(),
+        ..settings.committer.clone()
+    };
+    let (pipeline, committer) = pipeline::channel(store, committer_config, metrics.clone());
+    let committer = tokio::spawn(committer.run());
+    let api = Arc::new(Api {
+        pipeline,
+        metrics,
+        prober,
+        hmac_key: settings.hmac_key.clone(),
+        http_log_token: settings.http_log_token.clone(),
+        limits,
+        max_body_bytes: settings.max_body_bytes,
+        max_skew_s: settings.max_skew_s,
+        commit_timeout: settings.commit_timeout,
+        mapper: Mapper::new(
+            settings.client_address.clone(),
+            settings.hash_key.as_deref(),
+        ),
+    });
+    let router = api::router(api);
+    let tcp = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(address = %local, store = %settings.store, "listening");
+    // One plain line on stdout, for scripts and tests waiting for start-up.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "kong-looker-collector listening on {scheme}://{local}");
+    let _ = out.flush();
+    let served = match &settings.tls {
+        Some((cert, key)) => {
+            let config = crate::tls::server_config(cert, key)?;
+            let listener = crate::tls::TlsListener::new(tcp, config).map_err(|e| e.to_string())?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(tcp, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| format!("server: {e}"))?;
+    // The router, and with it every queue handle, is gone: the committer
+    // finishes what it holds and stops.
+    tracing::info!("draining the commit queue");
+    committer.await.map_err(|e| format!("committer: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}

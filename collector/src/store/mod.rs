@@ -1,0 +1,321 @@
+//! The stores: where committed batches land. SQLite is the embedded
+//! default; PostgreSQL is the Looker path. Both keep the same tables
+//! (`migrations/`), and both commit a [`Commit`] (several batches and
+//! http-log bodies) in one transaction, so a batch's rows, its key and its
+//! dictionary entries land together or not at all.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+
+use kong_looker_proto::{DecodedBatch, Dictionary};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::http_log::LogRow;
+
+/// Where the store is: `sqlite:PATH` or a `postgres://` URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    /// Shows the URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            StoreUrl::Postgres(url) => {
+                if let Some((scheme, rest)) = url.split_once("://")
+                    && let Some((userinfo, host)) = rest.split_once('@')
+                    && let Some((user, _password)) = userinfo.split_once(':')
+                {
+                    return write!(f, "{scheme}://{user}:***@{host}");
+                }
+                f.write_str(url)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("sqlite: needs a file path, e.g. sqlite:kong_looker.sqlite".into());
+            }
+            Ok(StoreUrl::Sqlite(path.into()))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreUrl::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "unknown store {s:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DB"
+            ))
+        }
+    }
+}
+
+/// A store failure. The collector answers 503 and the producer keeps the
+/// data, so every failure is worth retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(format!("sqlite: {e}"))
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError(format!("postgres: {e}"))
+    }
+}
+
+/// One filter batch, ready to store.
+#[derive(Debug)]
+pub struct BatchCommit<'a> {
+    /// The decoded batch.
+    pub batch: &'a DecodedBatch,
+    /// Its producer's dictionary, holding every entry the batch refers to.
+    pub dictionary: &'a Dictionary,
+    /// The instance id as a canonical UUID.
+    pub instance_id: String,
+    /// What the batch added to the dictionary (an encoded
+    /// `kong_looker.v1.Dictionary`), if anything.
+    pub definitions: Option<Vec<u8>>,
+    /// When the collector received it, Unix ms.
+    pub received_at_ms: i64,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub struct Commit<'a> {
+    /// Filter batches, in arrival order.
+    pub batches: Vec<BatchCommit<'a>>,
+    /// Http-log entries.
+    pub log_rows: Vec<&'a LogRow>,
+}
+
+/// What a commit did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Per batch: stored now (`true`), or already stored (`false`).
+    pub inserted: Vec<bool>,
+    /// Http-log rows that landed; the rest were already there.
+    pub log_rows_landed: u64,
+}
+
+/// A summary of what a store holds (`kong-looker-collector stats`).
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Request rows.
+    pub rows: i64,
+    /// Rows from the filter.
+    pub filter_rows: i64,
+    /// Rows only http-log saw.
+    pub http_log_rows: i64,
+    /// Batches committed.
+    pub batches: i64,
+    /// Distinct producers (filter instances).
+    pub producers: i64,
+    /// Sequence numbers missing below each producer's highest.
+    pub missing_batches: i64,
+    /// Drops the producers reported, by reason.
+    pub drops_buffer_full: i64,
+    /// See [`Summary::drops_buffer_full`].
+    pub drops_dispatch_failed: i64,
+    /// See [`Summary::drops_buffer_full`].
+    pub drops_capture_error: i64,
+    /// See [`Summary::drops_buffer_full`].
+    pub drops_instance_reset: i64,
+    /// The newest commit, ISO 8601 UTC.
+    pub newest_commit: Option<String>,
+}
+
+/// The SQL of a summary; the same in both dialects.
+const SUMMARY_SQL: &str = "
+SELECT
+  (SELECT count(*) FROM kong_looker_requests),
+  (SELECT count(*) FROM kong_looker_requests WHERE origin = 'filter'),
+  (SELECT count(*) FROM kong_looker_requests WHERE origin = 'http_log'),
+  (SELECT count(*) FROM kong_looker_batches),
+  (SELECT count(DISTINCT instance_id) FROM kong_looker_batches),
+  (SELECT CAST(coalesce(sum(m - n), 0) AS BIGINT) FROM
+     (SELECT max(sequence) AS m, count(*) AS n FROM kong_looker_batches GROUP BY instance_id) p),
+  (SELECT CAST(coalesce(sum(drops_buffer_full), 0) AS BIGINT) FROM kong_looker_batches),
+  (SELECT CAST(coalesce(sum(drops_dispatch_failed), 0) AS BIGINT) FROM kong_looker_batches),
+  (SELECT CAST(coalesce(sum(drops_capture_error), 0) AS BIGINT) FROM kong_looker_batches),
+  (SELECT CAST(coalesce(sum(drops_instance_reset), 0) AS BIGINT) FROM kong_looker_batches)";
+
+/// A migration: its number, name and SQL.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    /// Applied in ascending order; recorded in `kong_looker_migrations`.
+    pub version: i64,
+    /// The file's name.
+    pub name: &'static str,
+    /// Its statements.
+    pub sql: &'static str,
+}
+
+/// An open store.
+#[derive(Debug)]
+pub enum Store {
+    /// SQLite.
+    Sqlite(SqliteStore),
+    /// PostgreSQL.
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the store; nothing is created until [`Store::migrate`].
+    pub async fn open(url: &StoreUrl) -> Result<Store, StoreError> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => Store::Sqlite(SqliteStore::open(path)?),
+            StoreUrl::Postgres(url) => Store::Postgres(PgStore::open(url)?),
+        })
+    }
+
+    /// Applies the migrations the store lacks; returns the ones applied.
+    pub async fn migrate(&mut self) -> Result<Vec<Migration>, StoreError> {
+        match self {
+            Store::Sqlite(s) => tokio::task::block_in_place(|| s.migrate()),
+            Store::Postgres(p) => p.migrate().await,
+        }
+    }
+
+    /// Commits in one transaction.
+    pub async fn commit(&mut self, commit: &Commit<'_>) -> Result<CommitReport, StoreError> {
+        match self {
+            Store::Sqlite(s) => tokio::task::block_in_place(|| s.commit(commit)),
+            Store::Postgres(p) => p.commit(commit).await,
+        }
+    }
+
+    /// The dictionary additions a producer's committed batches made, in
+    /// commit order.
+    pub async fn definitions(
+        &mut self,
+        instance_id: &str,
+        generation: u32,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                tokio::task::block_in_place(|| s.definitions(instance_id, generation))
+            }
+            Store::Postgres(p) => p.definitions(instance_id, generation).await,
+        }
+    }
+
+    /// What the store holds.
+    pub async fn summary(&mut self) -> Result<Summary, StoreError> {
+        match self {
+            Store::Sqlite(s) => tokio::task::block_in_place(|| s.summary()),
+            Store::Postgres(p) => p.summary().await,
+        }
+    }
+
+    /// The columns of the requests table, in order, as the store reports
+    /// them.
+    pub async fn request_columns(&mut self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => tokio::task::block_in_place(|| s.request_columns()),
+            Store::Postgres(p) => p.request_columns().await,
+        }
+    }
+
+    /// A handle for health checks, which never waits on commits.
+    pub fn prober(&self) -> Prober {
+        match self {
+            Store::Sqlite(s) => Prober::Sqlite(s.path().to_owned()),
+            Store::Postgres(p) => Prober::Postgres(p.clone()),
+        }
+    }
+}
+
+/// Checks that a store answers, beside the committer.
+#[derive(Clone, Debug)]
+pub enum Prober {
+    /// A SQLite file, opened read-only per check.
+    Sqlite(std::path::PathBuf),
+    /// The PostgreSQL pool.
+    Postgres(PgStore),
+}
+
+impl Prober {
+    /// Ok when the store answers and holds the schema.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Prober::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || SqliteStore::ping(&path))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?
+            }
+            Prober::Postgres(p) => p.ping().await,
+        }
+    }
+}
+
+/// Unix ms as ISO 8601 UTC with milliseconds, e.g. `2026-11-29T03:25:19.123Z`.
+pub fn iso_ms(ms: i64) -> String {
+    use time::macros::format_description;
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_and_hide_passwords() {
+        assert_eq!(
+            "sqlite:kong_looker.sqlite".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("kong_looker.sqlite".into())
+        );
+        let pg: StoreUrl = "postgres://looker:s3cret@db:5432/kong".parse().unwrap();
+        assert_eq!(pg.to_string(), "postgres://looker:***@db:5432/kong");
+        assert!(
+            "mysql://x"
+                .parse::<StoreUrl>()
+                .unwrap_err()
+                .contains("unknown store")
+        );
+        assert!("sqlite:".parse::<StoreUrl>().is_err());
+    }
+
+    #[test]
+    fn times_are_iso_utc() {
+        assert_eq!(iso_ms(1_726_783_839_538), "2024-09-19T22:10:39.538Z");
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,409 @@
+//! The PostgreSQL store, the one Looker reads. Rows go in with binary
+//! `COPY`: straight into the table when they carry no request id (nothing
+//! can conflict), and through a session-local staging table when they do,
+//! so an idempotent `INSERT … ON CONFLICT` can let a filter row replace the
+//! http-log row of the same request. Connections come from a pool, so a
+//! restarted server costs one failed commit, answered 503, and no restart.
+
+use std::pin::pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Transaction};
+
+use super::{Commit, CommitReport, Migration, StoreError, Summary};
+use crate::row::{REQUEST_COLUMNS, RowView, id_text};
+
+/// Migrations, in order.
+pub const MIGRATIONS: [Migration; 1] = [Migration {
+    version: 1,
+    name: "0001_tables.sql",
+    sql: include_str!("migrations/postgres/0001_tables.sql"),
+}];
+
+/// The column types of `kong_looker_requests`, in [`REQUEST_COLUMNS`] order.
+const TYPES: [Type; 35] = [
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+];
+
+/// Rows with a request id wait here until the idempotent insert. Temporary,
+/// so each pooled session has its own, and emptied at every commit.
+const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS kong_looker_staging
+    (LIKE kong_looker_requests) ON COMMIT DELETE ROWS";
+
+/// A PostgreSQL store: a small connection pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// A pool for `url`; connects lazily.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("postgres: bad URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(4)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError(format!("postgres: {e}")))?;
+        Ok(PgStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError(format!("postgres: {e}")))
+    }
+
+    pub(super) async fn migrate(&mut self) -> Result<Vec<Migration>, StoreError> {
+        let mut client = self.client().await?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS kong_looker_migrations (
+                     version bigint PRIMARY KEY, name text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await?;
+        let mut applied = Vec::new();
+        for m in MIGRATIONS {
+            let tx = client.transaction().await?;
+            // Two collectors starting together must not both migrate.
+            tx.execute("SELECT pg_advisory_xact_lock(7275687)", &[])
+                .await?;
+            let done = tx
+                .query_opt(
+                    "SELECT 1 FROM kong_looker_migrations WHERE version = $1",
+                    &[&m.version],
+                )
+                .await?;
+            if done.is_none() {
+                tx.batch_execute(m.sql)
+                    .await
+                    .map_err(|e| StoreError(format!("postgres: migration {}: {e}", m.name)))?;
+                tx.execute(
+                    "INSERT INTO kong_looker_migrations (version, name) VALUES ($1, $2)",
+                    &[&m.version, &m.name],
+                )
+                .await?;
+                applied.push(m);
+            }
+            tx.commit().await?;
+        }
+        Ok(applied)
+    }
+
+    pub(super) async fn commit(&mut self, commit: &Commit<'_>) -> Result<CommitReport, StoreError> {
+        let mut client = self.client().await?;
+        client.batch_execute(STAGING_DDL).await?;
+        let tx = client.transaction().await?;
+        let mut report = CommitReport::default();
+        let batch_stmt = tx
+            .prepare_cached(
+                "INSERT INTO kong_looker_batches VALUES
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+                 ON CONFLICT DO NOTHING",
+            )
+            .await?;
+        let dict_stmt = tx
+            .prepare_cached(
+                "INSERT INTO kong_looker_dictionary (instance_id, generation, definitions)
+                 VALUES ($1, $2, $3)",
+            )
+            .await?;
+        for b in &commit.batches {
+            let d = &b.batch.drops;
+            let cut_at = (b.batch.cut_time_ms != 0).then(|| system_time(b.batch.cut_time_ms));
+            let stored = tx
+                .execute(
+                    &batch_stmt,
+                    &[
+                        &b.instance_id,
+                        &clamp(b.batch.sequence),
+                        &nonempty(&b.batch.node_id),
+                        &nonempty(&b.batch.filter_version),
+                        &nonempty(&b.batch.kong_version),
+                        &i64::from(b.batch.generation),
+                        &i32::try_from(b.batch.len()).unwrap_or(i32::MAX),
+                        &clamp(d.buffer_full),
+                        &clamp(d.dispatch_failed),
+                        &clamp(d.capture_error),
+                        &clamp(d.instance_reset),
+                        &cut_at,
+                        &system_time(b.received_at_ms),
+                    ],
+                )
+                .await?
+                == 1;
+            if let Some(defs) = &b.definitions {
+                tx.execute(
+                    &dict_stmt,
+                    &[&b.instance_id, &i64::from(b.batch.generation), defs],
+                )
+                .await?;
+            }
+            report.inserted.push(stored);
+        }
+        // Every row of the stored batches, in two passes: those without a
+        // request id go straight in; the rest through staging.
+        let stored = || {
+            commit
+                .batches
+                .iter()
+                .zip(&report.inserted)
+                .filter(|(_, stored)| **stored)
+                .map(|(b, _)| b)
+        };
+        let mut keyed = commit.log_rows.len();
+        {
+            let sink = tx.copy_in(&copy_sql("kong_looker_requests")).await?;
+            let mut writer = pin!(BinaryCopyInWriter::new(sink, &TYPES));
+            for b in stored() {
+                for row in b.batch.rows(b.dictionary).map_err(dangling)? {
+                    if row.request_id.is_some() {
+                        keyed += 1;
+                        continue;
+                    }
+                    let view = RowView::filter(row, &b.instance_id, b.batch.sequence);
+                    write_row(writer.as_mut(), &view).await?;
+                }
+            }
+            writer.finish().await?;
+        }
+        if keyed > 0 {
+            {
+                let sink = tx.copy_in(&copy_sql("kong_looker_staging")).await?;
+                let mut writer = pin!(BinaryCopyInWriter::new(sink, &TYPES));
+                for b in stored() {
+                    for row in b.batch.rows(b.dictionary).map_err(dangling)? {
+                        if row.request_id.is_some() {
+                            let view = RowView::filter(row, &b.instance_id, b.batch.sequence);
+                            write_row(writer.as_mut(), &view).await?;
+                        }
+                    }
+                }
+                for row in &commit.log_rows {
+                    write_row(writer.as_mut(), &row.view()).await?;
+                }
+                writer.finish().await?;
+            }
+            report.log_rows_landed = merge_staging(&tx).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    pub(super) async fn definitions(
+        &mut self,
+        instance_id: &str,
+        generation: u32,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT definitions FROM kong_looker_dictionary
+                 WHERE instance_id = $1 AND generation = $2 ORDER BY id",
+                &[&instance_id, &i64::from(generation)],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT count(*) FROM kong_looker_migrations", &[])
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn summary(&mut self) -> Result<Summary, StoreError> {
+        let client = self.client().await?;
+        let r = client.query_one(super::SUMMARY_SQL, &[]).await?;
+        let newest = client
+            .query_one(
+                "SELECT to_char(max(committed_at) AT TIME ZONE 'UTC',
+                                'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+                 FROM kong_looker_batches",
+                &[],
+            )
+            .await?;
+        Ok(Summary {
+            rows: r.try_get(0)?,
+            filter_rows: r.try_get(1)?,
+            http_log_rows: r.try_get(2)?,
+            batches: r.try_get(3)?,
+            producers: r.try_get(4)?,
+            missing_batches: r.try_get(5)?,
+            drops_buffer_full: r.try_get(6)?,
+            drops_dispatch_failed: r.try_get(7)?,
+            drops_capture_error: r.try_get(8)?,
+            drops_instance_reset: r.try_get(9)?,
+            newest_commit: newest.try_get(0)?,
+        })
+    }
+
+    pub(super) async fn request_columns(&mut self) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'kong_looker_requests'
+                 ORDER BY ordinal_position",
+                &[],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+/// Moves staged rows into the table, one per request id: the filter's row
+/// wins over http-log's, whether it arrives first or second. Returns the
+/// http-log rows that landed.
+async fn merge_staging(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    let cols = REQUEST_COLUMNS.join(", ");
+    let set: Vec<String> = REQUEST_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    // DISTINCT ON keeps one row per id ('filter' sorts before 'http_log'):
+    // one INSERT may not touch the same conflicting row twice.
+    let sql = format!(
+        "INSERT INTO kong_looker_requests ({cols})
+         SELECT DISTINCT ON (request_id) {cols} FROM kong_looker_staging
+         ORDER BY request_id, origin
+         ON CONFLICT (request_id) WHERE request_id IS NOT NULL
+         DO UPDATE SET {}
+         WHERE kong_looker_requests.origin = 'http_log' AND excluded.origin = 'filter'
+         RETURNING origin = 'http_log'",
+        set.join(", ")
+    );
+    let rows = tx.query(&sql, &[]).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.try_get::<_, bool>(0).unwrap_or(false))
+        .count() as u64)
+}
+
+fn copy_sql(table: &str) -> String {
+    format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        REQUEST_COLUMNS.join(", ")
+    )
+}
+
+/// Writes one row to a binary `COPY`.
+pub async fn write_row(
+    writer: std::pin::Pin<&mut BinaryCopyInWriter>,
+    v: &RowView<'_>,
+) -> Result<(), StoreError> {
+    let r = &v.row;
+    let groups = v.groups.joined();
+    let status = r.status.map(i32::from);
+    let upstream = r.latency_upstream_us.map(clamp);
+    let request_id = id_text(r.request_id);
+    let trace_id = id_text(r.trace_id);
+    let sequence = v.batch_sequence.map(clamp);
+    let values: [&(dyn ToSql + Sync); 35] = [
+        &system_time(r.started_at_ms),
+        &r.workspace,
+        &r.route_id,
+        &r.route_name,
+        &r.service_id,
+        &r.service_name,
+        &r.method,
+        &r.host,
+        &r.path,
+        &status,
+        &r.response_source,
+        &clamp(r.latency_total_us),
+        &upstream,
+        &clamp(r.request_bytes),
+        &clamp(r.response_bytes),
+        &r.auth_method,
+        &r.trust,
+        &r.anonymous,
+        &r.consumer_id,
+        &r.consumer_username,
+        &r.consumer_custom_id,
+        &r.credential,
+        &groups.as_deref(),
+        &r.subject,
+        &r.issuer,
+        &r.client_id,
+        &r.client_address,
+        &r.agent_category,
+        &r.agent_name,
+        &request_id,
+        &trace_id,
+        &f64::from(r.sample_weight),
+        &v.origin.name(),
+        &v.instance_id,
+        &sequence,
+    ];
+    writer.write(&values).await?;
+    Ok(())
+}
+
+fn system_time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn dangling(e: kong_looker_proto::DecodeError) -> StoreError {
+    StoreError(format!("batch refers past its dictionary: {e}"))
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn nonempty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}

@@ -1,0 +1,274 @@
+//! The embedded store: one SQLite file in WAL mode. Commits are durable
+//! (`synchronous = FULL`) before the collector acknowledges, and one
+//! connection writes, so SQLite's single-writer rule costs nothing.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{Commit, CommitReport, Migration, StoreError, Summary, iso_ms, now_ms};
+use crate::row::{REQUEST_COLUMNS, RowView, id_text};
+
+/// Migrations, in order.
+pub const MIGRATIONS: [Migration; 1] = [Migration {
+    version: 1,
+    name: "0001_tables.sql",
+    sql: include_str!("migrations/sqlite/0001_tables.sql"),
+}];
+
+/// A SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating) the file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError(format!("sqlite: cannot open {}: {e}", path.display())))?;
+        // WAL lets readers (Looker exports, `stats`) run beside the writer;
+        // FULL makes each commit durable before the 204 goes out.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn migrate(&mut self) -> Result<Vec<Migration>, StoreError> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS kong_looker_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )?;
+        let mut applied = Vec::new();
+        for m in MIGRATIONS {
+            let tx = self.conn.transaction()?;
+            let done: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM kong_looker_migrations WHERE version = ?1",
+                    [m.version],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if done.is_none() {
+                tx.execute_batch(m.sql)
+                    .map_err(|e| StoreError(format!("sqlite: migration {}: {e}", m.name)))?;
+                tx.execute(
+                    "INSERT INTO kong_looker_migrations VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, iso_ms(now_ms())],
+                )?;
+                applied.push(m);
+            }
+            tx.commit()?;
+        }
+        Ok(applied)
+    }
+
+    pub(super) fn commit(&mut self, commit: &Commit<'_>) -> Result<CommitReport, StoreError> {
+        let committed_at = iso_ms(now_ms());
+        let tx = self.conn.transaction()?;
+        let mut report = CommitReport::default();
+        {
+            let mut batch_stmt = tx.prepare_cached(
+                "INSERT INTO kong_looker_batches VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut filter_stmt = tx.prepare_cached(&insert_sql(true))?;
+            let mut log_stmt = tx.prepare_cached(&insert_sql(false))?;
+            let mut dict_stmt = tx.prepare_cached(
+                "INSERT INTO kong_looker_dictionary (instance_id, generation, definitions)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for b in &commit.batches {
+                let d = &b.batch.drops;
+                let stored = batch_stmt.execute(params![
+                    b.instance_id,
+                    i64::try_from(b.batch.sequence).unwrap_or(i64::MAX),
+                    nonempty(&b.batch.node_id),
+                    nonempty(&b.batch.filter_version),
+                    nonempty(&b.batch.kong_version),
+                    b.batch.generation,
+                    b.batch.len() as i64,
+                    clamp(d.buffer_full),
+                    clamp(d.dispatch_failed),
+                    clamp(d.capture_error),
+                    clamp(d.instance_reset),
+                    (b.batch.cut_time_ms != 0).then(|| iso_ms(b.batch.cut_time_ms)),
+                    iso_ms(b.received_at_ms),
+                    committed_at,
+                ])? == 1;
+                // Additions are kept even for a batch stored before: the
+                // in-memory dictionary holds them, and later additions
+                // continue from them.
+                if let Some(defs) = &b.definitions {
+                    dict_stmt.execute(params![b.instance_id, b.batch.generation, defs])?;
+                }
+                report.inserted.push(stored);
+                if !stored {
+                    continue;
+                }
+                let rows = b
+                    .batch
+                    .rows(b.dictionary)
+                    .map_err(|e| StoreError(format!("batch refers past its dictionary: {e}")))?;
+                for row in rows {
+                    write_row(
+                        &mut filter_stmt,
+                        &RowView::filter(row, &b.instance_id, b.batch.sequence),
+                    )?;
+                }
+            }
+            for row in &commit.log_rows {
+                report.log_rows_landed += write_row(&mut log_stmt, &row.view())? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    pub(super) fn definitions(
+        &mut self,
+        instance_id: &str,
+        generation: u32,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT definitions FROM kong_looker_dictionary
+             WHERE instance_id = ?1 AND generation = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![instance_id, generation], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Opens the file read-only and checks the schema is there.
+    pub(super) fn ping(path: &Path) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.query_row("SELECT count(*) FROM kong_looker_migrations", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn summary(&mut self) -> Result<Summary, StoreError> {
+        let mut s = self.conn.query_row(super::SUMMARY_SQL, [], |r| {
+            Ok(Summary {
+                rows: r.get(0)?,
+                filter_rows: r.get(1)?,
+                http_log_rows: r.get(2)?,
+                batches: r.get(3)?,
+                producers: r.get(4)?,
+                missing_batches: r.get(5)?,
+                drops_buffer_full: r.get(6)?,
+                drops_dispatch_failed: r.get(7)?,
+                drops_capture_error: r.get(8)?,
+                drops_instance_reset: r.get(9)?,
+                newest_commit: None,
+            })
+        })?;
+        s.newest_commit = self.conn.query_row(
+            "SELECT max(committed_at) FROM kong_looker_batches",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(s)
+    }
+
+    pub(super) fn request_columns(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('kong_looker_requests') ORDER BY cid")?;
+        let names = stmt.query_map([], |r| r.get(0))?;
+        Ok(names.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The insert for one request row. A filter row replaces an http-log row
+/// with the same request id (it knows more); an http-log row never
+/// replaces anything.
+fn insert_sql(filter: bool) -> String {
+    let cols = REQUEST_COLUMNS.join(", ");
+    let marks: Vec<String> = (1..=REQUEST_COLUMNS.len())
+        .map(|i| format!("?{i}"))
+        .collect();
+    let action = if filter {
+        let set: Vec<String> = REQUEST_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "DO UPDATE SET {} WHERE kong_looker_requests.origin = 'http_log'",
+            set.join(", ")
+        )
+    } else {
+        "DO NOTHING".to_owned()
+    };
+    format!(
+        "INSERT INTO kong_looker_requests ({cols}) VALUES ({}) \
+         ON CONFLICT (request_id) WHERE request_id IS NOT NULL {action}",
+        marks.join(", ")
+    )
+}
+
+/// Inserts one row; returns whether it landed (or replaced an http-log row).
+fn write_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    v: &RowView<'_>,
+) -> Result<bool, StoreError> {
+    let r = &v.row;
+    let groups = v.groups.joined();
+    let n = stmt.execute(params![
+        iso_ms(r.started_at_ms),
+        r.workspace,
+        r.route_id,
+        r.route_name,
+        r.service_id,
+        r.service_name,
+        r.method,
+        r.host,
+        r.path,
+        r.status,
+        r.response_source,
+        clamp(r.latency_total_us),
+        r.latency_upstream_us.map(clamp),
+        clamp(r.request_bytes),
+        clamp(r.response_bytes),
+        r.auth_method,
+        r.trust,
+        r.anonymous,
+        r.consumer_id,
+        r.consumer_username,
+        r.consumer_custom_id,
+        r.credential,
+        groups.as_deref(),
+        r.subject,
+        r.issuer,
+        r.client_id,
+        r.client_address,
+        r.agent_category,
+        r.agent_name,
+        id_text(r.request_id),
+        id_text(r.trace_id),
+        f64::from(r.sample_weight),
+        v.origin.name(),
+        v.instance_id,
+        v.batch_sequence.map(clamp),
+    ])?;
+    Ok(n == 1)
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn nonempty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
