@@ -9,7 +9,7 @@
 //! - [`store`]: SQLite and PostgreSQL, with their migrations.
 //! - [`row`]: the requests table's columns, the contract with `looker/`.
 //! - [`http_log`]: Kong http-log JSON mapped onto that table.
-//! - [`metrics`]: `/metrics`.
+//! - [`metrics`]: the numbers served at `/metrics`.
 //! - [`server`]: settings, start-up and graceful shutdown.
 //! - [`tls`]: the TLS listener.
 

@@ -23,10 +23,7 @@ fn refusals(store: TestStore) {
 
     let r = post_batch(&c, &batch.bytes, b"another-key-of-16-bytes-or-more");
     assert_eq!(
-        (
-            r.status,
-            r.body.contains("bad_signature")
-        ),
+        (r.status, r.body.contains("bad_signature")),
         (401, true),
         "{r:?}"
     );

@@ -83,8 +83,24 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError(format!("postgres: {e}"))
+        StoreError(format!("postgres: {}", chain(&e)))
     }
+}
+
+/// An error with its causes, e.g. `db error: ERROR: relation … does not
+/// exist`; PostgreSQL's own message is a cause, not the error's text.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// One filter batch, ready to store.

@@ -100,7 +100,7 @@ impl PgStore {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError(format!("postgres: {e}")))
+            .map_err(|e| StoreError(format!("postgres: {}", super::chain(&e))))
     }
 
     pub(super) async fn migrate(&mut self) -> Result<Vec<Migration>, StoreError> {
@@ -125,9 +125,13 @@ impl PgStore {
                 )
                 .await?;
             if done.is_none() {
-                tx.batch_execute(m.sql)
-                    .await
-                    .map_err(|e| StoreError(format!("postgres: migration {}: {e}", m.name)))?;
+                tx.batch_execute(m.sql).await.map_err(|e| {
+                    StoreError(format!(
+                        "postgres: migration {}: {}",
+                        m.name,
+                        super::chain(&e)
+                    ))
+                })?;
                 tx.execute(
                     "INSERT INTO kong_looker_migrations (version, name) VALUES ($1, $2)",
                     &[&m.version, &m.name],

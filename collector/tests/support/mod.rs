@@ -62,7 +62,7 @@ impl Collector {
             .arg("--http-log-token-file")
             .arg(self.dir.path().join("http-log.token"))
             .args(&self.extra)
-            .env("KONG_LOOKER_LOG", "warn")
+            .env("KONG_LOOKER_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -287,27 +287,56 @@ impl TestProducer {
 
     /// Sends until the collector acknowledges, as the filter does
     /// (including redefining after a 409), then records the ack.
-    pub fn deliver(&mut self, c: &Collector, mut batch: SealedBatch, deadline: Duration) {
-        let until = Instant::now() + deadline;
+    pub fn deliver(&mut self, c: &Collector, batch: SealedBatch, deadline: Duration) {
+        CollectorAt(c.addr).deliver_within(self, batch, deadline);
+    }
+}
+
+/// Sends to an address rather than a [`Collector`], so a test can restart
+/// the process while producers keep sending.
+pub struct CollectorAt(pub std::net::SocketAddr);
+
+impl CollectorAt {
+    /// Delivers as [`TestProducer::deliver`] does; returns the failed tries.
+    pub fn deliver(&self, p: &mut TestProducer, batch: SealedBatch) -> u32 {
+        self.deliver_within(p, batch, Duration::from_secs(60))
+    }
+
+    /// [`CollectorAt::deliver`] with a deadline.
+    pub fn deliver_within(
+        &self,
+        p: &mut TestProducer,
+        mut batch: SealedBatch,
+        within: Duration,
+    ) -> u32 {
+        let url = format!("http://{}/v1/batches", self.0);
+        let deadline = Instant::now() + within;
+        let mut failures = 0;
         loop {
-            let r = post_batch(c, &batch.bytes, KEY);
+            let auth =
+                kong_looker_proto::signing::authorization(KEY, now_ms() / 1000, &batch.bytes);
+            let r = post(
+                &url,
+                &[
+                    ("content-type", "application/x-protobuf"),
+                    ("authorization", &auth),
+                ],
+                &batch.bytes,
+            );
             match r.status {
                 200..=299 => {
-                    self.builder.acknowledge(batch.ack);
-                    return;
+                    p.builder.acknowledge(batch.ack);
+                    return failures;
                 }
                 409 if r.body.contains("unknown_dictionary") => {
-                    self.builder.reset_acknowledgements();
-                    assert!(self.builder.redefine_all(&mut batch));
+                    p.builder.reset_acknowledgements();
+                    assert!(p.builder.redefine_all(&mut batch));
                 }
                 0 | 429 | 503 => {}
                 s => panic!("batch {} refused with {s}: {}", batch.sequence, r.body),
             }
-            assert!(
-                Instant::now() < until,
-                "batch {} never acknowledged: {r:?}",
-                batch.sequence
-            );
+            failures += 1;
+            assert!(Instant::now() < deadline, "never acknowledged: {r:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
