@@ -21,8 +21,8 @@ help: ## List the targets
 demo: build ## Run the filter on the reference mix in the test host (collector: issue 6)
 	$(CARGO) run -q --features kong-looker-proto/mix --example filter_demo
 
-test: tools build ## Run every test: native, wasm32 in Node, and the wasm32-wasip1 build
-	$(CARGO) test --workspace --features kong-looker-proto/mix
+test: tools build ## Run every test: native (beside a throwaway PostgreSQL), wasm32 in Node, and the wasm32-wasip1 build
+	scripts/with-postgres $(CARGO) test --workspace --features kong-looker-proto/mix
 	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
 	$(CARGO) test -p kong-looker --lib --target wasm32-unknown-unknown
 
@@ -51,18 +51,23 @@ fmt: ## Format the code
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
-	for m in proto/fuzz fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
+	for m in proto/fuzz fuzz collector/fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-proto -- -D warnings
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
 	$(CARGO) check --manifest-path fuzz/Cargo.toml
+	$(CARGO) check --manifest-path collector/fuzz/Cargo.toml
 
 fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --root "$(TOOLS)" cargo-fuzz --version 0.13.2
 	@mkdir -p proto/fuzz/corpus/reader && cp tests/vectors/*.bin proto/fuzz/corpus/reader/
-	for dir in proto/fuzz fuzz; do \
+	@mkdir -p collector/fuzz/corpus/http_body collector/fuzz/corpus/http_log
+	@for f in tests/vectors/*.bin; do (printf '\x00'; cat $$f) > collector/fuzz/corpus/http_body/$$(basename $$f); done
+	@(printf '\x01'; cat collector/tests/data/kong_sample.json) > collector/fuzz/corpus/http_body/kong_sample
+	@cp collector/tests/data/kong_sample.json collector/fuzz/corpus/http_log/
+	for dir in proto/fuzz fuzz collector/fuzz; do \
 		(cd $$dir && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
 			RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 		done) || exit 1; \

@@ -46,51 +46,76 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// The API over a migrated store, with its committer running.
+#[derive(Debug)]
+pub struct App {
+    /// The routes; every clone holds the committer's queue open.
+    pub router: axum::Router,
+    committer: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Opens and migrates the store and starts the committer.
+    pub async fn start(settings: &Settings) -> Result<App, String> {
+        let mut store = Store::open(&settings.store)
+            .await
+            .map_err(|e| format!("{}: {e}", settings.store))?;
+        let applied = store
+            .migrate()
+            .await
+            .map_err(|e| format!("{}: {e}", settings.store))?;
+        for m in &applied {
+            tracing::info!(migration = m.name, "applied");
+        }
+        let metrics = Arc::new(Metrics::default());
+        metrics.store_up.set(1);
+        let prober = store.prober();
+        let limits = Limits {
+            max_batch_bytes: settings.max_body_bytes,
+            max_age_ms: i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX),
+            ..settings.committer.limits.clone()
+        };
+        let committer_config = CommitterConfig {
+            limits: limits.clone(),
+            ..settings.committer.clone()
+        };
+        let (pipeline, committer) = pipeline::channel(store, committer_config, metrics.clone());
+        let committer = tokio::spawn(committer.run());
+        let api = Arc::new(Api {
+            pipeline,
+            metrics,
+            prober,
+            hmac_key: settings.hmac_key.clone(),
+            http_log_token: settings.http_log_token.clone(),
+            limits,
+            max_body_bytes: settings.max_body_bytes,
+            max_skew_s: settings.max_skew_s,
+            commit_timeout: settings.commit_timeout,
+            mapper: Mapper::new(settings.client_address.clone(), settings.hash_key.as_deref()),
+        });
+        Ok(App {
+            router: api::router(api),
+            committer,
+        })
+    }
+
+    /// Once every router clone is gone, waits for the committer to finish
+    /// what it holds.
+    pub async fn drain(self) -> Result<(), String> {
+        drop(self.router);
+        self.committer
+            .await
+            .map_err(|e| format!("committer: {e}"))
+    }
+}
+
 /// Serves until `shutdown` completes, then drains and returns.
 pub async fn serve(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let mut store = Store::open(&settings.store)
-        .await
-        .map_err(|e| format!("{}: {e}", settings.store))?;
-    let applied = store
-        .migrate()
-        .await
-        .map_err(|e| format!("{}: {e}", settings.store))?;
-    for m in &applied {
-        tracing::info!(migration = m.name, "applied");
-    }
-    let metrics = Arc::new(Metrics::default());
-    metrics.store_up.set(1);
-    let prober = store.prober();
-    let limits = Limits {
-        max_batch_bytes: settings.max_body_bytes,
-        max_age_ms: i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX),
-        ..settings.committer.limits.clone()
-    };
-    let committer_config = CommitterConfig {
-        limits: limits.clone(),
-        ..settings.committer.clone()
-    };
-    let (pipeline, committer) = pipeline::channel(store, committer_config, metrics.clone());
-    let committer = tokio::spawn(committer.run());
-    let api = Arc::new(Api {
-        pipeline,
-        metrics,
-        prober,
-        hmac_key: settings.hmac_key.clone(),
-        http_log_token: settings.http_log_token.clone(),
-        limits,
-        max_body_bytes: settings.max_body_bytes,
-        max_skew_s: settings.max_skew_s,
-        commit_timeout: settings.commit_timeout,
-        mapper: Mapper::new(
-            settings.client_address.clone(),
-            settings.hash_key.as_deref(),
-        ),
-    });
-    let router = api::router(api);
+    let app = App::start(&settings).await?;
+    let router = app.router.clone();
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -120,10 +145,10 @@ pub async fn serve(
         }
     };
     served.map_err(|e| format!("server: {e}"))?;
-    // The router, and with it every queue handle, is gone: the committer
-    // finishes what it holds and stops.
+    // The server's router, and with it its queue handles, is gone: the
+    // committer finishes what it holds and stops.
     tracing::info!("draining the commit queue");
-    committer.await.map_err(|e| format!("committer: {e}"))?;
+    app.drain().await?;
     tracing::info!("stopped");
     Ok(())
 }

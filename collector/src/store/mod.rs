@@ -4,8 +4,8 @@
 //! http-log bodies) in one transaction, so a batch's rows, its key and its
 //! dictionary entries land together or not at all.
 
-mod postgres;
-mod sqlite;
+pub mod postgres;
+pub mod sqlite;
 
 use std::fmt;
 

@@ -24,7 +24,7 @@ pub const MIGRATIONS: [Migration; 1] = [Migration {
 }];
 
 /// The column types of `kong_looker_requests`, in [`REQUEST_COLUMNS`] order.
-const TYPES: [Type; 35] = [
+pub const TYPES: [Type; 35] = [
     Type::TIMESTAMPTZ,
     Type::TEXT,
     Type::TEXT,

@@ -1,0 +1,262 @@
+//! The collector's throughput: records decoded and validated per second,
+//! rows committed per second to SQLite, and rows committed per second to
+//! PostgreSQL side by side with a plain binary `COPY` of the same rows.
+//!
+//! `make bench` (which starts a throwaway PostgreSQL), or
+//! `scripts/with-postgres cargo bench -p kong-looker-collector --bench collector`.
+//! Batches are the reference mix in a producer's steady state, 1,000
+//! records each, as the filter sends them.
+
+use std::hint::black_box;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kong_looker_collector::row::{REQUEST_COLUMNS, RowView};
+use kong_looker_collector::store::{BatchCommit, Commit, Store, StoreUrl, postgres};
+use kong_looker_proto::builder::{BuilderOptions, Producer};
+use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_proto::v1::Drops;
+use kong_looker_proto::{BatchBuilder, BatchReader, DecodedBatch, Dictionary};
+
+const BATCH: usize = 1000;
+
+/// Steady-state batches (bytes and decoded), and the dictionary they need.
+fn batches(n: usize) -> (Vec<Vec<u8>>, Vec<DecodedBatch>, Dictionary) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut mix = Mix::new(MixParams {
+        start_ms: now - 3_600_000,
+        ..MixParams::default()
+    });
+    let producer = Producer {
+        instance_id: [7; 16],
+        node_id: "bench".into(),
+        filter_version: "0.1.0".into(),
+        kong_version: "3.9.1".into(),
+    };
+    let mut builder = BatchBuilder::new(&producer, BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut dict = Dictionary::new(0);
+    let (mut bytes, mut decoded) = (Vec::new(), Vec::new());
+    for i in 0..(60 + n) {
+        for r in mix.take_requests(BATCH) {
+            builder.append(&mix.record(&r)).unwrap();
+        }
+        let sealed = builder.seal(now, &Drops::default());
+        let batch = reader.decode(&sealed.bytes).unwrap();
+        dict.apply(&batch, reader.limits()).unwrap();
+        builder.acknowledge(sealed.ack);
+        if i >= 60 {
+            bytes.push(sealed.bytes);
+            decoded.push(batch);
+        }
+    }
+    (bytes, decoded, dict)
+}
+
+fn ingest(c: &mut Criterion) {
+    let (bytes, decoded, dict) = batches(1);
+    let reader = BatchReader::default();
+    let mut group = c.benchmark_group("collector_ingest");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    // What a handler and the committer do before the store: decode,
+    // validate, extend the producer's dictionary, check every reference.
+    group.bench_function("decode_validate", |b| {
+        let mut d = dict.clone();
+        b.iter(|| {
+            let batch = reader.decode(black_box(&bytes[0])).unwrap();
+            let mark = d.mark();
+            d.apply(&batch, reader.limits()).unwrap();
+            batch.check_references(&d).unwrap();
+            d.rollback(mark);
+            black_box(batch.len())
+        })
+    });
+    // Plus resolving every row into the table's shape.
+    group.bench_function("decode_validate_resolve", |b| {
+        let mut d = dict.clone();
+        b.iter(|| {
+            let batch = reader.decode(black_box(&bytes[0])).unwrap();
+            d.apply(&batch, reader.limits()).unwrap();
+            let instance = batch.instance_id_string();
+            let n: usize = batch
+                .rows(&d)
+                .unwrap()
+                .map(|r| {
+                    let v = RowView::filter(r, &instance, batch.sequence);
+                    v.groups.joined().map_or(0, |g| g.len()) + usize::from(v.row.status.is_some())
+                })
+                .sum();
+            black_box(n)
+        })
+    });
+    group.finish();
+    drop(decoded);
+}
+
+/// A batch with a fresh key, so every commit stores its rows.
+fn fresh(batch: &DecodedBatch, sequence: u64) -> DecodedBatch {
+    let mut b = batch.clone();
+    b.sequence = sequence;
+    b
+}
+
+fn commit_one<'a>(batch: &'a DecodedBatch, dict: &'a Dictionary) -> Commit<'a> {
+    Commit {
+        batches: vec![BatchCommit {
+            batch,
+            dictionary: dict,
+            instance_id: batch.instance_id_string(),
+            definitions: None,
+            received_at_ms: 0,
+        }],
+        log_rows: Vec::new(),
+    }
+}
+
+fn stores(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_, decoded, dict) = batches(8);
+    let mut sequence = 1_000_000u64;
+    let mut next = |i: usize| {
+        sequence += 1;
+        fresh(&decoded[i % decoded.len()], sequence)
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::Sqlite(dir.path().join("bench.sqlite"));
+    let mut sqlite = rt.block_on(Store::open(&url)).unwrap();
+    rt.block_on(sqlite.migrate()).unwrap();
+    let mut group = c.benchmark_group("collector_commit");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    let mut i = 0;
+    group.bench_function("sqlite", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                let batch = next(i);
+                let t = Instant::now();
+                let report = rt.block_on(sqlite.commit(&commit_one(&batch, &dict))).unwrap();
+                spent += t.elapsed();
+                assert_eq!(report.inserted, vec![true]);
+            }
+            spent
+        })
+    });
+
+    let Ok(server) = std::env::var("KONG_LOOKER_TEST_POSTGRES") else {
+        eprintln!(
+            "KONG_LOOKER_TEST_POSTGRES is not set: skipping the PostgreSQL figures \
+             (run `make bench`, which starts a throwaway server)"
+        );
+        group.finish();
+        return;
+    };
+    let db = format!("kl_bench_{}", std::process::id());
+    let pg_url = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        format!("{}/{db}", server.rsplit_once('/').unwrap().0)
+    });
+    let mut pg = rt.block_on(Store::open(&StoreUrl::Postgres(pg_url.clone()))).unwrap();
+    rt.block_on(pg.migrate()).unwrap();
+    let (raw, conn) = rt
+        .block_on(tokio_postgres::connect(&pg_url, tokio_postgres::NoTls))
+        .unwrap();
+    rt.spawn(conn);
+    let mut raw = raw;
+    let copy_sql = format!(
+        "COPY kong_looker_requests ({}) FROM STDIN (FORMAT binary)",
+        REQUEST_COLUMNS.join(", ")
+    );
+
+    // The same rows through a bare COPY in one transaction: the floor the
+    // collector is measured against.
+    let raw_copy = |raw: &mut tokio_postgres::Client, batch: &DecodedBatch| {
+        rt.block_on(async {
+            let tx = raw.transaction().await.unwrap();
+            let sink = tx.copy_in(&copy_sql).await.unwrap();
+            let mut w = pin!(tokio_postgres::binary_copy::BinaryCopyInWriter::new(
+                sink,
+                &postgres::TYPES
+            ));
+            let instance = batch.instance_id_string();
+            for r in batch.rows(&dict).unwrap() {
+                let v = RowView::filter(r, &instance, batch.sequence);
+                postgres::write_row(w.as_mut(), &v).await.unwrap();
+            }
+            w.finish().await.unwrap();
+            tx.commit().await.unwrap();
+        })
+    };
+
+    // Side by side in alternating blocks, fastest batch of each, so that
+    // the ratio survives this machine's drift.
+    let (mut ours, mut bare) = (f64::MAX, f64::MAX);
+    for block in 0..12 {
+        for k in 0..5 {
+            let batch = next(block * 5 + k);
+            let t = Instant::now();
+            rt.block_on(pg.commit(&commit_one(&batch, &dict))).unwrap();
+            ours = ours.min(t.elapsed().as_secs_f64());
+        }
+        for k in 0..5 {
+            let batch = next(block * 5 + k);
+            let t = Instant::now();
+            raw_copy(&mut raw, &batch);
+            bare = bare.min(t.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!(
+        "postgres, fastest of 60 batches of {BATCH} each, in alternating blocks: \
+         collector {:.0} rows/s, plain binary COPY {:.0} rows/s: {:.2} of COPY",
+        BATCH as f64 / ours,
+        BATCH as f64 / bare,
+        bare / ours
+    );
+
+    group.bench_function("postgres", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                let batch = next(i);
+                let t = Instant::now();
+                rt.block_on(pg.commit(&commit_one(&batch, &dict))).unwrap();
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+    group.bench_function("postgres_plain_copy", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                let batch = next(i);
+                let t = Instant::now();
+                raw_copy(&mut raw, &batch);
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4));
+    targets = ingest, stores
+}
+criterion_main!(benches);
