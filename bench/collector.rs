@@ -136,7 +136,9 @@ fn stores(c: &mut Criterion) {
     rt.block_on(sqlite.migrate()).unwrap();
     let mut group = c.benchmark_group("collector_commit");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     let mut i = 0;
     group.bench_function("sqlite", |b| {
         b.iter_custom(|iters| {
@@ -145,7 +147,9 @@ fn stores(c: &mut Criterion) {
                 i += 1;
                 let batch = next(i);
                 let t = Instant::now();
-                let report = rt.block_on(sqlite.commit(&commit_one(&batch, &dict))).unwrap();
+                let report = rt
+                    .block_on(sqlite.commit(&commit_one(&batch, &dict)))
+                    .unwrap();
                 spent += t.elapsed();
                 assert_eq!(report.inserted, vec![true]);
             }
@@ -163,12 +167,19 @@ fn stores(c: &mut Criterion) {
     };
     let db = format!("kl_bench_{}", std::process::id());
     let pg_url = rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
         format!("{}/{db}", server.rsplit_once('/').unwrap().0)
     });
-    let mut pg = rt.block_on(Store::open(&StoreUrl::Postgres(pg_url.clone()))).unwrap();
+    let mut pg = rt
+        .block_on(Store::open(&StoreUrl::Postgres(pg_url.clone())))
+        .unwrap();
     rt.block_on(pg.migrate()).unwrap();
     let (raw, conn) = rt
         .block_on(tokio_postgres::connect(&pg_url, tokio_postgres::NoTls))

@@ -44,6 +44,9 @@ pub struct Api {
     pub commit_timeout: Duration,
     /// Http-log mapping.
     pub mapper: Mapper,
+    /// Bytes of request bodies held at once (read, queued or committing),
+    /// so memory stays bounded however many clients connect.
+    pub body_budget: tokio::sync::Semaphore,
 }
 
 /// The router.
@@ -128,6 +131,7 @@ async fn accept_batch(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), 
             "no Authorization header; set signing_key in the filter config",
         ));
     }
+    let _room = admit(api, headers)?;
     let bytes = read_body(api, headers, body).await?;
     let now = now_ms();
     if let Some(key) = &api.hmac_key {
@@ -173,6 +177,7 @@ async fn accept_http_log(api: &Api, headers: &HeaderMap, body: Body) -> Result<(
             ));
         }
     }
+    let _room = admit(api, headers)?;
     let bytes = read_body(api, headers, body).await?;
     let rows = api
         .mapper
@@ -184,6 +189,32 @@ async fn accept_http_log(api: &Api, headers: &HeaderMap, body: Body) -> Result<(
         other => Err(unavailable(format!("{other:?}"))),
     }
 }
+
+/// Reserves room for a body before reading it: its declared length, or
+/// the body limit when it declares none. No room: 429.
+fn admit<'a>(
+    api: &'a Api,
+    headers: &HeaderMap,
+) -> Result<tokio::sync::SemaphorePermit<'a>, Refusal> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(api.max_body_bytes)
+        .clamp(1, api.max_body_bytes.max(1));
+    let units = u32::try_from(declared.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX);
+    api.body_budget.try_acquire_many(units).map_err(|_| {
+        Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "too many request bytes in flight",
+        )
+        .retry_after(1)
+    })
+}
+
+/// The body budget counts in KiB, so that it fits a semaphore's permits.
+pub const BUDGET_UNIT: usize = 1024;
 
 /// The body, refused with 413 past the limit (early when Content-Length
 /// says so, otherwise as soon as the stream passes it).

@@ -108,6 +108,10 @@ struct ServeArgs {
     /// Requests that may wait for the committer before the rest get 429.
     #[arg(long, env = "KONG_LOOKER_QUEUE", default_value_t = 256)]
     queue: usize,
+    /// Bytes of request bodies held at once (being read, queued or
+    /// committing); past it, new requests get 429. Bounds the memory.
+    #[arg(long, env = "KONG_LOOKER_MAX_INFLIGHT_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_inflight_bytes: usize,
     /// Most requests committed in one transaction.
     #[arg(long, env = "KONG_LOOKER_MAX_GROUP", default_value_t = 64)]
     max_group: usize,
@@ -254,6 +258,7 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
             ..CommitterConfig::default()
         },
         commit_timeout: Duration::from_millis(a.commit_timeout_ms),
+        max_inflight_bytes: a.max_inflight_bytes,
         client_address,
         hash_key,
         tls: a.tls_cert.zip(a.tls_key),

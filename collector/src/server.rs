@@ -38,6 +38,8 @@ pub struct Settings {
     pub committer: CommitterConfig,
     /// How long a request waits for its commit.
     pub commit_timeout: Duration,
+    /// Bytes of request bodies held at once before new ones get 429.
+    pub max_inflight_bytes: usize,
     /// Client addresses of http-log rows.
     pub client_address: AddressMode,
     /// Key for hashed client addresses.
@@ -91,7 +93,15 @@ impl App {
             max_body_bytes: settings.max_body_bytes,
             max_skew_s: settings.max_skew_s,
             commit_timeout: settings.commit_timeout,
-            mapper: Mapper::new(settings.client_address.clone(), settings.hash_key.as_deref()),
+            mapper: Mapper::new(
+                settings.client_address.clone(),
+                settings.hash_key.as_deref(),
+            ),
+            body_budget: tokio::sync::Semaphore::new(
+                (settings.max_inflight_bytes / api::BUDGET_UNIT)
+                    .max(settings.max_body_bytes.div_ceil(api::BUDGET_UNIT))
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
         });
         Ok(App {
             router: api::router(api),
@@ -103,9 +113,7 @@ impl App {
     /// what it holds.
     pub async fn drain(self) -> Result<(), String> {
         drop(self.router);
-        self.committer
-            .await
-            .map_err(|e| format!("committer: {e}"))
+        self.committer.await.map_err(|e| format!("committer: {e}"))
     }
 }
 
@@ -114,6 +122,11 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    // A bad certificate stops start-up before anything listens.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
     let app = App::start(&settings).await?;
     let router = app.router.clone();
     let tcp = tokio::net::TcpListener::bind(settings.listen)
@@ -130,9 +143,8 @@ pub async fn serve(
     let mut out = std::io::stdout();
     let _ = writeln!(out, "kong-looker-collector listening on {scheme}://{local}");
     let _ = out.flush();
-    let served = match &settings.tls {
-        Some((cert, key)) => {
-            let config = crate::tls::server_config(cert, key)?;
+    let served = match tls {
+        Some(config) => {
             let listener = crate::tls::TlsListener::new(tcp, config).map_err(|e| e.to_string())?;
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown)

@@ -346,3 +346,60 @@ fn serve_refuses_to_start_without_credentials() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--hmac-key-file"), "{err}");
 }
+
+/// Bodies in flight are bounded in bytes: while one client holds most of
+/// the budget with a slow body, the next request gets 429, and once it is
+/// gone requests are accepted again.
+#[test]
+fn body_bytes_in_flight_are_bounded() {
+    use std::io::Write;
+    let store = TestStore::sqlite();
+    let c = Collector::start(
+        &store.url(),
+        &[
+            "--max-body-bytes",
+            "100000",
+            "--max-inflight-bytes",
+            "100000",
+        ],
+    );
+    let mut slow = std::net::TcpStream::connect(c.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+         Authorization: KL1-HMAC-SHA256 t=1,s=00\r\nContent-Length: 99000\r\n\r\n"
+    )
+    .unwrap();
+    slow.write_all(&[0u8; 1000]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut p = TestProducer::new(6, false);
+    let batch = p.batch(10);
+    let r = post_batch(&c, &batch.bytes, KEY);
+    assert_eq!(
+        (r.status, r.retry_after.as_deref()),
+        (429, Some("1")),
+        "{r:?}"
+    );
+    assert!(r.body.contains("busy"), "{r:?}");
+    drop(slow);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(post_batch(&c, &batch.bytes, KEY).status, 204);
+}
+
+/// Without TLS, HTTP/2 with prior knowledge works beside HTTP/1.1.
+#[test]
+fn cleartext_http2_is_served() {
+    let store = TestStore::sqlite();
+    let c = Collector::start(&store.url(), &[]);
+    let addr = c.addr;
+    support::stores::block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut client, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::get(format!("http://{addr}/healthz"))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        assert_eq!(response.await.unwrap().status(), 200);
+    });
+}

@@ -31,6 +31,7 @@ fn app() -> &'static (tokio::runtime::Runtime, axum::Router) {
             max_age: Duration::from_secs(u64::MAX / 4000),
             committer: CommitterConfig::default(),
             commit_timeout: Duration::from_secs(30),
+            max_inflight_bytes: 64 << 20,
             client_address: AddressMode::Keep,
             hash_key: None,
             tls: None,
