@@ -45,6 +45,7 @@ bench: build ## Run the criterion benches and print the wire sizes (bench/RESULT
 	$(CARGO) bench --bench codec
 	$(CARGO) bench --bench capture
 	$(CARGO) bench --bench host
+	scripts/with-postgres $(CARGO) bench -p kong-looker-collector --bench collector
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
