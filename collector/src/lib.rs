@@ -9,12 +9,14 @@
 //! - [`store`]: SQLite and PostgreSQL, with their migrations.
 //! - [`row`]: the requests table's columns, the contract with `looker/`.
 //! - [`http_log`]: Kong http-log JSON mapped onto that table.
+//! - [`looker`]: the optional Looker datagroup trigger after commits.
 //! - [`metrics`]: the numbers served at `/metrics`.
 //! - [`server`]: settings, start-up and graceful shutdown.
 //! - [`tls`]: the TLS listener.
 
 pub mod api;
 pub mod http_log;
+pub mod looker;
 pub mod metrics;
 pub mod pipeline;
 pub mod row;

@@ -128,6 +128,29 @@ struct ServeArgs {
     /// Key file for `--client-address hash`.
     #[arg(long, env = "KONG_LOOKER_HASH_KEY_FILE")]
     hash_key_file: Option<PathBuf>,
+    /// Looker instance to notify after commits, e.g.
+    /// https://example.cloud.looker.com (optional; see README).
+    #[arg(long, env = "KONG_LOOKER_LOOKER_URL", requires_all = ["looker_client_id", "looker_datagroup_id"])]
+    looker_url: Option<String>,
+    /// Looker API key id.
+    #[arg(long, env = "KONG_LOOKER_LOOKER_CLIENT_ID")]
+    looker_client_id: Option<String>,
+    /// File holding the Looker API key secret.
+    #[arg(long, env = "KONG_LOOKER_LOOKER_CLIENT_SECRET_FILE")]
+    looker_client_secret_file: Option<PathBuf>,
+    /// The Looker API key secret itself. Prefer --looker-client-secret-file.
+    #[arg(long, env = "KONG_LOOKER_LOOKER_CLIENT_SECRET", hide_env_values = true)]
+    looker_client_secret: Option<String>,
+    /// The id of the model's datagroup (GET /api/4.0/datagroups lists them).
+    #[arg(long, env = "KONG_LOOKER_LOOKER_DATAGROUP_ID")]
+    looker_datagroup_id: Option<String>,
+    /// Least seconds between two datagroup triggers.
+    #[arg(
+        long,
+        env = "KONG_LOOKER_LOOKER_DEBOUNCE_SECONDS",
+        default_value_t = 30
+    )]
+    looker_debounce_seconds: u64,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "KONG_LOOKER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -243,6 +266,25 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         Address::Hash if hash_key.is_some() => AddressMode::Hash,
         Address::Hash => return Err("--client-address hash needs --hash-key-file".into()),
     };
+    let looker = match a.looker_url {
+        Some(base_url) => {
+            let client_secret = match (&a.looker_client_secret_file, a.looker_client_secret) {
+                (Some(path), _) => secret_file(path, "--looker-client-secret-file")?,
+                (None, Some(s)) => s.trim().to_owned(),
+                (None, None) => {
+                    return Err("--looker-url needs --looker-client-secret-file".into());
+                }
+            };
+            Some(kong_looker_collector::looker::LookerSettings {
+                base_url,
+                client_id: a.looker_client_id.unwrap_or_default(),
+                client_secret,
+                datagroup_id: a.looker_datagroup_id.unwrap_or_default(),
+                debounce: Duration::from_secs(a.looker_debounce_seconds),
+            })
+        }
+        None => None,
+    };
     Ok(Settings {
         listen: a.listen,
         store: a.store.store,
@@ -262,6 +304,7 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         client_address,
         hash_key,
         tls: a.tls_cert.zip(a.tls_key),
+        looker,
     })
 }
 

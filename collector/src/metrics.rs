@@ -47,6 +47,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// 1 while the last commit succeeded.
     pub store_up: Gauge,
+    /// Looker datagroup triggers, by result.
+    pub looker_triggers: Family<Reason, Counter>,
 }
 
 impl Default for Metrics {
@@ -66,6 +68,7 @@ impl Default for Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             queue_depth: Gauge::default(),
             store_up: Gauge::default(),
+            looker_triggers: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,6 +136,11 @@ impl Default for Metrics {
             "1 while the last commit succeeded",
             m.store_up.clone(),
         );
+        registry.register(
+            "looker_triggers",
+            "Looker datagroup triggers, by result (ok, failed)",
+            m.looker_triggers.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -156,6 +164,15 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
+    }
+
+    /// Counts a Looker datagroup trigger.
+    pub fn looker_trigger(&self, result: &str) {
+        self.looker_triggers
+            .get_or_create(&Reason {
+                reason: result.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition.

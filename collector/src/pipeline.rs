@@ -96,6 +96,8 @@ pub struct CommitterConfig {
     pub max_dictionaries: usize,
     /// Reader limits for dictionary growth.
     pub limits: Limits,
+    /// Told after each commit that stored rows.
+    pub trigger: Option<crate::looker::Trigger>,
 }
 
 impl Default for CommitterConfig {
@@ -105,6 +107,7 @@ impl Default for CommitterConfig {
             max_group: 64,
             max_dictionaries: 4096,
             limits: Limits::default(),
+            trigger: None,
         }
     }
 }
@@ -247,6 +250,10 @@ impl Committer {
         match result {
             Ok(report) => {
                 self.metrics.store_up.set(1);
+                let stored = report.inserted.contains(&true) || report.log_rows_landed > 0;
+                if let Some(t) = self.config.trigger.as_ref().filter(|_| stored) {
+                    t.committed();
+                }
                 for (&i, &stored) in slots.iter().zip(&report.inserted) {
                     if let Work::Batch(b) = &jobs[i].work {
                         verdicts[i] = Some(if stored {

@@ -46,6 +46,8 @@ pub struct Settings {
     pub hash_key: Option<Vec<u8>>,
     /// TLS certificate and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Trigger a Looker datagroup after commits.
+    pub looker: Option<crate::looker::LookerSettings>,
 }
 
 /// The API over a migrated store, with its committer running.
@@ -77,8 +79,16 @@ impl App {
             max_age_ms: i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX),
             ..settings.committer.limits.clone()
         };
+        let trigger = match &settings.looker {
+            Some(l) => Some(
+                crate::looker::Trigger::start(l.clone(), metrics.clone())
+                    .map_err(|e| format!("Looker trigger: {e}"))?,
+            ),
+            None => None,
+        };
         let committer_config = CommitterConfig {
             limits: limits.clone(),
+            trigger,
             ..settings.committer.clone()
         };
         let (pipeline, committer) = pipeline::channel(store, committer_config, metrics.clone());

@@ -35,6 +35,7 @@ fn app() -> &'static (tokio::runtime::Runtime, axum::Router) {
             client_address: AddressMode::Keep,
             hash_key: None,
             tls: None,
+            looker: None,
         };
         let router = rt.block_on(App::start(&settings)).unwrap().router;
         (rt, router)
