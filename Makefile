@@ -12,8 +12,11 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # The test runner must match the wasm-bindgen version in Cargo.lock.
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
 FUZZ_SECONDS ?= 60
+# The Looker project's tests run in a Python venv outside the clone too.
+VENV ?= $(HOME)/.cache/kong-looker/venv
+PYTHON := $(VENV)/bin/python
 
-.PHONY: help demo test build tools bench fmt lint fuzz clean
+.PHONY: help demo test test-native build tools bench fmt lint fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -21,10 +24,14 @@ help: ## List the targets
 demo: build ## Run the filter on the reference mix in the test host (collector: issue 6)
 	$(CARGO) run -q --features kong-looker-proto/mix --example filter_demo
 
-test: tools build ## Run every test: native (beside a throwaway PostgreSQL), wasm32 in Node, and the wasm32-wasip1 build
-	scripts/with-postgres $(CARGO) test --workspace --features kong-looker-proto/mix
+test: tools build ## Run every test: native and the Looker project's (beside a throwaway PostgreSQL), wasm32 in Node
+	scripts/with-postgres $(MAKE) --no-print-directory test-native
 	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
 	$(CARGO) test -p kong-looker --lib --target wasm32-unknown-unknown
+
+test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `make test` starts one
+	$(CARGO) test --workspace --features kong-looker-proto/mix
+	$(PYTHON) -m pytest -q looker/tests
 
 build: ## Build the release filter into dist/kong_looker.wasm
 	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
@@ -33,8 +40,14 @@ build: ## Build the release filter into dist/kong_looker.wasm
 	cp kong_looker.meta.json dist/kong_looker.meta.json
 	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
 
-tools: ## Install the Rust targets and test tools a fresh machine lacks
+tools: ## Install the Rust targets, test tools and Python packages a fresh machine lacks
 	rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@if ! cmp -s looker/tests/requirements.txt $(VENV)/.requirements; then \
+		echo "installing the Looker tests' Python packages into $(VENV)"; \
+		python3 -m venv $(VENV) && \
+		$(VENV)/bin/pip install -q --disable-pip-version-check -r looker/tests/requirements.txt && \
+		cp looker/tests/requirements.txt $(VENV)/.requirements; \
+	fi
 	@if [ "$$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
 		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into $(TOOLS)"; \
 		$(CARGO) install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \

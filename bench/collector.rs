@@ -140,6 +140,41 @@ fn stores(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(8));
     let mut i = 0;
+    // Under load the committer puts up to 64 queued batches in one
+    // transaction; 16 is a moderate load.
+    group.throughput(Throughput::Elements(16 * BATCH as u64));
+    group.bench_function("sqlite_16_batches_per_commit", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let fresh: Vec<DecodedBatch> = (0..16)
+                    .map(|_| {
+                        i += 1;
+                        next(i)
+                    })
+                    .collect();
+                let commit = Commit {
+                    batches: fresh
+                        .iter()
+                        .map(|batch| BatchCommit {
+                            batch,
+                            dictionary: &dict,
+                            instance_id: batch.instance_id_string(),
+                            definitions: None,
+                            received_at_ms: 0,
+                        })
+                        .collect(),
+                    log_rows: Vec::new(),
+                };
+                let t = Instant::now();
+                let report = rt.block_on(sqlite.commit(&commit)).unwrap();
+                spent += t.elapsed();
+                assert_eq!(report.inserted, vec![true; 16]);
+            }
+            spent
+        })
+    });
+    group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("sqlite", |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;

@@ -68,7 +68,7 @@ async fn seed(args: Args) {
     let span_ms = i64::from(args.hours.max(1)) * 3_600_000;
     let mut mix = Mix::new(MixParams {
         start_ms: now - span_ms,
-        rate_per_s: (args.requests as f64 / (span_ms as f64 / 1000.0) * 0.95).max(0.01),
+        rate_per_s: (args.requests as f64 / (span_ms as f64 / 1000.0)).max(0.01),
         request_ids: true,
         ..MixParams::default()
     });
@@ -90,7 +90,18 @@ async fn seed(args: Args) {
         .map(|p| BatchBuilder::new(p, BuilderOptions::default()))
         .collect();
     let mut dictionaries: Vec<Dictionary> = (0..2).map(|_| Dictionary::new(0)).collect();
-    let requests = mix.take_requests(args.requests);
+    let mut requests = mix.take_requests(args.requests);
+    // Arrivals are random: shift them so the last one started a minute ago
+    // rather than in the future.
+    let last = requests
+        .iter()
+        .map(|r| r.started_at_ms)
+        .max()
+        .unwrap_or(now);
+    let shift = (last - (now - 60_000)).max(0);
+    for r in &mut requests {
+        r.started_at_ms -= shift;
+    }
     for (i, chunk) in requests.chunks(BATCH).enumerate() {
         let p = i % 2;
         for r in chunk {
@@ -100,8 +111,9 @@ async fn seed(args: Args) {
                 writeln!(t, "{}", truth_line(&record)).expect("truth");
             }
         }
-        // Producer 1's third batch reports drops; its second is followed by
-        // a sequence number that never arrives.
+        // The fifth batch (producer 0's third) reports drops; the fourth
+        // (producer 1's second) is followed by a sequence number that never
+        // arrives.
         let drops = if i == 4 {
             Drops {
                 buffer_full: 12,

@@ -28,6 +28,12 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError(format!("sqlite: cannot open {}: {e}", path.display())))?;
+        // Large pages suit an append-mostly table (set before the first
+        // table exists; later opens keep the file's size). A 64 MiB cache
+        // keeps a group commit from spilling pages to the WAL mid-way and
+        // the time index from being read back from disk.
+        conn.pragma_update(None, "page_size", 65536)?;
+        conn.pragma_update(None, "cache_size", -65536)?;
         // WAL lets readers (Looker exports, `stats`) run beside the writer;
         // FULL makes each commit durable before the 204 goes out.
         conn.pragma_update(None, "journal_mode", "WAL")?;

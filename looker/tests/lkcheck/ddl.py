@@ -1,0 +1,99 @@
+"""The tables and columns a CREATE TABLE file declares.
+
+Reads the statements textually (comments stripped, parentheses balanced),
+which is enough for the column checks and works for dialects the suite
+cannot run (BigQuery, Snowflake).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+
+
+def strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def statements(sql: str) -> list[str]:
+    """Statements split on semicolons outside quotes."""
+    out, cur, quote = [], "", None
+    for c in strip_comments(sql):
+        if quote:
+            cur += c
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+            cur += c
+        elif c == ";":
+            if cur.strip():
+                out.append(cur.strip())
+            cur = ""
+        else:
+            cur += c
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _split_top(body: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for c in body:
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += c
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def tables(sql: str) -> dict[str, list[Column]]:
+    """table name (without schema) -> columns in order."""
+    out: dict[str, list[Column]] = {}
+    for stmt in statements(sql):
+        m = re.match(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w.]+)\s*\(", stmt, re.I)
+        if not m:
+            continue
+        name = m.group(1).split(".")[-1]
+        depth, start = 0, m.end() - 1
+        for i in range(start, len(stmt)):
+            if stmt[i] == "(":
+                depth += 1
+            elif stmt[i] == ")":
+                depth -= 1
+                if depth == 0:
+                    body = stmt[start + 1 : i]
+                    break
+        else:
+            raise ValueError(f"unbalanced CREATE TABLE {name}")
+        cols = []
+        for item in _split_top(body):
+            first = item.split()[0].upper()
+            if first in ("PRIMARY", "UNIQUE", "CONSTRAINT", "FOREIGN", "CHECK", "INDEX"):
+                continue
+            words = item.split(None, 1)
+            rest = words[1] if len(words) > 1 else ""
+            not_null = bool(re.search(r"\bNOT\s+NULL\b", rest, re.I))
+            typ = re.sub(r"\s+NOT\s+NULL\b.*$", "", rest, flags=re.I).strip()
+            cols.append(Column(words[0], typ, not_null))
+        out[name] = cols
+    return out
+
+
+def file_tables(path: Path) -> dict[str, list[Column]]:
+    return tables(Path(path).read_text())
