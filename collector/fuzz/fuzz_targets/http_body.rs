@@ -22,7 +22,9 @@ fn app() -> &'static (tokio::runtime::Runtime, axum::Router) {
         std::fs::create_dir_all(&dir).unwrap();
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store: format!("sqlite:{}", dir.join("fuzz.sqlite").display()).parse().unwrap(),
+            store: format!("sqlite:{}", dir.join("fuzz.sqlite").display())
+                .parse()
+                .unwrap(),
             // Unsigned, so that inputs reach the decoder.
             hmac_key: None,
             http_log_token: None,
