@@ -21,8 +21,9 @@ PYTHON := $(VENV)/bin/python
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
 
-demo: build ## Run the filter on the reference mix in the test host (collector: issue 6)
-	$(CARGO) run -q --features kong-looker-proto/mix --example filter_demo
+demo: build ## Run the whole pipeline on SQLite: filter in the test host, collector, report
+	$(CARGO) build -q -p kong-looker-collector --bin kong-looker-collector --example demo
+	$(TARGET_DIR)/debug/examples/demo
 
 test: tools build ## Run every test: native and the Looker project's (beside a throwaway PostgreSQL), wasm32 in Node
 	scripts/with-postgres $(MAKE) --no-print-directory test-native

@@ -202,3 +202,149 @@ fn a_bad_chain_does_not_disturb_a_good_one() {
             .all(|r| r.workspace.as_deref() == Some("good"))
     );
 }
+
+/// The whole of `kong.yml`, as far as Kong's declarative format can be
+/// checked without Kong: known top-level keys, the entities' required
+/// fields and nesting, filter names that match the `.wasm` Kong loads,
+/// configs that validate, and an http-log plugin aimed at the collector's
+/// http-log endpoint with a bearer token.
+#[test]
+fn kong_yml_has_kong_s_declarative_shape() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kong.yml")).unwrap();
+    let doc = to_json(&YamlLoader::load_from_str(&text).unwrap()[0]);
+    let problems = declarative_problems(&doc);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The checker is not a rubber stamp.
+    let mut broken = doc.clone();
+    broken["services"][0]["filter_chains"][0]["filters"][0]["name"] = json!("kong-looker");
+    broken["services"][1]["routes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("paths");
+    broken["_format_version"] = json!("2.1");
+    broken["plugins"][0]["config"]["http_endpoint"] = json!("http://10.0.9.20:9400/v1/batches");
+    let found = declarative_problems(&broken);
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+fn declarative_problems(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    // The entity keys of Kong 3.x declarative config (DB-less and decK).
+    const TOP: [&str; 16] = [
+        "_format_version",
+        "_transform",
+        "_workspace",
+        "services",
+        "routes",
+        "consumers",
+        "plugins",
+        "upstreams",
+        "targets",
+        "certificates",
+        "ca_certificates",
+        "snis",
+        "vaults",
+        "consumer_groups",
+        "filter_chains",
+        "keys",
+    ];
+    let top = doc.as_object().expect("a mapping");
+    for key in top.keys() {
+        check(
+            TOP.contains(&key.as_str()),
+            format!("unknown top-level key {key}"),
+        );
+    }
+    check(
+        doc["_format_version"] == "3.0",
+        "_format_version must be \"3.0\"".into(),
+    );
+    // The filter Kong loads is named after its file in wasm_filters_path.
+    let wasm_name = "kong_looker";
+    let validator = schema();
+    for (i, s) in doc["services"].as_array().into_iter().flatten().enumerate() {
+        check(s["name"].is_string(), format!("services[{i}] has no name"));
+        check(
+            s["url"].is_string() || s["host"].is_string(),
+            format!("services[{i}] needs url or host"),
+        );
+        for (j, r) in s["routes"].as_array().into_iter().flatten().enumerate() {
+            check(
+                r["name"].is_string(),
+                format!("services[{i}].routes[{j}] has no name"),
+            );
+            check(
+                ["paths", "hosts", "methods", "headers", "snis"]
+                    .iter()
+                    .any(|k| !r[*k].is_null()),
+                format!("services[{i}].routes[{j}] matches nothing (no paths, hosts, methods...)"),
+            );
+            for p in r["plugins"].as_array().into_iter().flatten() {
+                check(
+                    p["name"].is_string(),
+                    format!("a plugin of route {j} has no name"),
+                );
+            }
+        }
+        for (j, c) in s["filter_chains"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = format!("services[{i}].filter_chains[{j}]");
+            check(c["name"].is_string(), format!("{at} has no name"));
+            let filters = c["filters"].as_array();
+            check(
+                filters.is_some_and(|f| !f.is_empty()),
+                format!("{at} has no filters"),
+            );
+            for f in filters.into_iter().flatten() {
+                check(
+                    f["name"] == wasm_name,
+                    format!("{at}: filter {} is not {wasm_name}.wasm", f["name"]),
+                );
+                check(
+                    validator.is_valid(&f["config"]),
+                    format!("{at}: config does not validate against kong_looker.meta.json"),
+                );
+            }
+        }
+    }
+    let names: Vec<&str> = doc["consumers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["username"].as_str().or(c["custom_id"].as_str()))
+        .collect();
+    check(
+        !names.is_empty(),
+        "consumers need a username or custom_id".into(),
+    );
+    let http_log: Vec<&Value> = doc["plugins"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"] == "http-log")
+        .collect();
+    check(http_log.len() == 1, "one global http-log plugin".into());
+    for p in http_log {
+        let endpoint = p["config"]["http_endpoint"].as_str().unwrap_or("");
+        check(
+            endpoint.ends_with("/v1/kong/http-log"),
+            format!("http-log posts to {endpoint}, not the collector's /v1/kong/http-log"),
+        );
+        check(
+            p["config"]["headers"]["Authorization"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("Bearer ")),
+            "http-log sends no bearer token".into(),
+        );
+    }
+    problems
+}

@@ -1,0 +1,516 @@
+//! `make demo`: the whole pipeline on one machine, on the embedded store.
+//!
+//! It starts the collector on SQLite on 127.0.0.1, loads
+//! `dist/kong_looker.wasm` in kong-looker's test host (which imitates
+//! Kong 3.9's ngx_wasm_module, two workers) with the filter config from
+//! `kong.yml`, runs the reference traffic mix through it, sends the
+//! requests Kong's own plugins would reject to the collector's http-log
+//! endpoint, waits for the last flush, stops the collector with SIGTERM,
+//! and reports from the store.
+
+#[path = "../../tests/support/mod.rs"]
+mod filter_support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use filter_support::traffic;
+use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_testkit::{Kong, Profile};
+
+const REQUESTS: usize = 100_000;
+/// Requests Kong's auth plugins refuse before the filter runs, reported by
+/// http-log only.
+const REJECTED: usize = 2_000;
+/// The demo secrets, as kong.yml has them.
+const SIGNING_KEY: &str = "demo-signing-key-change-me";
+const HTTP_LOG_TOKEN: &str = "demo-http-log-token-change-me";
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let data = root.join("demo-data");
+    std::fs::create_dir_all(&data).expect("demo-data/");
+    let db = data.join("kong_looker.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::write(data.join("signing.key"), SIGNING_KEY).expect("key file");
+    std::fs::write(data.join("http-log.token"), HTTP_LOG_TOKEN).expect("token file");
+
+    // The host's clock moves with each request's duration: start it so the
+    // run ends about now, because the collector checks times against its own.
+    let params = MixParams {
+        request_ids: true,
+        ..MixParams::default()
+    };
+    let span_ms: u64 = Mix::new(params.clone())
+        .take_requests(REQUESTS)
+        .iter()
+        .map(|r| r.total_us / 1000)
+        .sum();
+    let now = now_ms();
+    let start_ms = now - span_ms - 60_000;
+
+    let mut collector = start_collector(&root, &data, &db, span_ms);
+    let addr = collector.addr.clone();
+    println!(
+        "collector  listening on http://{addr}, store sqlite:{}",
+        db.display()
+    );
+
+    let chains = chains_from_kong_yml(&root.join("kong.yml"), &addr);
+    let filter = filter_support::filter();
+    let mut b = Kong::builder(&filter, Profile::Kong39)
+        .workers(2)
+        .start_at_ms(start_ms);
+    for c in &chains {
+        b = b.chain(c);
+    }
+    let mut kong = b.build();
+    println!(
+        "filter     dist/kong_looker.wasm in the test host (Kong 3.9 profile, 2 workers, {} chains, config from kong.yml)",
+        chains.len()
+    );
+    println!(
+        "traffic    {REQUESTS} reference-mix requests, plus {REJECTED} that Kong's plugins reject (via http-log)"
+    );
+
+    let started = Instant::now();
+    let mut mix = Mix::new(params);
+    for i in 0..REQUESTS {
+        let req = mix.next_request();
+        let (r, _) = traffic::kong_request(&mix, &req, Profile::Kong39);
+        let out = kong.request(i % 2, &r);
+        assert!(out.trap.is_none(), "the filter trapped: {:?}", out.trap);
+        if i % 500 == 499 {
+            kong.advance(Duration::from_millis(250));
+        }
+        if (i + 1) % 10_000 == 0 {
+            let m = metrics(&kong);
+            // Redraw one line on a terminal; one line per step in a log.
+            let end = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                ""
+            } else {
+                "\n"
+            };
+            print!(
+                "\r           {:>6} requests, {:>6} records delivered ({:.0} s){end}",
+                i + 1,
+                m.get("records_delivered").copied().unwrap_or(0),
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!();
+    }
+    send_rejected(&addr, start_ms);
+
+    // The last flush: turn the clock until every record is delivered or
+    // counted as dropped.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        kong.advance(Duration::from_millis(500));
+        let m = metrics(&kong);
+        let settled = m.get("records_delivered").copied().unwrap_or(0)
+            + m.iter()
+                .filter(|(k, _)| k.starts_with("records_dropped_"))
+                .map(|(_, v)| *v)
+                .sum::<u64>();
+        if settled >= m.get("records_captured").copied().unwrap_or(0)
+            && m.get("buffer_bytes").copied().unwrap_or(0) == 0
+        {
+            kong.advance(Duration::from_millis(1500));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the filter never flushed: {m:?}");
+    }
+    let collector_metrics = http_get(&addr, "/metrics");
+    collector.stop();
+    let wire_bytes: usize = kong
+        .dispatches()
+        .iter()
+        .filter(|d| d.path == "/v1/batches")
+        .map(|d| d.body.len())
+        .sum();
+    println!(
+        "done       in {:.0} s; the collector stopped cleanly on SIGTERM",
+        started.elapsed().as_secs_f64()
+    );
+    report(&db, &metrics(&kong), &collector_metrics, wire_bytes);
+    println!();
+    println!("The store   {}", db.display());
+    println!(
+        "The LookML  {}/looker (import it into Looker; see looker/README.md)",
+        root.display()
+    );
+    println!("Looker reads PostgreSQL, not SQLite: run the collector with");
+    println!("            --store postgres://USER:PASSWORD@HOST:5432/DB");
+    println!();
+    println!("What ran: the real kong_looker.wasm, in kong-looker's test host on Wasmtime,");
+    println!("which imitates Kong 3.9's ngx_wasm_module. It is not Kong. The collector,");
+    println!("its HTTP, its signature checks and its SQLite commits were the real ones.");
+}
+
+struct Collector {
+    child: Child,
+    addr: String,
+}
+
+impl Collector {
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        match self.child.wait() {
+            Ok(s) if s.success() => {}
+            other => panic!("the collector did not stop cleanly: {other:?}"),
+        }
+    }
+}
+
+fn start_collector(root: &Path, data: &Path, db: &Path, span_ms: u64) -> Collector {
+    // The binary sits beside the examples folder: target/<profile>/.
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("kong-looker-collector"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("kong-looker-collector is not built: run `make demo` (or cargo build -p kong-looker-collector)")
+        });
+    let mut child = Command::new(bin)
+        .current_dir(root)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--store")
+        .arg(format!("sqlite:{}", db.display()))
+        .arg("--hmac-key-file")
+        .arg(data.join("signing.key"))
+        .arg("--http-log-token-file")
+        .arg(data.join("http-log.token"))
+        // The test host's clock runs ahead through the simulated traffic;
+        // the signature window covers it.
+        .arg("--max-skew-seconds")
+        .arg((span_ms / 1000 + 600).to_string())
+        .env("KONG_LOOKER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start kong-looker-collector");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("collector start-up line");
+    let addr = line
+        .trim()
+        .rsplit("://")
+        .next()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| panic!("the collector did not start: {line:?}"))
+        .to_owned();
+    Collector { child, addr }
+}
+
+/// The six reference chains (three teams, with and without an auth plugin
+/// guarding them), each with the full config of kong.yml's `orders` chain,
+/// pointed at the local collector.
+fn chains_from_kong_yml(path: &Path, addr: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("kong.yml");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("kong.yml is YAML");
+    let services = docs[0]["services"].as_vec().expect("services");
+    let config = services
+        .iter()
+        .flat_map(|s| s["filter_chains"].as_vec().cloned().unwrap_or_default())
+        .flat_map(|c| c["filters"].as_vec().cloned().unwrap_or_default())
+        .find(|f| {
+            f["name"].as_str() == Some("kong_looker") && !f["config"]["signing_key"].is_badvalue()
+        })
+        .map(|f| yaml_to_json(&f["config"]))
+        .expect("a kong_looker filter with a signing key in kong.yml");
+    traffic::TEAMS
+        .iter()
+        .flat_map(|team| {
+            [true, false].map(|guarded| {
+                let mut c = config.clone();
+                c["collector"] = addr.into();
+                c["workspace"] = (*team).into();
+                c["identity"]["auth_plugin"] = guarded.into();
+                c.to_string()
+            })
+        })
+        .collect()
+}
+
+fn yaml_to_json(y: &yaml_rust2::Yaml) -> serde_json::Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_default(),
+        Yaml::Integer(i) => (*i).into(),
+        Yaml::String(s) => s.clone().into(),
+        Yaml::Boolean(b) => (*b).into(),
+        Yaml::Array(a) => a.iter().map(yaml_to_json).collect::<Vec<_>>().into(),
+        Yaml::Hash(h) => h
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), yaml_to_json(v))))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Requests Kong's key-auth and jwt plugins refused (401, 403) and that
+/// matched no route (404), as Kong's http-log plugin sends them.
+fn send_rejected(addr: &str, start_ms: u64) {
+    let clients = ["billing-app", "mobile-ios", "partner-sync", "scraper-x"];
+    let entries: Vec<serde_json::Value> = (0..REJECTED)
+        .map(|i| {
+            let status = [401, 401, 403, 404][i % 4];
+            serde_json::json!({
+                "started_at": start_ms + (i as u64) * 1000,
+                "request": {
+                    "id": format!("{:032x}", 0xdead_0000_0000u64 + i as u64),
+                    "method": "GET",
+                    "uri": format!("/orders/{}", 4000 + i),
+                    "size": 180,
+                    "headers": {"host": "api.example.com", "user-agent": "python-requests/2.32.3"},
+                },
+                "response": {"status": status, "size": 52},
+                "route": if status == 404 { serde_json::Value::Null } else { serde_json::json!({"name": "orders-api-key"}) },
+                "service": if status == 404 { serde_json::Value::Null } else { serde_json::json!({"name": "orders"}) },
+                "kong_looker_team": "commerce",
+                "consumer": if status == 403 { serde_json::json!({"username": clients[(i / 4) % 4]}) } else { serde_json::Value::Null },
+                "latencies": {"request": 1, "proxy": -1, "kong": 1},
+                "source": "kong",
+                "client_ip": format!("198.51.100.{}", i % 200),
+            })
+        })
+        .collect();
+    for chunk in entries.chunks(200) {
+        let body = serde_json::to_vec(chunk).expect("json");
+        let reply = http_post(addr, "/v1/kong/http-log", &body);
+        assert!(
+            reply.starts_with("HTTP/1.1 204"),
+            "http-log refused: {reply}"
+        );
+    }
+}
+
+fn http_post(addr: &str, path: &str, body: &[u8]) -> String {
+    http(addr, "POST", path, body)
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    http(addr, "GET", path, b"")
+}
+
+/// One HTTP/1.1 exchange, enough for a demo talking to its own collector.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).expect("collector reachable");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {HTTP_LOG_TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("send");
+    s.write_all(body).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("reply");
+    out
+}
+
+fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
+    kong.metrics()
+        .into_iter()
+        .filter_map(|(k, m)| {
+            let name = k.strip_prefix("pw:kong_looker:")?.to_owned();
+            Some((name, u64::try_from(m.value).unwrap_or(0)))
+        })
+        .collect()
+}
+
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+fn report(db: &Path, filter: &BTreeMap<String, u64>, collector: &str, wire_bytes: usize) {
+    let conn = rusqlite::Connection::open(db).expect("the demo store");
+    let q = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .expect(sql)
+            .collect::<Result<_, _>>()
+            .expect(sql)
+    };
+    let text = |v: &rusqlite::types::Value| match v {
+        rusqlite::types::Value::Text(s) => s.clone(),
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Real(r) => format!("{r:.0}"),
+        rusqlite::types::Value::Null => "(none)".into(),
+        rusqlite::types::Value::Blob(_) => "(blob)".into(),
+    };
+    let num = |v: &rusqlite::types::Value| match v {
+        rusqlite::types::Value::Integer(i) => *i as f64,
+        rusqlite::types::Value::Real(r) => *r,
+        _ => 0.0,
+    };
+
+    println!();
+    println!("By route (requests weighted by sampling; p95 of total latency)");
+    println!(
+        "  {:<26} {:>9} {:>7} {:>7} {:>9}",
+        "route", "requests", "5xx", "4xx", "p95 ms"
+    );
+    let mut latencies: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in
+        q("SELECT coalesce(route_name, '(no route)'), latency_total_us FROM kong_looker_requests")
+    {
+        latencies
+            .entry(text(&r[0]))
+            .or_default()
+            .push(num(&r[1]) as i64);
+    }
+    for r in q(
+        "SELECT coalesce(route_name, '(no route)'), sum(sample_weight), \
+                sum(CASE WHEN status >= 500 THEN sample_weight ELSE 0 END), \
+                sum(CASE WHEN status BETWEEN 400 AND 499 THEN sample_weight ELSE 0 END) \
+                FROM kong_looker_requests GROUP BY 1 ORDER BY 2 DESC LIMIT 12",
+    ) {
+        let route = text(&r[0]);
+        let mut l = latencies.remove(&route).unwrap_or_default();
+        l.sort_unstable();
+        let p95 = l
+            .get((l.len().saturating_sub(1)) * 95 / 100)
+            .copied()
+            .unwrap_or(0);
+        println!(
+            "  {:<26} {:>9.0} {:>7.0} {:>7.0} {:>9.1}",
+            route,
+            num(&r[1]),
+            num(&r[2]),
+            num(&r[3]),
+            p95 as f64 / 1000.0
+        );
+    }
+    println!();
+    println!("Top consumers");
+    for r in q(
+        "SELECT consumer_username, sum(sample_weight), count(DISTINCT route_name) \
+                FROM kong_looker_requests WHERE consumer_username IS NOT NULL \
+                GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+    ) {
+        println!(
+            "  {:<26} {:>9.0} requests on {} routes",
+            text(&r[0]),
+            num(&r[1]),
+            text(&r[2])
+        );
+    }
+    println!();
+    println!("Failed attempts (401 and 403) by client id");
+    for r in q(
+        "SELECT coalesce(client_id, consumer_username, '(unidentified)'), \
+                sum(CASE WHEN status = 401 THEN 1 ELSE 0 END), \
+                sum(CASE WHEN status = 403 THEN 1 ELSE 0 END), \
+                sum(CASE WHEN origin = 'http_log' THEN 1 ELSE 0 END) \
+                FROM kong_looker_requests WHERE status IN (401, 403) \
+                GROUP BY 1 ORDER BY count(*) DESC LIMIT 6",
+    ) {
+        println!(
+            "  {:<26} {:>6} x 401 {:>6} x 403   ({} seen only by http-log)",
+            text(&r[0]),
+            text(&r[1]),
+            text(&r[2]),
+            text(&r[3])
+        );
+    }
+    println!();
+    println!("AI agents");
+    for r in q(
+        "SELECT agent_category, agent_name, sum(sample_weight) FROM kong_looker_requests \
+                WHERE agent_category LIKE 'ai_%' OR agent_category = 'mcp_client' \
+                GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8",
+    ) {
+        println!(
+            "  {:<14} {:<20} {:>8.0}",
+            text(&r[0]),
+            text(&r[1]),
+            num(&r[2])
+        );
+    }
+
+    let rows = q(
+        "SELECT count(*), sum(CASE WHEN origin = 'filter' THEN 1 ELSE 0 END), \
+                  sum(CASE WHEN origin = 'http_log' THEN 1 ELSE 0 END) FROM kong_looker_requests",
+    );
+    let batches = q(
+        "SELECT count(*), coalesce(sum(drops_buffer_full + drops_dispatch_failed \
+                     + drops_capture_error + drops_instance_reset), 0), \
+                     sum(CASE WHEN cut_at IS NOT NULL THEN 1 ELSE 0 END) FROM kong_looker_batches",
+    );
+    let mut lags: Vec<f64> = q(
+        "SELECT (julianday(committed_at) - julianday(received_at)) * 86400000.0 \
+                                FROM kong_looker_batches",
+    )
+    .iter()
+    .map(|r| num(&r[0]))
+    .collect();
+    lags.sort_by(f64::total_cmp);
+    let delivered = num(&rows[0][1]);
+    println!();
+    println!("Pipeline");
+    println!(
+        "  captured {} by the filter; delivered {:.0}; dropped {} (counted by reason in the batches table)",
+        filter.get("records_captured").copied().unwrap_or(0),
+        delivered,
+        text(&batches[0][1])
+    );
+    println!(
+        "  {} batches committed; {:.0} duplicate deliveries refused; {:.1} bytes per record on the wire\n  \
+         (Kong's request id, on because http-log runs too, is 16 of them; see bench/RESULTS.md)",
+        text(&batches[0][0]),
+        metric(collector, "kong_looker_collector_batches_duplicate_total"),
+        wire_bytes as f64 / delivered.max(1.0)
+    );
+    println!(
+        "  {} rows in kong_looker_requests ({:.0} from the filter, {} from http-log only)",
+        text(&rows[0][0]),
+        delivered,
+        text(&rows[0][2])
+    );
+    if !lags.is_empty() {
+        println!(
+            "  freshness: received to committed {:.0} ms median, {:.0} ms p95 (in Kong, add the flush interval, 1 s)",
+            lags[lags.len() / 2],
+            lags[(lags.len() - 1) * 95 / 100]
+        );
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
