@@ -31,7 +31,7 @@ test: tools build ## Run every test: native and the Looker project's (beside a t
 	$(CARGO) test -p kong-looker --lib --target wasm32-unknown-unknown
 
 test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `make test` starts one
-	$(CARGO) test --workspace --features kong-looker-proto/mix
+	KONG_LOOKER_PYTHON=$(PYTHON) $(CARGO) test --workspace --features kong-looker-proto/mix
 	$(PYTHON) -m pytest -q looker/tests
 
 build: ## Build the release filter into dist/kong_looker.wasm

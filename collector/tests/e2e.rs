@@ -43,6 +43,8 @@ fn reconciles(store: TestStore) {
             let got: f64 = r[1].as_deref().unwrap().parse().unwrap();
             assert!((got - want).abs() < 1e-6, "{route}: p95 {got} vs {want}");
         }
+        // And the Looker project's own pinned queries, on this data.
+        looker_pinned_queries(&store, &expected);
     }
     // The batches the filter sent are the batches the table shows.
     let sent = metrics(&kong)["batches_sent"];

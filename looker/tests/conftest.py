@@ -44,8 +44,20 @@ def ch_project() -> Project:
     return project_for("clickhouse")
 
 
+# The end-to-end tests fill a database through the whole pipeline and run
+# the pinned queries against it with these two set.
+EXISTING_STORE_ENV = "KONG_LOOKER_LOOKML_STORE"
+EXISTING_TRUTH_ENV = "KONG_LOOKER_LOOKML_TRUTH"
+
+
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory):
+    existing = os.environ.get(EXISTING_STORE_ENV)
+    if existing:
+        db = stores.ExistingPostgres(existing, Path(os.environ[EXISTING_TRUTH_ENV]))
+        yield db
+        db.drop()
+        return
     url = os.environ.get(stores.POSTGRES_ENV)
     if not url:
         pytest.fail(stores.HOW_TO_START, pytrace=False)

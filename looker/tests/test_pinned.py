@@ -30,10 +30,13 @@ def as_dict(rows):
     return {r[0]: float(r[1]) for r in rows}
 
 
-def test_request_count(engine, truth_rows):
+def test_request_count(engine, truth_rows, pg):
     ((requests, stored),) = run(engine, "kong_requests", [], ["request_count", "stored_row_count"])
     assert float(requests) == pytest.approx(truth.weight(truth_rows))
-    assert stored == len(truth_rows) == 20300
+    assert stored == len(truth_rows)
+    if pg.summary is not None:
+        # Seeded here: 20,000 filter records and 300 http-log rows.
+        assert stored == 20300
 
 
 def test_p95_total_latency_by_route(engine, truth_rows):
@@ -119,7 +122,8 @@ def test_requests_per_second_over_the_data(engine, truth_rows):
 
 def test_requests_per_second_per_hour(engine, truth_rows):
     got = run(engine, "kong_requests", ["started_hour"], ["request_count", "requests_per_second"])
-    assert len(got) >= 24
+    hours = {r["started_at_ms"] // 3_600_000 for r in truth_rows}
+    assert len(got) == len(hours)
     for _, count, rps in got:
         assert float(rps) == pytest.approx(float(count) / 3600.0)
 
@@ -155,7 +159,7 @@ def test_weighted_rows_count_for_what_they_stand_for(pg, pg_project, truth_rows)
         n = pg.conn.execute(
             "UPDATE kong_looker_requests SET sample_weight = 4 "
             "WHERE status < 400 AND right(request_id, 1) IN ('0', '1', '2', '3')").rowcount
-        assert n == sum(1 for x in truth_rows if fours(x)) > 1000
+        assert n == sum(1 for x in truth_rows if fours(x)) > len(truth_rows) // 20
         ((count, stored, e5, tot, up, gw, out),) = pg.rows(sql)
         raise psycopg.Rollback(tx)
     assert float(count) == pytest.approx(w(weighted)) and stored == len(truth_rows)

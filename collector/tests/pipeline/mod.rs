@@ -271,6 +271,84 @@ pub fn pinned(store: &TestStore, expected: &[OwnedRow]) {
     assert_eq!(got, failed, "failed attempts by client id");
 }
 
+/// Runs the Looker project's pinned queries (looker/tests/test_pinned.py,
+/// its LookML rendered to SQL) against a PostgreSQL store the pipeline
+/// filled, with the generator's numbers as the truth. Start times are the
+/// one column taken from the store: the test host's clock decides them.
+pub fn looker_pinned_queries(store: &TestStore, expected: &[OwnedRow]) {
+    let TestStore::Postgres(url) = store else {
+        panic!("Looker reads PostgreSQL");
+    };
+    let started: HashMap<String, i64> = store
+        .rows(
+            "SELECT request_id, CAST(extract(epoch FROM started_at) * 1000 AS BIGINT) \
+             FROM kong_looker_requests",
+        )
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap(),
+                r[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let mut lines = String::new();
+    for r in expected {
+        let id = r.request_id.clone().unwrap();
+        let line = serde_json::json!({
+            "origin": "filter",
+            "started_at_ms": started[&id],
+            "route_name": r.route_name, "service_name": r.service_name,
+            "workspace": r.workspace, "method": r.method, "path": r.path,
+            "status": r.status, "response_source": r.response_source,
+            "latency_total_us": r.latency_total_us, "latency_upstream_us": r.latency_upstream_us,
+            "request_bytes": r.request_bytes, "response_bytes": r.response_bytes,
+            "auth_method": r.auth_method, "consumer_username": r.consumer_username,
+            "consumer_groups": r.consumer_groups, "client_id": r.client_id,
+            "credential": r.credential, "subject": r.subject,
+            "agent_category": r.agent_category, "agent_name": r.agent_name,
+            "request_id": id, "sample_weight": r.sample_weight,
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(&truth, lines).unwrap();
+    let python = std::env::var("KONG_LOOKER_PYTHON").unwrap_or_else(|_| {
+        let venv =
+            std::env::var("HOME").unwrap_or_default() + "/.cache/kong-looker/venv/bin/python";
+        assert!(
+            std::path::Path::new(&venv).exists(),
+            "no Python for the Looker project's tests: run `make tools`, or set KONG_LOOKER_PYTHON"
+        );
+        venv
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out = std::process::Command::new(python)
+        .current_dir(root)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "looker/tests/test_pinned.py",
+        ])
+        .env("KONG_LOOKER_LOOKML_STORE", url)
+        .env("KONG_LOOKER_LOOKML_TRUTH", &truth)
+        .output()
+        .expect("run pytest");
+    assert!(
+        out.status.success(),
+        "Looker's pinned queries disagree with the generator:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Starts a collector for the pipeline tests.
 pub fn collector(store: &TestStore) -> Collector {
     Collector::start(&store.url(), &[])

@@ -87,6 +87,24 @@ class SeededPostgres:
             c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+class ExistingPostgres:
+    """A database something else filled (the end-to-end tests: the real
+    filter through the real collector), with its ground truth; left as
+    found."""
+
+    def __init__(self, url: str, truth_path: Path):
+        self.url = url
+        self.truth_path = Path(truth_path)
+        self.summary = None
+        self.conn = SeededPostgres.connect(self)
+
+    def rows(self, sql: str, params=None) -> list[tuple]:
+        return SeededPostgres.rows(self, sql, params)
+
+    def drop(self):
+        self.conn.close()
+
+
 def _iso_utc(v):
     if v is None:
         return None
