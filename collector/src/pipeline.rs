@@ -127,8 +127,17 @@ struct SequenceBook {
     missing: i64,
 }
 
+/// Producers the book follows; past it, it starts over (the gauge then
+/// counts from that moment; the batches table keeps the full record).
+const MAX_BOOK_PRODUCERS: usize = 100_000;
+
 impl SequenceBook {
     fn stored(&mut self, instance: [u8; 16], sequence: u64) {
+        if self.by_instance.len() >= MAX_BOOK_PRODUCERS && !self.by_instance.contains_key(&instance)
+        {
+            self.by_instance.clear();
+            self.missing = 0;
+        }
         let (max, count) = self.by_instance.entry(instance).or_insert((0, 0));
         let before = max.saturating_sub(*count);
         *max = (*max).max(sequence);
