@@ -32,7 +32,9 @@ test: tools build ## Run every test: native and the Looker project's (beside a t
 
 test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `make test` starts one
 	KONG_LOOKER_PYTHON=$(PYTHON) $(CARGO) test --workspace --features kong-looker-proto/mix
-	$(PYTHON) -m pytest -q looker/tests
+	@# The seed example that cargo test just built, so that pytest does not
+	@# build it again under another feature set.
+	KONG_LOOKER_SEED_BIN=$(TARGET_DIR)/debug/examples/seed $(PYTHON) -m pytest -q looker/tests
 
 build: ## Build the release filter into dist/kong_looker.wasm
 	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
