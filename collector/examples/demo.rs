@@ -331,26 +331,11 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> String {
 }
 
 fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
-    kong.metrics()
-        .into_iter()
-        .filter_map(|(k, m)| {
-            let name = k.strip_prefix("pw:kong_looker:")?.to_owned();
-            Some((name, u64::try_from(m.value).unwrap_or(0)))
-        })
-        .collect()
+    filter_support::filter_metrics(kong)
 }
 
 fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            l.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
+    kong_looker_collector::metrics::sample(text, sample).unwrap_or(0.0)
 }
 
 fn report(db: &Path, filter: &BTreeMap<String, u64>, collector: &str, wire_bytes: usize) {

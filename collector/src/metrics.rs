@@ -183,3 +183,12 @@ impl Metrics {
         out
     }
 }
+
+/// One sample's value from a Prometheus text exposition, e.g.
+/// `sample(text, "kong_looker_collector_rejected_total{reason=\"stale_signature\"}")`;
+/// `None` when it is absent. For tests, the demo and scripts.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -61,6 +61,18 @@ fn newest_file(dir: &Path) -> SystemTime {
     newest
 }
 
+/// The filter's `pw:kong_looker:*` metrics, summed over workers, by their
+/// short names (`records_captured`, ...).
+pub fn filter_metrics(kong: &kong_looker_testkit::Kong) -> std::collections::BTreeMap<String, u64> {
+    kong.metrics()
+        .into_iter()
+        .filter_map(|(k, m)| {
+            let name = k.strip_prefix("pw:kong_looker:")?.to_owned();
+            Some((name, u64::try_from(m.value).unwrap_or(0)))
+        })
+        .collect()
+}
+
 /// A filter config sending to `collector`, flushing every 100 ms, with
 /// `extra` merged in (a JSON object's members, without braces).
 pub fn config(collector: &str, extra: &str) -> String {

@@ -119,13 +119,7 @@ pub fn settle(kong: &mut Kong, within: Duration) {
 
 /// The filter's `pw:kong_looker:*` metrics summed over workers.
 pub fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
-    kong.metrics()
-        .into_iter()
-        .filter_map(|(k, m)| {
-            let name = k.strip_prefix("pw:kong_looker:")?.to_owned();
-            Some((name, u64::try_from(m.value).unwrap_or(0)))
-        })
-        .collect()
+    crate::filter_support::filter_metrics(kong)
 }
 
 /// What the store holds, checked against what the filter captured: every

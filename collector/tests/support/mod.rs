@@ -134,16 +134,7 @@ impl Collector {
     /// `GET /metrics`, one sample's value (0 when absent).
     pub fn metric(&self, sample: &str) -> f64 {
         let text = get(&self.url("/metrics")).1;
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                l.strip_prefix(sample)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0)
+        kong_looker_collector::metrics::sample(&text, sample).unwrap_or(0.0)
     }
 
     /// The data folder (for a SQLite file).
