@@ -145,6 +145,7 @@ async fn accept_batch(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), 
     let batch = BatchReader::new(limits)
         .decode(&bytes)
         .map_err(|e| decode_refusal(&e))?;
+    api.metrics.records_received.inc_by(batch.len() as u64);
     match commit(api, Work::Batch(Box::new(batch))).await? {
         Verdict::Stored | Verdict::Duplicate => Ok(()),
         Verdict::Refused(e) => Err(decode_refusal(&e)),

@@ -22,6 +22,8 @@ pub struct Metrics {
     registry: Registry,
     /// Filter batches received (before any check).
     pub batches_received: Counter,
+    /// Records in filter batches that decoded (before the commit).
+    pub records_received: Counter,
     /// Filter batches stored.
     pub batches_committed: Counter,
     /// Records stored from filter batches.
@@ -56,6 +58,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("kong_looker_collector");
         let m = Metrics {
             batches_received: Counter::default(),
+            records_received: Counter::default(),
             batches_committed: Counter::default(),
             records_committed: Counter::default(),
             batches_duplicate: Counter::default(),
@@ -75,6 +78,11 @@ impl Default for Metrics {
             "batches_received",
             "Filter batches received",
             m.batches_received.clone(),
+        );
+        registry.register(
+            "records_received",
+            "Records in filter batches that decoded, before the commit (retries count again)",
+            m.records_received.clone(),
         );
         registry.register(
             "batches_committed",
