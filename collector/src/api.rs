@@ -21,8 +21,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Verdict, Work};
 use crate::store::{Prober, now_ms};
 
-/// What the handlers share.
-#[derive(Debug)]
+/// What the handlers share. Its Debug leaves the key and the token out.
 pub struct Api {
     /// The committer's queue.
     pub pipeline: Pipeline,
@@ -47,6 +46,16 @@ pub struct Api {
     /// Bytes of request bodies held at once (read, queued or committing),
     /// so memory stays bounded however many clients connect.
     pub body_budget: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("signed", &self.hmac_key.is_some())
+            .field("http_log_token", &self.http_log_token.is_some())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The router.

@@ -340,7 +340,10 @@ impl Mapper {
             agent_category: agent.map(|a| agent_category_name(a.category)),
             agent_name: agent.map(|a| a.name.clone()),
             request_id: id(e.request.id.as_deref()),
-            trace_id: header("traceparent").and_then(trace_id),
+            // The filter's own parser, so both paths agree on what counts.
+            trace_id: header("traceparent")
+                .and_then(kong_looker::capture::timing::trace_id)
+                .map(str::to_ascii_lowercase),
         })
     }
 }
@@ -359,15 +362,6 @@ fn text(v: Option<String>) -> Option<String> {
 fn id(v: Option<&str>) -> Option<String> {
     let s = v?.trim();
     (!s.is_empty() && s.len() <= MAX_ID_BYTES).then(|| s.to_ascii_lowercase())
-}
-
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<flags>`).
-fn trace_id(traceparent: &str) -> Option<String> {
-    let mut parts = traceparent.trim().split('-');
-    let _version = parts.next()?;
-    let trace = parts.next()?;
-    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| trace.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -409,10 +403,12 @@ mod tests {
     fn arrays_consumers_and_rejections() {
         let body = r#"[{"started_at": 1726783839538, "response": {"status": 401},
             "request": {"uri": "/orders/12345?apikey=secret", "method": "POST",
-                        "headers": {"authorization": "Bearer abc", "user-agent": ["GPTBot/1.2", "x"]}},
+                        "headers": {"authorization": "Bearer abc", "user-agent": ["GPTBot/1.2", "x"],
+                            "traceparent": "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"}},
             "latencies": {"request": 2, "proxy": -1}},
            {"started_at": 1726783839538, "response": {"status": 200},
             "consumer": {"id": "c1", "username": "alice"}, "authenticated_entity": {"id": "cred-9"},
+            "request": {"headers": {"traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}},
             "upstream_status": "200", "latencies": {"request": 5, "proxy": 3}}]"#;
         let rows = Mapper::new(AddressMode::Keep, None)
             .map(body.as_bytes())
@@ -422,6 +418,17 @@ mod tests {
         assert_eq!(a.response_source, Some("kong"));
         assert_eq!(a.latency_upstream_us, None);
         assert_eq!(a.agent_name, Some("GPTBot"));
+        assert_eq!(
+            rows[0]
+                .view()
+                .row
+                .trace_id
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        // An all-zero trace id is no trace id, as in the filter.
+        assert_eq!(rows[1].view().row.trace_id, None);
         let b = rows[1].view().row;
         assert_eq!(
             (b.consumer_username, b.credential),

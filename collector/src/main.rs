@@ -13,7 +13,8 @@ use kong_looker_collector::store::{Store, StoreUrl};
 /// Receives kong_looker filter batches and Kong http-log entries, and
 /// commits each exactly once to SQLite (the default) or PostgreSQL (for
 /// Looker).
-#[derive(Debug, Parser)]
+// No Debug: the arguments hold secrets.
+#[derive(Parser)]
 #[command(name = "kong-looker-collector", version, about, long_about = None)]
 struct Cli {
     /// Log format.
@@ -39,7 +40,7 @@ enum Address {
     Hash,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Receive and commit. Creates or migrates the store first.
     Serve(Box<ServeArgs>),
@@ -70,7 +71,7 @@ struct StoreArg {
     store: StoreUrl,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on. Kong dispatches to it from every worker.
     #[arg(long, env = "KONG_LOOKER_LISTEN", default_value = "127.0.0.1:9400")]

@@ -17,8 +17,9 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, CommitterConfig};
 use crate::store::{Store, StoreUrl};
 
-/// Everything `serve` needs, from flags or the environment.
-#[derive(Clone, Debug)]
+/// Everything `serve` needs, from flags or the environment. Its Debug
+/// leaves the keys and the token out.
+#[derive(Clone)]
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -124,6 +125,20 @@ impl App {
     pub async fn drain(self) -> Result<(), String> {
         drop(self.router);
         self.committer.await.map_err(|e| format!("committer: {e}"))
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("store", &self.store)
+            .field("signed", &self.hmac_key.is_some())
+            .field("http_log_token", &self.http_log_token.is_some())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("committer", &self.committer)
+            .field("looker", &self.looker)
+            .finish_non_exhaustive()
     }
 }
 

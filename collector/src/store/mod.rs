@@ -300,6 +300,16 @@ pub fn iso_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A count or size as the stores' signed 64-bit columns hold it.
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An optional text column: empty means absent.
+fn nonempty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
 /// Now, Unix ms.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

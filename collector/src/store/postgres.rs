@@ -13,7 +13,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Transaction};
 
-use super::{Commit, CommitReport, Migration, StoreError, Summary};
+use super::{Commit, CommitReport, Migration, StoreError, Summary, clamp, nonempty};
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
@@ -402,12 +402,4 @@ fn system_time(ms: i64) -> SystemTime {
 
 fn dangling(e: kong_looker_proto::DecodeError) -> StoreError {
     StoreError(format!("batch refers past its dictionary: {e}"))
-}
-
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn nonempty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Commit, CommitReport, Migration, StoreError, Summary, iso_ms, now_ms};
+use super::{
+    Commit, CommitReport, Migration, StoreError, Summary, clamp, iso_ms, nonempty, now_ms,
+};
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
@@ -269,12 +271,4 @@ fn write_row(
         v.batch_sequence.map(clamp),
     ])?;
     Ok(n == 1)
-}
-
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn nonempty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
 }
