@@ -297,37 +297,41 @@ fn send_rejected(addr: &str, start_ms: u64) {
         .collect();
     for chunk in entries.chunks(200) {
         let body = serde_json::to_vec(chunk).expect("json");
-        let reply = http_post(addr, "/v1/kong/http-log", &body);
-        assert!(
-            reply.starts_with("HTTP/1.1 204"),
-            "http-log refused: {reply}"
-        );
+        let (status, text) = http_post(addr, "/v1/kong/http-log", &body);
+        assert_eq!(status, 204, "http-log refused: {text}");
     }
 }
 
-fn http_post(addr: &str, path: &str, body: &[u8]) -> String {
-    http(addr, "POST", path, body)
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Posts http-log JSON as Kong's plugin does; returns the status and body.
+fn http_post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut reply = agent()
+        .post(&format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("authorization", &format!("Bearer {HTTP_LOG_TOKEN}"))
+        .send(body)
+        .expect("collector reachable");
+    let status = reply.status().as_u16();
+    (
+        status,
+        reply.body_mut().read_to_string().unwrap_or_default(),
+    )
 }
 
 fn http_get(addr: &str, path: &str) -> String {
-    http(addr, "GET", path, b"")
-}
-
-/// One HTTP/1.1 exchange, enough for a demo talking to its own collector.
-fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> String {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr).expect("collector reachable");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {HTTP_LOG_TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("send");
-    s.write_all(body).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("reply");
-    out
+    agent()
+        .get(&format!("http://{addr}{path}"))
+        .call()
+        .expect("collector reachable")
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_default()
 }
 
 fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
