@@ -6,6 +6,10 @@
 //! (to a real HTTP sink): the figure includes delivery, not just capture.
 //!
 //! `make build && cargo bench --bench host`
+//!
+//! To weigh two builds of the filter against each other in the same run,
+//! name the others in `KONG_LOOKER_BENCH_FILTERS` as `label=path.wasm`,
+//! separated by commas; each is measured beside the shipped one.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,13 +38,31 @@ fn host(c: &mut Criterion) {
         .map(|r| traffic::kong_request(&mix, r, Profile::Kong39).0)
         .collect();
     let chains = traffic::chains(&sink.address(), "");
+    let mut filters = vec![
+        ("noop".to_string(), noop),
+        ("kong_looker".to_string(), looker),
+    ];
+    for spec in std::env::var("KONG_LOOKER_BENCH_FILTERS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (label, path) = spec
+            .split_once('=')
+            .expect("KONG_LOOKER_BENCH_FILTERS takes label=path.wasm");
+        // Loaded under the shipped name, as Kong would load the file.
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let filter =
+            Filter::from_bytes("kong_looker", &bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+        filters.push((format!("kong_looker_{label}"), filter));
+    }
     let mut kongs = Vec::new();
-    for (name, filter) in [("noop", &noop), ("kong_looker", &looker)] {
+    for (name, filter) in &filters {
         let mut b = Kong::builder(filter, Profile::Kong39);
         for chain in &chains {
             b = b.chain(chain);
         }
-        kongs.push((name, b.build()));
+        kongs.push((name.as_str(), b.build()));
     }
     let mut group = c.benchmark_group("host_request");
     group.throughput(criterion::Throughput::Elements(requests.len() as u64));
@@ -55,8 +77,9 @@ fn host(c: &mut Criterion) {
         });
     }
     group.finish();
-    let (_, looker_kong) = &kongs[1];
-    assert!(looker_kong.traps().is_empty(), "{:?}", looker_kong.traps());
+    for (name, kong) in &kongs {
+        assert!(kong.traps().is_empty(), "{name}: {:?}", kong.traps());
+    }
     let delivered = support::Collected::from(&sink.received()).rows.len();
     eprintln!("kong_looker delivered {delivered} records to the sink during the bench");
 }

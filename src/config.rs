@@ -7,94 +7,75 @@
 //! as a JSON Schema (draft-4) for Kong's admin API; a unit test keeps the
 //! two in step.
 
-use serde::Deserialize;
+mod fields;
 
 use crate::capture::path::PrefixRule;
 use crate::capture::privacy::AddressMode;
+use fields::Object;
 
 /// Shortest signing or hashing key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
-/// Fields holding keys, whose values never appear in an error.
-const SECRET_FIELDS: [&str; 2] = ["signing_key", "privacy.hash_key"];
 /// Longest string accepted for names and labels.
 const MAX_LABEL_BYTES: usize = 256;
+/// Most prefix templates one filter entry takes.
+const MAX_TEMPLATES: usize = 1_000;
 
 /// The whole configuration of one filter entry.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the collector listens: `ip:port`, `host:port`, `[v6]:port` or
     /// `unix:/path`. Required.
     pub collector: String,
     /// Host header (and TLS server name) for the collector; defaults to the
     /// collector address.
-    #[serde(default)]
     pub collector_host: String,
     /// Speak HTTPS to the collector.
-    #[serde(default)]
     pub tls: bool,
     /// Key for signing batches (HMAC-SHA256), shared with the collector.
     /// Empty: batches are sent unsigned.
-    #[serde(default)]
     pub signing_key: String,
     /// Timeout for one delivery to the collector, milliseconds.
-    #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u32,
     /// Workspace or team label stamped on every record; Looker's access
     /// filters use it.
-    #[serde(default)]
     pub workspace: String,
     /// When to cut a batch.
-    #[serde(default)]
     pub batch: BatchConfig,
     /// Cap on buffered plus pending batch bytes in one worker.
-    #[serde(default = "defaults::max_buffer_bytes")]
     pub max_buffer_bytes: u32,
     /// Fraction of requests recorded, in (0, 1]. 5xx, 401 and 403 are
     /// always recorded; kept records carry the weight 1/rate.
-    #[serde(default = "defaults::sample_rate")]
     pub sample_rate: f64,
     /// Send Kong's request id (`ngx.kong_request_id`), so the collector can
     /// match a record with the same request's http-log entry. Off by
     /// default: 16 random bytes per record more than double the wire size,
     /// and only a deployment that also runs http-log needs them.
-    #[serde(default)]
     pub request_id: bool,
     /// Export metrics through the proxy-wasm metrics API (Kong 3.8+).
-    #[serde(default = "defaults::yes")]
     pub metrics: bool,
     /// Which identity sources to read.
-    #[serde(default)]
     pub identity: IdentityConfig,
     /// What is kept of the client address and identity values.
-    #[serde(default)]
     pub privacy: PrivacyConfig,
     /// Path templates.
-    #[serde(default)]
     pub paths: PathsConfig,
 }
 
 /// When a batch is cut: whichever limit is reached first.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// Records per batch.
-    #[serde(default = "defaults::max_records")]
     pub max_records: u32,
     /// Encoded bytes per batch.
-    #[serde(default = "defaults::max_bytes")]
     pub max_bytes: u32,
     /// Longest a record waits before its batch is sent, milliseconds.
-    #[serde(default = "defaults::flush_interval_ms")]
     pub flush_interval_ms: u32,
     /// Batches awaiting an answer at once.
-    #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight: u32,
     /// How long a failing batch is retried before its records are dropped,
     /// milliseconds.
-    #[serde(default = "defaults::max_retry_age_ms")]
     pub max_retry_age_ms: u32,
 }
 
@@ -110,41 +91,46 @@ impl Default for BatchConfig {
     }
 }
 
+impl BatchConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let d = BatchConfig::default();
+        let batch = BatchConfig {
+            max_records: obj.whole("max_records", d.max_records)?,
+            max_bytes: obj.whole("max_bytes", d.max_bytes)?,
+            flush_interval_ms: obj.whole("flush_interval_ms", d.flush_interval_ms)?,
+            max_in_flight: obj.whole("max_in_flight", d.max_in_flight)?,
+            max_retry_age_ms: obj.whole("max_retry_age_ms", d.max_retry_age_ms)?,
+        };
+        obj.finish()?;
+        Ok(batch)
+    }
+}
+
 /// Identity sources, each switchable.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// Read Kong's `X-Consumer-*` and `X-Credential-Identifier` headers.
-    #[serde(default = "defaults::yes")]
     pub consumer_headers: bool,
     /// An auth plugin guards this chain, so identity that reached the filter
     /// was checked by Kong: recorded as verified rather than claimed.
-    #[serde(default)]
     pub auth_plugin: bool,
     /// Headers that carry an API key (key-auth's `key_names`); only their
     /// presence is used, never their value.
-    #[serde(default = "defaults::key_names")]
     pub key_names: Vec<String>,
     /// Read JWT/OIDC bearer tokens.
-    #[serde(default = "defaults::yes")]
     pub jwt: bool,
     /// The claim that holds groups.
-    #[serde(default = "defaults::groups_claim")]
     pub groups_claim: String,
     /// Read the client certificate.
-    #[serde(default = "defaults::yes")]
     pub mtls: bool,
     /// Read AWS SigV4 credentials.
-    #[serde(default = "defaults::yes")]
     pub sigv4: bool,
     /// Read the HTTP Basic user name.
-    #[serde(default = "defaults::yes")]
     pub basic: bool,
     /// Identity headers set by a trusted identity-aware proxy in front of
     /// Kong, e.g. `X-Forwarded-User`; the first present is the subject.
     /// Trusted only when listed here.
-    #[serde(default)]
     pub trusted_headers: Vec<String>,
 }
 
@@ -153,9 +139,12 @@ impl Default for IdentityConfig {
         IdentityConfig {
             consumer_headers: true,
             auth_plugin: false,
-            key_names: defaults::key_names(),
+            key_names: defaults::KEY_NAMES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             jwt: true,
-            groups_claim: defaults::groups_claim(),
+            groups_claim: defaults::GROUPS_CLAIM.to_owned(),
             mtls: true,
             sigv4: true,
             basic: true,
@@ -164,27 +153,41 @@ impl Default for IdentityConfig {
     }
 }
 
+impl IdentityConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let identity = IdentityConfig {
+            consumer_headers: obj.boolean("consumer_headers", true)?,
+            auth_plugin: obj.boolean("auth_plugin", false)?,
+            key_names: obj.strings("key_names", defaults::KEY_NAMES)?,
+            jwt: obj.boolean("jwt", true)?,
+            groups_claim: obj.string("groups_claim", defaults::GROUPS_CLAIM)?,
+            mtls: obj.boolean("mtls", true)?,
+            sigv4: obj.boolean("sigv4", true)?,
+            basic: obj.boolean("basic", true)?,
+            trusted_headers: obj.strings("trusted_headers", &[])?,
+        };
+        obj.finish()?;
+        Ok(identity)
+    }
+}
+
 /// Privacy settings.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
     /// `keep`, `truncate` (to /24 or /48) or `hash` (needs `hash_key`).
-    #[serde(default)]
     pub client_address: AddressSetting,
     /// Replace consumer names, custom ids, credentials, subjects and client
     /// ids by keyed hashes (needs `hash_key`).
-    #[serde(default)]
     pub pseudonymize: bool,
     /// Key for the hashes, at least 16 bytes.
-    #[serde(default)]
     pub hash_key: String,
 }
 
 /// How the client address is recorded.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, serde(rename_all = "lowercase"))]
 pub enum AddressSetting {
     /// As it is.
     #[default]
@@ -193,6 +196,26 @@ pub enum AddressSetting {
     Truncate,
     /// A keyed hash.
     Hash,
+}
+
+impl PrivacyConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let client_address = match obj.take("client_address") {
+            None => AddressSetting::default(),
+            Some(f) => f.choice(&[
+                ("keep", AddressSetting::Keep),
+                ("truncate", AddressSetting::Truncate),
+                ("hash", AddressSetting::Hash),
+            ])?,
+        };
+        let privacy = PrivacyConfig {
+            client_address,
+            pseudonymize: obj.boolean("pseudonymize", false)?,
+            hash_key: obj.secret("hash_key")?,
+        };
+        obj.finish()?;
+        Ok(privacy)
+    }
 }
 
 impl AddressSetting {
@@ -207,15 +230,12 @@ impl AddressSetting {
 }
 
 /// Path templates.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct PathsConfig {
     /// Templates by path prefix; the longest matching prefix wins.
-    #[serde(default)]
     pub templates: Vec<TemplateConfig>,
     /// Distinct templates per worker; paths beyond become `{other}`.
-    #[serde(default = "defaults::max_templates")]
     pub max_templates: u32,
 }
 
@@ -228,10 +248,48 @@ impl Default for PathsConfig {
     }
 }
 
+impl PathsConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let templates = match obj.take("templates") {
+            None => Vec::new(),
+            Some(f) => {
+                let items = f.items()?;
+                // Checked before reading, so a huge list costs nothing more.
+                if items.len() > MAX_TEMPLATES {
+                    return Err(ConfigError {
+                        field: "paths.templates".into(),
+                        reason: format!("more than {MAX_TEMPLATES} templates"),
+                    });
+                }
+                items
+                    .into_iter()
+                    .map(|item| TemplateConfig::read(item.object()?))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let paths = PathsConfig {
+            templates,
+            max_templates: obj.whole("max_templates", defaults::max_templates())?,
+        };
+        obj.finish()?;
+        Ok(paths)
+    }
+}
+
+impl TemplateConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let template = TemplateConfig {
+            prefix: obj.require("prefix")?.string()?,
+            template: obj.require("template")?.string()?,
+        };
+        obj.finish()?;
+        Ok(template)
+    }
+}
+
 /// One prefix template.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
     /// Path prefix, e.g. `/v1/users/`.
     pub prefix: String,
@@ -253,9 +311,6 @@ impl PathsConfig {
 }
 
 mod defaults {
-    pub fn yes() -> bool {
-        true
-    }
     pub fn timeout_ms() -> u32 {
         5_000
     }
@@ -280,12 +335,8 @@ mod defaults {
     pub fn max_retry_age_ms() -> u32 {
         300_000
     }
-    pub fn key_names() -> Vec<String> {
-        vec!["apikey".into()]
-    }
-    pub fn groups_claim() -> String {
-        "groups".into()
-    }
+    pub const KEY_NAMES: &[&str] = &["apikey"];
+    pub const GROUPS_CLAIM: &str = "groups";
     pub fn max_templates() -> u32 {
         2_000
     }
@@ -313,25 +364,34 @@ impl core::fmt::Display for ConfigError {
 impl Config {
     /// Parses and checks a config.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let field = unknown_field_path(&path, &inner);
-            // serde quotes a wrongly typed value; a key must never reach
-            // the log, whatever its type.
-            let reason = if SECRET_FIELDS.contains(&field.as_str()) {
-                "must be a string (the value is not logged)".to_string()
-            } else {
-                strip_position(&inner.to_string())
-            };
-            ConfigError { field, reason }
-        })?;
-        de.end().map_err(|e| ConfigError {
+        let value = serde_json::from_slice(bytes).map_err(|e| ConfigError {
             field: ".".into(),
             reason: strip_position(&e.to_string()),
         })?;
+        let config = Config::read(Object::document(value)?)?;
         config.check()?;
+        Ok(config)
+    }
+
+    /// Reads every field, with its default where absent.
+    fn read(mut doc: Object) -> Result<Config, ConfigError> {
+        let config = Config {
+            collector: doc.require("collector")?.string()?,
+            collector_host: doc.string("collector_host", "")?,
+            tls: doc.boolean("tls", false)?,
+            signing_key: doc.secret("signing_key")?,
+            timeout_ms: doc.whole("timeout_ms", defaults::timeout_ms())?,
+            workspace: doc.string("workspace", "")?,
+            batch: BatchConfig::read(doc.object("batch")?)?,
+            max_buffer_bytes: doc.whole("max_buffer_bytes", defaults::max_buffer_bytes())?,
+            sample_rate: doc.number("sample_rate", defaults::sample_rate())?,
+            request_id: doc.boolean("request_id", false)?,
+            metrics: doc.boolean("metrics", true)?,
+            identity: IdentityConfig::read(doc.object("identity")?)?,
+            privacy: PrivacyConfig::read(doc.object("privacy")?)?,
+            paths: PathsConfig::read(doc.object("paths")?)?,
+        };
+        doc.finish()?;
         Ok(config)
     }
 
@@ -383,14 +443,14 @@ impl Config {
             );
         }
         if !(self.sample_rate > 0.0 && self.sample_rate <= 1.0) {
-            return fail(
-                "sample_rate",
-                format!("{} is outside (0, 1]", self.sample_rate),
-            );
+            return fail("sample_rate", "must be more than 0 and at most 1".into());
         }
         range("paths.max_templates", self.paths.max_templates, 1, 100_000)?;
-        if self.paths.templates.len() > 1_000 {
-            return fail("paths.templates", "more than 1000 templates".into());
+        if self.paths.templates.len() > MAX_TEMPLATES {
+            return fail(
+                "paths.templates",
+                format!("more than {MAX_TEMPLATES} templates"),
+            );
         }
         for (i, t) in self.paths.templates.iter().enumerate() {
             if !t.prefix.starts_with('/') {
@@ -498,30 +558,6 @@ fn check_collector(addr: &str) -> Result<(), String> {
     }
 }
 
-/// serde names an unknown field in its message, not in the path; put it in
-/// the path so that the log line names it.
-fn unknown_field_path(path: &str, err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let unknown = text
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name);
-    match (unknown, path) {
-        // A field named "" would leave the log line nameless.
-        (Some(""), p) => format!("{p}.\"\""),
-        (Some(name), ".") => name.to_string(),
-        (Some(name), p) => {
-            // serde_path_to_error already ends the path with the field.
-            if p.ends_with(name) {
-                p.to_string()
-            } else {
-                format!("{p}.{name}")
-            }
-        }
-        (None, p) => p.to_string(),
-    }
-}
-
 /// Line and column mean little in a one-line config; drop them.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -554,8 +590,9 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn missing_collector_is_named() {
         let e = err("{}");
-        assert_eq!(e.field, ".");
-        assert!(e.reason.contains("missing field `collector`"), "{e}");
+        assert_eq!(e.to_string(), "collector: is required");
+        let e = err(r#"{"collector":"a:1","paths":{"templates":[{"prefix":"/v1/"}]}}"#);
+        assert_eq!(e.to_string(), "paths.templates[0].template: is required");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -566,7 +603,11 @@ mod tests {
         let e = err(r#"{"collector":"a:1","colector":"x"}"#);
         assert_eq!(e.field, "colector", "{e}");
         // Found by the config fuzz target: an empty name is still named.
-        assert_eq!(err(r#"{"""#).field, r#"."""#);
+        assert_eq!(err(r#"{"collector":"a:1","":1}"#).field, r#""""#);
+        assert_eq!(
+            err(r#"{"collector":"a:1","identity":{"":1}}"#).field,
+            r#"identity."""#
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -576,8 +617,96 @@ mod tests {
         assert!(e.reason.contains("invalid type"), "{e}");
         let e = err(r#"{"collector":"a:1","privacy":{"client_address":"blur"}}"#);
         assert_eq!(e.field, "privacy.client_address");
-        let e = err(r#"{"collector":"a:1","timeout_ms":-1}"#);
-        assert_eq!(e.field, "timeout_ms");
+        assert_eq!(
+            err(r#"{"collector":"a:1","privacy":{"client_address":"blur"}}"#).reason,
+            r#""blur" is not one of keep, truncate, hash"#
+        );
+        for (json, reason) in [
+            (
+                r#"{"collector":"a:1","timeout_ms":-1}"#,
+                "found a negative number",
+            ),
+            (
+                r#"{"collector":"a:1","timeout_ms":1.5}"#,
+                "found a fractional number",
+            ),
+            (r#"{"collector":"a:1","timeout_ms":null}"#, "found null"),
+            (
+                r#"{"collector":"a:1","timeout_ms":4294967296}"#,
+                "larger than 4294967295",
+            ),
+            (
+                r#"{"collector":"a:1","timeout_ms":{"a":1}}"#,
+                "found an object",
+            ),
+        ] {
+            let e = err(json);
+            assert_eq!(e.field, "timeout_ms", "{json}");
+            assert!(e.reason.ends_with(reason), "{json}: {e}");
+        }
+        let e = err(r#"{"collector":"a:1","identity":{"key_names":["apikey",7]}}"#);
+        assert_eq!(
+            e.to_string(),
+            "identity.key_names[1]: invalid type: expected a string, found a number"
+        );
+        let e = err(r#"{"collector":"a:1","batch":[]}"#);
+        assert_eq!(
+            e.to_string(),
+            "batch: invalid type: expected an object, found an array"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn every_field_is_read() {
+        let c = Config::parse(
+            br#"{"collector":"10.0.0.5:9400","collector_host":"c.internal","tls":true,
+            "signing_key":"0123456789abcdef!","timeout_ms":7000,"workspace":"payments",
+            "batch":{"max_records":500,"max_bytes":65536,"flush_interval_ms":250,
+                     "max_in_flight":2,"max_retry_age_ms":60000},
+            "max_buffer_bytes":1048576,"sample_rate":0.25,"request_id":true,"metrics":false,
+            "identity":{"consumer_headers":false,"auth_plugin":true,"key_names":["x-api-key"],
+                        "jwt":false,"groups_claim":"roles","mtls":false,"sigv4":false,
+                        "basic":false,"trusted_headers":["X-Forwarded-User"]},
+            "privacy":{"client_address":"truncate","pseudonymize":true,
+                       "hash_key":"fedcba9876543210"},
+            "paths":{"templates":[{"prefix":"/v1/users/","template":"/v1/users/{user}"}],
+                     "max_templates":50}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.collector_host.as_str(),
+                c.tls,
+                c.signing_key.as_str(),
+                c.timeout_ms
+            ),
+            ("c.internal", true, "0123456789abcdef!", 7000)
+        );
+        assert_eq!(c.workspace, "payments");
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                max_records: 500,
+                max_bytes: 65536,
+                flush_interval_ms: 250,
+                max_in_flight: 2,
+                max_retry_age_ms: 60000
+            }
+        );
+        assert_eq!((c.max_buffer_bytes, c.sample_rate), (1_048_576, 0.25));
+        assert!(c.request_id && !c.metrics);
+        let i = &c.identity;
+        assert!(!i.consumer_headers && i.auth_plugin && !i.jwt && !i.mtls && !i.sigv4 && !i.basic);
+        assert_eq!(
+            (i.key_names.as_slice(), i.groups_claim.as_str()),
+            (&["x-api-key".to_string()][..], "roles")
+        );
+        assert_eq!(i.trusted_headers, ["X-Forwarded-User"]);
+        assert_eq!(c.privacy.client_address, AddressSetting::Truncate);
+        assert!(c.privacy.pseudonymize);
+        assert_eq!(c.privacy.hash_key, "fedcba9876543210");
+        assert_eq!(c.paths.max_templates, 50);
+        assert_eq!(c.paths.templates[0].template, "/v1/users/{user}");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
