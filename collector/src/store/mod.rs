@@ -164,12 +164,17 @@ pub struct Summary {
     pub newest_commit: Option<String>,
 }
 
-/// The SQL of a summary; the same in both dialects.
-const SUMMARY_SQL: &str = "
-SELECT
+/// A summary's row counts (all rows, the filter's, http-log's), as the
+/// contract's table or view answers them.
+const ROW_COUNTS_SQL: &str = "
   (SELECT count(*) FROM kong_looker_requests),
   (SELECT count(*) FROM kong_looker_requests WHERE origin = 'filter'),
-  (SELECT count(*) FROM kong_looker_requests WHERE origin = 'http_log'),
+  (SELECT count(*) FROM kong_looker_requests WHERE origin = 'http_log')";
+
+/// The SQL of a summary, given its row counts; the same in both dialects.
+fn summary_sql(row_counts: &str) -> String {
+    format!(
+        "SELECT {row_counts},
   (SELECT count(*) FROM kong_looker_batches),
   (SELECT count(DISTINCT instance_id) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(m - n), 0) AS BIGINT) FROM
@@ -177,7 +182,9 @@ SELECT
   (SELECT CAST(coalesce(sum(drops_buffer_full), 0) AS BIGINT) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(drops_dispatch_failed), 0) AS BIGINT) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(drops_capture_error), 0) AS BIGINT) FROM kong_looker_batches),
-  (SELECT CAST(coalesce(sum(drops_instance_reset), 0) AS BIGINT) FROM kong_looker_batches)";
+  (SELECT CAST(coalesce(sum(drops_instance_reset), 0) AS BIGINT) FROM kong_looker_batches)"
+    )
+}
 
 /// A migration: its number, name and SQL.
 #[derive(Clone, Copy, Debug)]

@@ -270,7 +270,9 @@ impl PgStore {
 
     pub(super) async fn summary(&mut self) -> Result<Summary, StoreError> {
         let client = self.client().await?;
-        let r = client.query_one(super::SUMMARY_SQL, &[]).await?;
+        let r = client
+            .query_one(&super::summary_sql(super::ROW_COUNTS_SQL), &[])
+            .await?;
         let newest = client
             .query_one(
                 "SELECT to_char(max(committed_at) AT TIME ZONE 'UTC',

@@ -1,10 +1,16 @@
 //! The embedded store: one SQLite file in WAL mode. Commits are durable
 //! (`synchronous = FULL`) before the collector acknowledges, and one
 //! connection writes, so SQLite's single-writer rule costs nothing.
+//!
+//! Request rows are narrow: each distinct text is stored once in
+//! `kong_looker_text` and rows hold its id (migration 2 says why). The
+//! `kong_looker_requests` view shows them with the contract's columns.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use foldhash::fast::RandomState;
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
     Commit, CommitReport, Migration, StoreError, Summary, clamp, iso_ms, nonempty, now_ms,
@@ -12,17 +18,30 @@ use super::{
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
-pub const MIGRATIONS: [Migration; 1] = [Migration {
-    version: 1,
-    name: "0001_tables.sql",
-    sql: include_str!("migrations/sqlite/0001_tables.sql"),
-}];
+pub const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        name: "0001_tables.sql",
+        sql: include_str!("migrations/sqlite/0001_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_narrow_rows.sql",
+        sql: include_str!("migrations/sqlite/0002_narrow_rows.sql"),
+    },
+];
+
+/// Texts whose ids the store remembers. Beyond this the memory is dropped
+/// and refilled from the table: ids never change, so forgetting is safe.
+const TEXT_IDS_REMEMBERED: usize = 1 << 18;
 
 /// A SQLite store.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Ids of texts in `kong_looker_text`, committed ones only.
+    text_ids: HashMap<Box<str>, i64, RandomState>,
 }
 
 impl SqliteStore {
@@ -44,6 +63,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
+            text_ids: HashMap::default(),
         })
     }
 
@@ -82,8 +102,27 @@ impl SqliteStore {
     }
 
     pub(super) fn commit(&mut self, commit: &Commit<'_>) -> Result<CommitReport, StoreError> {
+        if self.text_ids.len() > TEXT_IDS_REMEMBERED {
+            self.text_ids.clear();
+        }
+        let mut added = Vec::new();
+        let result = Self::commit_in(&mut self.conn, &self.text_ids, &mut added, commit);
+        // Ids of texts inserted by a transaction that rolled back would
+        // point nowhere; only a commit makes them safe to remember.
+        if result.is_ok() {
+            self.text_ids.extend(added);
+        }
+        result
+    }
+
+    fn commit_in(
+        conn: &mut Connection,
+        known: &HashMap<Box<str>, i64, RandomState>,
+        added: &mut Vec<(Box<str>, i64)>,
+        commit: &Commit<'_>,
+    ) -> Result<CommitReport, StoreError> {
         let committed_at = iso_ms(now_ms());
-        let tx = self.conn.transaction()?;
+        let tx = conn.transaction()?;
         let mut report = CommitReport::default();
         {
             let mut batch_stmt = tx.prepare_cached(
@@ -93,6 +132,7 @@ impl SqliteStore {
             )?;
             let mut filter_stmt = tx.prepare_cached(&insert_sql(true))?;
             let mut log_stmt = tx.prepare_cached(&insert_sql(false))?;
+            let mut texts = Texts::new(&tx, known, added)?;
             let mut dict_stmt = tx.prepare_cached(
                 "INSERT INTO kong_looker_dictionary (instance_id, generation, definitions)
                  VALUES (?1, ?2, ?3)",
@@ -132,12 +172,13 @@ impl SqliteStore {
                 for row in rows {
                     write_row(
                         &mut filter_stmt,
+                        &mut texts,
                         &RowView::filter(row, &b.instance_id, b.batch.sequence),
                     )?;
                 }
             }
             for row in &commit.log_rows {
-                report.log_rows_landed += write_row(&mut log_stmt, &row.view())? as u64;
+                report.log_rows_landed += write_row(&mut log_stmt, &mut texts, &row.view())? as u64;
             }
         }
         tx.commit()?;
@@ -167,7 +208,16 @@ impl SqliteStore {
     }
 
     pub(super) fn summary(&mut self) -> Result<Summary, StoreError> {
-        let mut s = self.conn.query_row(super::SUMMARY_SQL, [], |r| {
+        // Counted on the narrow rows: through the view, each row's origin
+        // would be looked up in kong_looker_text.
+        let sql = super::summary_sql(
+            "(SELECT count(*) FROM kong_looker_request_rows),
+             (SELECT count(*) FROM kong_looker_request_rows
+               WHERE origin = (SELECT id FROM kong_looker_text WHERE value = 'filter')),
+             (SELECT count(*) FROM kong_looker_request_rows
+               WHERE origin = (SELECT id FROM kong_looker_text WHERE value = 'http_log'))",
+        );
+        let mut s = self.conn.query_row(&sql, [], |r| {
             Ok(Summary {
                 rows: r.get(0)?,
                 filter_rows: r.get(1)?,
@@ -199,28 +249,88 @@ impl SqliteStore {
     }
 }
 
+/// Text ids for one transaction: remembered ones, then the table, then a
+/// new row in it.
+struct Texts<'t, 'k> {
+    known: &'k HashMap<Box<str>, i64, RandomState>,
+    added: &'k mut Vec<(Box<str>, i64)>,
+    /// This transaction's own additions and look-ups.
+    fresh: HashMap<Box<str>, i64, RandomState>,
+    select: CachedStatement<'t>,
+    insert: CachedStatement<'t>,
+}
+
+impl<'t, 'k> Texts<'t, 'k> {
+    fn new(
+        tx: &'t Transaction<'_>,
+        known: &'k HashMap<Box<str>, i64, RandomState>,
+        added: &'k mut Vec<(Box<str>, i64)>,
+    ) -> Result<Self, StoreError> {
+        Ok(Texts {
+            known,
+            added,
+            fresh: HashMap::default(),
+            select: tx.prepare_cached("SELECT id FROM kong_looker_text WHERE value = ?1")?,
+            insert: tx.prepare_cached("INSERT INTO kong_looker_text (value) VALUES (?1)")?,
+        })
+    }
+
+    /// The id of `text`; `None` stays `None`.
+    fn id(&mut self, text: Option<&str>) -> Result<Option<i64>, StoreError> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        if let Some(id) = self.known.get(text).or_else(|| self.fresh.get(text)) {
+            return Ok(Some(*id));
+        }
+        let id = match self
+            .select
+            .query_row([text], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            Some(id) => id,
+            None => self.insert.insert([text])?,
+        };
+        self.fresh.insert(text.into(), id);
+        self.added.push((text.into(), id));
+        Ok(Some(id))
+    }
+}
+
 /// The insert for one request row. A filter row replaces an http-log row
 /// with the same request id (it knows more); an http-log row never
 /// replaces anything.
 fn insert_sql(filter: bool) -> String {
-    let cols = REQUEST_COLUMNS.join(", ");
+    // The table's columns are the contract's, with the time as Unix ms.
+    let columns: Vec<&str> = REQUEST_COLUMNS
+        .iter()
+        .map(|c| {
+            if *c == "started_at" {
+                "started_at_ms"
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cols = columns.join(", ");
     let marks: Vec<String> = (1..=REQUEST_COLUMNS.len())
         .map(|i| format!("?{i}"))
         .collect();
     let action = if filter {
-        let set: Vec<String> = REQUEST_COLUMNS
+        let set: Vec<String> = columns
             .iter()
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         format!(
-            "DO UPDATE SET {} WHERE kong_looker_requests.origin = 'http_log'",
+            "DO UPDATE SET {} WHERE kong_looker_request_rows.origin = \
+             (SELECT id FROM kong_looker_text WHERE value = 'http_log')",
             set.join(", ")
         )
     } else {
         "DO NOTHING".to_owned()
     };
     format!(
-        "INSERT INTO kong_looker_requests ({cols}) VALUES ({}) \
+        "INSERT INTO kong_looker_request_rows ({cols}) VALUES ({}) \
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL {action}",
         marks.join(", ")
     )
@@ -228,46 +338,47 @@ fn insert_sql(filter: bool) -> String {
 
 /// Inserts one row; returns whether it landed (or replaced an http-log row).
 fn write_row(
-    stmt: &mut rusqlite::CachedStatement<'_>,
+    stmt: &mut CachedStatement<'_>,
+    texts: &mut Texts<'_, '_>,
     v: &RowView<'_>,
 ) -> Result<bool, StoreError> {
     let r = &v.row;
     let groups = v.groups.joined();
     let n = stmt.execute(params![
-        iso_ms(r.started_at_ms),
-        r.workspace,
-        r.route_id,
-        r.route_name,
-        r.service_id,
-        r.service_name,
-        r.method,
-        r.host,
-        r.path,
+        r.started_at_ms,
+        texts.id(r.workspace)?,
+        texts.id(r.route_id)?,
+        texts.id(r.route_name)?,
+        texts.id(r.service_id)?,
+        texts.id(r.service_name)?,
+        texts.id(r.method)?,
+        texts.id(r.host)?,
+        texts.id(r.path)?,
         r.status,
-        r.response_source,
+        texts.id(r.response_source)?,
         clamp(r.latency_total_us),
         r.latency_upstream_us.map(clamp),
         clamp(r.request_bytes),
         clamp(r.response_bytes),
-        r.auth_method,
-        r.trust,
+        texts.id(r.auth_method)?,
+        texts.id(r.trust)?,
         r.anonymous,
-        r.consumer_id,
-        r.consumer_username,
-        r.consumer_custom_id,
-        r.credential,
-        groups.as_deref(),
-        r.subject,
-        r.issuer,
-        r.client_id,
-        r.client_address,
-        r.agent_category,
-        r.agent_name,
+        texts.id(r.consumer_id)?,
+        texts.id(r.consumer_username)?,
+        texts.id(r.consumer_custom_id)?,
+        texts.id(r.credential)?,
+        texts.id(groups.as_deref())?,
+        texts.id(r.subject)?,
+        texts.id(r.issuer)?,
+        texts.id(r.client_id)?,
+        texts.id(r.client_address)?,
+        texts.id(r.agent_category)?,
+        texts.id(r.agent_name)?,
         id_text(r.request_id),
         id_text(r.trace_id),
         f64::from(r.sample_weight),
-        v.origin.name(),
-        v.instance_id,
+        texts.id(Some(v.origin.name()))?,
+        texts.id(v.instance_id)?,
         v.batch_sequence.map(clamp),
     ])?;
     Ok(n == 1)
