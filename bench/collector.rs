@@ -21,44 +21,70 @@ use kong_looker_proto::{BatchBuilder, BatchReader, DecodedBatch, Dictionary};
 
 const BATCH: usize = 1000;
 
-/// Steady-state batches (bytes and decoded), and the dictionary they need.
-fn batches(n: usize) -> (Vec<Vec<u8>>, Vec<DecodedBatch>, Dictionary) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let mut mix = Mix::new(MixParams {
-        start_ms: now - 3_600_000,
-        ..MixParams::default()
-    });
-    let producer = Producer {
-        instance_id: [7; 16],
-        node_id: "bench".into(),
-        filter_version: "0.1.0".into(),
-        kong_version: "3.9.1".into(),
-    };
-    let mut builder = BatchBuilder::new(&producer, BuilderOptions::default());
-    let reader = BatchReader::default();
-    let mut dict = Dictionary::new(0);
-    let (mut bytes, mut decoded) = (Vec::new(), Vec::new());
-    for i in 0..(60 + n) {
-        for r in mix.take_requests(BATCH) {
-            builder.append(&mix.record(&r)).unwrap();
+/// A producer in its steady state: batches of the reference mix, with
+/// times moving forward as a live stream's do (a store's time index sees
+/// appends, not inserts into the past), and the dictionary they need.
+struct Stream {
+    mix: Mix,
+    builder: BatchBuilder,
+    reader: BatchReader,
+    now: i64,
+    /// Every entry the batches so far defined.
+    dict: Dictionary,
+}
+
+impl Stream {
+    fn new() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let producer = Producer {
+            instance_id: [7; 16],
+            node_id: "bench".into(),
+            filter_version: "0.1.0".into(),
+            kong_version: "3.9.1".into(),
+        };
+        let mut stream = Stream {
+            mix: Mix::new(MixParams {
+                start_ms: now - 3_600_000,
+                ..MixParams::default()
+            }),
+            builder: BatchBuilder::new(&producer, BuilderOptions::default()),
+            reader: BatchReader::default(),
+            now,
+            dict: Dictionary::new(0),
+        };
+        // Past the first batches, which define most of the dictionary.
+        for _ in 0..60 {
+            stream.next_bytes();
         }
-        let sealed = builder.seal(now, &Drops::default());
-        let batch = reader.decode(&sealed.bytes).unwrap();
-        dict.apply(&batch, reader.limits()).unwrap();
-        builder.acknowledge(sealed.ack);
-        if i >= 60 {
-            bytes.push(sealed.bytes);
-            decoded.push(batch);
-        }
+        stream
     }
-    (bytes, decoded, dict)
+
+    /// The next batch's bytes, its dictionary applied.
+    fn next_bytes(&mut self) -> (Vec<u8>, DecodedBatch) {
+        for r in self.mix.take_requests(BATCH) {
+            self.builder.append(&self.mix.record(&r)).unwrap();
+        }
+        let sealed = self.builder.seal(self.now, &Drops::default());
+        let batch = self.reader.decode(&sealed.bytes).unwrap();
+        self.dict.apply(&batch, self.reader.limits()).unwrap();
+        self.builder.acknowledge(sealed.ack);
+        (sealed.bytes, batch)
+    }
+
+    /// The next batch, decoded.
+    fn next(&mut self) -> DecodedBatch {
+        self.next_bytes().1
+    }
 }
 
 fn ingest(c: &mut Criterion) {
-    let (bytes, decoded, dict) = batches(1);
+    let mut stream = Stream::new();
+    let (bytes, _) = stream.next_bytes();
+    let bytes = [bytes];
+    let dict = stream.dict.clone();
     let reader = BatchReader::default();
     let mut group = c.benchmark_group("collector_ingest");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -94,14 +120,6 @@ fn ingest(c: &mut Criterion) {
         })
     });
     group.finish();
-    drop(decoded);
-}
-
-/// A batch with a fresh key, so every commit stores its rows.
-fn fresh(batch: &DecodedBatch, sequence: u64) -> DecodedBatch {
-    let mut b = batch.clone();
-    b.sequence = sequence;
-    b
 }
 
 fn commit_one<'a>(batch: &'a DecodedBatch, dict: &'a Dictionary) -> Commit<'a> {
@@ -123,12 +141,7 @@ fn stores(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (_, decoded, dict) = batches(8);
-    let mut sequence = 1_000_000u64;
-    let mut next = |i: usize| {
-        sequence += 1;
-        fresh(&decoded[i % decoded.len()], sequence)
-    };
+    let mut stream = Stream::new();
 
     let dir = tempfile::tempdir().unwrap();
     let url = StoreUrl::Sqlite(dir.path().join("bench.sqlite"));
@@ -139,7 +152,6 @@ fn stores(c: &mut Criterion) {
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(8));
-    let mut i = 0;
     // Under load the committer puts up to 64 queued batches in one
     // transaction; 16 is a moderate load.
     group.throughput(Throughput::Elements(16 * BATCH as u64));
@@ -147,18 +159,13 @@ fn stores(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
-                let fresh: Vec<DecodedBatch> = (0..16)
-                    .map(|_| {
-                        i += 1;
-                        next(i)
-                    })
-                    .collect();
+                let fresh: Vec<DecodedBatch> = (0..16).map(|_| stream.next()).collect();
                 let commit = Commit {
                     batches: fresh
                         .iter()
                         .map(|batch| BatchCommit {
                             batch,
-                            dictionary: &dict,
+                            dictionary: &stream.dict,
                             instance_id: batch.instance_id_string(),
                             definitions: None,
                             received_at_ms: 0,
@@ -179,11 +186,10 @@ fn stores(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
-                i += 1;
-                let batch = next(i);
+                let batch = stream.next();
                 let t = Instant::now();
                 let report = rt
-                    .block_on(sqlite.commit(&commit_one(&batch, &dict)))
+                    .block_on(sqlite.commit(&commit_one(&batch, &stream.dict)))
                     .unwrap();
                 spent += t.elapsed();
                 assert_eq!(report.inserted, vec![true]);
@@ -228,7 +234,7 @@ fn stores(c: &mut Criterion) {
 
     // The same rows through a bare COPY in one transaction: the floor the
     // collector is measured against.
-    let raw_copy = |raw: &mut tokio_postgres::Client, batch: &DecodedBatch| {
+    let raw_copy = |raw: &mut tokio_postgres::Client, batch: &DecodedBatch, dict: &Dictionary| {
         rt.block_on(async {
             let tx = raw.transaction().await.unwrap();
             let sink = tx.copy_in(&copy_sql).await.unwrap();
@@ -237,7 +243,7 @@ fn stores(c: &mut Criterion) {
                 &postgres::TYPES
             ));
             let instance = batch.instance_id_string();
-            for r in batch.rows(&dict).unwrap() {
+            for r in batch.rows(dict).unwrap() {
                 let v = RowView::filter(r, &instance, batch.sequence);
                 postgres::write_row(w.as_mut(), &v).await.unwrap();
             }
@@ -249,17 +255,18 @@ fn stores(c: &mut Criterion) {
     // Side by side in alternating blocks, fastest batch of each, so that
     // the ratio survives this machine's drift.
     let (mut ours, mut bare) = (f64::MAX, f64::MAX);
-    for block in 0..12 {
-        for k in 0..5 {
-            let batch = next(block * 5 + k);
+    for _ in 0..12 {
+        for _ in 0..5 {
+            let batch = stream.next();
             let t = Instant::now();
-            rt.block_on(pg.commit(&commit_one(&batch, &dict))).unwrap();
+            rt.block_on(pg.commit(&commit_one(&batch, &stream.dict)))
+                .unwrap();
             ours = ours.min(t.elapsed().as_secs_f64());
         }
-        for k in 0..5 {
-            let batch = next(block * 5 + k);
+        for _ in 0..5 {
+            let batch = stream.next();
             let t = Instant::now();
-            raw_copy(&mut raw, &batch);
+            raw_copy(&mut raw, &batch, &stream.dict);
             bare = bare.min(t.elapsed().as_secs_f64());
         }
     }
@@ -275,10 +282,10 @@ fn stores(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
-                i += 1;
-                let batch = next(i);
+                let batch = stream.next();
                 let t = Instant::now();
-                rt.block_on(pg.commit(&commit_one(&batch, &dict))).unwrap();
+                rt.block_on(pg.commit(&commit_one(&batch, &stream.dict)))
+                    .unwrap();
                 spent += t.elapsed();
             }
             spent
@@ -288,10 +295,9 @@ fn stores(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
-                i += 1;
-                let batch = next(i);
+                let batch = stream.next();
                 let t = Instant::now();
-                raw_copy(&mut raw, &batch);
+                raw_copy(&mut raw, &batch, &stream.dict);
                 spent += t.elapsed();
             }
             spent

@@ -7,6 +7,7 @@
 //! `kong_looker_requests` view shows them with the contract's columns.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use foldhash::fast::RandomState;
@@ -250,17 +251,24 @@ impl SqliteStore {
 }
 
 /// Text ids for one transaction: remembered ones, then the table, then a
-/// new row in it.
-struct Texts<'t, 'k> {
+/// new row in it. Texts borrowed for the whole transaction (`'c`: the
+/// commit's batches, dictionaries and http-log entries) are also known by
+/// address, which saves hashing them again in the next row.
+struct Texts<'t, 'k, 'c> {
     known: &'k HashMap<Box<str>, i64, RandomState>,
     added: &'k mut Vec<(Box<str>, i64)>,
     /// This transaction's own additions and look-ups.
     fresh: HashMap<Box<str>, i64, RandomState>,
+    /// Ids by (address, length). Sound because a `&'c str` can be neither
+    /// freed nor changed while this lives, so no other text can take its
+    /// place.
+    at: HashMap<(usize, usize), i64, RandomState>,
+    borrowed: PhantomData<&'c str>,
     select: CachedStatement<'t>,
     insert: CachedStatement<'t>,
 }
 
-impl<'t, 'k> Texts<'t, 'k> {
+impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
     fn new(
         tx: &'t Transaction<'_>,
         known: &'k HashMap<Box<str>, i64, RandomState>,
@@ -270,9 +278,27 @@ impl<'t, 'k> Texts<'t, 'k> {
             known,
             added,
             fresh: HashMap::default(),
+            at: HashMap::default(),
+            borrowed: PhantomData,
             select: tx.prepare_cached("SELECT id FROM kong_looker_text WHERE value = ?1")?,
             insert: tx.prepare_cached("INSERT INTO kong_looker_text (value) VALUES (?1)")?,
         })
+    }
+
+    /// The id of a text borrowed for the whole transaction.
+    fn held(&mut self, text: Option<&'c str>) -> Result<Option<i64>, StoreError> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let at = (text.as_ptr() as usize, text.len());
+        if let Some(id) = self.at.get(&at) {
+            return Ok(Some(*id));
+        }
+        let id = self.id(Some(text))?;
+        if let Some(id) = id {
+            self.at.insert(at, id);
+        }
+        Ok(id)
     }
 
     /// The id of `text`; `None` stays `None`.
@@ -337,49 +363,135 @@ fn insert_sql(filter: bool) -> String {
 }
 
 /// Inserts one row; returns whether it landed (or replaced an http-log row).
-fn write_row(
+fn write_row<'c>(
     stmt: &mut CachedStatement<'_>,
-    texts: &mut Texts<'_, '_>,
-    v: &RowView<'_>,
+    texts: &mut Texts<'_, '_, 'c>,
+    v: &RowView<'c>,
 ) -> Result<bool, StoreError> {
     let r = &v.row;
     let groups = v.groups.joined();
     let n = stmt.execute(params![
         r.started_at_ms,
-        texts.id(r.workspace)?,
-        texts.id(r.route_id)?,
-        texts.id(r.route_name)?,
-        texts.id(r.service_id)?,
-        texts.id(r.service_name)?,
-        texts.id(r.method)?,
-        texts.id(r.host)?,
-        texts.id(r.path)?,
+        texts.held(r.workspace)?,
+        texts.held(r.route_id)?,
+        texts.held(r.route_name)?,
+        texts.held(r.service_id)?,
+        texts.held(r.service_name)?,
+        texts.held(r.method)?,
+        texts.held(r.host)?,
+        texts.held(r.path)?,
         r.status,
-        texts.id(r.response_source)?,
+        texts.held(r.response_source)?,
         clamp(r.latency_total_us),
         r.latency_upstream_us.map(clamp),
         clamp(r.request_bytes),
         clamp(r.response_bytes),
-        texts.id(r.auth_method)?,
-        texts.id(r.trust)?,
+        texts.held(r.auth_method)?,
+        texts.held(r.trust)?,
         r.anonymous,
-        texts.id(r.consumer_id)?,
-        texts.id(r.consumer_username)?,
-        texts.id(r.consumer_custom_id)?,
-        texts.id(r.credential)?,
+        texts.held(r.consumer_id)?,
+        texts.held(r.consumer_username)?,
+        texts.held(r.consumer_custom_id)?,
+        texts.held(r.credential)?,
         texts.id(groups.as_deref())?,
-        texts.id(r.subject)?,
-        texts.id(r.issuer)?,
-        texts.id(r.client_id)?,
-        texts.id(r.client_address)?,
-        texts.id(r.agent_category)?,
-        texts.id(r.agent_name)?,
+        texts.held(r.subject)?,
+        texts.held(r.issuer)?,
+        texts.held(r.client_id)?,
+        texts.held(r.client_address)?,
+        texts.held(r.agent_category)?,
+        texts.held(r.agent_name)?,
         id_text(r.request_id),
         id_text(r.trace_id),
         f64::from(r.sample_weight),
-        texts.id(Some(v.origin.name()))?,
-        texts.id(v.instance_id)?,
+        texts.held(Some(v.origin.name()))?,
+        texts.held(v.instance_id)?,
         v.batch_sequence.map(clamp),
     ])?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http_log::{LogRow, Mapper};
+    use kong_looker::capture::privacy::AddressMode;
+
+    /// Kong's sample http-log entry with its route name, status and id.
+    fn entry(route: &str, status: u16, id: &str) -> LogRow {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/kong_sample.json")).unwrap();
+        v["route"]["name"] = route.into();
+        v["response"]["status"] = status.into();
+        v["request"]["id"] = id.into();
+        let body = serde_json::to_vec(&v).unwrap();
+        Mapper::new(AddressMode::Keep, None)
+            .map(&body)
+            .unwrap()
+            .remove(0)
+    }
+
+    fn commit(store: &mut SqliteStore, rows: &[&LogRow]) -> Result<CommitReport, StoreError> {
+        store.commit(&Commit {
+            batches: Vec::new(),
+            log_rows: rows.to_vec(),
+        })
+    }
+
+    fn route_names(store: &SqliteStore) -> Vec<(u16, Option<String>)> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT status, route_name FROM kong_looker_requests ORDER BY status")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A text first seen in a transaction that rolls back is not
+    /// remembered: its id went with the transaction.
+    #[test]
+    fn texts_of_a_rolled_back_commit_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("t.sqlite")).unwrap();
+        store.migrate().unwrap();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON kong_looker_request_rows
+                 WHEN NEW.status = 599 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .unwrap();
+        let (a, b) = (
+            entry("only-in-the-rolled-back-commit", 200, "aa"),
+            entry("x", 599, "bb"),
+        );
+        assert!(commit(&mut store, &[&a, &b]).is_err());
+        assert!(route_names(&store).is_empty());
+        store.conn.execute_batch("DROP TRIGGER refuse").unwrap();
+
+        let c = entry("only-in-the-rolled-back-commit", 201, "cc");
+        let d = entry("another", 202, "dd");
+        assert_eq!(commit(&mut store, &[&c, &d]).unwrap().log_rows_landed, 2);
+        // Remembered from this commit on, and read back through the view.
+        let e = entry("another", 203, "ee");
+        assert_eq!(commit(&mut store, &[&e]).unwrap().log_rows_landed, 1);
+        assert_eq!(
+            route_names(&store),
+            [
+                (201, Some("only-in-the-rolled-back-commit".into())),
+                (202, Some("another".into())),
+                (203, Some("another".into())),
+            ]
+        );
+        let texts: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM kong_looker_text WHERE value IN ('another', 'x')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(texts, 1, "each text is stored once");
+    }
 }
