@@ -106,7 +106,7 @@ impl SqliteStore {
         if self.text_ids.len() > TEXT_IDS_REMEMBERED {
             self.text_ids.clear();
         }
-        let mut added = Vec::new();
+        let mut added = HashMap::default();
         let result = Self::commit_in(&mut self.conn, &self.text_ids, &mut added, commit);
         // Ids of texts inserted by a transaction that rolled back would
         // point nowhere; only a commit makes them safe to remember.
@@ -119,7 +119,7 @@ impl SqliteStore {
     fn commit_in(
         conn: &mut Connection,
         known: &HashMap<Box<str>, i64, RandomState>,
-        added: &mut Vec<(Box<str>, i64)>,
+        added: &mut HashMap<Box<str>, i64, RandomState>,
         commit: &Commit<'_>,
     ) -> Result<CommitReport, StoreError> {
         let committed_at = iso_ms(now_ms());
@@ -256,9 +256,8 @@ impl SqliteStore {
 /// address, which saves hashing them again in the next row.
 struct Texts<'t, 'k, 'c> {
     known: &'k HashMap<Box<str>, i64, RandomState>,
-    added: &'k mut Vec<(Box<str>, i64)>,
-    /// This transaction's own additions and look-ups.
-    fresh: HashMap<Box<str>, i64, RandomState>,
+    /// Texts this transaction looked up in the table or added to it.
+    added: &'k mut HashMap<Box<str>, i64, RandomState>,
     /// Ids by (address, length). Sound because a `&'c str` can be neither
     /// freed nor changed while this lives, so no other text can take its
     /// place.
@@ -272,12 +271,11 @@ impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
     fn new(
         tx: &'t Transaction<'_>,
         known: &'k HashMap<Box<str>, i64, RandomState>,
-        added: &'k mut Vec<(Box<str>, i64)>,
+        added: &'k mut HashMap<Box<str>, i64, RandomState>,
     ) -> Result<Self, StoreError> {
         Ok(Texts {
             known,
             added,
-            fresh: HashMap::default(),
             at: HashMap::default(),
             borrowed: PhantomData,
             select: tx.prepare_cached("SELECT id FROM kong_looker_text WHERE value = ?1")?,
@@ -306,7 +304,7 @@ impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
         let Some(text) = text else {
             return Ok(None);
         };
-        if let Some(id) = self.known.get(text).or_else(|| self.fresh.get(text)) {
+        if let Some(id) = self.known.get(text).or_else(|| self.added.get(text)) {
             return Ok(Some(*id));
         }
         let id = match self
@@ -317,8 +315,7 @@ impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
             Some(id) => id,
             None => self.insert.insert([text])?,
         };
-        self.fresh.insert(text.into(), id);
-        self.added.push((text.into(), id));
+        self.added.insert(text.into(), id);
         Ok(Some(id))
     }
 }
