@@ -139,12 +139,9 @@ impl Default for IdentityConfig {
         IdentityConfig {
             consumer_headers: true,
             auth_plugin: false,
-            key_names: defaults::KEY_NAMES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            key_names: vec!["apikey".into()],
             jwt: true,
-            groups_claim: defaults::GROUPS_CLAIM.to_owned(),
+            groups_claim: "groups".into(),
             mtls: true,
             sigv4: true,
             basic: true,
@@ -155,16 +152,17 @@ impl Default for IdentityConfig {
 
 impl IdentityConfig {
     fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let d = IdentityConfig::default();
         let identity = IdentityConfig {
-            consumer_headers: obj.boolean("consumer_headers", true)?,
-            auth_plugin: obj.boolean("auth_plugin", false)?,
-            key_names: obj.strings("key_names", defaults::KEY_NAMES)?,
-            jwt: obj.boolean("jwt", true)?,
-            groups_claim: obj.string("groups_claim", defaults::GROUPS_CLAIM)?,
-            mtls: obj.boolean("mtls", true)?,
-            sigv4: obj.boolean("sigv4", true)?,
-            basic: obj.boolean("basic", true)?,
-            trusted_headers: obj.strings("trusted_headers", &[])?,
+            consumer_headers: obj.boolean("consumer_headers", d.consumer_headers)?,
+            auth_plugin: obj.boolean("auth_plugin", d.auth_plugin)?,
+            key_names: obj.strings("key_names", d.key_names)?,
+            jwt: obj.boolean("jwt", d.jwt)?,
+            groups_claim: obj.string("groups_claim", &d.groups_claim)?,
+            mtls: obj.boolean("mtls", d.mtls)?,
+            sigv4: obj.boolean("sigv4", d.sigv4)?,
+            basic: obj.boolean("basic", d.basic)?,
+            trusted_headers: obj.strings("trusted_headers", d.trusted_headers)?,
         };
         obj.finish()?;
         Ok(identity)
@@ -210,7 +208,7 @@ impl PrivacyConfig {
         };
         let privacy = PrivacyConfig {
             client_address,
-            pseudonymize: obj.boolean("pseudonymize", false)?,
+            pseudonymize: obj.boolean("pseudonymize", PrivacyConfig::default().pseudonymize)?,
             hash_key: obj.secret("hash_key")?,
         };
         obj.finish()?;
@@ -269,7 +267,7 @@ impl PathsConfig {
         };
         let paths = PathsConfig {
             templates,
-            max_templates: obj.whole("max_templates", defaults::max_templates())?,
+            max_templates: obj.whole("max_templates", PathsConfig::default().max_templates)?,
         };
         obj.finish()?;
         Ok(paths)
@@ -335,8 +333,6 @@ mod defaults {
     pub fn max_retry_age_ms() -> u32 {
         300_000
     }
-    pub const KEY_NAMES: &[&str] = &["apikey"];
-    pub const GROUPS_CLAIM: &str = "groups";
     pub fn max_templates() -> u32 {
         2_000
     }
@@ -395,7 +391,7 @@ impl Config {
         Ok(config)
     }
 
-    /// The range and consistency checks serde cannot express.
+    /// The range and consistency checks, once every field has its type.
     fn check(&self) -> Result<(), ConfigError> {
         let fail = |field: &str, reason: String| {
             Err(ConfigError {
@@ -446,12 +442,6 @@ impl Config {
             return fail("sample_rate", "must be more than 0 and at most 1".into());
         }
         range("paths.max_templates", self.paths.max_templates, 1, 100_000)?;
-        if self.paths.templates.len() > MAX_TEMPLATES {
-            return fail(
-                "paths.templates",
-                format!("more than {MAX_TEMPLATES} templates"),
-            );
-        }
         for (i, t) in self.paths.templates.iter().enumerate() {
             if !t.prefix.starts_with('/') {
                 return fail(
@@ -788,6 +778,26 @@ mod tests {
         assert_eq!(err("not json").field, ".");
         assert_eq!(err(r#"{"collector":"a:1"} trailing"#).field, ".");
         assert_eq!(err(r#""a string""#).field, ".");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn template_lists_are_bounded() {
+        let list = |n: usize| {
+            let t = vec![r#"{"prefix":"/a/","template":"/a/{x}"}"#; n].join(",");
+            format!(r#"{{"collector":"a:1","paths":{{"templates":[{t}]}}}}"#)
+        };
+        assert_eq!(
+            Config::parse(list(1000).as_bytes())
+                .unwrap()
+                .paths
+                .templates
+                .len(),
+            1000
+        );
+        assert_eq!(
+            err(&list(1001)).to_string(),
+            "paths.templates: more than 1000 templates"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

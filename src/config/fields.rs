@@ -126,9 +126,13 @@ impl Object {
     }
 
     /// An array of strings, or `default`.
-    pub fn strings(&mut self, name: &str, default: &[&str]) -> Result<Vec<String>, ConfigError> {
+    pub fn strings(
+        &mut self,
+        name: &str,
+        default: Vec<String>,
+    ) -> Result<Vec<String>, ConfigError> {
         match self.take(name) {
-            None => Ok(default.iter().map(|s| (*s).to_owned()).collect()),
+            None => Ok(default),
             Some(f) => f.items()?.into_iter().map(Field::string).collect(),
         }
     }
