@@ -13,7 +13,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
 FUZZ_SECONDS ?= 60
 # Binaryen's wasm-opt, from npm (it runs in Node, which the wasm32 tests
-# need anyway), shrinks the filter by a tenth after rustc. The features are
+# need anyway), shrinks the filter by about 12% after rustc. The features are
 # the ones rustc enables for wasm32-wasip1; the release build strips the
 # section that would tell wasm-opt.
 BINARYEN_VERSION = 132.0.0

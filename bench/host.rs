@@ -81,7 +81,7 @@ fn host(c: &mut Criterion) {
         assert!(kong.traps().is_empty(), "{name}: {:?}", kong.traps());
     }
     let delivered = support::Collected::from(&sink.received()).rows.len();
-    eprintln!("kong_looker delivered {delivered} records to the sink during the bench");
+    eprintln!("the kong_looker builds delivered {delivered} records to the sink during the bench");
 }
 
 /// Criterion measures one filter after another, and this machine's speed

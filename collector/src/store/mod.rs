@@ -312,6 +312,11 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A batch whose records refer past its producer's dictionary.
+fn dangling(e: kong_looker_proto::DecodeError) -> StoreError {
+    StoreError(format!("batch refers past its dictionary: {e}"))
+}
+
 /// An optional text column: empty means absent.
 fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)

@@ -13,7 +13,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Transaction};
 
-use super::{Commit, CommitReport, Migration, StoreError, Summary, clamp, nonempty};
+use super::{Commit, CommitReport, Migration, StoreError, Summary, clamp, dangling, nonempty};
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
@@ -400,8 +400,4 @@ pub async fn write_row(
 
 fn system_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn dangling(e: kong_looker_proto::DecodeError) -> StoreError {
-    StoreError(format!("batch refers past its dictionary: {e}"))
 }

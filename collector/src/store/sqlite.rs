@@ -14,7 +14,7 @@ use foldhash::fast::RandomState;
 use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    Commit, CommitReport, Migration, StoreError, Summary, clamp, iso_ms, nonempty, now_ms,
+    Commit, CommitReport, Migration, StoreError, Summary, clamp, dangling, iso_ms, nonempty, now_ms,
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
@@ -142,7 +142,7 @@ impl SqliteStore {
                 let d = &b.batch.drops;
                 let stored = batch_stmt.execute(params![
                     b.instance_id,
-                    i64::try_from(b.batch.sequence).unwrap_or(i64::MAX),
+                    clamp(b.batch.sequence),
                     nonempty(&b.batch.node_id),
                     nonempty(&b.batch.filter_version),
                     nonempty(&b.batch.kong_version),
@@ -166,10 +166,7 @@ impl SqliteStore {
                 if !stored {
                     continue;
                 }
-                let rows = b
-                    .batch
-                    .rows(b.dictionary)
-                    .map_err(|e| StoreError(format!("batch refers past its dictionary: {e}")))?;
+                let rows = b.batch.rows(b.dictionary).map_err(dangling)?;
                 for row in rows {
                     write_row(
                         &mut filter_stmt,
