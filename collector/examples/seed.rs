@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Two producers (two workers) send 1,000-record batches spread over the
-//! last `--hours`. One sequence number is skipped (a gap) and one batch
-//! reports drops, so the pipeline-health views have something to show.
+//! last `--hours`. One sequence number is skipped (a gap), and one batch
+//! reports drops and an abandoned batch (a gap the drops explain), so the
+//! pipeline-health views have something to show.
 //! `--rejected` adds http-log-only rows: requests Kong's auth plugins
 //! refused (401, 403) or that matched no route (404).
 
@@ -102,6 +103,7 @@ async fn seed(args: Args) {
     for r in &mut requests {
         r.started_at_ms -= shift;
     }
+    let mut abandoned = None;
     for (i, chunk) in requests.chunks(BATCH).enumerate() {
         let p = i % 2;
         for r in chunk {
@@ -111,19 +113,24 @@ async fn seed(args: Args) {
                 writeln!(t, "{}", truth_line(&record)).expect("truth");
             }
         }
-        // The fifth batch (producer 0's third) reports drops; the fourth
-        // (producer 1's second) is followed by a sequence number that never
-        // arrives.
+        // The fifth batch (producer 0's third) reports drops, and that
+        // producer 0 gave up on the (empty) batch cut after its second, so
+        // that gap is explained; the fourth (producer 1's second) is
+        // followed by a sequence number that never arrives, unexplained.
         let drops = if i == 4 {
             Drops {
                 buffer_full: 12,
                 dispatch_failed: 5,
+                abandoned: abandoned.take().into_iter().collect(),
                 ..Drops::default()
             }
         } else {
             Drops::default()
         };
         let sealed = builders[p].seal(now, &drops);
+        if i == 2 {
+            abandoned = Some(builders[p].seal(now, &Drops::default()).sequence);
+        }
         if i == 3 {
             let _never_sent = builders[p].seal(now, &Drops::default());
         }

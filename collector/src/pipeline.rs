@@ -120,11 +120,27 @@ struct Producer {
     last_used: u64,
 }
 
-/// Highest sequence and distinct batches stored, per instance, since start.
+/// Per instance, since start: the highest sequence number known, how many
+/// numbers are accounted for (batches stored, and abandoned batches their
+/// producer reported), and which of those are notices, so that a batch
+/// arriving after its notice is not counted twice.
 #[derive(Default)]
 struct SequenceBook {
-    by_instance: HashMap<[u8; 16], (u64, u64)>,
+    by_instance: HashMap<[u8; 16], Accounted>,
     missing: i64,
+}
+
+#[derive(Default)]
+struct Accounted {
+    max: u64,
+    count: u64,
+    notices: std::collections::HashSet<u64>,
+}
+
+impl Accounted {
+    fn missing(&self) -> i64 {
+        i64::try_from(self.max.saturating_sub(self.count)).unwrap_or(i64::MAX)
+    }
 }
 
 /// Producers the book follows; past it, it starts over (the gauge then
@@ -132,21 +148,31 @@ struct SequenceBook {
 const MAX_BOOK_PRODUCERS: usize = 100_000;
 
 impl SequenceBook {
-    fn stored(&mut self, instance: [u8; 16], sequence: u64) {
+    /// Notes a stored batch and the abandoned sequence numbers whose
+    /// notices it stored.
+    fn stored(&mut self, instance: [u8; 16], sequence: u64, notices: &[u64]) {
         if self.by_instance.len() >= MAX_BOOK_PRODUCERS && !self.by_instance.contains_key(&instance)
         {
             self.by_instance.clear();
             self.missing = 0;
         }
-        let (max, count) = self.by_instance.entry(instance).or_insert((0, 0));
-        let before = max.saturating_sub(*count);
-        *max = (*max).max(sequence);
-        *count = count.saturating_add(1);
-        let after = max.saturating_sub(*count);
+        let p = self.by_instance.entry(instance).or_default();
+        let before = p.missing();
+        for &n in notices {
+            if p.notices.insert(n) {
+                p.max = p.max.max(n);
+                p.count = p.count.saturating_add(1);
+            }
+        }
+        // A batch its producer had given up on takes its notice's place.
+        if !p.notices.remove(&sequence) {
+            p.count = p.count.saturating_add(1);
+        }
+        p.max = p.max.max(sequence);
         self.missing = self
             .missing
-            .saturating_add(i64::try_from(after).unwrap_or(i64::MAX))
-            .saturating_sub(i64::try_from(before).unwrap_or(i64::MAX));
+            .saturating_add(p.missing())
+            .saturating_sub(before);
     }
 }
 
@@ -263,10 +289,11 @@ impl Committer {
                 if let Some(t) = self.config.trigger.as_ref().filter(|_| stored) {
                     t.committed();
                 }
-                for (&i, &stored) in slots.iter().zip(&report.inserted) {
+                let no_notices = Vec::new();
+                for (n, (&i, &stored)) in slots.iter().zip(&report.inserted).enumerate() {
                     if let Work::Batch(b) = &jobs[i].work {
                         verdicts[i] = Some(if stored {
-                            self.count_stored(b);
+                            self.count_stored(b, report.abandoned.get(n).unwrap_or(&no_notices));
                             Verdict::Stored
                         } else {
                             self.metrics.batches_duplicate.inc();
@@ -311,7 +338,7 @@ impl Committer {
         self.evict();
     }
 
-    fn count_stored(&mut self, b: &DecodedBatch) {
+    fn count_stored(&mut self, b: &DecodedBatch, notices: &[u64]) {
         self.metrics.batches_committed.inc();
         self.metrics.records_committed.inc_by(b.len() as u64);
         let d = &b.drops;
@@ -319,7 +346,7 @@ impl Committer {
         self.metrics.drops("dispatch_failed", d.dispatch_failed);
         self.metrics.drops("capture_error", d.capture_error);
         self.metrics.drops("instance_reset", d.instance_reset);
-        self.sequences.stored(b.instance_id, b.sequence);
+        self.sequences.stored(b.instance_id, b.sequence, notices);
         self.metrics.missing_batches.set(self.sequences.missing);
     }
 
@@ -425,4 +452,33 @@ fn is_empty(d: &v1::Dictionary) -> bool {
         && d.identities.is_empty()
         && d.agents.is_empty()
         && d.outcomes.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SequenceBook;
+
+    /// The gauge counts numbers below a producer's highest that neither a
+    /// stored batch nor a stored notice covers, and a batch that lands
+    /// after its notice is not counted twice.
+    #[test]
+    fn notices_cover_gaps_once() {
+        let mut book = SequenceBook::default();
+        let (a, b) = ([1; 16], [2; 16]);
+        book.stored(a, 1, &[]);
+        book.stored(a, 5, &[2]);
+        assert_eq!(book.missing, 2, "3 and 4");
+        book.stored(b, 3, &[]);
+        assert_eq!(book.missing, 4, "and b's 1 and 2");
+        // Batch 2 arrives after all: it takes its notice's place.
+        book.stored(a, 2, &[]);
+        assert_eq!(book.missing, 4);
+        book.stored(a, 6, &[3, 4]);
+        assert_eq!(book.missing, 2);
+        book.stored(a, 4, &[]);
+        book.stored(b, 4, &[1, 2]);
+        assert_eq!(book.missing, 0);
+        let a = &book.by_instance[&a];
+        assert_eq!((a.max, a.count), (6, 6));
+    }
 }

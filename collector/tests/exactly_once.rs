@@ -268,3 +268,128 @@ fn gaps_and_drops(store: TestStore) {
     assert!(stats["newest_commit"].as_str().unwrap().ends_with('Z'));
 }
 on_both_stores!(gaps_and_drops_are_visible, gaps_and_drops);
+
+/// The collector's `stats --json`.
+fn stats(store: &TestStore) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
+        .args(["stats", "--json", "--store", &store.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Gaps that the drops explain are not missing: a batch the producer
+/// reports abandoning (`drops.abandoned`) covers its sequence number in
+/// `stats`, /metrics and the batches table, and a batch lost in transit
+/// still counts. A late copy of an abandoned batch is stored and takes the
+/// notice's place; notices for committed or impossible numbers change
+/// nothing.
+fn abandoned_gaps(store: TestStore) {
+    let c = Collector::start(&store.url(), &[]);
+    let mut p = TestProducer::new(43, false);
+    let one = p.batch(10);
+    let two = p.batch(10); // given up on, then arrives late
+    let _three = p.batch(10); // lost in transit: nobody reports it
+    for req in p.mix.take_requests(10) {
+        let record = p.mix.record(&req);
+        p.builder.append(&record).unwrap();
+    }
+    let reported = kong_looker_proto::v1::Drops {
+        dispatch_failed: 10,
+        abandoned: vec![two.sequence],
+        ..Default::default()
+    };
+    let four = p.builder.seal(now_ms(), &reported);
+    assert_eq!(post_batch(&c, &one.bytes, KEY).status, 204);
+    assert_eq!(post_batch(&c, &four.bytes, KEY).status, 204);
+    assert_eq!(c.metric("kong_looker_collector_missing_batches"), 1.0);
+    let s = stats(&store);
+    assert_eq!(
+        (
+            &s["batches"],
+            &s["missing_batches"],
+            &s["abandoned_batches"]
+        ),
+        (&2.into(), &1.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(s["drops_dispatch_failed"], 10);
+    // Batch 2's notice: a row of its own, empty, in state 'abandoned'.
+    assert_eq!(
+        store.rows(
+            "SELECT sequence, state, records, node_id FROM kong_looker_batches ORDER BY sequence"
+        ),
+        [
+            ["1", "committed", "10"],
+            ["2", "abandoned", "0"],
+            ["4", "committed", "10"]
+        ]
+        .map(|r| {
+            let mut r: Vec<_> = r.iter().map(|v| Some(v.to_string())).collect();
+            r.push(Some("5b1a4b86-0f2e-4a3d-9b7c-2f55e6d1c0aa".into()));
+            r
+        })
+    );
+
+    // A copy of batch 2 that was still on its way lands after all.
+    assert_eq!(post_batch(&c, &two.bytes, KEY).status, 204);
+    assert_eq!(store.count(REQUESTS), 30);
+    assert_eq!(c.metric("kong_looker_collector_missing_batches"), 1.0);
+    let s = stats(&store);
+    assert_eq!(
+        (
+            &s["batches"],
+            &s["missing_batches"],
+            &s["abandoned_batches"]
+        ),
+        (&3.into(), &1.into(), &0.into()),
+        "{s}"
+    );
+    assert_eq!(
+        store.count(
+            "SELECT records FROM kong_looker_batches WHERE sequence = 2 AND state = 'committed'"
+        ),
+        10
+    );
+
+    // Batch 5 reports 3 (never arrived: now explained), 4 (committed: no
+    // change), 0 and 9 (no batch of this producer before 5: ignored).
+    let notices = kong_looker_proto::v1::Drops {
+        abandoned: vec![3, 4, 0, 9, 3],
+        ..Default::default()
+    };
+    let five = p.builder.seal(now_ms(), &notices);
+    assert_eq!(post_batch(&c, &five.bytes, KEY).status, 204);
+    assert_eq!(c.metric("kong_looker_collector_missing_batches"), 0.0);
+    let s = stats(&store);
+    assert_eq!(
+        (
+            &s["batches"],
+            &s["missing_batches"],
+            &s["abandoned_batches"]
+        ),
+        (&4.into(), &0.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(
+        store.rows("SELECT sequence, state FROM kong_looker_batches ORDER BY sequence"),
+        [
+            ["1", "committed"],
+            ["2", "committed"],
+            ["3", "abandoned"],
+            ["4", "committed"],
+            ["5", "committed"]
+        ]
+        .map(|r| r.map(|v| Some(v.to_string())).to_vec())
+    );
+    // A retry of batch 5 is a duplicate, notices and all.
+    assert_eq!(post_batch(&c, &five.bytes, KEY).status, 204);
+    assert_eq!(stats(&store)["abandoned_batches"], 1);
+    assert_eq!(c.metric("kong_looker_collector_missing_batches"), 0.0);
+}
+on_both_stores!(gaps_the_drops_explain_are_not_missing, abandoned_gaps);

@@ -3,7 +3,15 @@
 
 mod support;
 
+use kong_looker::capture::privacy::AddressMode;
+use kong_looker_collector::http_log::{LogRow, Mapper};
 use kong_looker_collector::row::REQUEST_COLUMNS;
+use kong_looker_collector::store::{BatchCommit, Commit, CommitReport, Store};
+use kong_looker_proto::builder::Producer;
+use kong_looker_proto::v1::{Method, ResponseSource};
+use kong_looker_proto::{
+    BatchBuilder, BatchReader, BuilderOptions, DecodedBatch, Dictionary, Record,
+};
 use support::*;
 
 fn columns(store: &TestStore) -> Vec<String> {
@@ -219,3 +227,225 @@ fn sqlite_rows_survive_the_move_to_narrow_rows() {
         "{out}"
     );
 }
+
+/// A store written before the batches table had `state` (SQLite up to
+/// migration 2, PostgreSQL migration 1): every batch row it holds is a
+/// committed batch, and `stats` counts it so.
+fn batches_gain_their_state(store: TestStore) {
+    let older: &[&str] = match &store {
+        TestStore::Sqlite(_) => &[
+            include_str!("../src/store/migrations/sqlite/0001_tables.sql"),
+            include_str!("../src/store/migrations/sqlite/0002_narrow_rows.sql"),
+        ],
+        TestStore::Postgres(_) => &[include_str!(
+            "../src/store/migrations/postgres/0001_tables.sql"
+        )],
+    };
+    let mut setup = older.join("\n");
+    setup.push_str(
+        "CREATE TABLE kong_looker_migrations (
+             version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             applied_at TEXT NOT NULL DEFAULT '2026-11-28');",
+    );
+    for (i, _) in older.iter().enumerate() {
+        setup.push_str(&format!(
+            "INSERT INTO kong_looker_migrations VALUES ({}, 'old', '2026-11-28');",
+            i + 1
+        ));
+    }
+    // Sequences 1 and 3 of one producer: 2 is missing.
+    for sequence in [1, 3] {
+        setup.push_str(&format!(
+            "INSERT INTO kong_looker_batches VALUES ('p', {sequence}, NULL, NULL, NULL, 0, 5, \
+             0, 0, 0, 0, NULL, '2026-11-28T00:00:00.000Z', '2026-11-28T00:00:00.000Z');"
+        ));
+    }
+    match &store {
+        TestStore::Sqlite(dir) => {
+            rusqlite::Connection::open(dir.path().join("kong_looker.sqlite"))
+                .unwrap()
+                .execute_batch(&setup)
+                .unwrap();
+        }
+        TestStore::Postgres(_) => store.execute(&setup),
+    }
+    let (ok, out) = collector(&["migrate", "--store", &store.url()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("applied 000"), "{out}");
+    assert!(out.contains("_abandoned_batches.sql"), "{out}");
+    assert_eq!(
+        store.rows("SELECT sequence, state FROM kong_looker_batches ORDER BY sequence"),
+        [["1", "committed"], ["3", "committed"]].map(|r| r.map(|v| Some(v.to_string())).to_vec())
+    );
+    let (ok, out) = collector(&["stats", "--store", &store.url()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("batches          2 from 1 producers"), "{out}");
+    assert!(
+        out.contains("missing batches  1 (besides 0 their producers reported abandoning)"),
+        "{out}"
+    );
+}
+on_both_stores!(
+    existing_batches_are_committed_after_the_migration,
+    batches_gain_their_state
+);
+
+/// A filter batch of one record for request `id`, decoded as the collector
+/// holds it.
+fn filter_batch(builder: &mut BatchBuilder, record: Record<'_>) -> (DecodedBatch, Dictionary) {
+    builder.append(&record).unwrap();
+    let sealed = builder.seal(now_ms(), &Default::default());
+    BatchReader::default()
+        .decode_standalone(&sealed.bytes)
+        .unwrap()
+}
+
+/// What a request answered in nginx's rewrite phase gives the filter: no
+/// route, service, method, host, path, identity or agent.
+fn thin(id: &str) -> Record<'_> {
+    Record {
+        started_at_ms: now_ms() - 1000,
+        status: 400,
+        source: ResponseSource::Kong,
+        latency_total_us: 1000,
+        request_id: id,
+        ..Record::default()
+    }
+}
+
+/// Method and path only: as much as a bare http-log entry knows.
+fn method_and_path(id: &str) -> Record<'_> {
+    Record {
+        method: Method::Get,
+        path: "/x",
+        ..thin(id)
+    }
+}
+
+fn log_row(json: serde_json::Value) -> LogRow {
+    Mapper::new(AddressMode::Keep, None)
+        .map(&serde_json::to_vec(&json).unwrap())
+        .unwrap()
+        .remove(0)
+}
+
+/// Kong's sample entry: method, host, route, service, agent and path known.
+fn full_log(id: &str) -> LogRow {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("data/kong_sample.json")).unwrap();
+    v["request"]["id"] = id.into();
+    log_row(v)
+}
+
+/// Method and path known, nothing else.
+fn bare_log(id: &str) -> LogRow {
+    log_row(serde_json::json!({
+        "started_at": now_ms() - 1000, "request": {"id": id, "method": "GET", "uri": "/x"},
+        "response": {"status": 400}, "latencies": {"request": 1}, "source": "kong"
+    }))
+}
+
+async fn commit(
+    store: &mut Store,
+    batches: &[&(DecodedBatch, Dictionary)],
+    logs: &[&LogRow],
+) -> CommitReport {
+    store
+        .commit(&Commit {
+            batches: batches
+                .iter()
+                .map(|(batch, dictionary)| BatchCommit {
+                    batch,
+                    dictionary,
+                    instance_id: batch.instance_id_string(),
+                    definitions: None,
+                    received_at_ms: now_ms(),
+                })
+                .collect(),
+            log_rows: logs.to_vec(),
+        })
+        .await
+        .unwrap()
+}
+
+/// When the filter and http-log both send a request, the row that knows
+/// more of what it was wins, in either arrival order and in one commit; on
+/// a tie the filter's row wins.
+fn richer_row_wins(test_store: TestStore) {
+    let id = |n: u32| format!("{n:032x}");
+    let ids: Vec<String> = (1..=6).map(id).collect();
+    let mut builder = BatchBuilder::new(
+        &Producer {
+            instance_id: [31; 16],
+            ..Producer::default()
+        },
+        BuilderOptions::default(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut store = Store::open(&test_store.url().parse().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // 1: a thin filter row, then Kong's full entry: the entry wins.
+        let thin_1 = filter_batch(&mut builder, thin(&ids[0]));
+        assert_eq!(commit(&mut store, &[&thin_1], &[]).await.inserted, [true]);
+        let report = commit(&mut store, &[], &[&full_log(&ids[0])]).await;
+        assert_eq!(report.log_rows_landed, 1, "it replaced the filter's row");
+        // 2: the full entry, then the thin filter row: the entry stays.
+        assert_eq!(
+            commit(&mut store, &[], &[&full_log(&ids[1])])
+                .await
+                .log_rows_landed,
+            1
+        );
+        let thin_2 = filter_batch(&mut builder, thin(&ids[1]));
+        assert_eq!(commit(&mut store, &[&thin_2], &[]).await.inserted, [true]);
+        // 3: both in one commit: the entry wins.
+        let thin_3 = filter_batch(&mut builder, thin(&ids[2]));
+        let report = commit(&mut store, &[&thin_3], &[&full_log(&ids[2])]).await;
+        assert_eq!((report.inserted, report.log_rows_landed), (vec![true], 1));
+        // 4 and 5: a tie (method and path on both sides), either order:
+        // the filter's row wins.
+        let tie_4 = filter_batch(&mut builder, method_and_path(&ids[3]));
+        commit(&mut store, &[&tie_4], &[]).await;
+        let report = commit(&mut store, &[], &[&bare_log(&ids[3])]).await;
+        assert_eq!(report.log_rows_landed, 0, "a duplicate of the filter's row");
+        commit(&mut store, &[], &[&bare_log(&ids[4])]).await;
+        let tie_5 = filter_batch(&mut builder, method_and_path(&ids[4]));
+        commit(&mut store, &[&tie_5], &[]).await;
+        // 6: a tie in one commit: the filter's row.
+        let tie_6 = filter_batch(&mut builder, method_and_path(&ids[5]));
+        let report = commit(&mut store, &[&tie_6], &[&bare_log(&ids[5])]).await;
+        assert_eq!(report.log_rows_landed, 0);
+        // The losing path's copy never replaces a winner of its own path.
+        let report = commit(&mut store, &[], &[&full_log(&ids[1])]).await;
+        assert_eq!(report.log_rows_landed, 0, "a retry of http-log's row");
+    });
+    let rows = test_store.rows(
+        "SELECT request_id, origin, route_name, status FROM kong_looker_requests \
+         ORDER BY request_id",
+    );
+    let want = [
+        (0, "http_log", Some("example_route"), "200"),
+        (1, "http_log", Some("example_route"), "200"),
+        (2, "http_log", Some("example_route"), "200"),
+        (3, "filter", None, "400"),
+        (4, "filter", None, "400"),
+        (5, "filter", None, "400"),
+    ]
+    .map(|(i, origin, route, status)| {
+        vec![
+            Some(ids[i].clone()),
+            Some(origin.to_owned()),
+            route.map(str::to_owned),
+            Some(status.to_owned()),
+        ]
+    });
+    assert_eq!(rows, want);
+}
+on_both_stores!(the_richer_of_both_paths_rows_wins, richer_row_wins);

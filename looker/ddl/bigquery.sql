@@ -73,7 +73,9 @@ CREATE TABLE kong_looker.kong_looker_batches (
     drops_instance_reset  INT64 NOT NULL,
     cut_at                TIMESTAMP,
     received_at           TIMESTAMP NOT NULL,
-    committed_at          TIMESTAMP NOT NULL
+    committed_at          TIMESTAMP NOT NULL,
+    -- 'committed', or 'abandoned': a batch its producer reported giving up on.
+    state                 STRING NOT NULL
 )
 PARTITION BY DATE(committed_at)
 CLUSTER BY instance_id, sequence;

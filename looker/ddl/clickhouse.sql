@@ -80,7 +80,11 @@ CREATE TABLE kong_looker_batches
     drops_instance_reset  Int64,
     cut_at                Nullable(DateTime64(3, 'UTC')),
     received_at           DateTime64(3, 'UTC'),
-    committed_at          DateTime64(3, 'UTC')
+    committed_at          DateTime64(3, 'UTC'),
+    -- 'committed', or 'abandoned': a batch its producer reported giving up
+    -- on. A batch that arrives after its notice replaces the notice's row,
+    -- so load a changed row again and it collapses to the newer one.
+    state                 LowCardinality(String) DEFAULT 'committed'
 )
 ENGINE = ReplacingMergeTree
 -- (instance_id, sequence) is the batch's key: a batch loaded twice

@@ -1,10 +1,11 @@
 -- kong-looker tables on PostgreSQL 9.5+ (Cloud SQL, AlloyDB, RDS, Aurora):
--- the tables the Looker project reads, exactly as the collector's migration
--- creates them (collector/src/store/migrations/postgres/0001_tables.sql;
--- looker/tests checks that they match). The collector creates them itself,
--- on start or with `kong-looker-collector migrate`, together with its
--- internal tables; this file is the reference for reviewers and for
--- copies of the tables kept elsewhere. Tested by looker/tests.
+-- the tables the Looker project reads, exactly as the collector's
+-- migrations leave them (collector/src/store/migrations/postgres/:
+-- 0001_tables.sql, then 0002_abandoned_batches.sql; looker/tests checks
+-- that they match). The collector creates them itself, on start or with
+-- `kong-looker-collector migrate`, together with its internal tables; this
+-- file is the reference for reviewers and for copies of the tables kept
+-- elsewhere. Tested by looker/tests.
 --
 -- Looker connection: dialect "PostgreSQL 9.5+", Database Time Zone UTC
 -- (times are timestamptz), a read-only user with SELECT on both tables,
@@ -87,6 +88,11 @@ CREATE TABLE kong_looker_batches (
     cut_at                timestamptz,
     received_at           timestamptz NOT NULL,
     committed_at          timestamptz NOT NULL,
+    -- 'committed': a batch the collector stored. 'abandoned': a batch its
+    -- producer reported giving up on (Drops.abandoned), records and drops
+    -- 0, so the gap it leaves is explained rather than missing. Added by
+    -- the collector's migration 0002_abandoned_batches.sql.
+    state                 text        NOT NULL DEFAULT 'committed',
     PRIMARY KEY (instance_id, sequence)
 );
 -- The datagroup's sql_trigger reads MAX(committed_at): an index-only lookup.

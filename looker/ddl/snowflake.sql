@@ -71,5 +71,7 @@ CREATE TABLE kong_looker_batches (
     cut_at                TIMESTAMP_NTZ(3),
     received_at           TIMESTAMP_NTZ(3) NOT NULL,
     committed_at          TIMESTAMP_NTZ(3) NOT NULL,
+    -- 'committed', or 'abandoned': a batch its producer reported giving up on.
+    state                 VARCHAR NOT NULL DEFAULT 'committed',
     PRIMARY KEY (instance_id, sequence)
 );

@@ -17,8 +17,9 @@ DDL_FILES = {
     "looker/ddl/clickhouse.sql": LOOKER / "ddl" / "clickhouse.sql",
     "looker/ddl/bigquery.sql": LOOKER / "ddl" / "bigquery.sql",
     "looker/ddl/snowflake.sql": LOOKER / "ddl" / "snowflake.sql",
-    "collector sqlite migration": MIGRATIONS / "sqlite" / "0001_tables.sql",
-    "collector postgres migration": MIGRATIONS / "postgres" / "0001_tables.sql",
+    # Every migration in order: later ones add columns (ALTER TABLE).
+    "collector sqlite migration": sorted((MIGRATIONS / "sqlite").glob("*.sql")),
+    "collector postgres migration": sorted((MIGRATIONS / "postgres").glob("*.sql")),
 }
 
 
@@ -26,6 +27,7 @@ def test_views_read_columns(project):
     cols = checks.used_columns(project)
     assert ("kong_looker_requests", "sample_weight") in cols
     assert ("kong_looker_batches", "committed_at") in cols
+    assert ("kong_looker_batches", "state") in cols
     assert ("kong_looker_requests", "consumer_groups") in cols
 
 
@@ -41,6 +43,15 @@ def test_ddl_has_the_collectors_columns_in_order(label):
     got = ddl.file_tables(DDL_FILES[label])
     for table in TABLE_CONSTANTS.values():
         assert [c.name for c in got[table]] == [c.name for c in want[table]], f"{label}: {table}"
+
+
+def test_migrations_add_the_batch_state_last():
+    """The collector's migrations, read in order, end with `state` on the
+    batches table in both stores (the DDL tests above compare against it)."""
+    for label in ("collector sqlite migration", "collector postgres migration"):
+        batches = ddl.file_tables(DDL_FILES[label])["kong_looker_batches"]
+        assert batches[-1] == ddl.Column("state", batches[-1].type, True), label
+        assert [c.name for c in batches].count("state") == 1, label
 
 
 def test_postgres_ddl_is_the_migration_text():

@@ -164,8 +164,8 @@ def test_missing_include(tmp_path, clean):
 
 def test_unparseable_lkml(tmp_path, clean):
     assert not checks.parse_problems(clean)
-    p = mutate(tmp_path, "views/raw/kong_looker_batches.view.lkml", "    sql: ${TABLE}.committed_at ;;\n  }\n}\n",
-               "    sql: ${TABLE}.committed_at ;;\n  }\n")
+    p = mutate(tmp_path, "views/raw/kong_looker_batches.view.lkml", "    sql: ${TABLE}.state ;;\n  }\n}\n",
+               "    sql: ${TABLE}.state ;;\n  }\n")
     reported(checks.parse_problems(p), "kong_looker_batches.view.lkml: lkml cannot parse it")
 
 

@@ -1,6 +1,7 @@
 """The pipeline-health explore reports what the seed left behind: one
-batch that reported drops (12 buffer full, 5 delivery failed) and one
-sequence number that never arrived."""
+batch that reported drops (12 buffer full, 5 delivery failed) and a batch
+its producer gave up on (a gap the drops explain), and one sequence number
+that never arrived."""
 
 import pytest
 
@@ -48,6 +49,25 @@ def test_missing_batch_sits_after_the_gap(engine):
     rows = run(engine, ["instance_id", "sequence"], ["missing_batches"])
     flagged = [(seq, m) for _, seq, m in rows if m]
     assert flagged == [(4, 1)]  # the producer skipped 3
+
+
+def test_an_abandoned_batch_is_an_explained_gap(engine, pg):
+    """Both producers lack sequence number 3: producer 0 reported giving
+    up on it, producer 1's never arrived. The table holds a row for the
+    abandoned one; the explore counts it neither as a batch nor as
+    missing."""
+    assert pg.rows("SELECT sequence, records FROM kong_looker_batches WHERE state = 'abandoned'") == [(3, 0)]
+    assert pg.summary["abandoned_batches"] == 1
+    rows = run(engine, ["instance_id", "sequence"], ["batch_count", "missing_batches"])
+    by_producer = {}
+    for instance, seq, count, missing in rows:
+        assert count == 1
+        by_producer.setdefault(instance, []).append((seq, missing))
+    after = [(seq, 0) for seq in range(5, 12)]
+    assert sorted(sorted(r) for r in by_producer.values()) == [
+        [(1, 0), (2, 0), (4, 0)] + after,  # producer 0: 3 abandoned, explained
+        [(1, 0), (2, 0), (4, 1)] + after,  # producer 1: 3 missing
+    ]
 
 
 def test_freshness_and_delivery(engine):

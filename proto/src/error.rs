@@ -56,6 +56,14 @@ pub enum DecodeError {
         /// The record count.
         count: u32,
     },
+    /// `drops.abandoned` lists more sequence numbers than a batch may carry.
+    #[error("drops.abandoned lists {count} sequence numbers, over the limit of {max}")]
+    TooManyAbandoned {
+        /// Sequence numbers listed.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A string is longer than the schema allows.
     #[error("{field} is {len} bytes, over the limit of {max}")]
     TooLong {
@@ -144,6 +152,7 @@ impl DecodeError {
             DecodeError::Invalid { .. } => "invalid_value",
             DecodeError::TooManyRecords { .. } => "too_many_records",
             DecodeError::ColumnLength { .. } => "column_length",
+            DecodeError::TooManyAbandoned { .. } => "too_many_abandoned",
             DecodeError::TooLong { .. } => "too_long",
             DecodeError::TooManyDefinitions { .. } => "too_many_definitions",
             DecodeError::DictionaryFull { .. } => "dictionary_full",

@@ -22,6 +22,9 @@ pub const MAX_RECORD_SPREAD_MS: i64 = 86_400_000;
 pub const MAX_TIME_MS: i64 = 7_258_118_400_000;
 /// Largest sample weight (a sampling rate of one in a million).
 pub const MAX_SAMPLE_WEIGHT: f32 = 1_000_000.0;
+/// Most sequence numbers in one batch's `drops.abandoned`. The builder
+/// keeps the first ones.
+pub const MAX_ABANDONED: usize = 1000;
 
 /// Reader limits that depend on the deployment; everything else is fixed
 /// above.

@@ -438,3 +438,54 @@ fn error_codes_are_stable_words() {
         "unsupported_revision"
     );
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn abandoned_sequences_are_read_up_to_their_bound() {
+    // At the bound: read, and carried through as sent.
+    let mut batch = valid();
+    let at_bound: Vec<u64> = (1..=1000).collect();
+    batch.drops.as_mut().unwrap().abandoned = at_bound.clone();
+    let bytes = batch.encode_to_vec();
+    assert_eq!(read(&batch), Ok(2));
+    assert_eq!(reader().decode(&bytes).unwrap().drops.abandoned, at_bound);
+    // One past it: refused, with a stable code.
+    let e = err(|b| b.drops.as_mut().unwrap().abandoned = (1..=1001).collect());
+    assert_eq!(
+        e,
+        DecodeError::TooManyAbandoned {
+            count: 1001,
+            max: kong_looker_proto::limits::MAX_ABANDONED,
+        }
+    );
+    assert_eq!(e.code(), "too_many_abandoned");
+}
+
+/// A batch written before `drops.abandoned` existed, and one carrying it
+/// read by a reader without the field: each is read as the other expects.
+#[wasm_bindgen_test(unsupported = test)]
+fn abandoned_sequences_are_invisible_to_a_reader_without_the_field() {
+    /// `Drops` as revision 1 first defined it.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct OldDrops {
+        #[prost(uint64, tag = "1")]
+        buffer_full: u64,
+        #[prost(uint64, tag = "2")]
+        dispatch_failed: u64,
+    }
+    let new = v1::Drops {
+        dispatch_failed: 30,
+        abandoned: vec![3, 5, 300],
+        ..Default::default()
+    };
+    let old = OldDrops::decode(new.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(
+        old,
+        OldDrops {
+            buffer_full: 0,
+            dispatch_failed: 30
+        }
+    );
+    let back = v1::Drops::decode(old.encode_to_vec().as_slice()).unwrap();
+    assert!(back.abandoned.is_empty());
+    assert_eq!(back.dispatch_failed, 30);
+}

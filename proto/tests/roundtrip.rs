@@ -237,6 +237,7 @@ fn a_batch_may_carry_only_drops() {
         dispatch_failed: 1,
         capture_error: 2,
         instance_reset: 0,
+        abandoned: vec![],
     };
     let expected = builder.encoded_len(CUT, &drops);
     let sealed = builder.seal(CUT, &drops);
@@ -249,4 +250,42 @@ fn a_batch_may_carry_only_drops() {
     assert_eq!(batch.drops, drops);
     assert_eq!(batch.rows(&dict).unwrap().count(), 0);
     assert_eq!(batch.key(), (common::INSTANCE, 1));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn abandoned_sequences_travel_packed_and_at_most_the_bound() {
+    use kong_looker_proto::limits::MAX_ABANDONED;
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let plain = kong_looker_proto::v1::Drops {
+        dispatch_failed: 2000,
+        ..Default::default()
+    };
+    let few = kong_looker_proto::v1::Drops {
+        abandoned: vec![3, 4, 9],
+        ..plain.clone()
+    };
+    // Packed: one tag and length, then a byte per small number.
+    assert_eq!(
+        builder.encoded_len(CUT, &few) - builder.encoded_len(CUT, &plain),
+        2 + 3
+    );
+    let expected = builder.encoded_len(CUT, &few);
+    let sealed = builder.seal(CUT, &few);
+    assert_eq!(sealed.bytes.len(), expected);
+    let batch = BatchReader::default().decode(&sealed.bytes).unwrap();
+    assert_eq!(batch.drops, few);
+
+    // Past the bound the builder keeps the first ones, and says so in its
+    // size, so the batch still reads.
+    let many = kong_looker_proto::v1::Drops {
+        abandoned: (1..=MAX_ABANDONED as u64 + 50).collect(),
+        ..plain.clone()
+    };
+    let expected = builder.encoded_len(CUT, &many);
+    let sealed = builder.seal(CUT, &many);
+    assert_eq!(sealed.bytes.len(), expected);
+    let batch = BatchReader::default().decode(&sealed.bytes).unwrap();
+    assert_eq!(batch.drops.abandoned.len(), MAX_ABANDONED);
+    assert_eq!(batch.drops.abandoned, many.abandoned[..MAX_ABANDONED]);
+    assert_eq!(batch.drops.dispatch_failed, 2000);
 }

@@ -48,6 +48,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
         dispatch_failed: 2,
         capture_error: 1,
         instance_reset: 0,
+        abandoned: vec![],
     };
     let first = builder.seal(CUT, &drops);
     builder.acknowledge(first.ack);
@@ -59,6 +60,21 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
         "mix_second",
         builder.seal(CUT + 1000, &v1::Drops::default()),
     ));
+    // Batch 3 is cut and never delivered: the producer gives up on it, and
+    // batch 4 reports its records and its sequence number.
+    for r in mix.take_requests(50) {
+        builder.append(&mix.record(&r)).unwrap();
+    }
+    let abandoned = builder.seal(CUT + 2000, &v1::Drops::default());
+    for r in mix.take_requests(20) {
+        builder.append(&mix.record(&r)).unwrap();
+    }
+    let drops = v1::Drops {
+        dispatch_failed: u64::from(abandoned.record_count),
+        abandoned: vec![abandoned.sequence],
+        ..v1::Drops::default()
+    };
+    out.push(("mix_after_abandoned", builder.seal(CUT + 3000, &drops)));
 
     let mut edge = BatchBuilder::new(&producer(), BuilderOptions::default());
     let groups = ["gold", "", "partners"];
@@ -180,7 +196,7 @@ fn read(vectors: &[(&str, Vec<u8>)]) -> Vec<Value> {
             }
             dict.apply(&batch, reader.limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
             let rows: Vec<Value> = batch.rows(dict).unwrap().map(|r| row_json(&r)).collect();
-            json!({
+            let mut out = json!({
                 "name": name,
                 "instance_id": batch.instance_id_string(),
                 "sequence": batch.sequence,
@@ -188,7 +204,13 @@ fn read(vectors: &[(&str, Vec<u8>)]) -> Vec<Value> {
                 "kong_version": batch.kong_version,
                 "drops": [batch.drops.buffer_full, batch.drops.dispatch_failed, batch.drops.capture_error, batch.drops.instance_reset],
                 "rows": rows,
-            })
+            });
+            // Only batches that report abandoned batches list them, so the
+            // older vectors read exactly as before the field existed.
+            if !batch.drops.abandoned.is_empty() {
+                out["abandoned"] = json!(batch.drops.abandoned);
+            }
+            out
         })
         .collect()
 }

@@ -133,6 +133,9 @@ pub struct Commit<'a> {
 pub struct CommitReport {
     /// Per batch: stored now (`true`), or already stored (`false`).
     pub inserted: Vec<bool>,
+    /// Per batch stored now: the sequence numbers of its `drops.abandoned`
+    /// that no batch or earlier notice covered, and that it now covers.
+    pub abandoned: Vec<Vec<u64>>,
     /// Http-log rows that landed; the rest were already there.
     pub log_rows_landed: u64,
 }
@@ -150,8 +153,12 @@ pub struct Summary {
     pub batches: i64,
     /// Distinct producers (filter instances).
     pub producers: i64,
-    /// Sequence numbers missing below each producer's highest.
+    /// Sequence numbers missing below each producer's highest: neither
+    /// committed nor reported abandoned by their producer.
     pub missing_batches: i64,
+    /// Sequence numbers their producers reported abandoning (in
+    /// `drops.abandoned`) that never arrived: gaps the drops explain.
+    pub abandoned_batches: i64,
     /// Drops the producers reported, by reason.
     pub drops_buffer_full: i64,
     /// See [`Summary::drops_buffer_full`].
@@ -172,19 +179,42 @@ const ROW_COUNTS_SQL: &str = "
   (SELECT count(*) FROM kong_looker_requests WHERE origin = 'http_log')";
 
 /// The SQL of a summary, given its row counts; the same in both dialects.
+/// `kong_looker_batches` holds one row per sequence number the collector
+/// knows of, committed or reported abandoned, so a number below a
+/// producer's highest without a row is one nobody accounts for.
 fn summary_sql(row_counts: &str) -> String {
     format!(
         "SELECT {row_counts},
-  (SELECT count(*) FROM kong_looker_batches),
-  (SELECT count(DISTINCT instance_id) FROM kong_looker_batches),
+  (SELECT count(*) FROM kong_looker_batches WHERE state = 'committed'),
+  (SELECT count(DISTINCT instance_id) FROM kong_looker_batches WHERE state = 'committed'),
   (SELECT CAST(coalesce(sum(m - n), 0) AS BIGINT) FROM
      (SELECT max(sequence) AS m, count(*) AS n FROM kong_looker_batches GROUP BY instance_id) p),
+  (SELECT count(*) FROM kong_looker_batches WHERE state = 'abandoned'),
   (SELECT CAST(coalesce(sum(drops_buffer_full), 0) AS BIGINT) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(drops_dispatch_failed), 0) AS BIGINT) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(drops_capture_error), 0) AS BIGINT) FROM kong_looker_batches),
   (SELECT CAST(coalesce(sum(drops_instance_reset), 0) AS BIGINT) FROM kong_looker_batches)"
     )
 }
+
+/// The columns of `kong_looker_batches` that the committer writes, in
+/// table order; `state` last.
+const BATCH_COLUMNS: &str = "instance_id, sequence, node_id, filter_version, kong_version, \
+     generation, records, drops_buffer_full, drops_dispatch_failed, drops_capture_error, \
+     drops_instance_reset, cut_at, received_at, committed_at, state";
+
+/// What a committed batch sets when it lands on the row of a notice that
+/// it had been abandoned: everything (the key aside).
+const BATCH_REPLACES_NOTICE: &str = "ON CONFLICT (instance_id, sequence) DO UPDATE SET \
+     node_id = excluded.node_id, filter_version = excluded.filter_version, \
+     kong_version = excluded.kong_version, generation = excluded.generation, \
+     records = excluded.records, drops_buffer_full = excluded.drops_buffer_full, \
+     drops_dispatch_failed = excluded.drops_dispatch_failed, \
+     drops_capture_error = excluded.drops_capture_error, \
+     drops_instance_reset = excluded.drops_instance_reset, cut_at = excluded.cut_at, \
+     received_at = excluded.received_at, committed_at = excluded.committed_at, \
+     state = excluded.state \
+     WHERE kong_looker_batches.state = 'abandoned'";
 
 /// A migration: its number, name and SQL.
 #[derive(Clone, Copy, Debug)]
@@ -305,6 +335,39 @@ pub fn iso_ms(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
+}
+
+/// The sequence numbers a batch reports abandoned that can be batches of
+/// its producer cut before it (1 to its own sequence, exclusive); anything
+/// else is ignored rather than trusted to explain a gap.
+fn abandoned(batch: &DecodedBatch) -> impl Iterator<Item = u64> + '_ {
+    batch
+        .drops
+        .abandoned
+        .iter()
+        .copied()
+        .filter(|s| (1..batch.sequence).contains(s))
+}
+
+/// How many of the fields that tell what a request was (method, host,
+/// route, service, identity, agent, path template) the row in `table`
+/// (an alias, or `excluded`) knows; the same SQL in both dialects. When the
+/// filter and http-log both send a request, the row knowing more wins, and
+/// on a tie the filter's (it knows trust, JWT claims, mTLS, SigV4).
+fn known_fields_sql(t: &str) -> String {
+    [
+        format!("{t}.method IS NOT NULL"),
+        format!("{t}.host IS NOT NULL"),
+        format!("({t}.route_id IS NOT NULL OR {t}.route_name IS NOT NULL)"),
+        format!("({t}.service_id IS NOT NULL OR {t}.service_name IS NOT NULL)"),
+        format!("{t}.auth_method IS NOT NULL"),
+        format!("{t}.agent_category IS NOT NULL"),
+        format!("{t}.path IS NOT NULL"),
+    ]
+    .iter()
+    .map(|known| format!("(CASE WHEN {known} THEN 1 ELSE 0 END)"))
+    .collect::<Vec<_>>()
+    .join(" + ")
 }
 
 /// A count or size as the stores' signed 64-bit columns hold it.

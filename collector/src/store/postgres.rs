@@ -1,8 +1,8 @@
 //! The PostgreSQL store, the one Looker reads. Rows go in with binary
 //! `COPY`: straight into the table when they carry no request id (nothing
 //! can conflict), and through a session-local staging table when they do,
-//! so an idempotent `INSERT … ON CONFLICT` can let a filter row replace the
-//! http-log row of the same request. Connections come from a pool, so a
+//! so an idempotent `INSERT … ON CONFLICT` can let the richer of the
+//! filter's and http-log's rows for a request replace the other. Connections come from a pool, so a
 //! restarted server costs one failed commit, answered 503, and no restart.
 
 use std::pin::pin;
@@ -13,15 +13,25 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Transaction};
 
-use super::{Commit, CommitReport, Migration, StoreError, Summary, clamp, dangling, nonempty};
+use super::{
+    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, Commit, CommitReport, Migration, StoreError, Summary,
+    abandoned, clamp, dangling, known_fields_sql, nonempty,
+};
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
-pub const MIGRATIONS: [Migration; 1] = [Migration {
-    version: 1,
-    name: "0001_tables.sql",
-    sql: include_str!("migrations/postgres/0001_tables.sql"),
-}];
+pub const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        name: "0001_tables.sql",
+        sql: include_str!("migrations/postgres/0001_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_abandoned_batches.sql",
+        sql: include_str!("migrations/postgres/0002_abandoned_batches.sql"),
+    },
+];
 
 /// The column types of `kong_looker_requests`, in [`REQUEST_COLUMNS`] order.
 pub const TYPES: [Type; 35] = [
@@ -149,12 +159,22 @@ impl PgStore {
         client.batch_execute(STAGING_DDL).await?;
         let tx = client.transaction().await?;
         let mut report = CommitReport::default();
+        // A batch lands once; on the row of a notice that it had been
+        // abandoned, it takes the row over.
         let batch_stmt = tx
-            .prepare_cached(
-                "INSERT INTO kong_looker_batches VALUES
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
-                 ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached(&format!(
+                "INSERT INTO kong_looker_batches ({BATCH_COLUMNS}) VALUES
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), 'committed')
+                 {BATCH_REPLACES_NOTICE}"
+            ))
+            .await?;
+        // A notice lands only on a sequence number nothing covers yet.
+        let notice_stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO kong_looker_batches ({BATCH_COLUMNS}) VALUES
+                 ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, 0, NULL, $7, now(), 'abandoned')
+                 ON CONFLICT DO NOTHING"
+            ))
             .await?;
         let dict_stmt = tx
             .prepare_cached(
@@ -194,6 +214,29 @@ impl PgStore {
                 .await?;
             }
             report.inserted.push(stored);
+            let mut covered = Vec::new();
+            if stored {
+                for sequence in abandoned(b.batch) {
+                    let landed = tx
+                        .execute(
+                            &notice_stmt,
+                            &[
+                                &b.instance_id,
+                                &clamp(sequence),
+                                &nonempty(&b.batch.node_id),
+                                &nonempty(&b.batch.filter_version),
+                                &nonempty(&b.batch.kong_version),
+                                &i64::from(b.batch.generation),
+                                &system_time(b.received_at_ms),
+                            ],
+                        )
+                        .await?;
+                    if landed == 1 {
+                        covered.push(sequence);
+                    }
+                }
+            }
+            report.abandoned.push(covered);
         }
         // Every row of the stored batches, in two passes: those without a
         // request id go straight in; the rest through staging.
@@ -288,10 +331,11 @@ impl PgStore {
             batches: r.try_get(3)?,
             producers: r.try_get(4)?,
             missing_batches: r.try_get(5)?,
-            drops_buffer_full: r.try_get(6)?,
-            drops_dispatch_failed: r.try_get(7)?,
-            drops_capture_error: r.try_get(8)?,
-            drops_instance_reset: r.try_get(9)?,
+            abandoned_batches: r.try_get(6)?,
+            drops_buffer_full: r.try_get(7)?,
+            drops_dispatch_failed: r.try_get(8)?,
+            drops_capture_error: r.try_get(9)?,
+            drops_instance_reset: r.try_get(10)?,
             newest_commit: newest.try_get(0)?,
         })
     }
@@ -310,8 +354,10 @@ impl PgStore {
     }
 }
 
-/// Moves staged rows into the table, one per request id: the filter's row
-/// wins over http-log's, whether it arrives first or second. Returns the
+/// Moves staged rows into the table, one per request id: of the filter's
+/// row and http-log's, the one that knows more of what the request was
+/// wins ([`known_fields_sql`]), the filter's on a tie, whichever arrives
+/// first. A row never replaces one from its own path (a retry). Returns the
 /// http-log rows that landed.
 async fn merge_staging(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let cols = REQUEST_COLUMNS.join(", ");
@@ -319,16 +365,23 @@ async fn merge_staging(tx: &Transaction<'_>) -> Result<u64, StoreError> {
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    // DISTINCT ON keeps one row per id ('filter' sorts before 'http_log'):
-    // one INSERT may not touch the same conflicting row twice.
+    let (new, old) = (
+        known_fields_sql("excluded"),
+        known_fields_sql("kong_looker_requests"),
+    );
+    // DISTINCT ON keeps one row per id, the one that would win (on a tie
+    // 'filter' sorts before 'http_log'): one INSERT may not touch the same
+    // conflicting row twice.
     let sql = format!(
         "INSERT INTO kong_looker_requests ({cols})
-         SELECT DISTINCT ON (request_id) {cols} FROM kong_looker_staging
-         ORDER BY request_id, origin
+         SELECT DISTINCT ON (request_id) {cols} FROM kong_looker_staging AS s
+         ORDER BY request_id, {} DESC, origin
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL
          DO UPDATE SET {}
-         WHERE kong_looker_requests.origin = 'http_log' AND excluded.origin = 'filter'
+         WHERE kong_looker_requests.origin <> excluded.origin
+           AND ({new} > {old} OR ({new} = {old} AND excluded.origin = 'filter'))
          RETURNING origin = 'http_log'",
+        known_fields_sql("s"),
         set.join(", ")
     );
     let rows = tx.query(&sql, &[]).await?;

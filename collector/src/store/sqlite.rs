@@ -14,12 +14,13 @@ use foldhash::fast::RandomState;
 use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    Commit, CommitReport, Migration, StoreError, Summary, clamp, dangling, iso_ms, nonempty, now_ms,
+    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, Commit, CommitReport, Migration, StoreError, Summary,
+    abandoned, clamp, dangling, iso_ms, known_fields_sql, nonempty, now_ms,
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order.
-pub const MIGRATIONS: [Migration; 2] = [
+pub const MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         name: "0001_tables.sql",
@@ -29,6 +30,11 @@ pub const MIGRATIONS: [Migration; 2] = [
         version: 2,
         name: "0002_narrow_rows.sql",
         sql: include_str!("migrations/sqlite/0002_narrow_rows.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_abandoned_batches.sql",
+        sql: include_str!("migrations/sqlite/0003_abandoned_batches.sql"),
     },
 ];
 
@@ -126,11 +132,19 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         let mut report = CommitReport::default();
         {
-            let mut batch_stmt = tx.prepare_cached(
-                "INSERT INTO kong_looker_batches VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT DO NOTHING",
-            )?;
+            // A batch lands once; on the row of a notice that it had been
+            // abandoned, it takes the row over.
+            let mut batch_stmt = tx.prepare_cached(&format!(
+                "INSERT INTO kong_looker_batches ({BATCH_COLUMNS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'committed')
+                 {BATCH_REPLACES_NOTICE}"
+            ))?;
+            // A notice lands only on a sequence number nothing covers yet.
+            let mut notice_stmt = tx.prepare_cached(&format!(
+                "INSERT INTO kong_looker_batches ({BATCH_COLUMNS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, 0, 0, NULL, ?7, ?8, 'abandoned')
+                 ON CONFLICT DO NOTHING"
+            ))?;
             let mut filter_stmt = tx.prepare_cached(&insert_sql(true))?;
             let mut log_stmt = tx.prepare_cached(&insert_sql(false))?;
             let mut texts = Texts::new(&tx, known, added)?;
@@ -164,8 +178,26 @@ impl SqliteStore {
                 }
                 report.inserted.push(stored);
                 if !stored {
+                    report.abandoned.push(Vec::new());
                     continue;
                 }
+                let mut covered = Vec::new();
+                for sequence in abandoned(b.batch) {
+                    if notice_stmt.execute(params![
+                        b.instance_id,
+                        clamp(sequence),
+                        nonempty(&b.batch.node_id),
+                        nonempty(&b.batch.filter_version),
+                        nonempty(&b.batch.kong_version),
+                        b.batch.generation,
+                        iso_ms(b.received_at_ms),
+                        committed_at,
+                    ])? == 1
+                    {
+                        covered.push(sequence);
+                    }
+                }
+                report.abandoned.push(covered);
                 let rows = b.batch.rows(b.dictionary).map_err(dangling)?;
                 for row in rows {
                     write_row(
@@ -223,10 +255,11 @@ impl SqliteStore {
                 batches: r.get(3)?,
                 producers: r.get(4)?,
                 missing_batches: r.get(5)?,
-                drops_buffer_full: r.get(6)?,
-                drops_dispatch_failed: r.get(7)?,
-                drops_capture_error: r.get(8)?,
-                drops_instance_reset: r.get(9)?,
+                abandoned_batches: r.get(6)?,
+                drops_buffer_full: r.get(7)?,
+                drops_dispatch_failed: r.get(8)?,
+                drops_capture_error: r.get(9)?,
+                drops_instance_reset: r.get(10)?,
                 newest_commit: None,
             })
         })?;
@@ -317,9 +350,10 @@ impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
     }
 }
 
-/// The insert for one request row. A filter row replaces an http-log row
-/// with the same request id (it knows more); an http-log row never
-/// replaces anything.
+/// The insert for one request row. A row replaces the other path's row
+/// for the same request id when it knows more of what the request was
+/// ([`known_fields_sql`]), the filter's on a tie; a row never replaces one
+/// from its own path (a retry).
 fn insert_sql(filter: bool) -> String {
     // The table's columns are the contract's, with the time as Unix ms.
     let columns: Vec<&str> = REQUEST_COLUMNS
@@ -336,19 +370,23 @@ fn insert_sql(filter: bool) -> String {
     let marks: Vec<String> = (1..=REQUEST_COLUMNS.len())
         .map(|i| format!("?{i}"))
         .collect();
-    let action = if filter {
-        let set: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        format!(
-            "DO UPDATE SET {} WHERE kong_looker_request_rows.origin = \
-             (SELECT id FROM kong_looker_text WHERE value = 'http_log')",
-            set.join(", ")
-        )
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let (other, wins) = if filter {
+        ("http_log", ">=")
     } else {
-        "DO NOTHING".to_owned()
+        ("filter", ">")
     };
+    let action = format!(
+        "DO UPDATE SET {} WHERE kong_looker_request_rows.origin = \
+         (SELECT id FROM kong_looker_text WHERE value = '{other}') \
+         AND {} {wins} {}",
+        set.join(", "),
+        known_fields_sql("excluded"),
+        known_fields_sql("kong_looker_request_rows"),
+    );
     format!(
         "INSERT INTO kong_looker_request_rows ({cols}) VALUES ({}) \
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL {action}",
@@ -356,7 +394,8 @@ fn insert_sql(filter: bool) -> String {
     )
 }
 
-/// Inserts one row; returns whether it landed (or replaced an http-log row).
+/// Inserts one row; returns whether it landed (or replaced the other
+/// path's row).
 fn write_row<'c>(
     stmt: &mut CachedStatement<'_>,
     texts: &mut Texts<'_, '_, 'c>,

@@ -62,10 +62,23 @@ def _split_top(body: str) -> list[str]:
     return parts
 
 
+def _column(item: str) -> Column:
+    words = item.split(None, 1)
+    rest = words[1] if len(words) > 1 else ""
+    not_null = bool(re.search(r"\bNOT\s+NULL\b", rest, re.I))
+    typ = re.sub(r"\s+NOT\s+NULL\b.*$", "", rest, flags=re.I).strip()
+    return Column(words[0], typ, not_null)
+
+
 def tables(sql: str) -> dict[str, list[Column]]:
-    """table name (without schema) -> columns in order."""
+    """table name (without schema) -> columns in order, after every
+    CREATE TABLE and ALTER TABLE ... ADD COLUMN in the text."""
     out: dict[str, list[Column]] = {}
     for stmt in statements(sql):
+        m = re.match(r"ALTER\s+TABLE\s+([\w.]+)\s+ADD\s+COLUMN\s+(.*)$", stmt, re.I | re.S)
+        if m:
+            out[m.group(1).split(".")[-1]].append(_column(m.group(2).strip()))
+            continue
         m = re.match(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w.]+)\s*\(", stmt, re.I)
         if not m:
             continue
@@ -86,14 +99,13 @@ def tables(sql: str) -> dict[str, list[Column]]:
             first = item.split()[0].upper()
             if first in ("PRIMARY", "UNIQUE", "CONSTRAINT", "FOREIGN", "CHECK", "INDEX"):
                 continue
-            words = item.split(None, 1)
-            rest = words[1] if len(words) > 1 else ""
-            not_null = bool(re.search(r"\bNOT\s+NULL\b", rest, re.I))
-            typ = re.sub(r"\s+NOT\s+NULL\b.*$", "", rest, flags=re.I).strip()
-            cols.append(Column(words[0], typ, not_null))
+            cols.append(_column(item))
         out[name] = cols
     return out
 
 
-def file_tables(path: Path) -> dict[str, list[Column]]:
-    return tables(Path(path).read_text())
+def file_tables(path) -> dict[str, list[Column]]:
+    """One file, or a list of files applied in order (a store's
+    migrations)."""
+    paths = path if isinstance(path, (list, tuple)) else [path]
+    return tables("\n".join(Path(p).read_text() for p in paths))

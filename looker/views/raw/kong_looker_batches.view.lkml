@@ -78,4 +78,9 @@ view: kong_looker_batches {
     timeframes: [raw, time, minute, hour, date, week, month]
     sql: ${TABLE}.committed_at ;;
   }
+
+  dimension: state {
+    type: string
+    sql: ${TABLE}.state ;;
+  }
 }

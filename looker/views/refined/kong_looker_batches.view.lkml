@@ -1,5 +1,9 @@
 # Exposes the batches table: one row per filter batch the collector
 # committed, with the drops its producer reported since the batch before.
+# The table also holds a row (state 'abandoned', no records, no drops) for
+# each batch a producer reported giving up on; kong_looker_batch_health,
+# the view the explore reads, leaves those out and uses them only to tell
+# explained gaps from missing batches.
 include: "/views/raw/kong_looker_batches.view.lkml"
 
 view: +kong_looker_batches {
@@ -37,8 +41,14 @@ view: +kong_looker_batches {
     hidden: no
     label: "Sequence"
     group_label: "Batch"
-    description: "The batch's number for its producer, from 1 up. A missing number is a batch that never arrived."
+    description: "The batch's number for its producer, from 1 up. A number with no batch, and that the producer did not report abandoning, is a batch that never arrived."
     value_format_name: id
+  }
+
+  dimension: state {
+    label: "Batch state"
+    group_label: "Batch"
+    description: "committed: the collector stored the batch. abandoned: its producer reported giving up on it (its records are in Dropped: delivery failed)."
   }
 
   dimension: generation {

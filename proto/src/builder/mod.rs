@@ -15,6 +15,8 @@
 mod dictionary;
 mod table;
 
+use std::borrow::Cow;
+
 use dictionary::ProducerDictionary;
 
 use foldhash::fast::FixedState;
@@ -24,7 +26,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 use crate::coding::parse_hex_id;
 use crate::coding::{MAX_DURATION_US, MAX_SIZE_BYTES, encode_duration, encode_upstream, zigzag};
 use crate::limits::{
-    MAX_GROUPS, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_RECORD_SPREAD_MS, MAX_RECORDS,
+    MAX_ABANDONED, MAX_GROUPS, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_RECORD_SPREAD_MS, MAX_RECORDS,
     MAX_SAMPLE_WEIGHT, MAX_TIME_MS, MAX_VERSION_BYTES,
 };
 use crate::record::Record;
@@ -245,8 +247,11 @@ impl BatchBuilder {
     }
 
     /// Seals the open batch, clears it for the next one, and returns the
-    /// bytes to send. `drops` are the counts since the previous batch.
+    /// bytes to send. `drops` are the counts since the previous batch and
+    /// the sequence numbers abandoned since then (the first
+    /// [`MAX_ABANDONED`] of them).
     pub fn seal(&mut self, cut_time_ms: i64, drops: &v1::Drops) -> SealedBatch {
+        let drops = &*capped(drops);
         let mut buf = Vec::with_capacity(self.encoded_len(cut_time_ms, drops));
         let sequence = self.next_sequence;
         self.next_sequence = sequence.saturating_add(1);
@@ -325,6 +330,7 @@ impl BatchBuilder {
     }
 
     fn header_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
+        let drops = &*capped(drops);
         let mut len = Size::default();
         len.varint(1, u64::from(SCHEMA_REVISION));
         len.delimited(2, self.producer.len());
@@ -336,6 +342,18 @@ impl BatchBuilder {
             len.delimited(5, drops.encoded_len());
         }
         len.0
+    }
+}
+
+/// `drops` as a batch carries them: at most [`MAX_ABANDONED`] abandoned
+/// sequence numbers, the first ones. Borrowed unless it had to cut.
+fn capped(drops: &v1::Drops) -> Cow<'_, v1::Drops> {
+    match drops.abandoned.get(..MAX_ABANDONED) {
+        Some(kept) if kept.len() < drops.abandoned.len() => Cow::Owned(v1::Drops {
+            abandoned: kept.to_vec(),
+            ..*drops
+        }),
+        _ => Cow::Borrowed(drops),
     }
 }
 

@@ -23,8 +23,8 @@ use prost::Message;
 use crate::coding::{IdRef, MAX_SIZE_BYTES, decode_duration, decode_upstream, format_uuid};
 use crate::error::DecodeError;
 use crate::limits::{
-    Limits, MAX_GROUPS, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_RECORD_SPREAD_MS, MAX_RECORDS,
-    MAX_SAMPLE_WEIGHT, MAX_STRING_BYTES, MAX_TIME_MS, MAX_VERSION_BYTES,
+    Limits, MAX_ABANDONED, MAX_GROUPS, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_RECORD_SPREAD_MS,
+    MAX_RECORDS, MAX_SAMPLE_WEIGHT, MAX_STRING_BYTES, MAX_TIME_MS, MAX_VERSION_BYTES,
 };
 use crate::row::{
     Groups, Row, agent_category_name, auth_method_name, method_name, source_name, trust_name,
@@ -53,7 +53,9 @@ pub struct DecodedBatch {
     pub sequence: u64,
     /// When the producer cut the batch, Unix ms; 0 when not given.
     pub cut_time_ms: i64,
-    /// Drops the producer reports since its previous batch.
+    /// Drops the producer reports since its previous batch, with the
+    /// sequence numbers of the batches it abandoned (at most
+    /// [`MAX_ABANDONED`]).
     pub drops: v1::Drops,
     /// The dictionary generation the records refer to.
     pub generation: u32,
@@ -135,6 +137,13 @@ impl BatchReader {
         if batch.cut_time_ms != 0 {
             self.check_time("cut_time_ms", batch.cut_time_ms)?;
         }
+        let drops = batch.drops.unwrap_or_default();
+        if drops.abandoned.len() > MAX_ABANDONED {
+            return Err(DecodeError::TooManyAbandoned {
+                count: drops.abandoned.len(),
+                max: MAX_ABANDONED,
+            });
+        }
         let definitions = batch.dictionary.ok_or(DecodeError::Missing("dictionary"))?;
         self.check_definitions(&definitions)?;
         let records = match batch.records {
@@ -148,7 +157,7 @@ impl BatchReader {
             kong_version: producer.kong_version,
             sequence: batch.sequence,
             cut_time_ms: batch.cut_time_ms,
-            drops: batch.drops.unwrap_or_default(),
+            drops,
             generation: definitions.generation,
             definitions,
             records,

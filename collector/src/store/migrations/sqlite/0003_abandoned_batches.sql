@@ -1,0 +1,14 @@
+-- kong-looker collector, SQLite, migration 3: batches their producer gave
+-- up on.
+--
+-- A producer that abandons a batch (past its retry age, or refused as
+-- final) counts its records in `drops_dispatch_failed` and, since the
+-- schema's Drops.abandoned, names its sequence number in its next batch.
+-- kong_looker_batches now keeps one row per sequence number the collector
+-- knows of: `state` is 'committed' for a batch it stored, 'abandoned' for
+-- one its producer reported giving up on (records and drops 0; producer
+-- fields, generation and times of the batch that reported it). A gap is a
+-- missing batch only where neither kind of row covers it. If an abandoned
+-- batch arrives after all, its row becomes 'committed'. Every existing row
+-- is a stored batch.
+ALTER TABLE kong_looker_batches ADD COLUMN state TEXT NOT NULL DEFAULT 'committed';
