@@ -318,11 +318,13 @@ mod defaults {
     pub fn sample_rate() -> f64 {
         1.0
     }
+    // One call leaves per 100 ms tick, so a batch must hold a tenth of a
+    // second of a busy worker's traffic: 50,000 records/s at most.
     pub fn max_records() -> u32 {
-        1_000
+        5_000
     }
     pub fn max_bytes() -> u32 {
-        256 * 1024
+        512 * 1024
     }
     pub fn flush_interval_ms() -> u32 {
         1_000
@@ -568,8 +570,8 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn collector_alone_is_a_complete_config() {
         let c = Config::parse(br#"{"collector":"10.0.0.5:9400"}"#).unwrap();
-        assert_eq!(c.batch.max_records, 1000);
-        assert_eq!(c.batch.max_bytes, 256 * 1024);
+        assert_eq!(c.batch.max_records, 5000);
+        assert_eq!(c.batch.max_bytes, 512 * 1024);
         assert_eq!(c.batch.flush_interval_ms, 1000);
         assert_eq!(c.max_buffer_bytes, 4 * 1024 * 1024);
         assert_eq!(c.sample_rate, 1.0);

@@ -5,6 +5,7 @@
 //! - [`config`]: the JSON config, its defaults and its checks.
 //! - [`capture`]: pure capture logic that turns request data into records
 //!   (parsers, identity, sampling, and the per-chain [`capture::capturer`]).
+//! - [`log_limit`]: which repeated error-log lines are held back.
 //! - [`outbox`]: the worker's buffer and its batches on their way to the
 //!   collector: cutting, sending, retrying, dropping and counting.
 //! - `filter/` (wasm32-wasip1 only): the proxy-wasm contexts, the only code
@@ -25,6 +26,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod log_limit;
 pub mod outbox;
 
 #[cfg(target_os = "wasi")]

@@ -9,6 +9,12 @@
 //! No host calls: the filter asks [`Outbox::next_send`] for bytes, makes the
 //! call, and reports back with [`Outbox::sent`], [`Outbox::send_refused`]
 //! and [`Outbox::answered`]. Time is passed in, in filter-clock ms.
+//!
+//! A failed call closes the whole outbox, not just its batch, for a
+//! backoff that grows with each failure in a row: while the collector is
+//! away, one probe goes out per backoff period instead of one per pending
+//! batch. That bounds the calls (each costs the gateway a connection slot
+//! and an error-log line in ngx_wasm_module) whatever the backlog.
 
 use std::collections::VecDeque;
 
@@ -16,6 +22,7 @@ use kong_looker_proto::Record;
 use kong_looker_proto::builder::{
     AppendError, BatchBuilder, BuilderOptions, Producer, SealedBatch,
 };
+use kong_looker_proto::limits::MAX_ABANDONED;
 use kong_looker_proto::v1::Drops;
 
 /// First retry delay.
@@ -24,8 +31,14 @@ const BACKOFF_BASE_MS: i64 = 500;
 const BACKOFF_CAP_MS: i64 = 30_000;
 /// Longest `Retry-After` honoured.
 const RETRY_AFTER_CAP_MS: i64 = 300_000;
-/// Grace past the call's own timeout before the outbox declares it failed.
+/// Grace past the host's own give-up time before the outbox declares a
+/// call failed.
 const DEADLINE_GRACE_MS: i64 = 1_000;
+/// ngx_wasm_module applies a call's timeout to its connect, send and read
+/// steps apart, so a call can last three timeouts. Kong 3.8 never calls
+/// back on a failure; a new call before the old one has surely ended would
+/// be a second call in flight, which leaks a connection slot there.
+const HOST_TIMEOUTS_PER_CALL: i64 = 3;
 
 /// Limits and timings, from the config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +96,9 @@ pub struct Stats {
     pub batches_retried: u64,
     /// Batches given up on.
     pub batches_abandoned: u64,
+    /// Calls the collector refused as unauthenticated (401): the chain's
+    /// `signing_key` does not match the collector's.
+    pub batches_unauthorized: u64,
 }
 
 #[derive(Debug)]
@@ -106,6 +122,10 @@ pub struct Outbox {
     drops: Drops,
     stats: Stats,
     rng: u64,
+    /// No call leaves before this time (the collector failed lately).
+    closed_until_ms: i64,
+    /// Calls that failed in a row.
+    failures: u32,
 }
 
 impl Outbox {
@@ -133,6 +153,8 @@ impl Outbox {
             drops: Drops::default(),
             stats: Stats::default(),
             rng: seed | 1,
+            closed_until_ms: 0,
+            failures: 0,
         }
     }
 
@@ -244,6 +266,9 @@ impl Outbox {
     /// The next batch to send, if one is due and a call slot is free:
     /// its sequence number and bytes.
     pub fn next_send(&self, now_ms: i64) -> Option<(u64, &[u8])> {
+        if now_ms < self.closed_until_ms {
+            return None;
+        }
         let out = self
             .pending
             .iter()
@@ -261,7 +286,11 @@ impl Outbox {
     /// The call for batch `sequence` went out with `token`.
     pub fn sent(&mut self, sequence: u64, token: u32, now_ms: i64) {
         let deadline = now_ms
-            .saturating_add(self.limits.timeout_ms)
+            .saturating_add(
+                self.limits
+                    .timeout_ms
+                    .saturating_mul(HOST_TIMEOUTS_PER_CALL),
+            )
             .saturating_add(DEADLINE_GRACE_MS);
         let Some(p) = self.find(sequence) else {
             return;
@@ -284,6 +313,7 @@ impl Outbox {
             p.first_try_ms.get_or_insert(now_ms);
         }
         add(&mut self.stats.batches_failed, 1);
+        self.close(None, now_ms);
         self.retry_later(sequence, None, now_ms);
     }
 
@@ -305,6 +335,13 @@ impl Outbox {
         let sequence = p.batch.sequence;
         match reply {
             Reply::Status { status, .. } if (200..300).contains(&status) => {
+                self.failures = 0;
+                self.closed_until_ms = 0;
+                // The collector is back: the backlog need not wait out
+                // the backoffs it earned while it was away.
+                for p in self.pending.iter_mut() {
+                    p.next_try_ms = p.next_try_ms.min(now_ms);
+                }
                 if let Some(done) = self.pending.remove(index) {
                     self.builder.acknowledge(done.batch.ack);
                     add(&mut self.stats.batches_delivered, 1);
@@ -345,6 +382,7 @@ impl Outbox {
                         .saturating_mul(1000)
                         .clamp(0, RETRY_AFTER_CAP_MS)
                 });
+                self.close(delay, now_ms);
                 self.retry_later(sequence, delay, now_ms);
             }
             // The collector will never take this batch (malformed, too
@@ -355,16 +393,45 @@ impl Outbox {
                 add(&mut self.stats.batches_failed, 1);
                 self.abandon(sequence, Reason::DispatchFailed);
             }
-            Reply::Status { .. } | Reply::Failed => {
+            Reply::Status { status, .. } => {
                 add(&mut self.stats.batches_failed, 1);
+                if status == 401 {
+                    add(&mut self.stats.batches_unauthorized, 1);
+                }
+                self.close(None, now_ms);
+                self.retry_later(sequence, None, now_ms);
+            }
+            Reply::Failed => {
+                add(&mut self.stats.batches_failed, 1);
+                self.close(None, now_ms);
                 self.retry_later(sequence, None, now_ms);
             }
         }
     }
 
+    /// Holds every call back after a failure: for `delay_ms` when the
+    /// collector named it, else for a jittered backoff that doubles with
+    /// each failure in a row.
+    fn close(&mut self, delay_ms: Option<i64>, now_ms: i64) {
+        self.failures = self.failures.saturating_add(1);
+        let delay = match delay_ms {
+            Some(d) => d,
+            None => {
+                let jitter = self.next_random();
+                backoff(self.failures, jitter)
+            }
+        };
+        self.closed_until_ms = self.closed_until_ms.max(now_ms.saturating_add(delay));
+    }
+
     /// Cuts the open batch (with the drops counted since the last cut).
     fn cut(&mut self, now_ms: i64) {
-        let drops = std::mem::take(&mut self.drops);
+        let mut drops = std::mem::take(&mut self.drops);
+        // A batch names at most MAX_ABANDONED lost sequences; the rest go
+        // with the next one.
+        if drops.abandoned.len() > MAX_ABANDONED {
+            self.drops.abandoned = drops.abandoned.split_off(MAX_ABANDONED);
+        }
         let batch = self.builder.seal(now_ms, &drops);
         self.open_since_ms = None;
         self.pending.push_back(Pending {
@@ -395,17 +462,7 @@ impl Outbox {
             self.abandon(sequence, Reason::DispatchFailed);
             return;
         }
-        let delay = delay_ms.unwrap_or_else(|| {
-            let exp = p.attempts.saturating_sub(1).min(16);
-            let full = BACKOFF_BASE_MS
-                .saturating_mul(1i64 << exp)
-                .min(BACKOFF_CAP_MS);
-            // Full jitter between half and all of the delay, so that
-            // workers that failed together do not retry together.
-            let half = full / 2;
-            let spread = u64::try_from(half).unwrap_or(1).max(1);
-            half.saturating_add(i64::try_from(jitter.checked_rem(spread).unwrap_or(0)).unwrap_or(0))
-        });
+        let delay = delay_ms.unwrap_or_else(|| backoff(p.attempts, jitter));
         p.next_try_ms = now_ms.saturating_add(delay);
     }
 
@@ -434,6 +491,10 @@ impl Outbox {
         };
         add(now, records);
         add(total, records);
+        // The collector learns which sequence it will never see, so the gap
+        // is explained rather than missing.
+        self.drops.abandoned.push(p.batch.sequence);
+        self.drops.abandoned.extend_from_slice(&p.drops.abandoned);
         add(&mut self.drops.buffer_full, p.drops.buffer_full);
         add(&mut self.drops.dispatch_failed, p.drops.dispatch_failed);
         add(&mut self.drops.capture_error, p.drops.capture_error);
@@ -471,6 +532,20 @@ impl Outbox {
 enum Reason {
     DispatchFailed,
     BufferFull,
+}
+
+/// The delay before attempt `attempts + 1`: doubling from
+/// [`BACKOFF_BASE_MS`] to [`BACKOFF_CAP_MS`], with full jitter between half
+/// and all of it, so that workers that failed together do not retry
+/// together.
+fn backoff(attempts: u32, jitter: u64) -> i64 {
+    let exp = attempts.saturating_sub(1).min(16);
+    let full = BACKOFF_BASE_MS
+        .saturating_mul(1i64 << exp)
+        .min(BACKOFF_CAP_MS);
+    let half = full / 2;
+    let spread = u64::try_from(half).unwrap_or(1).max(1);
+    half.saturating_add(i64::try_from(jitter.checked_rem(spread).unwrap_or(0)).unwrap_or(0))
 }
 
 fn add(counter: &mut u64, n: u64) {
@@ -655,15 +730,82 @@ mod tests {
             o.push(&record(i), T0);
         }
         let s = send_all(&mut o, T0, &mut token);
-        o.tick(T0 + 5_999);
+        o.tick(T0 + 15_999);
         assert_eq!(o.stats().batches_failed, 0);
-        o.tick(T0 + 6_000);
-        assert_eq!(o.stats().batches_failed, 1, "timeout plus grace passed");
-        o.answered(s[0].1, ok(), T0 + 7_000);
+        o.tick(T0 + 16_000);
+        assert_eq!(
+            o.stats().batches_failed,
+            1,
+            "three host timeouts plus grace passed"
+        );
+        o.answered(s[0].1, ok(), T0 + 17_000);
         assert_eq!(o.pending_batches(), 1, "the late answer's token is stale");
         let again = send_all(&mut o, T0 + 60_000, &mut token);
         o.answered(again[0].1, ok(), T0 + 60_010);
         assert_eq!(o.pending_batches(), 0);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_failure_closes_the_outbox_for_a_growing_backoff_and_success_reopens_it() {
+        let mut o = outbox(Limits {
+            max_in_flight: 1,
+            ..limits()
+        });
+        let mut token = 0;
+        for i in 0..1000 {
+            o.push(&record(i), T0);
+        }
+        assert_eq!(o.pending_batches(), 10);
+        let mut now = T0;
+        let mut gaps = Vec::new();
+        // The collector is away: each probe fails; one call per opening.
+        for _ in 0..5 {
+            let mut opened = now;
+            while o.next_send(opened).is_none() {
+                opened += 10;
+                assert!(opened < now + 60_000, "the outbox never reopened");
+            }
+            gaps.push(opened - now);
+            now = opened;
+            let s = send_all(&mut o, now, &mut token);
+            assert_eq!(s.len(), 1, "one probe per opening");
+            for (_, t, _) in s {
+                o.answered(t, Reply::Failed, now);
+            }
+            assert!(o.next_send(now).is_none(), "closed right after a failure");
+        }
+        assert!(
+            gaps.windows(2).skip(1).all(|w| w[1] >= w[0]),
+            "backoff grows: {gaps:?}"
+        );
+        assert!(*gaps.last().unwrap() >= 2_000, "{gaps:?}");
+        // Back: one success reopens at once, and the backlog is due now.
+        let opened = (now..)
+            .step_by(10)
+            .find(|&t| o.next_send(t).is_some())
+            .unwrap();
+        let s = send_all(&mut o, opened, &mut token);
+        o.answered(s[0].1, ok(), opened);
+        let rest = send_all(&mut o, opened, &mut token);
+        assert!(
+            !rest.is_empty(),
+            "the backlog does not wait out old backoffs"
+        );
+        assert_eq!(o.stats().batches_unauthorized, 0);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_refused_signature_is_retried_and_counted_as_unauthorized() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.answered(s[0].1, status(401), T0);
+        assert_eq!(o.stats().batches_unauthorized, 1);
+        assert_eq!(o.pending_batches(), 1, "kept: a key rotation may fix it");
+        assert!(o.next_send(T0).is_none(), "and the outbox backs off");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -687,9 +829,11 @@ mod tests {
             o.push(&record(i), T0);
         }
         let mut now = T0;
+        let mut lost = std::collections::BTreeSet::new();
         loop {
             let s = send_all(&mut o, now, &mut token);
-            for (_, t, _) in s {
+            for (seq, t, _) in s {
+                lost.insert(seq);
                 o.answered(t, status(503), now);
             }
             if o.pending_batches() == 0 {
@@ -703,11 +847,25 @@ mod tests {
             o.push(&record(i), now);
         }
         o.tick(now + 1_000);
-        let s = send_all(&mut o, now + 1_000, &mut token);
+        // The outbox stays closed for the backoff the failures earned.
+        let open = (now + 1_000..)
+            .step_by(100)
+            .find(|&t| o.next_send(t).is_some())
+            .unwrap();
+        let s = send_all(&mut o, open, &mut token);
         let b = BatchReader::default().decode(&s[0].2).unwrap();
         assert_eq!(
             b.drops.dispatch_failed, 100,
             "the loss travels to the collector"
+        );
+        assert_eq!(
+            b.drops
+                .abandoned
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
+            lost,
+            "and so do the sequences it will never see"
         );
     }
 

@@ -305,10 +305,11 @@ fn a_collector_that_always_fails_costs_counted_drops_only() {
     );
     assert_eq!(m["pw:kong_looker:records_delivered"].value, 0);
     assert!(m["pw:kong_looker:batches_abandoned"].value >= 1);
-    // When it recovers, the count reaches it.
+    // When it recovers, the count reaches it, once the backoff the
+    // failures earned (30 s at most) has run out.
     sink.answer_with(|_| Answer::status(204));
     traffic(&mut kong, 1, 1);
-    settle(&mut kong, 2);
+    settle(&mut kong, 31);
     let b = books(&kong, &sink);
     assert_eq!(b.delivered + b.reported_drops, b.captured);
 }
@@ -514,4 +515,99 @@ fn a_collector_on_a_unix_socket() {
         Some("localhost"),
         "a unix collector's Host"
     );
+}
+
+#[test]
+fn chains_with_their_own_keys_are_producers_of_their_own_and_all_land() {
+    let sink = Sink::start().unwrap();
+    let chains = [
+        config(&sink.address(), r#""signing_key":"the-first-chain-key""#),
+        config(&sink.address(), r#""signing_key":"the-second-chain-key""#),
+    ];
+    let mut kong = kong(Profile::Kong39, &chains, 1);
+    traffic(&mut kong, 400, 2);
+    kong.advance(Duration::from_secs(2));
+    let received = sink.received();
+    let c = Collected::from(&received);
+    assert_eq!(c.rows.len(), 400, "every chain's records land");
+    let producers: std::collections::HashSet<_> = c.batches.iter().map(|b| b.instance_id).collect();
+    assert_eq!(
+        producers.len(),
+        2,
+        "two lanes at one collector, two instance ids: one id would make \
+         their dictionaries and sequences collide"
+    );
+}
+
+#[test]
+fn a_refused_signature_is_loud_in_the_log_and_the_metrics() {
+    let sink = Sink::start().unwrap();
+    sink.answer_with(|_| Answer::status(401));
+    let mut kong = kong(
+        Profile::Kong39,
+        &[config(
+            &sink.address(),
+            r#""signing_key":"not-the-collectors-key""#,
+        )],
+        1,
+    );
+    traffic(&mut kong, 50, 1);
+    kong.advance(Duration::from_secs(60));
+    let m = kong.metrics();
+    let refused = m["pw:kong_looker:batches_unauthorized"].value;
+    assert!(refused >= 3, "retried and counted: {refused}");
+    let lines: Vec<_> = kong
+        .logs()
+        .into_iter()
+        .filter(|l| l.message.contains("refused this chain's signature (401)"))
+        .collect();
+    assert!(!lines.is_empty(), "the operator is told why");
+    assert!(
+        (lines.len() as i64) < refused,
+        "repeats are held back: {} lines for {refused} refusals",
+        lines.len()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.message.contains("not-the-collectors-key")),
+        "the key itself is never logged"
+    );
+}
+
+#[test]
+fn a_worker_ships_30000_records_a_second_with_one_call_in_flight_and_no_drop() {
+    let sink = Sink::start().unwrap();
+    let mut kong = kong(
+        Profile::Kong39,
+        &[config(
+            &sink.address(),
+            r#""signing_key":"a-signing-key-of-some-length""#,
+        )],
+        1,
+    );
+    // Three seconds at 30,000 requests/s: 3,000 per 100 ms tick.
+    let paths: Vec<String> = (0..50).map(|i| format!("/v1/items/{i}")).collect();
+    let mut sent = 0i64;
+    for _ in 0..30 {
+        for i in 0..3_000 {
+            let out = kong.request(0, &Request::get(&paths[i % paths.len()]));
+            assert_eq!((out.status, out.trap.as_deref()), (200, None));
+            sent += 1;
+        }
+        kong.advance(Duration::from_millis(100));
+    }
+    kong.advance(Duration::from_secs(3));
+    let m = kong.metrics();
+    let value = |k: &str| m.get(&format!("pw:kong_looker:{k}")).map_or(0, |v| v.value);
+    assert_eq!(value("records_captured"), sent);
+    assert_eq!(value("records_delivered"), sent, "{m:?}");
+    assert_eq!(value("records_dropped_buffer_full"), 0);
+    assert_eq!(value("records_dropped_dispatch_failed"), 0);
+    let calls = kong.dispatches();
+    assert!(
+        calls.windows(2).all(|w| w[0].at_ms != w[1].at_ms),
+        "one call per tick"
+    );
+    assert_eq!(Collected::from(&sink.received()).rows.len() as i64, sent);
 }

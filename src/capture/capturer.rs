@@ -79,8 +79,6 @@ pub enum Field {
     Authorization,
     /// `traceparent`.
     Traceparent,
-    /// `content-length`.
-    ContentLength,
     /// `x-consumer-id`.
     ConsumerId,
     /// `x-consumer-username`.
@@ -105,7 +103,7 @@ pub enum Field {
     Scheme,
 }
 
-const FIELDS: usize = 19;
+const FIELDS: usize = 18;
 
 impl RequestFacts {
     /// Facts of a request whose headers were not seen.
@@ -227,7 +225,6 @@ impl Capturer {
                 "user-agent" => Field::UserAgent,
                 "authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
                 "traceparent" => Field::Traceparent,
-                "content-length" => Field::ContentLength,
                 "x-consumer-id" if consumer => Field::ConsumerId,
                 "x-consumer-username" if consumer => Field::ConsumerUsername,
                 "x-consumer-custom-id" if consumer => Field::ConsumerCustomId,
@@ -299,13 +296,15 @@ impl Capturer {
             ResponseSource::Kong
         };
 
-        let request_bytes = text(src.property("request.size"))
+        // The schema counts headers and body, as Kong's own log serializer
+        // does: nginx's $request_length and $bytes_sent. (The Envoy-style
+        // `request.size` is $content_length in ngx_wasm_module, absent for
+        // a GET, and `response.size` is the body alone.)
+        let request_bytes = text(src.property("ngx.request_length"))
             .and_then(|s| timing::size(&s))
-            .or_else(|| timing::size(&facts.get(Field::ContentLength)))
             .unwrap_or(0);
-        let response_bytes = text(src.property("response.size"))
+        let response_bytes = text(src.property("ngx.bytes_sent"))
             .and_then(|s| timing::size(&s))
-            .or_else(|| text(src.response_header("content-length")).and_then(|s| timing::size(&s)))
             .unwrap_or(0);
 
         let route_id = text(src.property("kong.route_id"))
@@ -321,7 +320,14 @@ impl Capturer {
             Some(self.look_up_names(src, &route_id, now_ms))
         };
 
-        let method_token = facts.get(Field::Method);
+        // A request nginx answered in its rewrite phase never reached the
+        // headers phase; the log phase can still read what it was.
+        let mut method_token = facts.get(Field::Method);
+        if method_token.is_empty()
+            && let Some(m) = text(src.property("request.method"))
+        {
+            method_token = Cow::Owned(m);
+        }
         let method = method_from_name(&method_token);
         let method_text = if method == Method::Other {
             bounded(&method_token, 32)
@@ -332,7 +338,13 @@ impl Capturer {
         if host.is_empty() {
             host = facts.get(Field::Authority);
         }
-        let path = self.templater.template(&facts.get(Field::Path));
+        let mut raw_path = facts.get(Field::Path);
+        if raw_path.is_empty()
+            && let Some(p) = text(src.property("request.path"))
+        {
+            raw_path = Cow::Owned(p);
+        }
+        let path = self.templater.template(&raw_path);
         let identity = self.identity(facts, src);
         let client_address = text(src.property("ngx.remote_addr"))
             .and_then(|a| privacy::client_address(&a, &self.address_mode, self.hasher.as_ref()))

@@ -9,6 +9,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
+use kong_looker_proto::builder::Producer;
+
 use super::root::Chain;
 use super::{abi, now_ms, worker};
 use crate::capture::capturer::{LogSource, RequestFacts};
@@ -69,15 +71,16 @@ impl HttpContext for Http {
             return;
         };
         let now = now_ms();
-        // Without the headers phase (a context created late) there is still
-        // a request to count: record what the log phase shows.
-        let facts = self
-            .facts
-            .take()
-            .unwrap_or_else(|| RequestFacts::empty(now));
         let Ok(mut capturer) = chain.capturer.try_borrow_mut() else {
             count_capture_error(chain.lane);
             return;
+        };
+        // A request that nginx answered in its rewrite phase (a `return`,
+        // a redirect) skips the headers phase; its headers are still there
+        // to read in the log phase.
+        let facts = match self.facts.take() {
+            Some(facts) => facts,
+            None => capturer.request_facts(abi::request_header_map(), now),
         };
         let done = worker::with(|w| {
             if !w.producer_known {
@@ -89,9 +92,12 @@ impl HttpContext for Http {
                 };
                 w.producer.node_id = text("kong.node.id");
                 w.producer.kong_version = text("kong.version");
-                let producer = w.producer.clone();
+                let shared = w.producer.clone();
                 for lane in &mut w.lanes {
-                    lane.outbox.set_producer(&producer);
+                    lane.outbox.set_producer(&Producer {
+                        instance_id: lane.instance_id,
+                        ..shared.clone()
+                    });
                 }
             }
             if let Some(lane) = w.lanes.get_mut(chain.lane) {

@@ -8,7 +8,7 @@ use proxy_wasm::types::MetricType;
 use crate::outbox::Stats;
 
 /// Counter names, in the order of [`totals`].
-const COUNTERS: [&str; 10] = [
+const COUNTERS: [&str; 11] = [
     "records_captured",
     "records_delivered",
     "records_dropped_buffer_full",
@@ -19,6 +19,7 @@ const COUNTERS: [&str; 10] = [
     "batches_failed",
     "batches_retried",
     "batches_abandoned",
+    "batches_unauthorized",
 ];
 
 /// Defined metric ids and the totals last reported.
@@ -73,7 +74,7 @@ fn increment(id: u32, last: &mut u64, total: u64) {
 }
 
 /// Sums the stats of every lane, in the order of [`COUNTERS`].
-pub fn totals(stats: &Stats) -> [u64; 10] {
+pub fn totals(stats: &Stats) -> [u64; 11] {
     [
         stats.records_buffered,
         stats.records_delivered,
@@ -85,5 +86,6 @@ pub fn totals(stats: &Stats) -> [u64; 10] {
         stats.batches_failed,
         stats.batches_retried,
         stats.batches_abandoned,
+        stats.batches_unauthorized,
     ]
 }

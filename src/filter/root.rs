@@ -12,10 +12,15 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::http::Http;
 use super::metrics::Metrics;
+use super::worker::Destination;
 use super::{log, now_ms, worker};
 use crate::capture::capturer::Capturer;
 use crate::config::Config;
+use crate::log_limit::{Kind, held_note};
 use crate::outbox::{Reply, Stats};
+
+/// The longest tick period: one call per tick makes it the throughput cap.
+const MAX_TICK_MS: i64 = 100;
 
 /// A configured chain: what its HTTP contexts share.
 pub struct Chain {
@@ -44,62 +49,62 @@ impl Root {
         }
     }
 
-    /// Cuts, expires and sends every lane's batches.
+    /// Cuts and expires every lane's batches, then sends at most one: the
+    /// next due batch, taking the lanes in turn. ngx_wasm_module leaks a
+    /// connection slot for each call past the first made in one `on_tick`
+    /// (and clients then get 500s), so one call per tick is the rule; the
+    /// tick period and the batch size set the throughput instead.
     fn flush(&self, now: i64) {
         worker::with(|w| {
-            let mut sends = Vec::new();
-            for (index, lane) in w.lanes.iter_mut().enumerate() {
+            for lane in &mut w.lanes {
                 lane.outbox.tick(now);
-                while let Some((sequence, body)) = lane.outbox.next_send(now) {
-                    let d = &lane.destination;
-                    let signature = (!d.signing_key.is_empty()).then(|| {
-                        kong_looker_proto::signing::authorization(
-                            d.signing_key.as_bytes(),
-                            now.div_euclid(1000),
-                            body,
-                        )
-                    });
-                    let mut headers = vec![
-                        (":method", "POST"),
-                        (":path", "/v1/batches"),
-                        (":authority", d.authority.as_str()),
-                        ("content-type", "application/x-protobuf"),
-                    ];
-                    if d.tls {
-                        headers.push((":scheme", "https"));
+            }
+            let lanes = w.lanes.len();
+            for step in 0..lanes {
+                let index = w
+                    .next_lane
+                    .saturating_add(step)
+                    .checked_rem(lanes)
+                    .unwrap_or(0);
+                let Some(lane) = w.lanes.get_mut(index) else {
+                    continue;
+                };
+                let Some((sequence, body)) = lane.outbox.next_send(now) else {
+                    continue;
+                };
+                let request = BatchRequest::new(&lane.destination, body, now);
+                let timeout = Duration::from_millis(
+                    u64::try_from(lane.outbox.limits().timeout_ms).unwrap_or(5_000),
+                );
+                match hostcalls::dispatch_http_call(
+                    &lane.destination.upstream,
+                    request.headers(),
+                    Some(body),
+                    Vec::new(),
+                    timeout,
+                ) {
+                    Ok(token) => {
+                        lane.outbox.sent(sequence, token, now);
+                        w.calls.insert(token, index);
                     }
-                    if let Some(sig) = &signature {
-                        headers.push(("authorization", sig.as_str()));
-                    }
-                    let timeout = Duration::from_millis(
-                        u64::try_from(lane.outbox.limits().timeout_ms).unwrap_or(5_000),
-                    );
-                    match hostcalls::dispatch_http_call(
-                        &d.upstream,
-                        headers,
-                        Some(body),
-                        Vec::new(),
-                        timeout,
-                    ) {
-                        Ok(token) => {
-                            lane.outbox.sent(sequence, token, now);
-                            sends.push((token, index));
-                        }
-                        Err(status) => {
+                    Err(status) => {
+                        lane.outbox.send_refused(sequence, now);
+                        if let Some(held) = w.log_limit.admit(Kind::DispatchRefused, now) {
                             log(
-                                LogLevel::Warn,
+                                LogLevel::Error,
                                 &format!(
-                                    "dispatch to {} refused by the host ({status:?}); will retry",
-                                    d.upstream
+                                    "the host refused a call to {} ({status:?}); batches are \
+                                     kept and retried{}",
+                                    lane.destination.upstream,
+                                    held_note(held)
                                 ),
                             );
-                            lane.outbox.send_refused(sequence, now);
-                            break;
                         }
                     }
                 }
+                w.next_lane = index.saturating_add(1);
+                break;
             }
-            w.calls.extend(sends);
             if !w.metrics_off {
                 if w.metrics.is_none() {
                     w.metrics = Metrics::define();
@@ -123,6 +128,46 @@ impl Root {
     }
 }
 
+/// The headers of one batch's call: method, path, authority, content type,
+/// and the signature when the lane has a key.
+struct BatchRequest<'a> {
+    authority: &'a str,
+    tls: bool,
+    signature: Option<String>,
+}
+
+impl<'a> BatchRequest<'a> {
+    fn new(d: &'a Destination, body: &[u8], now_ms: i64) -> Self {
+        BatchRequest {
+            authority: &d.authority,
+            tls: d.tls,
+            signature: (!d.signing_key.is_empty()).then(|| {
+                kong_looker_proto::signing::authorization(
+                    d.signing_key.as_bytes(),
+                    now_ms.div_euclid(1000),
+                    body,
+                )
+            }),
+        }
+    }
+
+    fn headers(&self) -> Vec<(&str, &str)> {
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", "/v1/batches"),
+            (":authority", self.authority),
+            ("content-type", "application/x-protobuf"),
+        ];
+        if self.tls {
+            headers.push((":scheme", "https"));
+        }
+        if let Some(sig) = &self.signature {
+            headers.push(("authorization", sig.as_str()));
+        }
+        headers
+    }
+}
+
 fn add_stats(total: &mut Stats, s: &Stats) {
     let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
     sum(&mut total.records_buffered, s.records_buffered);
@@ -138,6 +183,7 @@ fn add_stats(total: &mut Stats, s: &Stats) {
     sum(&mut total.batches_failed, s.batches_failed);
     sum(&mut total.batches_retried, s.batches_retried);
     sum(&mut total.batches_abandoned, s.batches_abandoned);
+    sum(&mut total.batches_unauthorized, s.batches_unauthorized);
 }
 
 impl Context for Root {
@@ -176,21 +222,56 @@ impl Context for Root {
             // Kong 3.9 calls back without a status when the call failed.
             None => Reply::Failed,
         };
-        if let Reply::Status { status, .. } = reply
-            && !(200..300).contains(&status)
-        {
-            log(
-                LogLevel::Warn,
-                &format!("collector answered {status}; the batch is retried or counted"),
-            );
-        }
+        // Never dispatch from here: a call made in a root context's call
+        // response kills the nginx worker (SIGSEGV). The next tick sends.
         worker::with(|w| {
-            if let Some(lane) = w.calls.remove(&token)
-                && let Some(lane) = w.lanes.get_mut(lane)
+            let Some(lane) = w.calls.remove(&token) else {
+                return;
+            };
+            let Some(lane) = w.lanes.get_mut(lane) else {
+                return;
+            };
+            lane.outbox.answered(token, reply, now);
+            if let Some((kind, line)) = complaint(reply, &lane.destination)
+                && let Some(held) = w.log_limit.admit(kind, now)
             {
-                lane.outbox.answered(token, reply, now);
+                log(LogLevel::Error, &format!("{line}{}", held_note(held)));
             }
         });
+    }
+}
+
+/// The error-log line a reply deserves, if any.
+fn complaint(reply: Reply, d: &Destination) -> Option<(Kind, String)> {
+    match reply {
+        Reply::Status { status, .. } if (200..300).contains(&status) => None,
+        Reply::Status { status: 401, .. } => Some((
+            Kind::Unauthorized,
+            format!(
+                "the collector at {} refused this chain's signature (401): its signing_key \
+                 must be the collector's --hmac-key-file; batches are retried for \
+                 batch.max_retry_age_ms, then dropped",
+                d.upstream
+            ),
+        )),
+        Reply::Status {
+            unknown_dictionary: true,
+            ..
+        } => None,
+        Reply::Status { status, .. } => Some((
+            Kind::Refused,
+            format!(
+                "the collector at {} answered {status}; the batch is retried or counted as dropped",
+                d.upstream
+            ),
+        )),
+        Reply::Failed => Some((
+            Kind::CallFailed,
+            format!(
+                "no answer from the collector at {}; batches are kept and retried with backoff",
+                d.upstream
+            ),
+        )),
     }
 }
 
@@ -214,6 +295,23 @@ impl RootContext for Root {
                 return true;
             }
         };
+        if config.signing_key.is_empty() {
+            log(
+                LogLevel::Warn,
+                "no signing_key: only a collector started with --allow-unauthenticated \
+                 accepts this chain's batches",
+            );
+        }
+        if !config.collector.starts_with("unix:")
+            && config.collector.parse::<std::net::SocketAddr>().is_err()
+        {
+            log(
+                LogLevel::Warn,
+                "collector is a host name: ngx_wasm_module resolves it with the wasm{} \
+                 resolver (8.8.8.8 unless nginx_wasm_resolver is set), and a connect that \
+                 fails after resolving never ends; give an IP address",
+            );
+        }
         let metrics_on = config.metrics;
         let flush = i64::from(config.batch.flush_interval_ms);
         let Some((lane, seed)) = worker::with(|w| {
@@ -231,7 +329,9 @@ impl RootContext for Root {
         }));
         // Tick often enough to honour the flush interval and to notice
         // calls past their deadline; a root may set its period only once.
-        self.tick_ms = (flush / 2).clamp(10, 500);
+        // One call leaves per tick, so the period also caps the batches
+        // per second: 10 batches of up to batch.max_records each.
+        self.tick_ms = (flush / 2).clamp(10, MAX_TICK_MS);
         if !self.ticking {
             let period = Duration::from_millis(u64::try_from(self.tick_ms).unwrap_or(500));
             self.ticking = hostcalls::set_tick_period(period).is_ok();

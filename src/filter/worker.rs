@@ -12,6 +12,7 @@ use kong_looker_proto::builder::Producer;
 
 use super::metrics::Metrics;
 use crate::config::Config;
+use crate::log_limit::LogLimit;
 use crate::outbox::{Limits, Outbox};
 
 /// Where batches go, and how they are signed.
@@ -51,11 +52,15 @@ pub struct Lane {
     pub destination: Destination,
     /// What waits to go.
     pub outbox: Outbox,
+    /// This lane's producer. Each lane numbers its batches and defines its
+    /// dictionary on its own, so each needs an instance id of its own:
+    /// two lanes under one id would collide at a collector they share.
+    pub instance_id: [u8; 16],
 }
 
 /// The instance-wide state.
 pub struct Worker {
-    /// Random per instance: the collector tells instances apart by it.
+    /// What every lane's producer shares: node, filter and Kong versions.
     pub producer: Producer,
     /// Whether `kong.node.id` and `kong.version` have been read.
     pub producer_known: bool,
@@ -69,6 +74,10 @@ pub struct Worker {
     pub metrics: Option<Metrics>,
     /// Any chain turned metrics off (older Kong traps on them).
     pub metrics_off: bool,
+    /// Error-log lines held back while they repeat.
+    pub log_limit: LogLimit,
+    /// The lane whose turn it is to send.
+    pub next_lane: usize,
     seed: u64,
 }
 
@@ -93,15 +102,9 @@ impl Worker {
         let random = std::collections::hash_map::RandomState::new();
         let a = random.hash_one(0x6b6f6e67_u64);
         let b = random.hash_one(0x6c6f6f6b_u64);
-        let mut instance_id = [0u8; 16];
-        instance_id[..8].copy_from_slice(&a.to_le_bytes());
-        instance_id[8..].copy_from_slice(&b.to_le_bytes());
-        // Version 4 UUID bits, so the id reads as one in the warehouse.
-        instance_id[6] = (instance_id[6] & 0x0f) | 0x40;
-        instance_id[8] = (instance_id[8] & 0x3f) | 0x80;
         Worker {
             producer: Producer {
-                instance_id,
+                instance_id: [0; 16],
                 node_id: String::new(),
                 filter_version: env!("CARGO_PKG_VERSION").into(),
                 kong_version: String::new(),
@@ -112,7 +115,29 @@ impl Worker {
             flusher: None,
             metrics: None,
             metrics_off: false,
+            log_limit: LogLimit::default(),
+            next_lane: 0,
             seed: a ^ b.rotate_left(17),
+        }
+    }
+
+    /// A random version 4 UUID, from the instance seed (itself drawn from
+    /// WASI `random_get`).
+    fn new_instance_id(&mut self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.next_seed().to_le_bytes());
+        id[8..].copy_from_slice(&self.next_seed().to_le_bytes());
+        // Version 4 UUID bits, so the id reads as one in the warehouse.
+        id[6] = (id[6] & 0x0f) | 0x40;
+        id[8] = (id[8] & 0x3f) | 0x80;
+        id
+    }
+
+    /// The producer a lane's batches name.
+    pub fn producer_of(&self, instance_id: [u8; 16]) -> Producer {
+        Producer {
+            instance_id,
+            ..self.producer.clone()
         }
     }
 
@@ -137,9 +162,11 @@ impl Worker {
             return i;
         }
         let seed = self.next_seed();
+        let instance_id = self.new_instance_id();
         self.lanes.push(Lane {
-            outbox: Outbox::new(&self.producer, limits, seed),
+            outbox: Outbox::new(&self.producer_of(instance_id), limits, seed),
             destination,
+            instance_id,
         });
         self.lanes.len().saturating_sub(1)
     }
@@ -170,7 +197,11 @@ pub fn limits(config: &Config) -> Limits {
         max_records: b.max_records,
         max_bytes: usize_of(b.max_bytes),
         flush_interval_ms: i64::from(b.flush_interval_ms),
-        max_in_flight: usize_of(b.max_in_flight),
+        // ngx_wasm_module frees a root context's call only when no other
+        // call of that root is pending, so a second call in flight leaks a
+        // connection slot (and, once they run out, fails client requests).
+        // The filter keeps one call out at a time, whatever the config says.
+        max_in_flight: 1,
         max_retry_age_ms: i64::from(b.max_retry_age_ms),
         max_buffer_bytes: usize_of(config.max_buffer_bytes),
         timeout_ms: i64::from(config.timeout_ms),
