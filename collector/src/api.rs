@@ -21,6 +21,46 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Verdict, Work};
 use crate::store::{Prober, now_ms};
 
+/// Who may use an endpoint. Each endpoint is turned on by its own
+/// credential, so an install that runs only the filter (or only http-log)
+/// needs only that one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Gate<T> {
+    /// No credential was given: the endpoint answers 403 and says how to
+    /// turn it on.
+    Off,
+    /// Anyone may post (`--allow-unauthenticated`, for trials).
+    Open,
+    /// Callers that prove the credential.
+    Key(T),
+}
+
+impl<T> Gate<T> {
+    /// A gate from a credential, or `Open`/`Off` without one.
+    pub fn from(credential: Option<T>, allow_unauthenticated: bool) -> Self {
+        match credential {
+            Some(key) => Gate::Key(key),
+            None if allow_unauthenticated => Gate::Open,
+            None => Gate::Off,
+        }
+    }
+
+    /// How the endpoint is reached, for logs and Debug (never the key).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Gate::Off => "off",
+            Gate::Open => "open to anyone",
+            Gate::Key(_) => "on",
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Gate<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
 /// What the handlers share. Its Debug leaves the key and the token out.
 pub struct Api {
     /// The committer's queue.
@@ -29,10 +69,10 @@ pub struct Api {
     pub metrics: Arc<Metrics>,
     /// Health checks.
     pub prober: Prober,
-    /// The key filters sign batches with; `None` accepts unsigned batches.
-    pub hmac_key: Option<Vec<u8>>,
-    /// The bearer token http-log sends; `None` accepts any caller.
-    pub http_log_token: Option<String>,
+    /// The key filters sign batches with.
+    pub hmac_key: Gate<Vec<u8>>,
+    /// The bearer token http-log sends.
+    pub http_log_token: Gate<String>,
     /// Batch limits; `now_ms` is set per request.
     pub limits: Limits,
     /// Largest body, either endpoint.
@@ -51,8 +91,8 @@ pub struct Api {
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api")
-            .field("signed", &self.hmac_key.is_some())
-            .field("http_log_token", &self.http_log_token.is_some())
+            .field("batches", &self.hmac_key)
+            .field("http_log", &self.http_log_token)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
@@ -130,10 +170,18 @@ async fn accept_batch(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), 
             format!("Content-Type {content_type:?}; batches are application/x-protobuf"),
         ));
     }
+    if api.hmac_key == Gate::Off {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "endpoint_off",
+            "POST /v1/batches is off: start the collector with --hmac-key-file (or \
+             KONG_LOOKER_HMAC_KEY_FILE) holding the filters' signing_key",
+        ));
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if api.hmac_key.is_some() && authorization.is_none() {
+    if matches!(api.hmac_key, Gate::Key(_)) && authorization.is_none() {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             "missing_signature",
@@ -143,7 +191,7 @@ async fn accept_batch(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), 
     let _room = admit(api, headers)?;
     let bytes = read_body(api, headers, body).await?;
     let now = now_ms();
-    if let Some(key) = &api.hmac_key {
+    if let Gate::Key(key) = &api.hmac_key {
         signing::verify(key, authorization, &bytes, now / 1000, api.max_skew_s)
             .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     }
@@ -173,7 +221,15 @@ async fn post_http_log(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bo
 }
 
 async fn accept_http_log(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
-    if let Some(token) = &api.http_log_token {
+    if api.http_log_token == Gate::Off {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "endpoint_off",
+            "POST /v1/kong/http-log is off: start the collector with --http-log-token-file \
+             (or KONG_LOOKER_HTTP_LOG_TOKEN_FILE) holding the token http-log sends",
+        ));
+    }
+    if let Gate::Key(token) = &api.http_log_token {
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

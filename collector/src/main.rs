@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kong_looker::capture::privacy::AddressMode;
+use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{self, Settings};
 use kong_looker_collector::store::{Store, StoreUrl};
@@ -93,7 +94,11 @@ struct ServeArgs {
     #[arg(long, env = "KONG_LOOKER_HTTP_LOG_TOKEN", hide_env_values = true)]
     http_log_token: Option<String>,
     /// Accept unsigned batches and http-log posts without a token, when no
-    /// key or token is given. For trials on one machine only.
+    /// key or token is given. For trials on one machine only. Without it,
+    /// each endpoint is on only when its credential is given:
+    /// /v1/batches with --hmac-key-file, /v1/kong/http-log with
+    /// --http-log-token-file; an endpoint that is off answers 403 and says
+    /// which flag turns it on.
     #[arg(long, env = "KONG_LOOKER_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
     /// Largest request body, bytes; larger ones get 413.
@@ -218,7 +223,10 @@ async fn run(command: Command) -> Result<(), String> {
                     "batches          {} from {} producers",
                     summary.batches, summary.producers
                 );
-                println!("missing batches  {}", summary.missing_batches);
+                println!(
+                    "missing batches  {} (besides {} their producers reported abandoning)",
+                    summary.missing_batches, summary.abandoned_batches
+                );
                 println!(
                     "producer drops   buffer_full {}, dispatch_failed {}, capture_error {}, instance_reset {}",
                     summary.drops_buffer_full,
@@ -250,13 +258,16 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         (None, Some(token)) => Some(token.trim().to_owned()),
         (None, None) => None,
     };
-    if (hmac_key.is_none() || http_log_token.is_none()) && !a.allow_unauthenticated {
+    if hmac_key.is_none() && http_log_token.is_none() && !a.allow_unauthenticated {
         return Err(
-            "give --hmac-key-file and --http-log-token-file (or their KONG_LOOKER_* variables), \
-             or --allow-unauthenticated for a trial on one machine"
+            "every endpoint would be off: give --hmac-key-file (batches from the filter), \
+             --http-log-token-file (Kong's http-log plugin), or both (or their KONG_LOOKER_* \
+             variables); or --allow-unauthenticated for a trial on one machine"
                 .into(),
         );
     }
+    let hmac_key = Gate::from(hmac_key, a.allow_unauthenticated);
+    let http_log_token = Gate::from(http_log_token, a.allow_unauthenticated);
     let hash_key = match &a.hash_key_file {
         Some(path) => Some(secret_file(path, "--hash-key-file")?.into_bytes()),
         None => None,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kong_looker::capture::privacy::AddressMode;
 use kong_looker_proto::Limits;
 
-use crate::api::{self, Api};
+use crate::api::{self, Api, Gate};
 use crate::http_log::Mapper;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, CommitterConfig};
@@ -25,10 +25,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The store.
     pub store: StoreUrl,
-    /// Batch signing key; `None` only with `allow_unauthenticated`.
-    pub hmac_key: Option<Vec<u8>>,
-    /// Http-log bearer token; `None` only with `allow_unauthenticated`.
-    pub http_log_token: Option<String>,
+    /// Who may post batches.
+    pub hmac_key: Gate<Vec<u8>>,
+    /// Who may post http-log entries.
+    pub http_log_token: Gate<String>,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Allowed clock difference for signatures, seconds.
@@ -133,8 +133,8 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("store", &self.store)
-            .field("signed", &self.hmac_key.is_some())
-            .field("http_log_token", &self.http_log_token.is_some())
+            .field("batches", &self.hmac_key)
+            .field("http_log", &self.http_log_token)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("committer", &self.committer)
             .field("looker", &self.looker)
@@ -163,7 +163,13 @@ pub async fn serve(
     } else {
         "http"
     };
-    tracing::info!(address = %local, store = %settings.store, "listening");
+    tracing::info!(
+        address = %local,
+        store = %settings.store,
+        batches = settings.hmac_key.describe(),
+        http_log = settings.http_log_token.describe(),
+        "listening"
+    );
     // One plain line on stdout, for scripts and tests waiting for start-up.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "kong-looker-collector listening on {scheme}://{local}");

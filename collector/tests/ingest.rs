@@ -345,6 +345,52 @@ fn serve_refuses_to_start_without_credentials() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--hmac-key-file"), "{err}");
+    assert!(err.contains("--http-log-token-file"), "{err}");
+}
+
+/// Each endpoint is turned on by its own credential: a filter-only install
+/// gives the batch key alone, an http-log-only one the token alone. An
+/// endpoint that is off answers 403 and names the flag that turns it on.
+#[test]
+fn each_endpoint_is_on_with_its_own_credential() {
+    let proto = ("content-type", "application/x-protobuf");
+    let json = ("content-type", "application/json");
+    let bearer = format!("Bearer {TOKEN}");
+    let token = ("authorization", bearer.as_str());
+
+    let store = TestStore::sqlite();
+    let batches_only = Collector::start_with_credentials(&store.url(), (true, false), &[]);
+    let r = post(
+        &batches_only.url("/v1/kong/http-log"),
+        &[json, token],
+        b"[]",
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(
+        r.body.contains("endpoint_off") && r.body.contains("--http-log-token-file"),
+        "{r:?}"
+    );
+    let r = post(&batches_only.url("/v1/batches"), &[proto], b"");
+    assert_eq!(r.status, 401, "on, and it wants a signature: {r:?}");
+    drop(batches_only);
+
+    let store = TestStore::sqlite();
+    let http_log_only = Collector::start_with_credentials(&store.url(), (false, true), &[]);
+    let r = post(&http_log_only.url("/v1/batches"), &[proto], b"");
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(
+        r.body.contains("endpoint_off") && r.body.contains("--hmac-key-file"),
+        "{r:?}"
+    );
+    let r = post(
+        &http_log_only.url("/v1/kong/http-log"),
+        &[json, token],
+        b"[]",
+    );
+    assert!(
+        r.status != 403 && r.status != 401,
+        "on, and the token is right: {r:?}"
+    );
 }
 
 /// Bodies in flight are bounded in bytes: while one client holds most of

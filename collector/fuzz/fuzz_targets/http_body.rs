@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use kong_looker::capture::privacy::AddressMode;
+use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{App, Settings};
 use libfuzzer_sys::fuzz_target;
@@ -26,8 +27,8 @@ fn app() -> &'static (tokio::runtime::Runtime, axum::Router) {
                 .parse()
                 .unwrap(),
             // Unsigned, so that inputs reach the decoder.
-            hmac_key: None,
-            http_log_token: None,
+            hmac_key: Gate::Open,
+            http_log_token: Gate::Open,
             max_body_bytes: 1 << 20,
             max_skew_s: 300,
             max_age: Duration::from_secs(u64::MAX / 4000),

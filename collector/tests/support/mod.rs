@@ -31,11 +31,23 @@ pub struct Collector {
     pub store: String,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    /// Whether it gets the batch key and the http-log token.
+    credentials: (bool, bool),
 }
 
 impl Collector {
     /// Starts a collector on a free port over `store`.
     pub fn start(store: &str, extra: &[&str]) -> Collector {
+        Collector::start_with_credentials(store, (true, true), extra)
+    }
+
+    /// Starts a collector that gets only the credentials asked for:
+    /// (batch key, http-log token).
+    pub fn start_with_credentials(
+        store: &str,
+        credentials: (bool, bool),
+        extra: &[&str],
+    ) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hmac.key"), KEY).unwrap();
         std::fs::write(dir.path().join("http-log.token"), format!("{TOKEN}\n")).unwrap();
@@ -45,23 +57,34 @@ impl Collector {
             store: store.to_owned(),
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            credentials,
         };
         c.spawn("127.0.0.1:0".parse().unwrap());
         c
     }
 
     fn spawn(&mut self, listen: SocketAddr) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"));
+        command
             .arg("serve")
             .arg("--listen")
             .arg(listen.to_string())
             .arg("--store")
-            .arg(&self.store)
-            .arg("--hmac-key-file")
-            .arg(self.dir.path().join("hmac.key"))
-            .arg("--http-log-token-file")
-            .arg(self.dir.path().join("http-log.token"))
+            .arg(&self.store);
+        if self.credentials.0 {
+            command
+                .arg("--hmac-key-file")
+                .arg(self.dir.path().join("hmac.key"));
+        }
+        if self.credentials.1 {
+            command
+                .arg("--http-log-token-file")
+                .arg(self.dir.path().join("http-log.token"));
+        }
+        let mut child = command
             .args(&self.extra)
+            .env_remove("KONG_LOOKER_SIGNING_KEY")
+            .env_remove("KONG_LOOKER_HTTP_LOG_TOKEN")
             .env("KONG_LOOKER_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
