@@ -25,7 +25,7 @@ WASM_FEATURES = --enable-bulk-memory --enable-bulk-memory-opt --enable-sign-ext 
 VENV ?= $(HOME)/.cache/kong-looker/venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: help demo test test-native build tools bench fmt lint fuzz clean
+.PHONY: help demo test test-native test-engine build wasm-target tools bench fmt lint fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -45,10 +45,15 @@ test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `mak
 	@# build it again under another feature set.
 	KONG_LOOKER_SEED_BIN=$(TARGET_DIR)/debug/examples/seed $(PYTHON) -m pytest -q looker/tests
 
-build: $(WASM_OPT) ## Build the release filter into dist/kong_looker.wasm
+test-engine: build ## Only the tests in Kong's real Wasm engine (../shared/ngx-wasm), with their figures; `make test` runs them too
+	$(CARGO) test -p kong-looker-collector --features kong-looker-proto/mix --test engine -- --nocapture
+
+build: $(WASM_OPT) wasm-target ## Build the release filter into dist/kong_looker.wasm
 	$(CARGO) build --release --target wasm32-wasip1 -p kong-looker
 	@mkdir -p dist
-	node $(WASM_OPT) $(WASM_FEATURES) -O3 $(TARGET_DIR)/wasm32-wasip1/release/kong_looker.wasm -o dist/kong_looker.wasm
+	@# Written aside and renamed, so a test that loads it never reads half a file.
+	node $(WASM_OPT) $(WASM_FEATURES) -O3 $(TARGET_DIR)/wasm32-wasip1/release/kong_looker.wasm -o dist/kong_looker.wasm.tmp
+	mv dist/kong_looker.wasm.tmp dist/kong_looker.wasm
 	cp kong_looker.meta.json dist/kong_looker.meta.json
 	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
 
@@ -56,6 +61,9 @@ $(WASM_OPT):
 	@command -v npm >/dev/null || { echo "make build needs Node.js and npm for wasm-opt (binaryen)"; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/binaryen-$(BINARYEN_VERSION) binaryen@$(BINARYEN_VERSION)
 	@touch $@
+
+wasm-target: ## Install the Rust target the filter builds for (a fresh toolchain has only its host's)
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
 tools: ## Install the Rust targets, test tools and Python packages a fresh machine lacks
 	rustup target add wasm32-wasip1 wasm32-unknown-unknown
