@@ -434,3 +434,28 @@ fn ever_new_tokens_with_large_claims_do_not_grow_memory() {
         "memory grew by {growth} bytes: {memory:?}"
     );
 }
+
+/// nginx answered in its rewrite phase (a `return`, a redirect): the
+/// headers phase never ran, and the log phase still reads the method, the
+/// host, the path and the agent from the request's headers.
+#[test]
+fn a_request_answered_in_the_rewrite_phase_is_still_recorded_whole() {
+    let row = one(
+        Profile::Kong39,
+        "",
+        Request::new("DELETE", "/v1/users/12345?force=1")
+            .header("Host", "api.example.com")
+            .header("User-Agent", "curl/8.5.0")
+            .header("x-consumer-username", "app-7")
+            .property("ngx.request_length", "180")
+            .property("ngx.bytes_sent", "240")
+            .respond(301)
+            .in_rewrite(),
+    );
+    assert_eq!(row.method.as_deref(), Some("DELETE"));
+    assert_eq!(row.host.as_deref(), Some("api.example.com"));
+    assert_eq!(row.path.as_deref(), Some("/v1/users/{id}"));
+    assert_eq!(row.status, Some(301));
+    assert_eq!(row.agent_name.as_deref(), Some("curl"));
+    assert_eq!((row.request_bytes, row.response_bytes), (180, 240));
+}

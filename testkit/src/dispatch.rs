@@ -3,6 +3,13 @@
 //! thread to `ip:port`, `host:port`, `[v6]:port` or `unix:/path`, within the
 //! call's timeout. Responses wait until the test turns the clock, then the
 //! worker delivers them in token order, so tests stay deterministic.
+//!
+//! As in ngx_wasm_module (`ngx_http_proxy_wasm_dispatch.c`, 9136e463):
+//! tokens count from 0 in each worker process (a static `callout_ids`, so
+//! they go on across instances and start again only in a new process), and
+//! `:dispatch_status` is one of `ngx_wasm_socket_tcp.c`'s statuses: `ok`,
+//! `timeout`, `broken connection`, `resolver failure`, `reader failure`
+//! (a response it cannot parse), ...
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -46,7 +53,9 @@ pub enum CallResult {
         /// Body.
         body: Vec<u8>,
     },
-    /// No answer: the value ngx_wasm_module puts in `:dispatch_status`.
+    /// No answer: the value ngx_wasm_module puts in `:dispatch_status`
+    /// (`timeout`, `broken connection`, `resolver failure` or `reader
+    /// failure`), and the reason it logs.
     Failed(&'static str),
 }
 
@@ -76,9 +85,11 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(records: Arc<Mutex<Vec<DispatchRecord>>>) -> Self {
+    /// `next_token` is the worker process's counter, which outlives an
+    /// instance (it starts at 0 in a new process).
+    pub fn new(records: Arc<Mutex<Vec<DispatchRecord>>>, next_token: Arc<Mutex<u32>>) -> Self {
         Dispatcher {
-            next_token: Arc::new(Mutex::new(1)),
+            next_token,
             pending: Arc::new(Mutex::new(Vec::new())),
             records,
         }
@@ -102,10 +113,23 @@ impl Dispatcher {
         token
     }
 
+    /// Whether a call that root context `root_id` made itself (from a
+    /// tick) is still in flight.
+    pub fn root_call_pending(&self, root_id: u32) -> bool {
+        self.pending
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .any(|c| c.root_id == root_id && c.context_id == root_id)
+            })
+            .unwrap_or(false)
+    }
+
     pub fn token(&self) -> u32 {
         let mut next = self.next_token.lock().unwrap_or_else(|e| e.into_inner());
         let token = *next;
-        *next = next.wrapping_add(1).max(1);
+        // A uint32_t in the engine: 0 is a token like any other.
+        *next = next.wrapping_add(1);
         token
     }
 
@@ -224,7 +248,9 @@ fn perform(call: &DispatchRecord) -> CallResult {
         Err(_) if raw.is_empty() => return CallResult::Failed("broken connection"),
         _ => {}
     }
-    parse_response(&raw).unwrap_or(CallResult::Failed("broken connection"))
+    // The engine's HTTP reader fails on what it cannot parse, including a
+    // connection closed before a whole response.
+    parse_response(&raw).unwrap_or(CallResult::Failed("reader failure"))
 }
 
 fn parse_response(raw: &[u8]) -> Option<CallResult> {

@@ -195,6 +195,7 @@ impl Kong {
                 trap: Some("no workers".into()),
                 local_response: None,
                 paused: false,
+                crashed: false,
             },
         }
     }
@@ -252,6 +253,15 @@ impl Kong {
     /// Every trap.
     pub fn traps(&self) -> Vec<TrapRecord> {
         self.env.traps.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// How many times worker `worker` crashed: did what kills an nginx
+    /// worker with SIGSEGV in ngx_wasm_module (reading `plugin_name` in a
+    /// root context, dispatching from a root's `on_http_call_response`).
+    pub fn crashes(&self, worker: usize) -> usize {
+        self.env.traps.lock().map_or(0, |t| {
+            t.iter().filter(|r| r.crash && r.worker == worker).count()
+        })
     }
 
     /// Metrics as Kong's Prometheus plugin names them (`pw:<filter>:<name>`).

@@ -10,8 +10,12 @@
 //!   metrics, and the WASI calls it provides. Functions it does not
 //!   implement trap, and so does any unknown import.
 //! - Dispatch traps outside `on_http_request_headers`,
-//!   `on_http_request_body`, `on_tick` and `on_http_call_response`. Only a
-//!   root context may set a tick period, and a second non-zero period traps.
+//!   `on_http_request_body`, `on_tick` and `on_http_call_response`, and so
+//!   does a second dispatch in one `on_tick` (it leaks connection slots in
+//!   the engine). Tokens start at 0. Only a root context may set a tick
+//!   period, and a second non-zero period traps.
+//! - Request header names keep the client's case on HTTP/1 and are
+//!   lowercase on HTTP/2; `:authority` is the listener's `server_name:port`.
 //! - One instance per worker shared by the root contexts of every chain;
 //!   the log phase calls `on_done` then `on_log`; a trap gives the request a
 //!   500, skips its remaining callbacks, and the next context gets a fresh
@@ -20,11 +24,17 @@
 //!   500, as ngx_wasm_module does after "failed initializing proxy_wasm
 //!   filter"; a filter that refuses bad configuration must stay inert
 //!   instead, to keep traffic flowing.
-//! - `kong.*` properties only in HTTP contexts; request attributes read from
-//!   a root context trap (Kong 3.8 and 3.9 crash there).
+//! - `kong.*`, `ngx.*` and request attributes read outside a request give
+//!   an error status; `plugin_name` read there, or a dispatch from a root's
+//!   `on_http_call_response`, crashes the worker as SIGSEGV does in the
+//!   engine ([`Kong::crashes`], [`Outcome::crashed`]).
+//! - Timing properties are nginx's: milliseconds, and the upstream time may
+//!   exceed the request time by 1 ms; a test giving finer or impossible
+//!   times is refused.
 //! - Profiles: on `kong-3.8` a failed dispatch never calls back and route
 //!   and service names are missing; on `kong-3.9` it calls back with zero
-//!   sizes and `:dispatch_status`.
+//!   sizes, no headers besides `:dispatch_status` (`timeout`, `broken
+//!   connection`, `resolver failure`, `reader failure`) and no `:status`.
 //!
 //! # What it does not
 //! It is not a gateway: no routing, proxying, plugins or Lua. The test gives
@@ -64,7 +74,7 @@ pub use dispatch::{CallResult, DispatchRecord};
 pub use host::{LocalResponse, LogLine, Phase};
 pub use kong::{Filter, Kong, KongBuilder};
 pub use profile::Profile;
-pub use request::{Outcome, Request, Response};
+pub use request::{KONG_LISTENER, Outcome, Protocol, Request, Response, nginx_seconds};
 pub use shared::{Metric, MetricKind};
 pub use sink::{Answer, Received, Sink};
 pub use worker::TrapRecord;

@@ -4,6 +4,12 @@
 //! does: the request gets a 500, its remaining callbacks are skipped, and
 //! the next context gets a fresh instance whose root contexts run
 //! `on_vm_start` and `on_configure` again.
+//!
+//! What kills an nginx worker in the real engine (a SIGSEGV in
+//! ngx_wasm_module) is a crash here: like a trap it wipes the instance, but
+//! the request gets no answer at all (status 0), the worker process's
+//! dispatch tokens start again at 0 (nginx forks a new one), and
+//! [`TrapRecord::crash`] marks it for tests.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +17,10 @@ use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc, WasmParams, W
 
 use crate::clock::Clock;
 use crate::dispatch::{CallResult, DispatchRecord, Dispatcher};
-use crate::host::{CallResponse, HostState, LogLine, Phase, RequestState, RootState};
+use crate::host::{
+    CallResponse, HostState, LogLine, Phase, RequestState, RootState, WorkerCrash, headers,
+    properties,
+};
 use crate::profile::Profile;
 use crate::request::{Outcome, Request};
 use crate::shared::Shared;
@@ -33,7 +42,7 @@ pub(crate) struct Env {
     pub chains: Vec<Vec<u8>>,
 }
 
-/// A trap the filter hit.
+/// A trap the filter hit, or a crash of its worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrapRecord {
     /// The worker.
@@ -42,6 +51,39 @@ pub struct TrapRecord {
     pub callback: &'static str,
     /// The message.
     pub message: String,
+    /// True when the real engine's worker would have died (SIGSEGV), not
+    /// merely trapped.
+    pub crash: bool,
+}
+
+/// Records traps and crashes for one worker; cloned into closures that
+/// cannot borrow the worker.
+#[derive(Clone)]
+struct Faults {
+    worker: usize,
+    traps: Arc<Mutex<Vec<TrapRecord>>>,
+    /// The worker process's dispatch token counter: a crash means a new
+    /// process, whose counter starts at 0.
+    next_token: Arc<Mutex<u32>>,
+}
+
+impl Faults {
+    fn record(&self, callback: &'static str, e: &wasmtime::Error) -> Trap {
+        let crash = e.is::<WorkerCrash>();
+        let message = format!("{e:#}");
+        if let Ok(mut traps) = self.traps.lock() {
+            traps.push(TrapRecord {
+                worker: self.worker,
+                callback,
+                message: message.clone(),
+                crash,
+            });
+        }
+        if crash && let Ok(mut next) = self.next_token.lock() {
+            *next = 0;
+        }
+        Trap { message, crash }
+    }
 }
 
 /// `proxy_on_http_call_response(context, token, headers, body, trailers)`.
@@ -112,6 +154,7 @@ struct Live {
 pub(crate) struct Worker {
     pub id: usize,
     env: Env,
+    faults: Faults,
     live: Option<Live>,
     next_id: u32,
     seed: u64,
@@ -119,13 +162,33 @@ pub(crate) struct Worker {
     pub instances: u32,
 }
 
-type Trap = String;
+/// Why a callback did not finish.
+pub(crate) struct Trap {
+    message: String,
+    /// The worker died rather than trapped.
+    crash: bool,
+}
+
+impl From<String> for Trap {
+    fn from(message: String) -> Self {
+        Trap {
+            message,
+            crash: false,
+        }
+    }
+}
 
 impl Worker {
     pub fn new(id: usize, env: Env) -> Self {
+        let faults = Faults {
+            worker: id,
+            traps: env.traps.clone(),
+            next_token: Arc::new(Mutex::new(0)),
+        };
         Worker {
             id,
             env,
+            faults,
             live: None,
             // ngx_wasm_module's context ids are large; filters must not
             // assume 1, 2, 3.
@@ -146,7 +209,9 @@ impl Worker {
             let live = self.start()?;
             self.live = Some(live);
         }
-        self.live.as_mut().ok_or_else(|| "no instance".to_owned())
+        self.live
+            .as_mut()
+            .ok_or_else(|| Trap::from("no instance".to_owned()))
     }
 
     fn start(&mut self) -> Result<Live, Trap> {
@@ -165,16 +230,17 @@ impl Worker {
             call_response: CallResponse::default(),
             logs: self.env.logs.clone(),
             shared: self.env.shared.clone(),
-            dispatcher: Dispatcher::new(self.env.records.clone()),
+            dispatcher: Dispatcher::new(self.env.records.clone(), self.faults.next_token.clone()),
             random: self.seed,
             guest: None,
+            root_call_response: false,
         };
         let mut store = Store::new(&self.env.engine, state);
         let instance = self
             .env
             .linker
             .instantiate(&mut store, &self.env.module)
-            .map_err(|e| format!("instantiate: {e:#}"))?;
+            .map_err(|e| Trap::from(format!("instantiate: {e:#}")))?;
         let exports = Exports::new(&mut store, &instance);
         store.data_mut().guest = Some(crate::host::memory::Guest::of(&mut store, &instance));
         let mut live = Live {
@@ -238,29 +304,31 @@ impl Worker {
     }
 
     fn trap(&self, callback: &'static str, e: &wasmtime::Error) -> Trap {
-        let message = format!("{e:#}");
-        if let Ok(mut traps) = self.env.traps.lock() {
-            traps.push(TrapRecord {
-                worker: self.id,
-                callback,
-                message: message.clone(),
-            });
-        }
-        message
+        self.faults.record(callback, e)
     }
 
     /// Runs one request through its chain.
+    ///
+    /// # Panics
+    /// When the request's timing properties are ones nginx cannot produce
+    /// (see `properties::check_timing`): the test is wrong, not the filter.
     pub fn request(&mut self, req: &Request) -> Outcome {
+        if let Err(e) = properties::check_timing(&req.properties) {
+            panic!("testkit refuses this request: {e}");
+        }
         match self.run_request(req) {
             Ok(outcome) => outcome,
             Err(trap) => {
                 // The instance is gone; the next context gets a new one.
+                // A crashed worker answers nothing: nginx drops the
+                // connection.
                 self.live = None;
                 Outcome {
-                    status: 500,
-                    trap: Some(trap),
+                    status: if trap.crash { 0 } else { 500 },
+                    trap: Some(trap.message),
                     local_response: None,
                     paused: false,
+                    crashed: trap.crash,
                 }
             }
         }
@@ -269,11 +337,10 @@ impl Worker {
     fn run_request(&mut self, req: &Request) -> Result<Outcome, Trap> {
         let ctx = self.fresh_id();
         let clock = self.env.clock.clone();
-        let id = self.id;
-        let traps = self.env.traps.clone();
+        let faults = self.faults.clone();
         let live = self.live()?;
         let Some(&root) = live.roots.get(req.chain) else {
-            return Err(format!("no chain {}", req.chain));
+            return Err(format!("no chain {}", req.chain).into());
         };
         if !live.configured.get(req.chain).copied().unwrap_or(false) {
             // A chain whose filter refused its configuration fails requests.
@@ -282,10 +349,13 @@ impl Worker {
                 trap: None,
                 local_response: None,
                 paused: false,
+                crashed: false,
             });
         }
+        let request_headers = headers::request_map(req);
+        let header_count = request_headers.len();
         live.store.data_mut().request = RequestState {
-            request_headers: req.headers.clone(),
+            request_headers,
             request_body: req.body.clone(),
             properties: req.properties.clone(),
             ..RequestState::default()
@@ -296,15 +366,7 @@ impl Worker {
             call(live, pick, phase, ctx, root, args)
         };
         let fail = move |callback: &'static str, e: wasmtime::Error| -> Trap {
-            let message = format!("{e:#}");
-            if let Ok(mut t) = traps.lock() {
-                t.push(TrapRecord {
-                    worker: id,
-                    callback,
-                    message: message.clone(),
-                });
-            }
-            message
+            faults.record(callback, &e)
         };
         call(
             live,
@@ -316,15 +378,20 @@ impl Worker {
         )
         .map_err(|e| fail("on_context_create", e))?;
         let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-        let action = steps(
-            live,
-            Phase::RequestHeaders,
-            |e| e.request_headers.clone(),
-            (ctx, n(req.headers.len()), u32::from(req.body.is_empty())),
-        )
-        .map_err(|e| fail("on_http_request_headers", e))?;
-        paused |= action == Some(1);
-        if !req.body.is_empty() && live.store.data().request.local_response.is_none() {
+        if !req.answered_in_rewrite {
+            let action = steps(
+                live,
+                Phase::RequestHeaders,
+                |e| e.request_headers.clone(),
+                (ctx, n(header_count), u32::from(req.body.is_empty())),
+            )
+            .map_err(|e| fail("on_http_request_headers", e))?;
+            paused |= action == Some(1);
+        }
+        if !req.answered_in_rewrite
+            && !req.body.is_empty()
+            && live.store.data().request.local_response.is_none()
+        {
             let action = steps(
                 live,
                 Phase::RequestBody,
@@ -376,6 +443,7 @@ impl Worker {
             trap: None,
             local_response: local,
             paused,
+            crashed: false,
         })
     }
 
@@ -445,6 +513,11 @@ impl Worker {
                     (CallResponse { headers: all, body }, n)
                 }
                 CallResult::Failed(reason) => {
+                    // Each failure is logged by the engine, with or
+                    // without a callback.
+                    live.store
+                        .data()
+                        .log(4, format!("[wasm] dispatch failed: tcp socket - {reason}"));
                     if !self.env.profile.calls_back_on_dispatch_failure() {
                         continue;
                     }
@@ -459,7 +532,9 @@ impl Worker {
                 }
             };
             let body_size = u32::try_from(response.body.len()).unwrap_or(u32::MAX);
-            live.store.data_mut().call_response = response;
+            let state = live.store.data_mut();
+            state.call_response = response;
+            state.root_call_response = context == root;
             let result = call(
                 live,
                 |e| e.call_response.clone(),
@@ -469,7 +544,9 @@ impl Worker {
                 (context, token, nheaders, body_size, 0),
             );
             if let Some(live) = self.live.as_mut() {
-                live.store.data_mut().call_response = CallResponse::default();
+                let state = live.store.data_mut();
+                state.call_response = CallResponse::default();
+                state.root_call_response = false;
             }
             if let Err(e) = result {
                 self.trap("on_http_call_response", &e);

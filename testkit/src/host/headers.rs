@@ -1,10 +1,55 @@
 //! Header maps: the request's and response's headers in HTTP contexts, and
 //! an HTTP call's response headers inside `on_http_call_response`. Names are
-//! compared case-insensitively and stored lowercase, as nginx presents them.
+//! compared case-insensitively and kept in the case they arrived in, as
+//! nginx keeps them (`ngx_table_elt_t.key`; only `lowcase_key` is lowered).
 
 use wasmtime::{Caller, Linker, Result};
 
 use super::{HostState, Phase, memory, status};
+use crate::request::{Protocol, Request};
+
+/// The request header map as ngx_wasm_module builds it
+/// (`ngx_proxy_wasm_maps_get_all`): the pseudo-headers `:path`, `:method`,
+/// `:scheme` and `:authority` first, then `r->headers_in` in arrival order.
+///
+/// - HTTP/1 names keep the client's case; HTTP/2 names are lowercase (the
+///   protocol sends them so), which the engine showed.
+/// - `:authority` is the server's `server_name:port`
+///   (`ngx_proxy_wasm_maps_get_authority`), never the Host header; a
+///   client's HTTP/2 `:authority` becomes a `host` header, as nginx's
+///   HTTP/2 module does when there is none.
+pub(crate) fn request_map(req: &Request) -> Vec<(String, String)> {
+    let pseudo = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut map = Vec::with_capacity(req.headers.len() + 2);
+    for name in [":path", ":method", ":scheme"] {
+        if let Some(v) = pseudo(name).filter(|v| !v.is_empty()) {
+            map.push((name.to_owned(), v));
+        }
+    }
+    if !req.listener.is_empty() {
+        map.push((":authority".to_owned(), req.listener.clone()));
+    }
+    let regular = req.headers.iter().filter(|(k, _)| !k.starts_with(':'));
+    match req.protocol {
+        Protocol::Http11 => map.extend(regular.cloned()),
+        Protocol::Http2 => {
+            let has_host = req
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("host"));
+            if let (false, Some(authority)) = (has_host, pseudo(":authority")) {
+                map.push(("host".to_owned(), authority));
+            }
+            map.extend(regular.map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
+        }
+    }
+    map
+}
 
 /// Map types of the proxy-wasm ABI.
 const REQUEST_HEADERS: u32 = 0;
@@ -57,10 +102,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> Result<()> {
             };
             match map(caller.data_mut(), map_type) {
                 Some(m) => {
-                    *m = pairs
-                        .into_iter()
-                        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                        .collect();
+                    *m = pairs;
                     Ok(status::OK)
                 }
                 None => Ok(status::NOT_FOUND),
@@ -104,15 +146,28 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> Result<()> {
                   value_ptr: u32,
                   value_size: u32|
                   -> Result<i32> {
-                let key = memory::read_str(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
+                let key = memory::read_str(&mut caller, key_ptr, key_size)?;
                 let value = memory::read_str(&mut caller, value_ptr, value_size)?;
                 let Some(m) = map(caller.data_mut(), map_type) else {
                     return Ok(status::NOT_FOUND);
                 };
-                if replace {
-                    m.retain(|(k, _)| *k != key);
+                // nginx (ngx_http_wasm_set_header_helper): a replace
+                // rewrites the first match in place, with the filter's
+                // name, and clears the others; an add appends.
+                let first = m.iter().position(|(k, _)| k.eq_ignore_ascii_case(&key));
+                match first {
+                    Some(i) if replace => {
+                        let mut n = 0;
+                        m.retain(|(k, _)| {
+                            n += 1;
+                            n - 1 == i || !k.eq_ignore_ascii_case(&key)
+                        });
+                        if let Some(slot) = m.get_mut(i) {
+                            *slot = (key, value);
+                        }
+                    }
+                    _ => m.push((key, value)),
                 }
-                m.push((key, value));
                 Ok(status::OK)
             },
         )?;

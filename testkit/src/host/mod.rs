@@ -17,13 +17,13 @@ use crate::profile::Profile;
 use crate::shared::Shared;
 
 mod buffers;
-mod headers;
+pub(crate) mod headers;
 mod http_call;
 mod log;
 pub(crate) mod memory;
 mod metrics;
 mod nyi;
-mod properties;
+pub(crate) mod properties;
 mod shared_data;
 mod stream;
 mod time;
@@ -104,6 +104,22 @@ impl Phase {
     }
 }
 
+/// A host call that kills an nginx worker in ngx_wasm_module (SIGSEGV):
+/// a host function returns this, and the worker treats it as the worker
+/// process dying, not as a trap: the instance, its calls in flight and the
+/// worker's dispatch token counter are gone, and the crash is counted
+/// ([`crate::Kong::crashes`]).
+#[derive(Debug)]
+pub(crate) struct WorkerCrash(pub String);
+
+impl std::fmt::Display for WorkerCrash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "worker crashed (SIGSEGV in ngx_wasm_module): {}", self.0)
+    }
+}
+
+impl std::error::Error for WorkerCrash {}
+
 /// A line the filter logged (through `proxy_log` or WASI stdout/stderr).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
@@ -176,9 +192,20 @@ pub struct HostState {
     /// The guest's memory and allocator, looked up once per instance so
     /// that a host call does not pay a by-name export lookup each time.
     pub(crate) guest: Option<memory::Guest>,
+    /// True while a root context's `on_http_call_response` runs (a call the
+    /// root made, from `on_tick`), as opposed to a request's.
+    pub(crate) root_call_response: bool,
 }
 
 impl HostState {
+    /// Whether the running callback belongs to a request, as
+    /// ngx_wasm_module sees it: an HTTP context's callbacks, or the
+    /// response to a call an HTTP context made. Root callbacks run on a
+    /// fake request or none, where request-scoped properties fail.
+    pub(crate) fn in_request(&self) -> bool {
+        self.phase.is_http() || (self.phase == Phase::HttpCallResponse && !self.root_call_response)
+    }
+
     pub(crate) fn log(&self, level: u32, message: String) {
         if let Ok(mut logs) = self.logs.lock() {
             logs.push(LogLine {
@@ -196,6 +223,7 @@ pub(crate) mod status {
     pub const NOT_FOUND: i32 = 1;
     pub const BAD_ARGUMENT: i32 = 2;
     pub const CAS_MISMATCH: i32 = 8;
+    pub const INTERNAL_FAILURE: i32 = 10;
 }
 
 /// Adds every host function to `linker`.

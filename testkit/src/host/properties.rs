@@ -1,16 +1,27 @@
 //! Properties. A path arrives as NUL-separated segments and is looked up as
 //! the dotted name (`ngx.request_time`). The test feeds each request's
-//! properties; the host adds what Kong always has. Following Kong:
-//! `kong.*` exists only in HTTP contexts; Envoy-style request attributes
-//! read from a root context crash Kong 3.8 and 3.9, which this host turns
-//! into a trap; `kong.route_name` and `kong.service_name` exist from 3.9.
+//! properties; the host adds what Kong always has. Following Kong's engine
+//! (ngx_wasm_module 9136e463, Kong 3.9's pin, and what it did when run):
+//! - outside a request (root contexts: `on_vm_start`, `on_configure`,
+//!   `on_tick`, a root's `on_http_call_response`), `kong.*`, `ngx.*` and the
+//!   Envoy-style request attributes give an error status (InternalFailure,
+//!   which the Rust SDK's `Context::get_property` unwraps into a panic) and
+//!   log `[wasm] cannot get ... properties outside of a request`;
+//! - reading `plugin_name` there kills the worker (SIGSEGV), a crash here;
+//! - `kong.route_name` and `kong.service_name` exist from 3.9;
+//! - nginx's times are milliseconds, so a test's timing property finer
+//!   than that is refused ([`check_timing`]).
 
-use wasmtime::{Caller, Linker, Result, bail};
+use std::collections::BTreeMap;
 
-use super::{HostState, memory, status};
+use wasmtime::{Caller, Linker, Result};
 
-/// Envoy-style attributes that need a request.
-const REQUEST_SCOPED: [&str; 6] = [
+use super::{HostState, WorkerCrash, memory, status};
+
+/// Envoy-style attributes that need a request; in ngx_wasm_module they map
+/// to nginx variables, which fail outside one.
+const REQUEST_SCOPED: [&str; 7] = [
+    "ngx.",
     "request.",
     "response.",
     "upstream.",
@@ -19,30 +30,128 @@ const REQUEST_SCOPED: [&str; 6] = [
     "connection.",
 ];
 
-fn lookup(state: &HostState, name: &str) -> Result<Option<Vec<u8>>> {
+/// What a property read gives the filter.
+enum Read {
+    Value(Vec<u8>),
+    NotFound,
+    /// `NGX_ERROR`: the call returns InternalFailure.
+    Failed,
+}
+
+fn lookup(state: &HostState, name: &str) -> Result<Read> {
+    let in_request = state.in_request();
     match name {
-        "plugin_name" => return Ok(Some(state.filter_name.as_bytes().to_vec())),
-        "plugin_root_id" => return Ok(Some(state.root_id.to_string().into_bytes())),
+        // Its getter dereferences the request, which a root context does
+        // not have: the worker dies (seen with Kong 3.9's engine).
+        "plugin_name" if !in_request => {
+            return Err(wasmtime::Error::new(WorkerCrash(format!(
+                "get_property(plugin_name) in {} of a root context",
+                state.phase.callback()
+            ))));
+        }
+        "plugin_name" => return Ok(Read::Value(state.filter_name.as_bytes().to_vec())),
+        "plugin_root_id" => return Ok(Read::Value(state.root_id.to_string().into_bytes())),
         _ => {}
     }
-    if !state.phase.is_http() {
-        if REQUEST_SCOPED.iter().any(|p| name.starts_with(p)) {
-            bail!(
-                "get_property({name}) in {}: Kong 3.8 and 3.9 crash reading request attributes outside a request",
-                state.phase.callback()
-            );
-        }
-        return Ok(None);
+    if !in_request {
+        // ngx_proxy_wasm_properties_get_host / _get_ngx: NGX_ERROR, logged.
+        let kind = if name.starts_with("kong.") {
+            "host"
+        } else if REQUEST_SCOPED.iter().any(|p| name.starts_with(p)) {
+            "ngx"
+        } else {
+            return Ok(Read::NotFound);
+        };
+        state.log(
+            4,
+            format!("[wasm] cannot get {kind} properties outside of a request"),
+        );
+        return Ok(Read::Failed);
     }
     if matches!(name, "kong.route_name" | "kong.service_name")
         && !state.profile.has_route_and_service_names()
     {
-        return Ok(None);
+        return Ok(Read::NotFound);
     }
     if name == "kong.version" {
-        return Ok(Some(state.profile.kong_version().as_bytes().to_vec()));
+        return Ok(Read::Value(
+            state.profile.kong_version().as_bytes().to_vec(),
+        ));
     }
-    Ok(state.request.properties.get(name).cloned())
+    Ok(match state.request.properties.get(name) {
+        Some(v) => Read::Value(v.clone()),
+        None => Read::NotFound,
+    })
+}
+
+/// nginx's timing variables: seconds with exactly three decimals
+/// (`%T.%03M`), lists for several upstream tries.
+const TIMING: [&str; 6] = [
+    "ngx.request_time",
+    "request.duration",
+    "ngx.upstream_response_time",
+    "ngx.upstream_connect_time",
+    "ngx.upstream_header_time",
+    "ngx.session_time",
+];
+
+/// Milliseconds in each numeric item of a timing value (`"0.010, 0.020 :
+/// 0.005"`); `Err` for a number nginx could not print. Items that are not
+/// numbers (`-`, or garbage a robustness test feeds) are left alone.
+fn timing_items(value: &str) -> std::result::Result<Vec<u64>, String> {
+    let mut ms = Vec::new();
+    for item in value.split([',', ':']).map(str::trim) {
+        let numeric = item.bytes().any(|b| b.is_ascii_digit())
+            && item.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if !numeric {
+            continue;
+        }
+        let parsed = item.split_once('.').and_then(|(s, frac)| {
+            let whole = (!s.is_empty()).then(|| s.parse::<u64>().ok()).flatten()?;
+            let frac = (frac.len() == 3)
+                .then(|| frac.parse::<u64>().ok())
+                .flatten()?;
+            whole.checked_mul(1000)?.checked_add(frac)
+        });
+        match parsed {
+            Some(v) => ms.push(v),
+            None => {
+                return Err(format!(
+                    "{item:?} is not how nginx prints a time: seconds with exactly three decimals (its resolution is 1 ms)"
+                ));
+            }
+        }
+    }
+    Ok(ms)
+}
+
+/// Refuses a request whose timing properties nginx could not produce:
+/// finer than a millisecond, or an upstream time (summed over tries) more
+/// than 1 ms above the request time. 1 ms above is allowed: nginx takes
+/// the two from clock reads at different moments, and the engine showed
+/// `$upstream_response_time` exceeding `$request_time` by 1 ms.
+pub(crate) fn check_timing(props: &BTreeMap<String, Vec<u8>>) -> std::result::Result<(), String> {
+    let read = |name: &str| -> std::result::Result<Option<Vec<u64>>, String> {
+        match props.get(name) {
+            Some(v) => timing_items(&String::from_utf8_lossy(v))
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}")),
+            None => Ok(None),
+        }
+    };
+    for name in TIMING {
+        read(name)?;
+    }
+    let total = read("ngx.request_time")?.and_then(|v| v.first().copied());
+    let upstream: Option<u64> = read("ngx.upstream_response_time")?.map(|v| v.iter().sum());
+    if let (Some(total), Some(upstream)) = (total, upstream)
+        && upstream > total.saturating_add(1)
+    {
+        return Err(format!(
+            "ngx.upstream_response_time ({upstream} ms) exceeds ngx.request_time ({total} ms) by more than the 1 ms nginx can show"
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> Result<()> {
@@ -60,11 +169,12 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> Result<()> {
                 .trim_end_matches('\0')
                 .replace('\0', ".");
             match lookup(caller.data(), &name)? {
-                Some(value) => {
+                Read::Value(value) => {
                     memory::give(&mut caller, &value, ret_ptr, ret_size)?;
                     Ok(status::OK)
                 }
-                None => Ok(status::NOT_FOUND),
+                Read::NotFound => Ok(status::NOT_FOUND),
+                Read::Failed => Ok(status::INTERNAL_FAILURE),
             }
         },
     )?;

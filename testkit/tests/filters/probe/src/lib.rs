@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -33,8 +33,47 @@ impl Root {
     }
 }
 
+impl Root {
+    /// One `dispatch_http_call` to the `dispatch_on_tick` upstream.
+    fn dispatch(&self, upstream: &str) {
+        let timeout = self
+            .value("timeout")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1000);
+        let result = self.dispatch_http_call(
+            upstream,
+            vec![
+                (":method", "POST"),
+                (":path", "/v1/probe"),
+                (":authority", "collector"),
+                ("x-probe", "1"),
+            ],
+            Some(b"hello"),
+            vec![],
+            Duration::from_millis(timeout),
+        );
+        proxy_wasm::hostcalls::log(LogLevel::Info, &format!("dispatched {result:?}")).ok();
+    }
+
+    /// Reads a property with the raw host call (the trait's helper panics
+    /// on an error status) and logs what came back.
+    fn log_property(&self, at: &str, name: &str) {
+        let path: Vec<&str> = name.split('.').collect();
+        let value = proxy_wasm::hostcalls::get_property(path)
+            .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()));
+        proxy_wasm::hostcalls::log(LogLevel::Info, &format!("{at} {name}={value:?}")).ok();
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _trailers: usize) {
+        let pairs =
+            proxy_wasm::hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        proxy_wasm::hostcalls::log(
+            LogLevel::Info,
+            &format!("call_pairs token={token} body_size={body} {pairs:?}"),
+        )
+        .ok();
         let status = self
             .get_http_call_response_header(":status")
             .unwrap_or_default();
@@ -50,6 +89,11 @@ impl Context for Root {
             &format!("response token={token} headers={headers} status={status} dispatch_status={dispatch} body={text}"),
         )
         .ok();
+        if self.has("redispatch")
+            && let Some(upstream) = self.value("dispatch_on_tick")
+        {
+            self.dispatch(&upstream);
+        }
     }
 }
 
@@ -81,6 +125,9 @@ impl RootContext for Root {
             self.set_tick_period(Duration::from_millis(50));
             self.set_tick_period(Duration::from_millis(60));
         }
+        if self.has("plugin_name_on_configure") {
+            self.log_property("configure", "plugin_name");
+        }
         if self.has("log_level") {
             let _ = proxy_wasm::hostcalls::get_log_level();
         }
@@ -94,31 +141,35 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         proxy_wasm::hostcalls::log(LogLevel::Info, &format!("tick root={}", self.id)).ok();
         if let Some(upstream) = self.value("dispatch_on_tick") {
-            let timeout = self
-                .value("timeout")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(1000);
-            let result = self.dispatch_http_call(
-                &upstream,
-                vec![
-                    (":method", "POST"),
-                    (":path", "/v1/probe"),
-                    (":authority", "collector"),
-                    ("x-probe", "1"),
-                ],
-                Some(b"hello"),
-                vec![],
-                Duration::from_millis(timeout),
-            );
-            proxy_wasm::hostcalls::log(LogLevel::Info, &format!("dispatched {result:?}")).ok();
+            // `dispatches:N` sends N calls in this one tick.
+            let n: u32 = self
+                .value("dispatches")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            for _ in 0..n {
+                self.dispatch(&upstream);
+            }
         }
         if self.has("kong_prop_on_tick") {
-            let value = self.get_property(vec!["kong", "route_id"]);
-            proxy_wasm::hostcalls::log(LogLevel::Info, &format!("tick kong.route_id={value:?}"))
-                .ok();
+            self.log_property("tick", "kong.route_id");
         }
         if self.has("request_prop_on_tick") {
-            let _ = self.get_property(vec!["request", "path"]);
+            for name in [
+                "request.path",
+                "response.code",
+                "upstream.address",
+                "connection.id",
+                "source.address",
+                "destination.port",
+                "ngx.request_time",
+                "plugin_root_id",
+                "no_such.property",
+            ] {
+                self.log_property("tick", name);
+            }
+        }
+        if self.has("plugin_name_on_tick") {
+            self.log_property("tick", "plugin_name");
         }
         if self.has("shared") {
             let (value, cas) = self.get_shared_data("probe/counter");
@@ -181,6 +232,10 @@ impl HttpContext for Http {
             self.send_http_response(403, vec![("x-probe", "denied")], Some(b"no"));
             return Action::Pause;
         }
+        if self.has("dump_headers") {
+            let pairs = self.get_http_request_headers();
+            proxy_wasm::hostcalls::log(LogLevel::Info, &format!("request_headers {pairs:?}")).ok();
+        }
         if self.has("mutate") {
             self.add_http_request_header("x-added", "1");
             self.set_http_request_header("x-replaced", Some("new"));
@@ -227,6 +282,16 @@ impl HttpContext for Http {
                     .get_property(path)
                     .map(|v| String::from_utf8_lossy(&v).into_owned());
                 proxy_wasm::hostcalls::log(LogLevel::Info, &format!("prop {name}={value:?}")).ok();
+            }
+        }
+        if self.has("timing") {
+            for name in ["ngx.request_time", "ngx.upstream_response_time"] {
+                let path: Vec<&str> = name.split('.').collect();
+                let value = self
+                    .get_property(path)
+                    .map(|v| String::from_utf8_lossy(&v).into_owned());
+                proxy_wasm::hostcalls::log(LogLevel::Info, &format!("timing {name}={value:?}"))
+                    .ok();
             }
         }
         if self.has("dispatch_in_log") {

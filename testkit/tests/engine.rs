@@ -1,0 +1,365 @@
+//! Issue 14, "testkit must agree with the engine": each place where Kong's
+//! real engine (nginx + ngx_wasm_module, prebuilt in ../shared/ngx-wasm)
+//! was seen to differ from the host, pinned with the probe filter.
+
+mod common;
+
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use common::{kong, messages, server};
+use kong_looker_testkit::{Kong, Profile, Request};
+
+/// A `127.0.0.1` port nothing listens on.
+fn closed_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// The `request_headers [...]` line the probe logs.
+fn header_line(k: &Kong) -> String {
+    messages(k)
+        .into_iter()
+        .find(|l| l.starts_with("request_headers "))
+        .expect("the probe logged the request headers")
+}
+
+#[test]
+fn http1_header_names_keep_the_clients_case_and_http2_names_are_lowercase() {
+    let mut k = kong(Profile::Kong39, 1, &["dump_headers"]);
+    let req = Request::get("/orders")
+        .header("X-Request-ID", "r1")
+        .header("User-Agent", "curl/8.0");
+    k.request(0, &req);
+    let line = header_line(&k);
+    assert!(line.contains(r#"("X-Request-ID", "r1")"#), "{line}");
+    assert!(line.contains(r#"("User-Agent", "curl/8.0")"#), "{line}");
+    assert!(
+        line.starts_with(r#"request_headers [(":path", "/orders"), (":method", "GET"), (":scheme", "http"), (":authority", "#),
+        "pseudo-headers first, in the engine's order: {line}"
+    );
+
+    let mut k = kong(Profile::Kong39, 1, &["dump_headers"]);
+    k.request(0, &req.http2());
+    let line = header_line(&k);
+    assert!(line.contains(r#"("x-request-id", "r1")"#), "{line}");
+    assert!(line.contains(r#"("user-agent", "curl/8.0")"#), "{line}");
+    assert!(!line.contains("X-Request-ID"), "{line}");
+}
+
+#[test]
+fn authority_is_the_listener_not_the_host_header() {
+    let mut k = kong(Profile::Kong39, 1, &["dump_headers"]);
+    k.request(0, &Request::get("/").header("Host", "api.example.com"));
+    let line = header_line(&k);
+    assert!(line.contains(r#"(":authority", "kong:8000")"#), "{line}");
+    assert!(line.contains(r#"("Host", "api.example.com")"#), "{line}");
+
+    let mut k = kong(Profile::Kong39, 1, &["dump_headers"]);
+    k.request(
+        0,
+        &Request::get("/")
+            .header(":authority", "client.example.com")
+            .listener("127.0.0.1:8080"),
+    );
+    let line = header_line(&k);
+    assert!(
+        line.contains(r#"(":authority", "127.0.0.1:8080")"#),
+        "{line}"
+    );
+    assert!(
+        !line.contains("client.example.com"),
+        "an HTTP/1 client has no :authority to show: {line}"
+    );
+
+    // On HTTP/2 the client's :authority is how the host arrives.
+    let mut k = kong(Profile::Kong39, 1, &["dump_headers"]);
+    let mut req = Request::get("/").header(":authority", "client.example.com");
+    req.headers.retain(|(n, _)| n != "host");
+    k.request(0, &req.http2());
+    let line = header_line(&k);
+    assert!(line.contains(r#"(":authority", "kong:8000")"#), "{line}");
+    assert!(line.contains(r#"("host", "client.example.com")"#), "{line}");
+}
+
+#[test]
+fn request_scoped_properties_in_a_root_context_give_an_error_status_and_log() {
+    for profile in [Profile::Kong38, Profile::Kong39] {
+        let mut k = kong(
+            profile,
+            1,
+            &["tick:100,request_prop_on_tick,kong_prop_on_tick"],
+        );
+        k.advance(Duration::from_millis(100));
+        let m = messages(&k);
+        for name in [
+            "kong.route_id",
+            "request.path",
+            "response.code",
+            "upstream.address",
+            "connection.id",
+            "source.address",
+            "destination.port",
+            "ngx.request_time",
+        ] {
+            assert!(
+                m.contains(&format!("tick {name}=Err(InternalFailure)")),
+                "{profile:?} {name}: {m:?}"
+            );
+        }
+        assert!(m.contains(&"tick no_such.property=Ok(None)".to_owned()));
+        assert!(
+            m.iter()
+                .any(|l| l.starts_with("tick plugin_root_id=Ok(Some(")),
+            "{m:?}"
+        );
+        let errors: Vec<_> = k
+            .logs()
+            .into_iter()
+            .filter(|l| l.level == 4 && l.message.contains("outside of a request"))
+            .map(|l| l.message)
+            .collect();
+        assert!(
+            errors.contains(&"[wasm] cannot get host properties outside of a request".to_owned()),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&"[wasm] cannot get ngx properties outside of a request".to_owned()),
+            "{errors:?}"
+        );
+        assert_eq!(errors.len(), 8, "one per failed read: {errors:?}");
+        assert!(k.traps().is_empty(), "{:?}", k.traps());
+    }
+}
+
+#[test]
+fn reading_plugin_name_in_a_root_context_crashes_the_worker() {
+    let mut k = kong(Profile::Kong39, 2, &["tick:100,plugin_name_on_tick"]);
+    assert_eq!(k.crashes(0), 0);
+    k.advance(Duration::from_millis(100));
+    assert_eq!((k.crashes(0), k.crashes(1)), (1, 1));
+    let traps = k.traps();
+    assert!(
+        traps.iter().all(|t| t.crash
+            && t.callback == "on_tick"
+            && t.message.contains("get_property(plugin_name)")),
+        "{traps:?}"
+    );
+    assert_eq!(
+        k.instances(0),
+        2,
+        "the worker came back with a new instance"
+    );
+    assert!(
+        !messages(&k)
+            .iter()
+            .any(|l| l.starts_with("tick plugin_name=")),
+        "the read never returned"
+    );
+
+    // A crash while a request starts the instance: no answer at all.
+    let mut k = kong(Profile::Kong39, 1, &["plugin_name_on_configure"]);
+    assert_eq!(k.crashes(0), 1, "on_configure crashed at start");
+    let out = k.request(0, &Request::get("/"));
+    assert!(out.crashed, "{out:?}");
+    assert_eq!(out.status, 0, "nginx closes the connection unanswered");
+    assert_eq!(k.crashes(0), 2);
+
+    // In a request, plugin_name is fine.
+    let mut k = kong(Profile::Kong39, 1, &["props"]);
+    let out = k.request(0, &Request::get("/"));
+    assert!(!out.crashed);
+    assert!(messages(&k).contains(&"prop plugin_name=Some(\"probe\")".to_owned()));
+    assert_eq!(k.crashes(0), 0);
+}
+
+#[test]
+fn dispatch_tokens_start_at_0_and_go_on_across_a_trap() {
+    let srv = server(200, "ok", Duration::ZERO);
+    let mut k = kong(
+        Profile::Kong39,
+        1,
+        &[&format!("tick:100,dispatch_on_tick:{}", srv.addr)],
+    );
+    k.advance(Duration::from_millis(200));
+    // A trap gives a fresh instance, but the worker process, and its
+    // token counter, live on.
+    let out = k.request(0, &Request::get("/").header("x-trap", "1"));
+    assert_eq!(out.status, 500);
+    assert!(!out.crashed);
+    k.advance(Duration::from_millis(100));
+    let tokens: Vec<u32> = k.dispatches().iter().map(|d| d.token).collect();
+    assert_eq!(tokens, [0, 1, 2]);
+    let m = messages(&k);
+    assert!(m.contains(&"dispatched Ok(0)".to_owned()), "{m:?}");
+    assert!(
+        m.iter().any(|l| l.starts_with("response token=0 ")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn dispatching_from_a_root_call_response_crashes_the_worker() {
+    let srv = server(200, "ok", Duration::ZERO);
+    let mut k = kong(
+        Profile::Kong39,
+        1,
+        &[&format!(
+            "tick:100,redispatch,dispatch_on_tick:{}",
+            srv.addr
+        )],
+    );
+    k.advance(Duration::from_millis(150));
+    assert_eq!(k.crashes(0), 1);
+    let crash = k.traps().into_iter().find(|t| t.crash).expect("a crash");
+    assert_eq!(crash.callback, "on_http_call_response");
+    assert!(
+        crash
+            .message
+            .contains("root context's on_http_call_response")
+    );
+    assert_eq!(k.dispatches().len(), 1, "the second call never went out");
+    // A new worker process counts its tokens from 0 again.
+    k.advance(Duration::from_millis(100));
+    let tokens: Vec<u32> = k.dispatches().iter().map(|d| d.token).collect();
+    assert_eq!(tokens, [0, 0]);
+}
+
+#[test]
+fn a_second_dispatch_in_one_on_tick_traps() {
+    let srv = server(200, "ok", Duration::ZERO);
+    let mut k = kong(
+        Profile::Kong39,
+        1,
+        &[&format!(
+            "tick:100,dispatches:2,dispatch_on_tick:{}",
+            srv.addr
+        )],
+    );
+    k.advance(Duration::from_millis(100));
+    let traps = k.traps();
+    assert_eq!(traps.len(), 1, "{traps:?}");
+    assert_eq!(traps[0].callback, "on_tick");
+    assert!(!traps[0].crash);
+    assert!(
+        traps[0].message.contains(
+            "second call in flight from one root context: leaks connection slots in ngx_wasm_module"
+        ),
+        "{}",
+        traps[0].message
+    );
+    assert_eq!(k.dispatches().len(), 1);
+
+    // One per tick, tick after tick, is fine.
+    let mut k = kong(
+        Profile::Kong39,
+        1,
+        &[&format!("tick:100,dispatch_on_tick:{}", srv.addr)],
+    );
+    k.advance(Duration::from_millis(300));
+    assert!(k.traps().is_empty(), "{:?}", k.traps());
+    assert_eq!(k.dispatches().len(), 3);
+}
+
+#[test]
+fn a_failed_dispatch_calls_back_with_only_dispatch_status_and_no_body() {
+    let mut k = kong(
+        Profile::Kong39,
+        1,
+        &[&format!("tick:100,dispatch_on_tick:{}", closed_port())],
+    );
+    k.advance(Duration::from_millis(100));
+    let m = messages(&k);
+    assert!(
+        m.contains(
+            &r#"call_pairs token=0 body_size=0 [(":dispatch_status", "broken connection")]"#
+                .to_owned()
+        ),
+        "no :status, no other header, no body: {m:?}"
+    );
+    assert!(
+        k.logs().iter().any(|l| l.level == 4
+            && l.message == "[wasm] dispatch failed: tcp socket - broken connection"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn dispatch_status_names_are_the_engines() {
+    // A server that answers something that is not HTTP.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = common::read_request(&mut s);
+            let _ = s.write_all(b"nonsense\r\n\r\n");
+        }
+    });
+    let slow = server(200, "late", Duration::from_millis(400));
+    for (upstream, timeout, status) in [
+        (closed_port(), 1000, "broken connection"),
+        (
+            "no-such-host.invalid:80".to_owned(),
+            1000,
+            "resolver failure",
+        ),
+        (slow.addr.clone(), 100, "timeout"),
+        (garbage, 1000, "reader failure"),
+    ] {
+        let mut k = kong(
+            Profile::Kong39,
+            1,
+            &[&format!(
+                "tick:100,timeout:{timeout},dispatch_on_tick:{upstream}"
+            )],
+        );
+        k.advance(Duration::from_millis(100));
+        let m = messages(&k);
+        assert!(
+            m.iter().any(|l| l.starts_with(&format!(
+                "response token=0 headers=0 status= dispatch_status={status} body="
+            ))),
+            "{upstream}: {m:?}"
+        );
+    }
+}
+
+#[test]
+fn timing_is_millisecond_grained_and_upstream_may_exceed_total_by_1_ms() {
+    let mut k = kong(Profile::Kong39, 1, &["timing"]);
+    // nginx reads the two times at different moments: 21 ms upstream in a
+    // 20 ms request is something the engine shows.
+    let out = k.request(
+        0,
+        &Request::get("/")
+            .lasting(20)
+            .request_time_ms(20)
+            .upstream_time_ms(21),
+    );
+    assert_eq!(out.status, 200);
+    let m = messages(&k);
+    assert!(
+        m.contains(&r#"timing ngx.request_time=Some("0.020")"#.to_owned()),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&r#"timing ngx.upstream_response_time=Some("0.021")"#.to_owned()),
+        "{m:?}"
+    );
+
+    let refused = |req: Request| -> String {
+        let mut k = kong(Profile::Kong39, 1, &["timing"]);
+        let err = catch_unwind(AssertUnwindSafe(|| k.request(0, &req)))
+            .expect_err("the host refuses the request");
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let finer = refused(Request::get("/").property("ngx.request_time", "0.0205"));
+    assert!(finer.contains("three decimals"), "{finer}");
+    let skew = refused(Request::get("/").request_time_ms(20).upstream_time_ms(22));
+    assert!(skew.contains("more than the 1 ms"), "{skew}");
+}
