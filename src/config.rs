@@ -9,8 +9,6 @@
 
 mod fields;
 
-use crate::capture::path::PrefixRule;
-use crate::capture::privacy::AddressMode;
 use fields::Object;
 
 /// Shortest signing or hashing key accepted, in bytes.
@@ -174,7 +172,7 @@ impl IdentityConfig {
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct PrivacyConfig {
     /// `keep`, `truncate` (to /24 or /48) or `hash` (needs `hash_key`).
-    pub client_address: AddressSetting,
+    pub client_address: AddressMode,
     /// Replace consumer names, custom ids, credentials, subjects and client
     /// ids by keyed hashes (needs `hash_key`).
     pub pseudonymize: bool,
@@ -182,29 +180,43 @@ pub struct PrivacyConfig {
     pub hash_key: String,
 }
 
-/// How the client address is recorded.
+/// How the client address is recorded: the filter's
+/// `privacy.client_address` and the collector's `--client-address`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[cfg_attr(test, serde(rename_all = "lowercase"))]
-pub enum AddressSetting {
-    /// As it is.
+pub enum AddressMode {
+    /// As the client connected from.
     #[default]
     Keep,
-    /// Its /24 or /48 network.
+    /// Its network: /24 for IPv4, /48 for IPv6.
     Truncate,
-    /// A keyed hash.
+    /// A keyed hash (needs a hash key).
     Hash,
+}
+
+impl AddressMode {
+    /// The names the config and the collector's flag take.
+    pub const CHOICES: [(&'static str, AddressMode); 3] = [
+        ("keep", AddressMode::Keep),
+        ("truncate", AddressMode::Truncate),
+        ("hash", AddressMode::Hash),
+    ];
+
+    /// The mode named `name`, if any.
+    pub fn named(name: &str) -> Option<AddressMode> {
+        Self::CHOICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+    }
 }
 
 impl PrivacyConfig {
     fn read(mut obj: Object) -> Result<Self, ConfigError> {
         let client_address = match obj.take("client_address") {
-            None => AddressSetting::default(),
-            Some(f) => f.choice(&[
-                ("keep", AddressSetting::Keep),
-                ("truncate", AddressSetting::Truncate),
-                ("hash", AddressSetting::Hash),
-            ])?,
+            None => AddressMode::default(),
+            Some(f) => f.choice(&AddressMode::CHOICES)?,
         };
         let privacy = PrivacyConfig {
             client_address,
@@ -213,17 +225,6 @@ impl PrivacyConfig {
         };
         obj.finish()?;
         Ok(privacy)
-    }
-}
-
-impl AddressSetting {
-    /// The capture mode.
-    pub fn mode(self) -> AddressMode {
-        match self {
-            AddressSetting::Keep => AddressMode::Keep,
-            AddressSetting::Truncate => AddressMode::Truncate,
-            AddressSetting::Hash => AddressMode::Hash,
-        }
     }
 }
 
@@ -293,19 +294,6 @@ pub struct TemplateConfig {
     pub prefix: String,
     /// What matching paths are recorded as, e.g. `/v1/users/{user}`.
     pub template: String,
-}
-
-impl PathsConfig {
-    /// The prefix rules for the templater.
-    pub fn rules(&self) -> Vec<PrefixRule> {
-        self.templates
-            .iter()
-            .map(|t| PrefixRule {
-                prefix: t.prefix.clone(),
-                template: t.template.clone(),
-            })
-            .collect()
-    }
 }
 
 mod defaults {
@@ -467,7 +455,7 @@ impl Config {
             return fail("signing_key", format!("shorter than {MIN_KEY_BYTES} bytes"));
         }
         let needs_key =
-            self.privacy.client_address == AddressSetting::Hash || self.privacy.pseudonymize;
+            self.privacy.client_address == AddressMode::Hash || self.privacy.pseudonymize;
         if needs_key && self.privacy.hash_key.len() < MIN_KEY_BYTES {
             return fail(
                 "privacy.hash_key",
@@ -576,7 +564,7 @@ mod tests {
         assert_eq!(c.max_buffer_bytes, 4 * 1024 * 1024);
         assert_eq!(c.sample_rate, 1.0);
         assert!(c.identity.jwt && c.identity.consumer_headers && !c.identity.auth_plugin);
-        assert_eq!(c.privacy.client_address, AddressSetting::Keep);
+        assert_eq!(c.privacy.client_address, AddressMode::Keep);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -694,7 +682,7 @@ mod tests {
             (&["x-api-key".to_string()][..], "roles")
         );
         assert_eq!(i.trusted_headers, ["X-Forwarded-User"]);
-        assert_eq!(c.privacy.client_address, AddressSetting::Truncate);
+        assert_eq!(c.privacy.client_address, AddressMode::Truncate);
         assert!(c.privacy.pseudonymize);
         assert_eq!(c.privacy.hash_key, "fedcba9876543210");
         assert_eq!(c.paths.max_templates, 50);

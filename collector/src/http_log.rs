@@ -222,10 +222,15 @@ impl Mapper {
     /// A mapper recording client addresses as `mode` (with `hash_key` for
     /// [`AddressMode::Hash`]; without a key, hashing leaves the address out).
     pub fn new(address_mode: AddressMode, hash_key: Option<&[u8]>) -> Self {
+        // Clients choose the paths and agents: seed their maps at random.
+        let seed = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0x6b6c_u64,
+        );
         Mapper {
             paths: Mutex::new((
-                PathTemplater::new(Vec::new(), MAX_TEMPLATES),
-                AgentClassifier::default(),
+                PathTemplater::new(Vec::new(), MAX_TEMPLATES, seed),
+                AgentClassifier::new(seed.rotate_left(32)),
             )),
             address_mode,
             hasher: hash_key.and_then(Pseudonymiser::new),

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
-use kong_looker::capture::privacy::AddressMode;
+use kong_looker::config::{AddressMode, MIN_KEY_BYTES};
 use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{self, Settings};
@@ -32,13 +33,6 @@ struct Cli {
 enum LogFormat {
     Plain,
     Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Address {
-    Keep,
-    Truncate,
-    Hash,
 }
 
 #[derive(Subcommand)]
@@ -129,8 +123,14 @@ struct ServeArgs {
     commit_timeout_ms: u64,
     /// How http-log rows record the client address (filter rows follow the
     /// filter's own `privacy.client_address`).
-    #[arg(long, env = "KONG_LOOKER_CLIENT_ADDRESS", value_enum, default_value_t = Address::Keep)]
-    client_address: Address,
+    #[arg(
+        long,
+        env = "KONG_LOOKER_CLIENT_ADDRESS",
+        default_value = "keep",
+        value_parser = clap::builder::PossibleValuesParser::new(AddressMode::CHOICES.map(|(n, _)| n))
+            .map(|name| AddressMode::named(&name).unwrap_or_default())
+    )]
+    client_address: AddressMode,
     /// Key file for `--client-address hash`.
     #[arg(long, env = "KONG_LOOKER_HASH_KEY_FILE")]
     hash_key_file: Option<PathBuf>,
@@ -250,8 +250,10 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         (None, Some(key)) => Some(key.trim().as_bytes().to_vec()),
         (None, None) => None,
     };
-    if hmac_key.as_ref().is_some_and(|k| k.len() < 16) {
-        return Err("the signing key must be at least 16 bytes, as in the filter".into());
+    if hmac_key.as_ref().is_some_and(|k| k.len() < MIN_KEY_BYTES) {
+        return Err(format!(
+            "the signing key must be at least {MIN_KEY_BYTES} bytes, as in the filter"
+        ));
     }
     let http_log_token = match (&a.http_log_token_file, a.http_log_token) {
         (Some(path), _) => Some(secret_file(path, "--http-log-token-file")?),
@@ -272,12 +274,10 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         Some(path) => Some(secret_file(path, "--hash-key-file")?.into_bytes()),
         None => None,
     };
-    let client_address = match a.client_address {
-        Address::Keep => AddressMode::Keep,
-        Address::Truncate => AddressMode::Truncate,
-        Address::Hash if hash_key.is_some() => AddressMode::Hash,
-        Address::Hash => return Err("--client-address hash needs --hash-key-file".into()),
-    };
+    let client_address = a.client_address;
+    if client_address == AddressMode::Hash && hash_key.is_none() {
+        return Err("--client-address hash needs --hash-key-file".into());
+    }
     let looker = match a.looker_url {
         Some(base_url) => {
             let client_secret = match (&a.looker_client_secret_file, a.looker_client_secret) {

@@ -104,10 +104,7 @@ impl App {
             max_body_bytes: settings.max_body_bytes,
             max_skew_s: settings.max_skew_s,
             commit_timeout: settings.commit_timeout,
-            mapper: Mapper::new(
-                settings.client_address.clone(),
-                settings.hash_key.as_deref(),
-            ),
+            mapper: Mapper::new(settings.client_address, settings.hash_key.as_deref()),
             body_budget: tokio::sync::Semaphore::new(
                 (settings.max_inflight_bytes / api::BUDGET_UNIT)
                     .max(settings.max_body_bytes.div_ceil(api::BUDGET_UNIT))

@@ -5,7 +5,7 @@ use kong_looker::capture::agent::AgentClassifier;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {
-    let mut c = AgentClassifier::default();
+    let mut c = AgentClassifier::new(0x5eed);
     let first = c.classify(data).map(|r| r.name.clone());
     assert_eq!(
         first,

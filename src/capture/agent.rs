@@ -68,12 +68,20 @@ fn category_from_word(word: &str) -> Option<AgentCategory> {
 }
 
 /// Classifies User-Agent headers with a bounded cache.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AgentClassifier {
     cache: super::FastMap<Box<str>, Option<usize>>,
 }
 
 impl AgentClassifier {
+    /// A classifier whose cache hashes with `seed`: clients choose the
+    /// keys, so the seed must be the instance's own random one.
+    pub fn new(seed: u64) -> Self {
+        AgentClassifier {
+            cache: super::FastMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
+        }
+    }
+
     /// The rule that matches `user_agent`, if any.
     pub fn classify(&mut self, user_agent: &str) -> Option<&'static AgentRule> {
         let ua = super::cut(user_agent, MAX_AGENT_BYTES);
@@ -109,7 +117,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn name(ua: &str) -> Option<(AgentCategory, String)> {
-        AgentClassifier::default()
+        AgentClassifier::new(7)
             .classify(ua)
             .map(|r| (r.category, r.name.clone()))
     }
@@ -160,7 +168,7 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn the_cache_stays_bounded() {
-        let mut c = AgentClassifier::default();
+        let mut c = AgentClassifier::new(7);
         for i in 0..5000 {
             c.classify(&format!("agent-{i}"));
         }

@@ -15,13 +15,7 @@ pub const MAX_SEGMENTS: usize = 24;
 pub const OTHER: &str = "{other}";
 
 /// One configured rule: paths starting with `prefix` get `template`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrefixRule {
-    /// Path prefix, e.g. `/v1/users/`.
-    pub prefix: String,
-    /// Template recorded for matching paths, e.g. `/v1/users/{user}`.
-    pub template: String,
-}
+pub use crate::config::TemplateConfig as PrefixRule;
 
 /// Templates paths for one worker, remembering which templates it has seen.
 #[derive(Clone, Debug)]
@@ -34,12 +28,13 @@ pub struct PathTemplater {
 
 impl PathTemplater {
     /// A templater with configured prefix rules (longest prefix wins) and a
-    /// cap on distinct templates.
-    pub fn new(mut rules: Vec<PrefixRule>, max_templates: usize) -> Self {
+    /// cap on distinct templates. Clients choose the paths, so the set of
+    /// templates seen hashes with `seed`, the instance's own random one.
+    pub fn new(mut rules: Vec<PrefixRule>, max_templates: usize, seed: u64) -> Self {
         rules.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         PathTemplater {
             rules,
-            seen: FastSet::default(),
+            seen: FastSet::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
             max_templates,
             overflowed: 0,
         }
@@ -159,7 +154,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn t(path: &str) -> String {
-        PathTemplater::new(Vec::new(), 100).template(path)
+        PathTemplater::new(Vec::new(), 100, 7).template(path)
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -193,7 +188,7 @@ mod tests {
                 template: "/v1/users/{user}".into(),
             },
         ];
-        let mut p = PathTemplater::new(rules, 10);
+        let mut p = PathTemplater::new(rules, 10, 7);
         assert_eq!(p.template("/v1/users/alice"), "/v1/users/{user}");
         assert_eq!(p.template("/v1/things"), "/v1/*");
         assert_eq!(p.template("/v2/things"), "/v2/things");
@@ -201,7 +196,7 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn cardinality_is_capped_and_overflow_counted() {
-        let mut p = PathTemplater::new(Vec::new(), 2);
+        let mut p = PathTemplater::new(Vec::new(), 2, 7);
         assert_eq!(p.template("/a"), "/a");
         assert_eq!(p.template("/b"), "/b");
         assert_eq!(p.template("/c"), OTHER);

@@ -13,16 +13,7 @@ use sha2::Sha256;
 /// Longest address text the transform reads.
 pub const MAX_ADDRESS_BYTES: usize = 64;
 
-/// How the client address is recorded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AddressMode {
-    /// As the client connected from.
-    Keep,
-    /// Its network: /24 for IPv4, /48 for IPv6.
-    Truncate,
-    /// A keyed hash.
-    Hash,
-}
+pub use crate::config::AddressMode;
 
 /// A keyed pseudonymiser.
 #[derive(Clone)]
