@@ -37,7 +37,7 @@ demo: build ## Run the whole pipeline on SQLite: filter in the test host, collec
 test: tools build ## Run every test: native and the Looker project's (beside a throwaway PostgreSQL), wasm32 in Node
 	scripts/with-postgres $(MAKE) --no-print-directory test-native
 	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
-	$(CARGO) test -p kong-looker --lib --target wasm32-unknown-unknown
+	$(CARGO) test -p kong-looker-core --lib --target wasm32-unknown-unknown
 
 test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `make test` starts one
 	KONG_LOOKER_PYTHON=$(PYTHON) $(CARGO) test --workspace --features kong-looker-proto/mix
@@ -94,7 +94,7 @@ lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
-	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-proto -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 -p kong-looker -p kong-looker-core -p kong-looker-proto -- -D warnings
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
 	$(CARGO) check --manifest-path fuzz/Cargo.toml
 	$(CARGO) check --manifest-path collector/fuzz/Cargo.toml

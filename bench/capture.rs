@@ -12,10 +12,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kong_looker::capture::capturer::{Capturer, LogSource};
-use kong_looker::capture::headers;
-use kong_looker::config::Config;
-use kong_looker::outbox::{Limits, Outbox};
+use kong_looker_core::capture::capturer::{Capturer, LogSource};
+use kong_looker_core::capture::headers;
+use kong_looker_core::config::Config;
+use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::Profile;
@@ -118,7 +118,7 @@ fn capture(c: &mut Criterion) {
                 outbox.sent(seq, seq as u32, now);
                 outbox.answered(
                     seq as u32,
-                    kong_looker::outbox::Reply::Status {
+                    kong_looker_core::outbox::Reply::Status {
                         status: 204,
                         retry_after_s: None,
                         unknown_dictionary: false,

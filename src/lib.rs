@@ -1,15 +1,12 @@
-//! kong-looker: the proxy-wasm filter that Kong Gateway loads as
-//! `kong_looker`.
+//! kong-looker's proxy-wasm filter, which Kong Gateway 3.8–3.10 load as
+//! `kong_looker`: the host adapter around [`kong_looker_core`].
 //!
 //! # Layout
-//! - [`config`]: the JSON config, its defaults and its checks.
-//! - [`capture`]: pure capture logic that turns request data into records
-//!   (parsers, identity, sampling, and the per-chain [`capture::capturer`]).
-//! - [`log_limit`]: which repeated error-log lines are held back.
-//! - [`outbox`]: the worker's buffer and its batches on their way to the
-//!   collector: cutting, sending, retrying, dropping and counting.
-//! - `filter/` (wasm32-wasip1 only): the proxy-wasm contexts, the only code
-//!   that calls the host.
+//! - `filter/` (wasm32-wasip1 only): the proxy-wasm contexts, the worker
+//!   state and the metrics; the only code that calls the host.
+//!
+//! Everything else (config, capture, the outbox) is the core's, and runs
+//! natively too.
 
 // Inside Kong a panic is a trap: the request fails with a 500 and the
 // worker's buffer is wiped. No panicking constructs in the filter.
@@ -24,12 +21,8 @@
     )
 )]
 
-pub mod capture;
-pub mod config;
-pub mod log_limit;
-pub mod outbox;
-
 #[cfg(target_os = "wasi")]
 mod filter;
 
+pub use kong_looker_core as core;
 pub use kong_looker_proto as proto;

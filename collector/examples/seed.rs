@@ -18,9 +18,9 @@
 use std::io::Write;
 
 use clap::Parser;
-use kong_looker::capture::privacy::AddressMode;
 use kong_looker_collector::http_log::Mapper;
 use kong_looker_collector::store::{BatchCommit, Commit, Store, StoreUrl};
+use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_proto::builder::{BuilderOptions, Producer};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::row::{agent_category_name, auth_method_name, source_name};

@@ -10,9 +10,9 @@
 
 use std::sync::Mutex;
 
-use kong_looker::capture::agent::AgentClassifier;
-use kong_looker::capture::path::PathTemplater;
-use kong_looker::capture::privacy::{self, AddressMode, Pseudonymiser};
+use kong_looker_core::capture::agent::AgentClassifier;
+use kong_looker_core::capture::path::PathTemplater;
+use kong_looker_core::capture::privacy::{self, AddressMode, Pseudonymiser};
 use kong_looker_proto::coding::IdRef;
 use kong_looker_proto::limits::{MAX_ID_BYTES, MAX_STRING_BYTES, MAX_TIME_MS};
 use kong_looker_proto::row::{Groups, agent_category_name};
@@ -347,7 +347,7 @@ impl Mapper {
             request_id: id(e.request.id.as_deref()),
             // The filter's own parser, so both paths agree on what counts.
             trace_id: header("traceparent")
-                .and_then(kong_looker::capture::timing::trace_id)
+                .and_then(kong_looker_core::capture::timing::trace_id)
                 .map(str::to_ascii_lowercase),
         })
     }
@@ -360,7 +360,7 @@ fn text(v: Option<String>) -> Option<String> {
     if s.is_empty() {
         return None;
     }
-    Some(kong_looker::capture::cut(&s, MAX_STRING_BYTES).to_owned())
+    Some(kong_looker_core::capture::cut(&s, MAX_STRING_BYTES).to_owned())
 }
 
 /// An id column's value: lowercase, at most the codec's id length.

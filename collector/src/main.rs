@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
-use kong_looker::config::{AddressMode, MIN_KEY_BYTES};
 use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{self, Settings};
 use kong_looker_collector::store::{Store, StoreUrl};
+use kong_looker_core::config::{AddressMode, MIN_KEY_BYTES};
 
 /// Receives kong_looker filter batches and Kong http-log entries, and
 /// commits each exactly once to SQLite (the default) or PostgreSQL (for

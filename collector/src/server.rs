@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kong_looker::capture::privacy::AddressMode;
+use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_proto::Limits;
 
 use crate::api::{self, Api, Gate};

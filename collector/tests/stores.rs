@@ -3,10 +3,10 @@
 
 mod support;
 
-use kong_looker::capture::privacy::AddressMode;
 use kong_looker_collector::http_log::{LogRow, Mapper};
 use kong_looker_collector::row::REQUEST_COLUMNS;
 use kong_looker_collector::store::{BatchCommit, Commit, CommitReport, Store};
+use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{

@@ -1,7 +1,7 @@
 //! Any Authorization value: a user name or nothing, never the password.
 #![no_main]
 
-use kong_looker::capture::basic;
+use kong_looker_core::capture::basic;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

@@ -4,9 +4,9 @@
 //! panic.
 #![no_main]
 
-use kong_looker::capture::capturer::{Capturer, LogSource};
-use kong_looker::config::Config;
-use kong_looker::outbox::{Limits, Outbox};
+use kong_looker_core::capture::capturer::{Capturer, LogSource};
+use kong_looker_core::config::Config;
+use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
 use libfuzzer_sys::fuzz_target;
 

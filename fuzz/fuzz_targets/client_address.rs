@@ -2,7 +2,7 @@
 //! the input itself when hashing.
 #![no_main]
 
-use kong_looker::capture::privacy::{AddressMode, Pseudonymiser, client_address};
+use kong_looker_core::capture::privacy::{AddressMode, Pseudonymiser, client_address};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

@@ -2,7 +2,7 @@
 //! config whose every bound holds.
 #![no_main]
 
-use kong_looker::config::Config;
+use kong_looker_core::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

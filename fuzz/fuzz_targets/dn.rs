@@ -1,7 +1,7 @@
 //! Any subject DN: a common name or nothing, bounded.
 #![no_main]
 
-use kong_looker::capture::dn;
+use kong_looker_core::capture::dn;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

@@ -2,7 +2,7 @@
 //! the input, never more than the bound.
 #![no_main]
 
-use kong_looker::capture::headers;
+use kong_looker_core::capture::headers;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! Any bearer value: claims or an error; the signature never comes out.
 #![no_main]
 
-use kong_looker::capture::jwt;
+use kong_looker_core::capture::jwt;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

@@ -1,7 +1,7 @@
 //! Any path: a template comes out, bounded, without the query string.
 #![no_main]
 
-use kong_looker::capture::path::{MAX_PATH_BYTES, PathTemplater, PrefixRule};
+use kong_looker_core::capture::path::{MAX_PATH_BYTES, PathTemplater, PrefixRule};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

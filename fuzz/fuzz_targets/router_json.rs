@@ -1,7 +1,7 @@
 //! Any bytes as Kong's router JSON: an entity or nothing, bounded.
 #![no_main]
 
-use kong_looker::capture::router;
+use kong_looker_core::capture::router;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! Any Authorization value: SigV4 fields or nothing; never the signature.
 #![no_main]
 
-use kong_looker::capture::sigv4;
+use kong_looker_core::capture::sigv4;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

@@ -2,7 +2,7 @@
 //! traceparent headers: a bounded number or nothing.
 #![no_main]
 
-use kong_looker::capture::timing;
+use kong_looker_core::capture::timing;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

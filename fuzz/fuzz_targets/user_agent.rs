@@ -1,7 +1,7 @@
 //! Any User-Agent: a rule or nothing, never a panic.
 #![no_main]
 
-use kong_looker::capture::agent::AgentClassifier;
+use kong_looker_core::capture::agent::AgentClassifier;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &str| {

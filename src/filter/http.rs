@@ -13,7 +13,7 @@ use kong_looker_proto::builder::Producer;
 
 use super::root::Chain;
 use super::{abi, now_ms, worker};
-use crate::capture::capturer::{LogSource, RequestFacts};
+use kong_looker_core::capture::capturer::{LogSource, RequestFacts};
 
 /// One request's context.
 pub struct Http {

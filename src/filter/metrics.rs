@@ -5,7 +5,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use crate::outbox::Stats;
+use kong_looker_core::outbox::Stats;
 
 /// Counter names, in the order of [`totals`].
 const COUNTERS: [&str; 11] = [

@@ -14,10 +14,10 @@ use super::http::Http;
 use super::metrics::Metrics;
 use super::worker::Destination;
 use super::{log, now_ms, worker};
-use crate::capture::capturer::Capturer;
-use crate::config::Config;
-use crate::log_limit::{Kind, held_note};
-use crate::outbox::{Reply, Stats};
+use kong_looker_core::capture::capturer::Capturer;
+use kong_looker_core::config::Config;
+use kong_looker_core::log_limit::{Kind, held_note};
+use kong_looker_core::outbox::{Reply, Stats};
 
 /// The longest tick period: one call per tick makes it the throughput cap.
 const MAX_TICK_MS: i64 = 100;

@@ -11,9 +11,9 @@ use std::hash::BuildHasher;
 use kong_looker_proto::builder::Producer;
 
 use super::metrics::Metrics;
-use crate::config::Config;
-use crate::log_limit::LogLimit;
-use crate::outbox::{Limits, Outbox};
+use kong_looker_core::config::Config;
+use kong_looker_core::log_limit::LogLimit;
+use kong_looker_core::outbox::{Limits, Outbox};
 
 /// Where batches go, and how they are signed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,7 +34,7 @@ fn load() -> Filter {
     let built = std::fs::metadata(&wasm)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: run `make build`", wasm.display()));
-    for dir in ["src", "proto/src", "proto/kong_looker"] {
+    for dir in ["src", "core/src", "proto/src", "proto/kong_looker"] {
         let newest = newest_file(&root.join(dir));
         assert!(
             newest <= built,

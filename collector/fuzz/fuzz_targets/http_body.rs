@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use kong_looker::capture::privacy::AddressMode;
+use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{App, Settings};

@@ -2,7 +2,7 @@
 //! every mapped row stays inside the table's bounds.
 #![no_main]
 
-use kong_looker::capture::privacy::AddressMode;
+use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_collector::http_log::Mapper;
 use libfuzzer_sys::fuzz_target;
 

@@ -447,7 +447,7 @@ fn write_row<'c>(
 mod tests {
     use super::*;
     use crate::http_log::{LogRow, Mapper};
-    use kong_looker::capture::privacy::AddressMode;
+    use kong_looker_core::capture::privacy::AddressMode;
 
     /// Kong's sample http-log entry with its route name, status and id.
     fn entry(route: &str, status: u16, id: &str) -> LogRow {

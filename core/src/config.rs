@@ -803,7 +803,7 @@ mod tests {
     #[test]
     fn meta_schema_matches_the_struct() {
         let meta: serde_json::Value =
-            serde_json::from_str(include_str!("../kong_looker.meta.json")).unwrap();
+            serde_json::from_str(include_str!("../../kong_looker.meta.json")).unwrap();
         let schema = &meta["config_schema"];
         let mut config = Config::parse(br#"{"collector":"a:1"}"#).unwrap();
         config.collector.clear();

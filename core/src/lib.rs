@@ -1,0 +1,35 @@
+//! kong-looker's capture core: everything that turns what a gateway saw
+//! into records, and records into batches, with no host calls. The hosts
+//! (the proxy-wasm filter, the collector's http-log mapping) are thin
+//! adapters around it; it builds natively and for wasm32.
+//!
+//! # Layout
+//! - [`config`]: the JSON config, its defaults and its checks.
+//! - [`capture`]: the parsers, identity, privacy, sampling, and the
+//!   per-chain [`capture::capturer`] behind [`capture::capturer::LogSource`].
+//! - [`outbox`]: the buffer and its batches on their way to the collector:
+//!   cutting, sending, retrying, dropping and counting.
+//! - [`log_limit`]: which repeated error-log lines are held back.
+//!
+//! Dependencies run one way: `capture` and `outbox` read `config`;
+//! `config` reads nothing of theirs.
+
+// In a Wasm host a panic is a trap: the request fails with a 500 and the
+// worker's buffer is wiped. No panicking constructs here.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+pub mod capture;
+pub mod config;
+pub mod log_limit;
+pub mod outbox;
+
+pub use kong_looker_proto as proto;
