@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kong_looker_proto::{BatchReader, DecodeError, Limits, signing};
+use kong_looker_proto::{BatchReader, DecodeError, Limits, signing, wire};
 use subtle::ConstantTimeEq;
 
 use crate::http_log::Mapper;
@@ -101,8 +101,8 @@ impl std::fmt::Debug for Api {
 /// The router.
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
-        .route("/v1/batches", post(post_batch))
-        .route("/v1/kong/http-log", post(post_http_log))
+        .route(wire::BATCHES_PATH, post(post_batch))
+        .route(wire::HTTP_LOG_PATH, post(post_http_log))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -163,7 +163,7 @@ async fn accept_batch(api: &Api, headers: &HeaderMap, body: Body) -> Result<(), 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type.starts_with("application/x-protobuf") {
+    if !content_type.starts_with(wire::BATCH_CONTENT_TYPE) {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -24,6 +24,7 @@ use kong_looker_proto::builder::{
 };
 use kong_looker_proto::limits::MAX_ABANDONED;
 use kong_looker_proto::v1::Drops;
+use kong_looker_proto::wire;
 
 /// First retry delay.
 const BACKOFF_BASE_MS: i64 = 500;
@@ -75,6 +76,32 @@ pub enum Reply {
     /// No answer: connection refused, reset, timed out (Kong 3.9 calls
     /// back with `:dispatch_status`; on 3.8 the outbox's deadline fires).
     Failed,
+}
+
+impl Reply {
+    /// What an answer says: its `:status` (none when the call failed),
+    /// `Retry-After`, and, for a 409 only, whether its body (read through
+    /// `body`, and only when small) names [`wire::UNKNOWN_DICTIONARY`].
+    pub fn read(
+        status: Option<&str>,
+        retry_after: Option<&str>,
+        body_size: usize,
+        body: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Reply {
+        // A failed call comes back with `:dispatch_status` and no status.
+        let Some(status) = status.and_then(|s| s.trim().parse::<u16>().ok()) else {
+            return Reply::Failed;
+        };
+        let code = wire::UNKNOWN_DICTIONARY.as_bytes();
+        let unknown_dictionary = status == 409
+            && body_size <= wire::MAX_ERROR_BODY_BYTES
+            && body().is_some_and(|b| b.windows(code.len()).any(|w| w == code));
+        Reply::Status {
+            status,
+            retry_after_s: retry_after.and_then(|s| s.trim().parse().ok()),
+            unknown_dictionary,
+        }
+    }
 }
 
 /// Cumulative counters, for metrics.
@@ -333,7 +360,9 @@ impl Outbox {
         };
         p.in_flight = None;
         let sequence = p.batch.sequence;
+        // What each answer means is decided here and nowhere else.
         match reply {
+            // Committed (or a duplicate of a committed batch).
             Reply::Status { status, .. } if (200..300).contains(&status) => {
                 self.failures = 0;
                 self.closed_until_ms = 0;
@@ -351,6 +380,9 @@ impl Outbox {
                     );
                 }
             }
+            // 409 unknown_dictionary: the collector lost this producer's
+            // dictionary (a new store, an evicted producer); define it all
+            // again in every pending batch.
             Reply::Status {
                 unknown_dictionary: true,
                 ..
@@ -371,6 +403,8 @@ impl Outbox {
                     p.next_try_ms = now_ms;
                 }
             }
+            // 429 busy, 503 store down: the collector says when to come
+            // back.
             Reply::Status {
                 status,
                 retry_after_s,
@@ -386,13 +420,16 @@ impl Outbox {
                 self.retry_later(sequence, delay, now_ms);
             }
             // The collector will never take this batch (malformed, too
-            // large, or a schema it refuses): retrying cannot help.
+            // large, a schema it refuses, an endpoint that is off):
+            // retrying cannot help. 401 and 408 are not final: a key
+            // rotated on one side only, or a slow read, heal by themselves.
             Reply::Status { status, .. }
                 if (400..500).contains(&status) && status != 401 && status != 408 =>
             {
                 add(&mut self.stats.batches_failed, 1);
                 self.abandon(sequence, Reason::DispatchFailed);
             }
+            // 401, 408 and 5xx: retried with backoff until the retry age.
             Reply::Status { status, .. } => {
                 add(&mut self.stats.batches_failed, 1);
                 if status == 401 {
@@ -401,6 +438,7 @@ impl Outbox {
                 self.close(None, now_ms);
                 self.retry_later(sequence, None, now_ms);
             }
+            // No answer: refused, reset or timed out.
             Reply::Failed => {
                 add(&mut self.stats.batches_failed, 1);
                 self.close(None, now_ms);
@@ -806,6 +844,41 @@ mod tests {
         assert_eq!(o.stats().batches_unauthorized, 1);
         assert_eq!(o.pending_batches(), 1, "kept: a key rotation may fix it");
         assert!(o.next_send(T0).is_none(), "and the outbox backs off");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn an_answer_is_read_from_its_status_retry_after_and_409_body() {
+        let never = || -> Option<Vec<u8>> { panic!("body read for no reason") };
+        assert_eq!(Reply::read(None, None, 0, never), Reply::Failed);
+        assert_eq!(Reply::read(Some("bad"), None, 0, never), Reply::Failed);
+        assert_eq!(Reply::read(Some("204"), None, 0, never), ok());
+        assert_eq!(
+            Reply::read(Some("503"), Some(" 7 "), 10, never),
+            Reply::Status {
+                status: 503,
+                retry_after_s: Some(7),
+                unknown_dictionary: false
+            }
+        );
+        let body = br#"{"error":"unknown_dictionary","message":"..."}"#.to_vec();
+        let lost = Reply::read(Some("409"), None, body.len(), || Some(body.clone()));
+        assert!(matches!(
+            lost,
+            Reply::Status {
+                unknown_dictionary: true,
+                ..
+            }
+        ));
+        let other = br#"{"error":"conflicting_definition"}"#.to_vec();
+        assert_eq!(
+            Reply::read(Some("409"), None, other.len(), || Some(other.clone())),
+            status(409)
+        );
+        assert_eq!(
+            Reply::read(Some("409"), None, 1 << 20, never),
+            status(409),
+            "a large body is not read"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

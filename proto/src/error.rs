@@ -156,7 +156,7 @@ impl DecodeError {
             DecodeError::TooLong { .. } => "too_long",
             DecodeError::TooManyDefinitions { .. } => "too_many_definitions",
             DecodeError::DictionaryFull { .. } => "dictionary_full",
-            DecodeError::UnknownDefinitions { .. } => "unknown_dictionary",
+            DecodeError::UnknownDefinitions { .. } => crate::wire::UNKNOWN_DICTIONARY,
             DecodeError::ConflictingDefinition { .. } => "conflicting_definition",
             DecodeError::DanglingReference { .. } => "dangling_reference",
             DecodeError::GenerationMismatch { .. } => "generation_mismatch",

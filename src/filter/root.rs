@@ -12,6 +12,8 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::http::Http;
 use super::metrics::Metrics;
+use kong_looker_proto::wire;
+
 use super::worker::Destination;
 use super::{log, now_ms, worker};
 use kong_looker_core::capture::capturer::Capturer;
@@ -154,15 +156,15 @@ impl<'a> BatchRequest<'a> {
     fn headers(&self) -> Vec<(&str, &str)> {
         let mut headers = vec![
             (":method", "POST"),
-            (":path", "/v1/batches"),
+            (":path", wire::BATCHES_PATH),
             (":authority", self.authority),
-            ("content-type", "application/x-protobuf"),
+            ("content-type", wire::BATCH_CONTENT_TYPE),
         ];
         if self.tls {
             headers.push((":scheme", "https"));
         }
         if let Some(sig) = &self.signature {
-            headers.push(("authorization", sig.as_str()));
+            headers.push((wire::SIGNATURE_HEADER, sig.as_str()));
         }
         headers
     }
@@ -198,30 +200,22 @@ impl Context for Root {
             .flatten()
             .and_then(|v| String::from_utf8(v).ok())
         };
-        let status = header(":status").and_then(|s| s.trim().parse::<u16>().ok());
-        let reply = match status {
-            Some(status) => {
-                let retry_after_s = header("retry-after").and_then(|s| s.trim().parse().ok());
-                // Only a refusal says why in its body; read small ones.
-                let unknown_dictionary = status == 409
-                    && body_size <= 4096
-                    && hostcalls::get_buffer(
-                        proxy_wasm::types::BufferType::HttpCallResponseBody,
-                        0,
-                        body_size,
-                    )
-                    .ok()
-                    .flatten()
-                    .is_some_and(|b| b.windows(18).any(|w| w == b"unknown_dictionary"));
-                Reply::Status {
-                    status,
-                    retry_after_s,
-                    unknown_dictionary,
-                }
-            }
-            // Kong 3.9 calls back without a status when the call failed.
-            None => Reply::Failed,
+        let status = header(":status");
+        let body = || {
+            hostcalls::get_buffer(
+                proxy_wasm::types::BufferType::HttpCallResponseBody,
+                0,
+                body_size,
+            )
+            .ok()
+            .flatten()
         };
+        let reply = Reply::read(
+            status.as_deref(),
+            header("retry-after").as_deref(),
+            body_size,
+            body,
+        );
         // Never dispatch from here: a call made in a root context's call
         // response kills the nginx worker (SIGSEGV). The next tick sends.
         worker::with(|w| {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use kong_looker_proto::reader::DecodedBatch;
+use kong_looker_proto::wire;
 use kong_looker_proto::{BatchReader, Dictionary};
 use kong_looker_testkit::{Filter, Received};
 
@@ -135,7 +136,7 @@ impl Collected {
         for r in received {
             assert_eq!(
                 (r.method.as_str(), r.path.as_str()),
-                ("POST", "/v1/batches")
+                ("POST", wire::BATCHES_PATH)
             );
             assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
             let batch = reader

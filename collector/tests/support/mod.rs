@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_proto::wire;
 use kong_looker_proto::{BatchBuilder, BuilderOptions, SealedBatch, signing};
 
 pub use stores::TestStore;
@@ -230,9 +231,9 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
 pub fn post_batch(c: &Collector, bytes: &[u8], key: &[u8]) -> Reply {
     let auth = signing::authorization(key, now_ms() / 1000, bytes);
     post(
-        &c.url("/v1/batches"),
+        &c.url(wire::BATCHES_PATH),
         &[
-            ("content-type", "application/x-protobuf"),
+            ("content-type", wire::BATCH_CONTENT_TYPE),
             ("authorization", &auth),
         ],
         bytes,
@@ -242,7 +243,7 @@ pub fn post_batch(c: &Collector, bytes: &[u8], key: &[u8]) -> Reply {
 /// Posts http-log JSON with the right token.
 pub fn post_http_log(c: &Collector, json: &str) -> Reply {
     post(
-        &c.url("/v1/kong/http-log"),
+        &c.url(wire::HTTP_LOG_PATH),
         &[
             ("content-type", "application/json"),
             ("authorization", &format!("Bearer {TOKEN}")),
@@ -332,7 +333,7 @@ impl CollectorAt {
             let r = post(
                 &url,
                 &[
-                    ("content-type", "application/x-protobuf"),
+                    ("content-type", wire::BATCH_CONTENT_TYPE),
                     ("authorization", &auth),
                 ],
                 &batch.bytes,
@@ -342,7 +343,7 @@ impl CollectorAt {
                     p.builder.acknowledge(batch.ack);
                     return failures;
                 }
-                409 if r.body.contains("unknown_dictionary") => {
+                409 if r.body.contains(wire::UNKNOWN_DICTIONARY) => {
                     p.builder.reset_acknowledgements();
                     assert!(p.builder.redefine_all(&mut batch));
                 }
