@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_collector::api::Gate;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{App, Settings};
+use kong_looker_core::capture::privacy::AddressMode;
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
 

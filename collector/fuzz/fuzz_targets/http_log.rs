@@ -2,8 +2,8 @@
 //! every mapped row stays inside the table's bounds.
 #![no_main]
 
-use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_collector::http_log::Mapper;
+use kong_looker_core::capture::privacy::AddressMode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
