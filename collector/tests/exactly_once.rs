@@ -393,3 +393,44 @@ fn abandoned_gaps(store: TestStore) {
     assert_eq!(c.metric("kong_looker_collector_missing_batches"), 0.0);
 }
 on_both_stores!(gaps_the_drops_explain_are_not_missing, abandoned_gaps);
+
+/// A batch the collector committed, whose answer the producer lost and
+/// which it then gave up on, counts once: stored, and not also dropped.
+/// The producer counted its records (and credited again the drops it
+/// carried) in the batch that reports it abandoned; the store takes both
+/// off that batch.
+fn committed_then_abandoned(store: TestStore) {
+    let c = Collector::start(&store.url(), &[]);
+    let mut p = TestProducer::new(44, false);
+    let one = p.batch(10);
+    assert_eq!(post_batch(&c, &one.bytes, KEY).status, 204);
+    for req in p.mix.take_requests(5) {
+        let record = p.mix.record(&req);
+        p.builder.append(&record).unwrap();
+    }
+    let reported = kong_looker_proto::v1::Drops {
+        dispatch_failed: 10 + 3,
+        capture_error: 2,
+        abandoned: vec![one.sequence],
+        ..Default::default()
+    };
+    let two = p.builder.seal(now_ms(), &reported);
+    assert_eq!(post_batch(&c, &two.bytes, KEY).status, 204);
+    let s = stats(&store);
+    assert_eq!(
+        (
+            &s["drops_dispatch_failed"],
+            &s["drops_capture_error"],
+            &s["abandoned_batches"],
+            &s["missing_batches"]
+        ),
+        (&3.into(), &2.into(), &0.into(), &0.into()),
+        "{s}"
+    );
+    assert_eq!(store.count(REQUESTS), 15);
+}
+
+on_both_stores!(
+    a_committed_batch_given_up_on_counts_as_stored_only,
+    committed_then_abandoned
+);

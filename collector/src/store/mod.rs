@@ -337,6 +337,59 @@ pub fn iso_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Reads a committed batch's record count and drops, by instance and
+/// sequence; the same SQL in both dialects (`?`/`$` placeholders aside).
+const COMMITTED_COUNTS: &str = "SELECT records, drops_buffer_full, drops_dispatch_failed, \
+     drops_capture_error, drops_instance_reset FROM kong_looker_batches \
+     WHERE instance_id = {1} AND sequence = {2} AND state = 'committed'";
+
+/// Sets a batch's drops after [`uncount`].
+const SET_DROPS: &str = "UPDATE kong_looker_batches SET drops_buffer_full = {1}, \
+     drops_dispatch_failed = {2}, drops_capture_error = {3}, drops_instance_reset = {4} \
+     WHERE instance_id = {5} AND sequence = {6}";
+
+/// `sql` with `{n}` placeholders written as `?n` (SQLite) or `$n`
+/// (PostgreSQL).
+fn placeholders(sql: &str, mark: char) -> String {
+    (1..=6).fold(sql.to_owned(), |s, n| {
+        s.replace(&format!("{{{n}}}"), &format!("{mark}{n}"))
+    })
+}
+
+/// Drops in the order of the batches table's columns: buffer full,
+/// dispatch failed, capture error, instance reset.
+type DropCounts = [i64; 4];
+
+/// A producer that gave up on a batch the collector had committed after
+/// all (its answer was lost, and the retries ran out) counted that batch's
+/// records as dropped, and credited the drops it carried again. The
+/// carrying batch's drops lose both here, so no record counts as stored
+/// and dropped at once. `committed` is that batch's records and drops.
+/// The records were counted under `dispatch_failed` (or, for a batch the
+/// memory cap pushed out, `buffer_full`): they come off the first, and any
+/// rest off the second.
+fn uncount(drops: &mut DropCounts, committed: [i64; 5]) {
+    let [
+        records,
+        buffer_full,
+        dispatch_failed,
+        capture_error,
+        instance_reset,
+    ] = committed;
+    let less = |have: i64, take: i64| {
+        (
+            have.saturating_sub(take).max(0),
+            take.saturating_sub(have).max(0),
+        )
+    };
+    let (df, rest) = less(drops[1], records.saturating_add(dispatch_failed));
+    let (bf, _) = less(drops[0], buffer_full.saturating_add(rest));
+    drops[0] = bf;
+    drops[1] = df;
+    drops[2] = less(drops[2], capture_error).0;
+    drops[3] = less(drops[3], instance_reset).0;
+}
+
 /// The sequence numbers a batch reports abandoned that can be batches of
 /// its producer cut before it (1 to its own sequence, exclusive); anything
 /// else is ignored rather than trusted to explain a gap.

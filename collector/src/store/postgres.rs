@@ -14,8 +14,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Transaction};
 
 use super::{
-    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, Commit, CommitReport, Migration, StoreError, Summary,
-    abandoned, clamp, dangling, known_fields_sql, nonempty,
+    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, COMMITTED_COUNTS, Commit, CommitReport, DropCounts,
+    Migration, SET_DROPS, StoreError, Summary, abandoned, clamp, dangling, known_fields_sql,
+    nonempty, placeholders, uncount,
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
@@ -182,6 +183,10 @@ impl PgStore {
                  VALUES ($1, $2, $3)",
             )
             .await?;
+        let committed_stmt = tx
+            .prepare_cached(&placeholders(COMMITTED_COUNTS, '$'))
+            .await?;
+        let drops_stmt = tx.prepare_cached(&placeholders(SET_DROPS, '$')).await?;
         for b in &commit.batches {
             let d = &b.batch.drops;
             let cut_at = (b.batch.cut_time_ms != 0).then(|| system_time(b.batch.cut_time_ms));
@@ -216,7 +221,32 @@ impl PgStore {
             report.inserted.push(stored);
             let mut covered = Vec::new();
             if stored {
+                let mut drops: DropCounts = [
+                    clamp(d.buffer_full),
+                    clamp(d.dispatch_failed),
+                    clamp(d.capture_error),
+                    clamp(d.instance_reset),
+                ];
+                let mut uncounted = false;
                 for sequence in abandoned(b.batch) {
+                    let found = tx
+                        .query_opt(&committed_stmt, &[&b.instance_id, &clamp(sequence)])
+                        .await?;
+                    if let Some(r) = found {
+                        let records: i32 = r.try_get(0)?;
+                        uncount(
+                            &mut drops,
+                            [
+                                i64::from(records),
+                                r.try_get(1)?,
+                                r.try_get(2)?,
+                                r.try_get(3)?,
+                                r.try_get(4)?,
+                            ],
+                        );
+                        uncounted = true;
+                        continue;
+                    }
                     let landed = tx
                         .execute(
                             &notice_stmt,
@@ -234,6 +264,20 @@ impl PgStore {
                     if landed == 1 {
                         covered.push(sequence);
                     }
+                }
+                if uncounted {
+                    tx.execute(
+                        &drops_stmt,
+                        &[
+                            &drops[0],
+                            &drops[1],
+                            &drops[2],
+                            &drops[3],
+                            &b.instance_id,
+                            &clamp(b.batch.sequence),
+                        ],
+                    )
+                    .await?;
                 }
             }
             report.abandoned.push(covered);

@@ -14,8 +14,9 @@ use foldhash::fast::RandomState;
 use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, Commit, CommitReport, Migration, StoreError, Summary,
-    abandoned, clamp, dangling, iso_ms, known_fields_sql, nonempty, now_ms,
+    BATCH_COLUMNS, BATCH_REPLACES_NOTICE, COMMITTED_COUNTS, Commit, CommitReport, DropCounts,
+    Migration, SET_DROPS, StoreError, Summary, abandoned, clamp, dangling, iso_ms,
+    known_fields_sql, nonempty, now_ms, placeholders, uncount,
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
@@ -152,6 +153,8 @@ impl SqliteStore {
                 "INSERT INTO kong_looker_dictionary (instance_id, generation, definitions)
                  VALUES (?1, ?2, ?3)",
             )?;
+            let mut committed_stmt = tx.prepare_cached(&placeholders(COMMITTED_COUNTS, '?'))?;
+            let mut drops_stmt = tx.prepare_cached(&placeholders(SET_DROPS, '?'))?;
             for b in &commit.batches {
                 let d = &b.batch.drops;
                 let stored = batch_stmt.execute(params![
@@ -182,7 +185,24 @@ impl SqliteStore {
                     continue;
                 }
                 let mut covered = Vec::new();
+                let mut drops: DropCounts = [
+                    clamp(d.buffer_full),
+                    clamp(d.dispatch_failed),
+                    clamp(d.capture_error),
+                    clamp(d.instance_reset),
+                ];
+                let mut uncounted = false;
                 for sequence in abandoned(b.batch) {
+                    if let Some(counts) = committed_stmt
+                        .query_row(params![b.instance_id, clamp(sequence)], |r| {
+                            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+                        })
+                        .optional()?
+                    {
+                        uncount(&mut drops, counts);
+                        uncounted = true;
+                        continue;
+                    }
                     if notice_stmt.execute(params![
                         b.instance_id,
                         clamp(sequence),
@@ -196,6 +216,16 @@ impl SqliteStore {
                     {
                         covered.push(sequence);
                     }
+                }
+                if uncounted {
+                    drops_stmt.execute(params![
+                        drops[0],
+                        drops[1],
+                        drops[2],
+                        drops[3],
+                        b.instance_id,
+                        clamp(b.batch.sequence),
+                    ])?;
                 }
                 report.abandoned.push(covered);
                 let rows = b.batch.rows(b.dictionary).map_err(dangling)?;
