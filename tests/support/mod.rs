@@ -24,6 +24,12 @@ pub fn filter() -> Filter {
 }
 
 fn load() -> Filter {
+    Filter::load(fresh_wasm()).expect("dist/kong_looker.wasm loads")
+}
+
+/// `dist/kong_looker.wasm`, after checking that it is newer than every
+/// source it is built from.
+pub fn fresh_wasm() -> PathBuf {
     // The collector's end-to-end tests include this module from collector/.
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let root = if manifest.join("kong_looker.meta.json").exists() {
@@ -42,7 +48,7 @@ fn load() -> Filter {
             "dist/kong_looker.wasm is older than {dir}/: run `make build`"
         );
     }
-    Filter::load(&wasm).expect("dist/kong_looker.wasm loads")
+    wasm
 }
 
 fn newest_file(dir: &Path) -> SystemTime {

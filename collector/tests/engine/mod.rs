@@ -11,7 +11,7 @@ pub mod traffic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::support::TestStore;
 pub use nginx::{Engine, Nginx};
@@ -30,39 +30,7 @@ pub fn repo_root() -> PathBuf {
 /// as the filter's own test support does.
 pub fn wasm() -> PathBuf {
     static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    WASM.get_or_init(fresh_wasm).clone()
-}
-
-fn fresh_wasm() -> PathBuf {
-    let root = repo_root();
-    let wasm = root.join("dist/kong_looker.wasm");
-    let built = std::fs::metadata(&wasm)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: run `make build`", wasm.display()));
-    for dir in ["src", "proto/src", "proto/kong_looker"] {
-        assert!(
-            newest_file(&root.join(dir)) <= built,
-            "dist/kong_looker.wasm is older than {dir}/: run `make build`"
-        );
-    }
-    wasm
-}
-
-fn newest_file(dir: &Path) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let t = if path.is_dir() {
-            newest_file(&path)
-        } else {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH)
-        };
-        newest = newest.max(t);
-    }
-    newest
+    WASM.get_or_init(crate::filter_support::fresh_wasm).clone()
 }
 
 /// One engine test at a time: they measure throughput and memory, and
