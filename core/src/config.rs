@@ -1,13 +1,18 @@
-//! The filter's configuration: the JSON Kong passes from
-//! `filter_chains[].filters[].config`, its defaults, and the checks that
-//! refuse a bad one with the field and the reason.
+//! The configuration every host reads: the JSON Kong passes the filter
+//! from `filter_chains[].filters[].config` (and the plugin server as its
+//! plugin config), its defaults, and the checks that refuse a bad one with
+//! the field and the reason.
 //!
 //! Every field has a default except `collector`, so `{"collector": "..."}`
-//! is a complete config. `kong_looker.meta.json` describes the same shape
-//! as a JSON Schema (draft-4) for Kong's admin API; a unit test keeps the
-//! two in step.
+//! is a complete config. Each section is laid out the same way: the struct,
+//! its `Default` (one default per field, next to the field), its bounds,
+//! and its reader. `kong_looker.meta.json` describes the same shape as a
+//! JSON Schema (draft-4) for Kong's admin API; a unit test keeps the two in
+//! step.
 
 mod fields;
+
+use core::ops::RangeInclusive;
 
 use fields::Object;
 
@@ -15,8 +20,6 @@ use fields::Object;
 pub const MIN_KEY_BYTES: usize = 16;
 /// Longest string accepted for names and labels.
 const MAX_LABEL_BYTES: usize = 256;
-/// Most prefix templates one filter entry takes.
-const MAX_TEMPLATES: usize = 1_000;
 
 /// The whole configuration of one filter entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,25 +28,27 @@ pub struct Config {
     /// Where the collector listens: `ip:port`, `host:port`, `[v6]:port` or
     /// `unix:/path`. Required.
     pub collector: String,
-    /// Host header (and TLS server name) for the collector; defaults to the
-    /// collector address.
+    /// Host header (and TLS server name) for the collector; empty (the
+    /// default) means the collector address.
     pub collector_host: String,
-    /// Speak HTTPS to the collector.
+    /// Speak HTTPS to the collector. Default off.
     pub tls: bool,
     /// Key for signing batches (HMAC-SHA256), shared with the collector.
-    /// Empty: batches are sent unsigned.
+    /// Empty (the default): batches are sent unsigned.
     pub signing_key: String,
-    /// Timeout for one delivery to the collector, milliseconds.
+    /// Timeout for one delivery to the collector, milliseconds; default
+    /// [`Config::TIMEOUT_MS`].
     pub timeout_ms: u32,
     /// Workspace or team label stamped on every record; Looker's access
-    /// filters use it.
+    /// filters use it. Default empty.
     pub workspace: String,
     /// When to cut a batch.
     pub batch: BatchConfig,
-    /// Cap on buffered plus pending batch bytes in one worker.
+    /// Cap on buffered plus pending batch bytes in one worker; default
+    /// [`Config::MAX_BUFFER_BYTES`].
     pub max_buffer_bytes: u32,
-    /// Fraction of requests recorded, in (0, 1]. 5xx, 401 and 403 are
-    /// always recorded; kept records carry the weight 1/rate.
+    /// Fraction of requests recorded, in (0, 1], default 1. 5xx, 401 and
+    /// 403 are always recorded; kept records carry the weight 1/rate.
     pub sample_rate: f64,
     /// Send Kong's request id (`ngx.kong_request_id`), so the collector can
     /// match a record with the same request's http-log entry. Off by
@@ -51,6 +56,7 @@ pub struct Config {
     /// and only a deployment that also runs http-log needs them.
     pub request_id: bool,
     /// Export metrics through the proxy-wasm metrics API (Kong 3.8+).
+    /// Default on.
     pub metrics: bool,
     /// Which identity sources to read.
     pub identity: IdentityConfig,
@@ -58,6 +64,90 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// Path templates.
     pub paths: PathsConfig,
+}
+
+impl Config {
+    /// Default of `timeout_ms`.
+    pub const TIMEOUT_MS: u32 = 5_000;
+    /// Bounds of `timeout_ms`.
+    const TIMEOUT_MS_RANGE: RangeInclusive<u32> = 1..=600_000;
+    /// Default of `max_buffer_bytes`.
+    pub const MAX_BUFFER_BYTES: u32 = 4 * 1024 * 1024;
+    /// Bounds of `max_buffer_bytes`.
+    const MAX_BUFFER_BYTES_RANGE: RangeInclusive<u32> = 64 * 1024..=1024 * 1024 * 1024;
+
+    /// Parses and checks a config.
+    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let value = serde_json::from_slice(bytes).map_err(|e| ConfigError {
+            field: ".".into(),
+            reason: strip_position(&e.to_string()),
+        })?;
+        let config = Config::read(Object::document(value)?)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads every field, with its default where absent.
+    fn read(mut doc: Object) -> Result<Config, ConfigError> {
+        let config = Config {
+            collector: doc.require("collector")?.string()?,
+            collector_host: doc.string("collector_host", "")?,
+            tls: doc.boolean("tls", false)?,
+            signing_key: doc.secret("signing_key")?,
+            timeout_ms: doc.whole("timeout_ms", Config::TIMEOUT_MS)?,
+            workspace: doc.string("workspace", "")?,
+            batch: BatchConfig::read(doc.object("batch")?)?,
+            max_buffer_bytes: doc.whole("max_buffer_bytes", Config::MAX_BUFFER_BYTES)?,
+            sample_rate: doc.number("sample_rate", 1.0)?,
+            request_id: doc.boolean("request_id", false)?,
+            metrics: doc.boolean("metrics", true)?,
+            identity: IdentityConfig::read(doc.object("identity")?)?,
+            privacy: PrivacyConfig::read(doc.object("privacy")?)?,
+            paths: PathsConfig::read(doc.object("paths")?)?,
+        };
+        doc.finish()?;
+        Ok(config)
+    }
+
+    /// The range and consistency checks, once every field has its type.
+    fn check(&self) -> Result<(), ConfigError> {
+        let fail = |field: &str, reason: String| {
+            Err(ConfigError {
+                field: field.into(),
+                reason,
+            })
+        };
+        if let Err(reason) = check_collector(&self.collector) {
+            return fail("collector", reason);
+        }
+        range("timeout_ms", self.timeout_ms, Config::TIMEOUT_MS_RANGE)?;
+        self.batch.check()?;
+        range(
+            "max_buffer_bytes",
+            self.max_buffer_bytes,
+            Config::MAX_BUFFER_BYTES_RANGE,
+        )?;
+        if self.max_buffer_bytes < self.batch.max_bytes {
+            return fail(
+                "max_buffer_bytes",
+                format!(
+                    "{} is smaller than batch.max_bytes ({})",
+                    self.max_buffer_bytes, self.batch.max_bytes
+                ),
+            );
+        }
+        if !(self.sample_rate > 0.0 && self.sample_rate <= 1.0) {
+            return fail("sample_rate", "must be more than 0 and at most 1".into());
+        }
+        self.paths.check()?;
+        label("workspace", &self.workspace)?;
+        label("collector_host", &self.collector_host)?;
+        self.identity.check()?;
+        if !self.signing_key.is_empty() && self.signing_key.len() < MIN_KEY_BYTES {
+            return fail("signing_key", format!("shorter than {MIN_KEY_BYTES} bytes"));
+        }
+        self.privacy.check()
+    }
 }
 
 /// When a batch is cut: whichever limit is reached first.
@@ -70,7 +160,9 @@ pub struct BatchConfig {
     pub max_bytes: u32,
     /// Longest a record waits before its batch is sent, milliseconds.
     pub flush_interval_ms: u32,
-    /// Batches awaiting an answer at once.
+    /// Batches awaiting an answer at once (the Wasm filter keeps one
+    /// whatever this says: its engine leaks a connection slot per extra
+    /// call in flight).
     pub max_in_flight: u32,
     /// How long a failing batch is retried before its records are dropped,
     /// milliseconds.
@@ -80,16 +172,25 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_records: defaults::max_records(),
-            max_bytes: defaults::max_bytes(),
-            flush_interval_ms: defaults::flush_interval_ms(),
-            max_in_flight: defaults::max_in_flight(),
-            max_retry_age_ms: defaults::max_retry_age_ms(),
+            // The filter sends one batch per 100 ms tick at most, so a
+            // batch holds a tenth of a second of a busy worker's traffic:
+            // 50,000 records/s at most.
+            max_records: 5_000,
+            max_bytes: 512 * 1024,
+            flush_interval_ms: 1_000,
+            max_in_flight: 4,
+            max_retry_age_ms: 300_000,
         }
     }
 }
 
 impl BatchConfig {
+    const MAX_RECORDS: RangeInclusive<u32> = 1..=100_000;
+    const MAX_BYTES: RangeInclusive<u32> = 1024..=8 * 1024 * 1024;
+    const FLUSH_INTERVAL_MS: RangeInclusive<u32> = 10..=3_600_000;
+    const MAX_IN_FLIGHT: RangeInclusive<u32> = 1..=64;
+    const MAX_RETRY_AGE_MS: RangeInclusive<u32> = 0..=86_400_000;
+
     fn read(mut obj: Object) -> Result<Self, ConfigError> {
         let d = BatchConfig::default();
         let batch = BatchConfig {
@@ -101,6 +202,26 @@ impl BatchConfig {
         };
         obj.finish()?;
         Ok(batch)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        range("batch.max_records", self.max_records, Self::MAX_RECORDS)?;
+        range("batch.max_bytes", self.max_bytes, Self::MAX_BYTES)?;
+        range(
+            "batch.flush_interval_ms",
+            self.flush_interval_ms,
+            Self::FLUSH_INTERVAL_MS,
+        )?;
+        range(
+            "batch.max_in_flight",
+            self.max_in_flight,
+            Self::MAX_IN_FLIGHT,
+        )?;
+        range(
+            "batch.max_retry_age_ms",
+            self.max_retry_age_ms,
+            Self::MAX_RETRY_AGE_MS,
+        )
     }
 }
 
@@ -165,19 +286,56 @@ impl IdentityConfig {
         obj.finish()?;
         Ok(identity)
     }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        label("identity.groups_claim", &self.groups_claim)?;
+        header_names("identity.key_names", &self.key_names)?;
+        header_names("identity.trusted_headers", &self.trusted_headers)
+    }
 }
 
 /// Privacy settings.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct PrivacyConfig {
-    /// `keep`, `truncate` (to /24 or /48) or `hash` (needs `hash_key`).
+    /// `keep` (the default), `truncate` (to /24 or /48) or `hash` (needs
+    /// `hash_key`).
     pub client_address: AddressMode,
     /// Replace consumer names, custom ids, credentials, subjects and client
-    /// ids by keyed hashes (needs `hash_key`).
+    /// ids by keyed hashes (needs `hash_key`). Default off.
     pub pseudonymize: bool,
-    /// Key for the hashes, at least 16 bytes.
+    /// Key for the hashes, at least [`MIN_KEY_BYTES`] bytes. Default none.
     pub hash_key: String,
+}
+
+impl PrivacyConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let d = PrivacyConfig::default();
+        let client_address = match obj.take("client_address") {
+            None => d.client_address,
+            Some(f) => f.choice(&AddressMode::CHOICES)?,
+        };
+        let privacy = PrivacyConfig {
+            client_address,
+            pseudonymize: obj.boolean("pseudonymize", d.pseudonymize)?,
+            hash_key: obj.secret("hash_key")?,
+        };
+        obj.finish()?;
+        Ok(privacy)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let needs_key = self.client_address == AddressMode::Hash || self.pseudonymize;
+        if needs_key && self.hash_key.len() < MIN_KEY_BYTES {
+            return Err(ConfigError {
+                field: "privacy.hash_key".into(),
+                reason: format!(
+                    "hashing is on (client_address \"hash\" or pseudonymize) and the key is shorter than {MIN_KEY_BYTES} bytes"
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// How the client address is recorded: the filter's
@@ -212,22 +370,6 @@ impl AddressMode {
     }
 }
 
-impl PrivacyConfig {
-    fn read(mut obj: Object) -> Result<Self, ConfigError> {
-        let client_address = match obj.take("client_address") {
-            None => AddressMode::default(),
-            Some(f) => f.choice(&AddressMode::CHOICES)?,
-        };
-        let privacy = PrivacyConfig {
-            client_address,
-            pseudonymize: obj.boolean("pseudonymize", PrivacyConfig::default().pseudonymize)?,
-            hash_key: obj.secret("hash_key")?,
-        };
-        obj.finish()?;
-        Ok(privacy)
-    }
-}
-
 /// Path templates.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize))]
@@ -242,22 +384,28 @@ impl Default for PathsConfig {
     fn default() -> Self {
         PathsConfig {
             templates: Vec::new(),
-            max_templates: defaults::max_templates(),
+            max_templates: 2_000,
         }
     }
 }
 
 impl PathsConfig {
+    /// Most prefix templates one filter entry takes.
+    const MAX_TEMPLATE_RULES: usize = 1_000;
+    const MAX_TEMPLATES: RangeInclusive<u32> = 1..=100_000;
+    /// Longest template text, bytes.
+    const MAX_TEMPLATE_BYTES: usize = 2048;
+
     fn read(mut obj: Object) -> Result<Self, ConfigError> {
         let templates = match obj.take("templates") {
             None => Vec::new(),
             Some(f) => {
                 let items = f.items()?;
                 // Checked before reading, so a huge list costs nothing more.
-                if items.len() > MAX_TEMPLATES {
+                if items.len() > Self::MAX_TEMPLATE_RULES {
                     return Err(ConfigError {
                         field: "paths.templates".into(),
-                        reason: format!("more than {MAX_TEMPLATES} templates"),
+                        reason: format!("more than {} templates", Self::MAX_TEMPLATE_RULES),
                     });
                 }
                 items
@@ -273,16 +421,28 @@ impl PathsConfig {
         obj.finish()?;
         Ok(paths)
     }
-}
 
-impl TemplateConfig {
-    fn read(mut obj: Object) -> Result<Self, ConfigError> {
-        let template = TemplateConfig {
-            prefix: obj.require("prefix")?.string()?,
-            template: obj.require("template")?.string()?,
-        };
-        obj.finish()?;
-        Ok(template)
+    fn check(&self) -> Result<(), ConfigError> {
+        range(
+            "paths.max_templates",
+            self.max_templates,
+            Self::MAX_TEMPLATES,
+        )?;
+        for (i, t) in self.templates.iter().enumerate() {
+            if !t.prefix.starts_with('/') {
+                return Err(ConfigError {
+                    field: format!("paths.templates[{i}].prefix"),
+                    reason: format!("{:?} does not start with /", t.prefix),
+                });
+            }
+            if t.template.is_empty() || t.template.len() > Self::MAX_TEMPLATE_BYTES {
+                return Err(ConfigError {
+                    field: format!("paths.templates[{i}].template"),
+                    reason: format!("must be 1 to {} bytes", Self::MAX_TEMPLATE_BYTES),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -296,35 +456,14 @@ pub struct TemplateConfig {
     pub template: String,
 }
 
-mod defaults {
-    pub fn timeout_ms() -> u32 {
-        5_000
-    }
-    pub fn max_buffer_bytes() -> u32 {
-        4 * 1024 * 1024
-    }
-    pub fn sample_rate() -> f64 {
-        1.0
-    }
-    // One call leaves per 100 ms tick, so a batch must hold a tenth of a
-    // second of a busy worker's traffic: 50,000 records/s at most.
-    pub fn max_records() -> u32 {
-        5_000
-    }
-    pub fn max_bytes() -> u32 {
-        512 * 1024
-    }
-    pub fn flush_interval_ms() -> u32 {
-        1_000
-    }
-    pub fn max_in_flight() -> u32 {
-        4
-    }
-    pub fn max_retry_age_ms() -> u32 {
-        300_000
-    }
-    pub fn max_templates() -> u32 {
-        2_000
+impl TemplateConfig {
+    fn read(mut obj: Object) -> Result<Self, ConfigError> {
+        let template = TemplateConfig {
+            prefix: obj.require("prefix")?.string()?,
+            template: obj.require("template")?.string()?,
+        };
+        obj.finish()?;
+        Ok(template)
     }
 }
 
@@ -347,132 +486,11 @@ impl core::fmt::Display for ConfigError {
     }
 }
 
-impl Config {
-    /// Parses and checks a config.
-    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let value = serde_json::from_slice(bytes).map_err(|e| ConfigError {
-            field: ".".into(),
-            reason: strip_position(&e.to_string()),
-        })?;
-        let config = Config::read(Object::document(value)?)?;
-        config.check()?;
-        Ok(config)
-    }
-
-    /// Reads every field, with its default where absent.
-    fn read(mut doc: Object) -> Result<Config, ConfigError> {
-        let config = Config {
-            collector: doc.require("collector")?.string()?,
-            collector_host: doc.string("collector_host", "")?,
-            tls: doc.boolean("tls", false)?,
-            signing_key: doc.secret("signing_key")?,
-            timeout_ms: doc.whole("timeout_ms", defaults::timeout_ms())?,
-            workspace: doc.string("workspace", "")?,
-            batch: BatchConfig::read(doc.object("batch")?)?,
-            max_buffer_bytes: doc.whole("max_buffer_bytes", defaults::max_buffer_bytes())?,
-            sample_rate: doc.number("sample_rate", defaults::sample_rate())?,
-            request_id: doc.boolean("request_id", false)?,
-            metrics: doc.boolean("metrics", true)?,
-            identity: IdentityConfig::read(doc.object("identity")?)?,
-            privacy: PrivacyConfig::read(doc.object("privacy")?)?,
-            paths: PathsConfig::read(doc.object("paths")?)?,
-        };
-        doc.finish()?;
-        Ok(config)
-    }
-
-    /// The range and consistency checks, once every field has its type.
-    fn check(&self) -> Result<(), ConfigError> {
-        let fail = |field: &str, reason: String| {
-            Err(ConfigError {
-                field: field.into(),
-                reason,
-            })
-        };
-        if let Err(reason) = check_collector(&self.collector) {
-            return fail("collector", reason);
-        }
-        range("timeout_ms", self.timeout_ms, 1, 600_000)?;
-        range("batch.max_records", self.batch.max_records, 1, 100_000)?;
-        range(
-            "batch.max_bytes",
-            self.batch.max_bytes,
-            1024,
-            8 * 1024 * 1024,
-        )?;
-        range(
-            "batch.flush_interval_ms",
-            self.batch.flush_interval_ms,
-            10,
-            3_600_000,
-        )?;
-        range("batch.max_in_flight", self.batch.max_in_flight, 1, 64)?;
-        range(
-            "batch.max_retry_age_ms",
-            self.batch.max_retry_age_ms,
-            0,
-            86_400_000,
-        )?;
-        range(
-            "max_buffer_bytes",
-            self.max_buffer_bytes,
-            64 * 1024,
-            1024 * 1024 * 1024,
-        )?;
-        if self.max_buffer_bytes < self.batch.max_bytes {
-            return fail(
-                "max_buffer_bytes",
-                format!(
-                    "{} is smaller than batch.max_bytes ({})",
-                    self.max_buffer_bytes, self.batch.max_bytes
-                ),
-            );
-        }
-        if !(self.sample_rate > 0.0 && self.sample_rate <= 1.0) {
-            return fail("sample_rate", "must be more than 0 and at most 1".into());
-        }
-        range("paths.max_templates", self.paths.max_templates, 1, 100_000)?;
-        for (i, t) in self.paths.templates.iter().enumerate() {
-            if !t.prefix.starts_with('/') {
-                return fail(
-                    &format!("paths.templates[{i}].prefix"),
-                    format!("{:?} does not start with /", t.prefix),
-                );
-            }
-            if t.template.is_empty() || t.template.len() > 2048 {
-                return fail(
-                    &format!("paths.templates[{i}].template"),
-                    "must be 1 to 2048 bytes".into(),
-                );
-            }
-        }
-        label("workspace", &self.workspace)?;
-        label("collector_host", &self.collector_host)?;
-        label("identity.groups_claim", &self.identity.groups_claim)?;
-        header_names("identity.key_names", &self.identity.key_names)?;
-        header_names("identity.trusted_headers", &self.identity.trusted_headers)?;
-        if !self.signing_key.is_empty() && self.signing_key.len() < MIN_KEY_BYTES {
-            return fail("signing_key", format!("shorter than {MIN_KEY_BYTES} bytes"));
-        }
-        let needs_key =
-            self.privacy.client_address == AddressMode::Hash || self.privacy.pseudonymize;
-        if needs_key && self.privacy.hash_key.len() < MIN_KEY_BYTES {
-            return fail(
-                "privacy.hash_key",
-                format!(
-                    "hashing is on (client_address \"hash\" or pseudonymize) and the key is shorter than {MIN_KEY_BYTES} bytes"
-                ),
-            );
-        }
-        Ok(())
-    }
-}
-
-fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), ConfigError> {
-    if value < min || value > max {
+fn range(field: &str, value: u32, bounds: RangeInclusive<u32>) -> Result<(), ConfigError> {
+    if !bounds.contains(&value) {
         return Err(ConfigError {
             field: field.into(),
-            reason: format!("{value} is outside {min}..={max}"),
+            reason: format!("{value} is outside {}..={}", bounds.start(), bounds.end()),
         });
     }
     Ok(())
@@ -488,16 +506,21 @@ fn label(field: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Most header names one list takes.
+const MAX_HEADER_NAMES: usize = 32;
+/// Longest header name, bytes.
+const MAX_HEADER_NAME_BYTES: usize = 128;
+
 fn header_names(field: &str, names: &[String]) -> Result<(), ConfigError> {
-    if names.len() > 32 {
+    if names.len() > MAX_HEADER_NAMES {
         return Err(ConfigError {
             field: field.into(),
-            reason: "more than 32 headers".into(),
+            reason: format!("more than {MAX_HEADER_NAMES} headers"),
         });
     }
     for (i, name) in names.iter().enumerate() {
         let token = !name.is_empty()
-            && name.len() <= 128
+            && name.len() <= MAX_HEADER_NAME_BYTES
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
