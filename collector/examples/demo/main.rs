@@ -8,8 +8,9 @@
 //! endpoint, waits for the last flush, stops the collector with SIGTERM,
 //! and reports from the store.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../../tests/support/mod.rs"]
 mod filter_support;
+mod report;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -144,7 +145,14 @@ fn main() {
         "done       in {:.0} s; the collector stopped cleanly on SIGTERM",
         started.elapsed().as_secs_f64()
     );
-    report(&db, &metrics(&kong), &collector_metrics, wire_bytes);
+    let summary = stats(&db);
+    report::report(
+        &db,
+        &metrics(&kong),
+        &summary,
+        &collector_metrics,
+        wire_bytes,
+    );
     println!();
     println!("The store   {}", db.display());
     println!(
@@ -176,18 +184,37 @@ impl Collector {
     }
 }
 
-fn start_collector(root: &Path, data: &Path, db: &Path, span_ms: u64) -> Collector {
-    // The binary sits beside the examples folder: target/<profile>/.
+/// The collector binary, which sits beside the examples folder:
+/// target/<profile>/.
+fn collector_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
-    let bin = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .map(|p| p.join("kong-looker-collector"))
         .filter(|p| p.exists())
         .unwrap_or_else(|| {
             panic!("kong-looker-collector is not built: run `make demo` (or cargo build -p kong-looker-collector)")
-        });
-    let mut child = Command::new(bin)
+        })
+}
+
+/// The store's summary, as an operator reads it: `kong-looker-collector
+/// stats --json`.
+fn stats(db: &Path) -> serde_json::Value {
+    let out = Command::new(collector_bin())
+        .args(["stats", "--json", "--store"])
+        .arg(format!("sqlite:{}", db.display()))
+        .output()
+        .expect("kong-looker-collector stats");
+    assert!(
+        out.status.success(),
+        "stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stats --json prints JSON")
+}
+
+fn start_collector(root: &Path, data: &Path, db: &Path, span_ms: u64) -> Collector {
+    let mut child = Command::new(collector_bin())
         .current_dir(root)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--store")
@@ -336,165 +363,6 @@ fn http_get(addr: &str, path: &str) -> String {
 
 fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
     filter_support::filter_metrics(kong)
-}
-
-fn metric(text: &str, sample: &str) -> f64 {
-    kong_looker_collector::metrics::sample(text, sample).unwrap_or(0.0)
-}
-
-fn report(db: &Path, filter: &BTreeMap<String, u64>, collector: &str, wire_bytes: usize) {
-    let conn = rusqlite::Connection::open(db).expect("the demo store");
-    let q = |sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
-        let mut stmt = conn.prepare(sql).expect(sql);
-        let n = stmt.column_count();
-        stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
-            .expect(sql)
-            .collect::<Result<_, _>>()
-            .expect(sql)
-    };
-    let text = |v: &rusqlite::types::Value| match v {
-        rusqlite::types::Value::Text(s) => s.clone(),
-        rusqlite::types::Value::Integer(i) => i.to_string(),
-        rusqlite::types::Value::Real(r) => format!("{r:.0}"),
-        rusqlite::types::Value::Null => "(none)".into(),
-        rusqlite::types::Value::Blob(_) => "(blob)".into(),
-    };
-    let num = |v: &rusqlite::types::Value| match v {
-        rusqlite::types::Value::Integer(i) => *i as f64,
-        rusqlite::types::Value::Real(r) => *r,
-        _ => 0.0,
-    };
-
-    println!();
-    println!("By route (requests weighted by sampling; p95 of total latency)");
-    println!(
-        "  {:<26} {:>9} {:>7} {:>7} {:>9}",
-        "route", "requests", "5xx", "4xx", "p95 ms"
-    );
-    let mut latencies: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in
-        q("SELECT coalesce(route_name, '(no route)'), latency_total_us FROM kong_looker_requests")
-    {
-        latencies
-            .entry(text(&r[0]))
-            .or_default()
-            .push(num(&r[1]) as i64);
-    }
-    for r in q(
-        "SELECT coalesce(route_name, '(no route)'), sum(sample_weight), \
-                sum(CASE WHEN status >= 500 THEN sample_weight ELSE 0 END), \
-                sum(CASE WHEN status BETWEEN 400 AND 499 THEN sample_weight ELSE 0 END) \
-                FROM kong_looker_requests GROUP BY 1 ORDER BY 2 DESC LIMIT 12",
-    ) {
-        let route = text(&r[0]);
-        let mut l = latencies.remove(&route).unwrap_or_default();
-        l.sort_unstable();
-        let p95 = l
-            .get((l.len().saturating_sub(1)) * 95 / 100)
-            .copied()
-            .unwrap_or(0);
-        println!(
-            "  {:<26} {:>9.0} {:>7.0} {:>7.0} {:>9.1}",
-            route,
-            num(&r[1]),
-            num(&r[2]),
-            num(&r[3]),
-            p95 as f64 / 1000.0
-        );
-    }
-    println!();
-    println!("Top consumers");
-    for r in q(
-        "SELECT consumer_username, sum(sample_weight), count(DISTINCT route_name) \
-                FROM kong_looker_requests WHERE consumer_username IS NOT NULL \
-                GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
-    ) {
-        println!(
-            "  {:<26} {:>9.0} requests on {} routes",
-            text(&r[0]),
-            num(&r[1]),
-            text(&r[2])
-        );
-    }
-    println!();
-    println!("Failed attempts (401 and 403) by client id");
-    for r in q(
-        "SELECT coalesce(client_id, consumer_username, '(unidentified)'), \
-                sum(CASE WHEN status = 401 THEN 1 ELSE 0 END), \
-                sum(CASE WHEN status = 403 THEN 1 ELSE 0 END), \
-                sum(CASE WHEN origin = 'http_log' THEN 1 ELSE 0 END) \
-                FROM kong_looker_requests WHERE status IN (401, 403) \
-                GROUP BY 1 ORDER BY count(*) DESC LIMIT 6",
-    ) {
-        println!(
-            "  {:<26} {:>6} x 401 {:>6} x 403   ({} seen only by http-log)",
-            text(&r[0]),
-            text(&r[1]),
-            text(&r[2]),
-            text(&r[3])
-        );
-    }
-    println!();
-    println!("AI agents");
-    for r in q(
-        "SELECT agent_category, agent_name, sum(sample_weight) FROM kong_looker_requests \
-                WHERE agent_category LIKE 'ai_%' OR agent_category = 'mcp_client' \
-                GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8",
-    ) {
-        println!(
-            "  {:<14} {:<20} {:>8.0}",
-            text(&r[0]),
-            text(&r[1]),
-            num(&r[2])
-        );
-    }
-
-    let rows = q(
-        "SELECT count(*), sum(CASE WHEN origin = 'filter' THEN 1 ELSE 0 END), \
-                  sum(CASE WHEN origin = 'http_log' THEN 1 ELSE 0 END) FROM kong_looker_requests",
-    );
-    let batches = q(
-        "SELECT count(*), coalesce(sum(drops_buffer_full + drops_dispatch_failed \
-                     + drops_capture_error + drops_instance_reset), 0), \
-                     sum(CASE WHEN cut_at IS NOT NULL THEN 1 ELSE 0 END) FROM kong_looker_batches",
-    );
-    let mut lags: Vec<f64> = q(
-        "SELECT (julianday(committed_at) - julianday(received_at)) * 86400000.0 \
-                                FROM kong_looker_batches",
-    )
-    .iter()
-    .map(|r| num(&r[0]))
-    .collect();
-    lags.sort_by(f64::total_cmp);
-    let delivered = num(&rows[0][1]);
-    println!();
-    println!("Pipeline");
-    println!(
-        "  captured {} by the filter; delivered {:.0}; dropped {} (counted by reason in the batches table)",
-        filter.get("records_captured").copied().unwrap_or(0),
-        delivered,
-        text(&batches[0][1])
-    );
-    println!(
-        "  {} batches committed; {:.0} duplicate deliveries refused; {:.1} bytes per record on the wire\n  \
-         (Kong's request id, on because http-log runs too, is 16 of them; see bench/RESULTS.md)",
-        text(&batches[0][0]),
-        metric(collector, "kong_looker_collector_batches_duplicate_total"),
-        wire_bytes as f64 / delivered.max(1.0)
-    );
-    println!(
-        "  {} rows in kong_looker_requests ({:.0} from the filter, {} from http-log only)",
-        text(&rows[0][0]),
-        delivered,
-        text(&rows[0][2])
-    );
-    if !lags.is_empty() {
-        println!(
-            "  freshness: received to committed {:.0} ms median, {:.0} ms p95 (in Kong, add the flush interval, 1 s)",
-            lags[lags.len() / 2],
-            lags[(lags.len() - 1) * 95 / 100]
-        );
-    }
 }
 
 fn now_ms() -> u64 {
