@@ -9,6 +9,7 @@
 //!   per-chain [`capture::capturer`] behind [`capture::capturer::LogSource`].
 //! - [`outbox`]: the buffer and its batches on their way to the collector:
 //!   cutting, sending, retrying, dropping and counting.
+//! - [`destination`]: where batches go, and the headers of a signed call.
 //! - [`log_limit`]: which repeated error-log lines are held back.
 //!
 //! Dependencies run one way: `capture` and `outbox` read `config`;
@@ -29,6 +30,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod destination;
 pub mod log_limit;
 pub mod outbox;
 

@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 
+use crate::config::Config;
 use kong_looker_proto::Record;
 use kong_looker_proto::builder::{
     AppendError, BatchBuilder, BuilderOptions, Producer, SealedBatch,
@@ -58,6 +59,23 @@ pub struct Limits {
     pub max_buffer_bytes: usize,
     /// Timeout given to each call, ms.
     pub timeout_ms: i64,
+}
+
+impl Limits {
+    /// A config's limits.
+    pub fn of(config: &Config) -> Self {
+        let b = &config.batch;
+        let usize_of = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        Limits {
+            max_records: b.max_records,
+            max_bytes: usize_of(b.max_bytes),
+            flush_interval_ms: i64::from(b.flush_interval_ms),
+            max_in_flight: usize_of(b.max_in_flight),
+            max_retry_age_ms: i64::from(b.max_retry_age_ms),
+            max_buffer_bytes: usize_of(config.max_buffer_bytes),
+            timeout_ms: i64::from(config.timeout_ms),
+        }
+    }
 }
 
 /// What the collector said about a batch.
@@ -138,6 +156,31 @@ struct Pending {
     attempts: u32,
     /// Set while a call is out: its token and deadline.
     in_flight: Option<(u32, i64)>,
+}
+
+impl Stats {
+    /// Adds `other`'s counts (several outboxes' totals).
+    pub fn add(&mut self, other: &Stats) {
+        let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        sum(&mut self.records_buffered, other.records_buffered);
+        sum(&mut self.records_delivered, other.records_delivered);
+        sum(&mut self.dropped.buffer_full, other.dropped.buffer_full);
+        sum(
+            &mut self.dropped.dispatch_failed,
+            other.dropped.dispatch_failed,
+        );
+        sum(&mut self.dropped.capture_error, other.dropped.capture_error);
+        sum(
+            &mut self.dropped.instance_reset,
+            other.dropped.instance_reset,
+        );
+        sum(&mut self.batches_sent, other.batches_sent);
+        sum(&mut self.batches_delivered, other.batches_delivered);
+        sum(&mut self.batches_failed, other.batches_failed);
+        sum(&mut self.batches_retried, other.batches_retried);
+        sum(&mut self.batches_abandoned, other.batches_abandoned);
+        sum(&mut self.batches_unauthorized, other.batches_unauthorized);
+    }
 }
 
 /// One worker's outbox. See the module docs.

@@ -12,12 +12,11 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::http::Http;
 use super::metrics::Metrics;
-use kong_looker_proto::wire;
 
-use super::worker::Destination;
 use super::{log, now_ms, worker};
 use kong_looker_core::capture::capturer::Capturer;
 use kong_looker_core::config::Config;
+use kong_looker_core::destination::Destination;
 use kong_looker_core::log_limit::{Kind, held_note};
 use kong_looker_core::outbox::{Reply, Stats};
 
@@ -74,13 +73,13 @@ impl Root {
                 let Some((sequence, body)) = lane.outbox.next_send(now) else {
                     continue;
                 };
-                let request = BatchRequest::new(&lane.destination, body, now);
+                let headers = lane.destination.batch_headers(body, now);
                 let timeout = Duration::from_millis(
                     u64::try_from(lane.outbox.limits().timeout_ms).unwrap_or(5_000),
                 );
                 match hostcalls::dispatch_http_call(
                     &lane.destination.upstream,
-                    request.headers(),
+                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect(),
                     Some(body),
                     Vec::new(),
                     timeout,
@@ -114,7 +113,7 @@ impl Root {
                 let mut total = Stats::default();
                 let mut bytes = 0usize;
                 for lane in &w.lanes {
-                    add_stats(&mut total, lane.outbox.stats());
+                    total.add(lane.outbox.stats());
                     bytes = bytes.saturating_add(lane.outbox.buffered_bytes());
                 }
                 let overflowed = self
@@ -128,64 +127,6 @@ impl Root {
             }
         });
     }
-}
-
-/// The headers of one batch's call: method, path, authority, content type,
-/// and the signature when the lane has a key.
-struct BatchRequest<'a> {
-    authority: &'a str,
-    tls: bool,
-    signature: Option<String>,
-}
-
-impl<'a> BatchRequest<'a> {
-    fn new(d: &'a Destination, body: &[u8], now_ms: i64) -> Self {
-        BatchRequest {
-            authority: &d.authority,
-            tls: d.tls,
-            signature: (!d.signing_key.is_empty()).then(|| {
-                kong_looker_proto::signing::authorization(
-                    d.signing_key.as_bytes(),
-                    now_ms.div_euclid(1000),
-                    body,
-                )
-            }),
-        }
-    }
-
-    fn headers(&self) -> Vec<(&str, &str)> {
-        let mut headers = vec![
-            (":method", "POST"),
-            (":path", wire::BATCHES_PATH),
-            (":authority", self.authority),
-            ("content-type", wire::BATCH_CONTENT_TYPE),
-        ];
-        if self.tls {
-            headers.push((":scheme", "https"));
-        }
-        if let Some(sig) = &self.signature {
-            headers.push((wire::SIGNATURE_HEADER, sig.as_str()));
-        }
-        headers
-    }
-}
-
-fn add_stats(total: &mut Stats, s: &Stats) {
-    let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
-    sum(&mut total.records_buffered, s.records_buffered);
-    sum(&mut total.records_delivered, s.records_delivered);
-    sum(&mut total.dropped.buffer_full, s.dropped.buffer_full);
-    sum(
-        &mut total.dropped.dispatch_failed,
-        s.dropped.dispatch_failed,
-    );
-    sum(&mut total.dropped.capture_error, s.dropped.capture_error);
-    sum(&mut total.batches_sent, s.batches_sent);
-    sum(&mut total.batches_delivered, s.batches_delivered);
-    sum(&mut total.batches_failed, s.batches_failed);
-    sum(&mut total.batches_retried, s.batches_retried);
-    sum(&mut total.batches_abandoned, s.batches_abandoned);
-    sum(&mut total.batches_unauthorized, s.batches_unauthorized);
 }
 
 impl Context for Root {

@@ -12,39 +12,9 @@ use kong_looker_proto::builder::Producer;
 
 use super::metrics::Metrics;
 use kong_looker_core::config::Config;
+use kong_looker_core::destination::Destination;
 use kong_looker_core::log_limit::LogLimit;
 use kong_looker_core::outbox::{Limits, Outbox};
-
-/// Where batches go, and how they are signed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Destination {
-    /// Dispatch's upstream argument.
-    pub upstream: String,
-    /// `:authority`.
-    pub authority: String,
-    /// HTTPS.
-    pub tls: bool,
-    /// Signing key; empty for none.
-    pub signing_key: String,
-}
-
-impl Destination {
-    fn of(config: &Config) -> Self {
-        Destination {
-            upstream: config.collector.clone(),
-            authority: if config.collector_host.is_empty() {
-                config
-                    .collector
-                    .strip_prefix("unix:")
-                    .map_or_else(|| config.collector.clone(), |_| "localhost".into())
-            } else {
-                config.collector_host.clone()
-            },
-            tls: config.tls,
-            signing_key: config.signing_key.clone(),
-        }
-    }
-}
 
 /// One destination's outbox.
 pub struct Lane {
@@ -189,21 +159,14 @@ impl Worker {
     }
 }
 
-/// The outbox limits of a config.
+/// The outbox limits of a config, as the filter runs them.
 pub fn limits(config: &Config) -> Limits {
-    let b = &config.batch;
-    let usize_of = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
     Limits {
-        max_records: b.max_records,
-        max_bytes: usize_of(b.max_bytes),
-        flush_interval_ms: i64::from(b.flush_interval_ms),
         // ngx_wasm_module frees a root context's call only when no other
         // call of that root is pending, so a second call in flight leaks a
         // connection slot (and, once they run out, fails client requests).
         // The filter keeps one call out at a time, whatever the config says.
         max_in_flight: 1,
-        max_retry_age_ms: i64::from(b.max_retry_age_ms),
-        max_buffer_bytes: usize_of(config.max_buffer_bytes),
-        timeout_ms: i64::from(config.timeout_ms),
+        ..Limits::of(config)
     }
 }
