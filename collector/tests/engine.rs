@@ -434,3 +434,56 @@ fn sustained_load_in_kong_3_9() {
 fn sustained_load_in_the_newer_engine() {
     sustained_load(Engine::Newer);
 }
+
+/// nginx answers a request in its rewrite phase (a `return`, as a redirect
+/// or a Lua plugin's early exit would): `on_request_headers` never runs,
+/// and the log phase still records the request whole.
+#[test]
+fn a_request_answered_in_the_rewrite_phase_is_recorded_whole() {
+    use std::io::{Read, Write};
+    let _one = exclusive();
+    let rig = Rig::start(Engine::Kong39, 1, |c| chains(c.addr, None, ""));
+    let port = rig.nginx.ports()[0];
+    let id = "5b1e4a7f2c9d4e0f8a6b3c2d1e0f9a8b";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "DELETE {path}?x=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: curl/8.5.0\r\n\
+         X-Kong-Request-Id: {id}\r\nConnection: close\r\n\r\n",
+        path = harness::nginx::REWRITE_PATH
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let rows = rig.store.rows(&format!(
+            "SELECT method, host, path, status, agent_name, request_bytes > 0, response_bytes > 0 \
+             FROM kong_looker_requests WHERE request_id = '{id}'"
+        ));
+        if let Some(r) = rows.into_iter().next() {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never landed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    assert_eq!(
+        row.iter().map(text).collect::<Vec<_>>(),
+        [
+            "DELETE",
+            "api.example.com",
+            harness::nginx::REWRITE_PATH,
+            "301",
+            "curl",
+            "1",
+            "1"
+        ],
+        "{row:?}"
+    );
+    rig.nginx.assert_clean_log();
+}

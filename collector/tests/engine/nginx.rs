@@ -354,6 +354,9 @@ fn open_up(dir: &Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
 
+/// A path every filtered server answers in nginx's rewrite phase (301).
+pub const REWRITE_PATH: &str = "/kong-looker/answered-in-rewrite";
+
 fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
     let mut c = String::new();
     let p = prefix.display();
@@ -394,11 +397,19 @@ fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
             assert!(!cfg.contains('\''), "a config with a quote: {cfg}");
             writeln!(c, "            proxy_wasm kong_looker '{cfg}';").unwrap();
         }
-        writeln!(
-            c,
-            "            proxy_pass http://backend;\n        }}\n    }}"
-        )
-        .unwrap();
+        writeln!(c, "            proxy_pass http://backend;\n        }}").unwrap();
+        // nginx answers this one in its rewrite phase, before the access
+        // phase where on_request_headers runs: only on_log sees it.
+        if let Some(cfg) = &s.config {
+            writeln!(
+                c,
+                "        location = {REWRITE_PATH} {{\n            \
+                 proxy_wasm kong_looker '{cfg}';\n            \
+                 return 301 /moved;\n        }}"
+            )
+            .unwrap();
+        }
+        writeln!(c, "    }}").unwrap();
     }
     c.push_str("}\n");
     c
