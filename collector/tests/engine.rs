@@ -251,7 +251,22 @@ fn a_collector_slower_than_the_timeout_lands_each_record_once() {
     let mut proxy = None;
     let rig = Rig::start(Engine::Kong39, 2, |c| {
         let p = SlowProxy::start(c.addr, 1500);
-        let configs = chains(p.addr, None, r#""timeout_ms":500"#);
+        // Half the chains name another Host: two destinations, so two
+        // outboxes per worker, which must still keep one call in flight
+        // between them (a second leaks a connection slot in the engine).
+        let configs = chains(p.addr, None, r#""timeout_ms":500"#)
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.map(|c| {
+                    if i % 2 == 1 {
+                        c.replacen('{', r#"{"collector_host":"lane-b.test","#, 1)
+                    } else {
+                        c
+                    }
+                })
+            })
+            .collect();
         proxy = Some(p);
         configs
     });

@@ -259,6 +259,19 @@ impl Outbox {
         self.pending.len()
     }
 
+    /// Whether call `token` is out and not yet answered or past its
+    /// deadline.
+    pub fn is_in_flight(&self, token: u32) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.in_flight.is_some_and(|(t, _)| t == token))
+    }
+
+    /// Whether any call is out.
+    pub fn has_call_in_flight(&self) -> bool {
+        self.pending.iter().any(|p| p.in_flight.is_some())
+    }
+
     /// Bytes held: the open batch plus every pending batch.
     pub fn buffered_bytes(&self) -> usize {
         let open = if self.builder.is_empty() {

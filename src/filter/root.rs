@@ -51,16 +51,27 @@ impl Root {
     }
 
     /// Cuts and expires every lane's batches, then sends at most one: the
-    /// next due batch, taking the lanes in turn. ngx_wasm_module leaks a
-    /// connection slot for each call past the first made in one `on_tick`
-    /// (and clients then get 500s), so one call per tick is the rule; the
-    /// tick period and the batch size set the throughput instead.
+    /// next due batch, taking the lanes in turn, and only when no call of
+    /// any lane is out. ngx_wasm_module frees a root context's call only
+    /// when no other call of that root is pending, so a second call in
+    /// flight leaks a connection slot (and clients then get 500s): one call
+    /// at a time per worker is the rule, whatever the lanes; the tick
+    /// period and the batch size set the throughput instead.
     fn flush(&self, now: i64) {
         worker::with(|w| {
             for lane in &mut w.lanes {
                 lane.outbox.tick(now);
             }
-            let lanes = w.lanes.len();
+            // Tokens whose call the outbox gave up on (past its deadline:
+            // Kong 3.8 never calls back on a failure) are forgotten.
+            let lanes_ref = &w.lanes;
+            w.calls.retain(|token, lane| {
+                lanes_ref
+                    .get(*lane)
+                    .is_some_and(|l| l.outbox.is_in_flight(*token))
+            });
+            let busy = w.lanes.iter().any(|l| l.outbox.has_call_in_flight());
+            let lanes = if busy { 0 } else { w.lanes.len() };
             for step in 0..lanes {
                 let index = w
                     .next_lane
