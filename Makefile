@@ -25,7 +25,7 @@ WASM_FEATURES = --enable-bulk-memory --enable-bulk-memory-opt --enable-sign-ext 
 VENV ?= $(HOME)/.cache/kong-looker/venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: help demo test test-native test-engine build wasm-target tools bench fmt lint fuzz clean
+.PHONY: help demo test test-native test-engine build plugin wasm-target tools bench fmt lint fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ build: $(WASM_OPT) wasm-target ## Build the release filter into dist/kong_looker
 	cp kong_looker.meta.json dist/kong_looker.meta.json
 	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
 
+plugin: ## Build the release plugin server into dist/kong-looker-plugin (Kong's external-plugin protocol)
+	$(CARGO) build --release -p kong-looker-plugin --bin kong-looker-plugin
+	@mkdir -p dist
+	cp $(TARGET_DIR)/release/kong-looker-plugin dist/kong-looker-plugin
+	@echo "dist/kong-looker-plugin: $$(stat -c %s dist/kong-looker-plugin) bytes"
+
 $(WASM_OPT):
 	@command -v npm >/dev/null || { echo "make build needs Node.js and npm for wasm-opt (binaryen)"; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/binaryen-$(BINARYEN_VERSION) binaryen@$(BINARYEN_VERSION)
@@ -84,13 +90,16 @@ bench: build ## Run the criterion benches and print the wire sizes (bench/RESULT
 	$(CARGO) bench --bench capture
 	$(CARGO) bench --bench host
 	scripts/with-postgres $(CARGO) bench -p kong-looker-collector --bench collector
+	$(CARGO) build --release -p kong-looker-plugin --bin kong-looker-plugin
+	$(CARGO) build --release --manifest-path plugin/noop/Cargo.toml
+	$(CARGO) test -p kong-looker-plugin --test cost -- --ignored --nocapture
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
-	for m in proto/fuzz fuzz collector/fuzz testkit/tests/filters/probe testkit/tests/filters/noop; do \
+	for m in proto/fuzz fuzz collector/fuzz plugin/fuzz plugin/noop testkit/tests/filters/probe testkit/tests/filters/noop; do \
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings
@@ -98,6 +107,7 @@ lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
 	$(CARGO) check --manifest-path fuzz/Cargo.toml
 	$(CARGO) check --manifest-path collector/fuzz/Cargo.toml
+	$(CARGO) check --manifest-path plugin/fuzz/Cargo.toml
 
 fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --root "$(TOOLS)" cargo-fuzz --version 0.13.2
@@ -106,7 +116,8 @@ fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@for f in tests/vectors/*.bin; do (printf '\x00'; cat $$f) > collector/fuzz/corpus/http_body/$$(basename $$f); done
 	@(printf '\x01'; cat collector/tests/data/kong_sample.json) > collector/fuzz/corpus/http_body/kong_sample
 	@cp collector/tests/data/kong_sample.json collector/fuzz/corpus/http_log/
-	for dir in proto/fuzz fuzz collector/fuzz; do \
+	@mkdir -p plugin/fuzz/corpus/socket_input
+	for dir in proto/fuzz fuzz collector/fuzz plugin/fuzz; do \
 		(cd $$dir && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
 			RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 		done) || exit 1; \

@@ -57,12 +57,15 @@
 //! - [`compile`]: builds small filter crates for `wasm32-wasip1` on demand.
 //! - [`sink`]: a real HTTP server that records what a filter sends, and
 //!   answers as the test says.
+//! - [`plugin_server`]: Kong's side of the external-plugin socket
+//!   (`ProtoBuf:1`), for driving `kong-looker-plugin` as Kong would.
 
 pub mod clock;
 pub mod compile;
 mod dispatch;
 mod host;
 pub mod kong;
+pub mod plugin_server;
 pub mod profile;
 pub mod request;
 pub mod shared;

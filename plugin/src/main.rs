@@ -1,0 +1,161 @@
+//! `kong-looker-plugin`: the binary Kong starts as an external plugin
+//! server. Owns the command line (go-pdk's: `-dump`, `-kong-prefix DIR`),
+//! the socket's place, the runtime, and the shutdown on SIGTERM or SIGINT,
+//! which flushes what the lanes hold for a bounded time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kong_looker_plugin::delivery::Lanes;
+use kong_looker_plugin::server::{PLUGIN_NAME, Server, log};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+const USAGE: &str = "usage: kong-looker-plugin [-dump] [-kong-prefix DIR] [-shutdown-grace-ms N]
+
+  -dump                 print the plugin's description for Kong and exit
+  -kong-prefix DIR      Kong's prefix; the socket is DIR/kong-looker.socket
+                        (default /usr/local/kong)
+  -shutdown-grace-ms N  on SIGTERM, how long to flush held batches (default 5000)";
+
+struct Args {
+    dump: bool,
+    prefix: PathBuf,
+    grace: Duration,
+}
+
+fn args() -> Result<Args, String> {
+    let mut out = Args {
+        dump: false,
+        prefix: PathBuf::from("/usr/local/kong"),
+        grace: Duration::from_millis(5000),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        // Go's flag package takes one dash or two, and `-name=value`.
+        let trimmed = arg.trim_start_matches('-');
+        let (name, inline) = match trimmed.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (trimmed, None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("-{name} needs a value"))
+        };
+        match name {
+            "dump" => out.dump = true,
+            "kong-prefix" => out.prefix = PathBuf::from(value(name)?),
+            "shutdown-grace-ms" => {
+                let v = value(name)?;
+                let ms = v
+                    .parse::<u64>()
+                    .map_err(|_| format!("-shutdown-grace-ms: not a number: {v:?}"))?;
+                out.grace = Duration::from_millis(ms);
+            }
+            "help" | "h" => return Err(String::new()),
+            other => return Err(format!("unknown flag -{other}")),
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let lanes = Arc::new(Lanes::new());
+    let server = match Server::new(Arc::clone(&lanes)) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            log(&e);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if args.dump {
+        return match server.dump() {
+            Ok(v) => {
+                println!("{v}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                log(&e);
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    // The runtime only accepts and waits for signals; each connection
+    // has a thread of its own (see the server).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log(&format!("cannot start the runtime: {e}"));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let socket = args.prefix.join(format!("{PLUGIN_NAME}.socket"));
+    let served = runtime.block_on(run(Arc::clone(&server), socket.clone()));
+    let _unused = std::fs::remove_file(&socket);
+    // Wait briefly for events already being answered, then flush.
+    let until = Instant::now() + Duration::from_secs(1);
+    while server.active_calls() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lanes.shutdown(args.grace);
+    let (stats, held) = lanes.stats();
+    let d = &stats.dropped;
+    log(&format!(
+        "stopped: records buffered {}, delivered {}, dropped {} (buffer_full {}, dispatch_failed {}, capture_error {}), {} bytes still held and lost",
+        stats.records_buffered,
+        stats.records_delivered,
+        d.buffer_full
+            .saturating_add(d.dispatch_failed)
+            .saturating_add(d.capture_error),
+        d.buffer_full,
+        d.dispatch_failed,
+        d.capture_error,
+        held
+    ));
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            log(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(server: Arc<Server>, socket: PathBuf) -> Result<(), String> {
+    // A socket left by a killed predecessor would make bind fail.
+    match std::fs::remove_file(&socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("removing {}: {e}", socket.display())),
+    }
+    let listener =
+        UnixListener::bind(&socket).map_err(|e| format!("listen on {}: {e}", socket.display()))?;
+    log(&format!("listening on socket: {}", socket.display()));
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    server.serve(listener, stop).await;
+    log("stopping: flushing held batches");
+    Ok(())
+}
