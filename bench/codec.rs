@@ -12,9 +12,7 @@ use kong_looker_proto::builder::{BuilderOptions, Producer};
 use kong_looker_proto::mix::{Mix, Request};
 use kong_looker_proto::v1::Drops;
 use kong_looker_proto::{BatchBuilder, BatchReader, Dictionary};
-
-#[path = "http_log.rs"]
-mod http_log;
+use kong_looker_testsupport::http_log;
 
 const BATCH: usize = 1000;
 const CUT: i64 = 1_767_614_460_000;

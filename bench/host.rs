@@ -11,15 +11,13 @@
 //! name the others in `KONG_LOOKER_BENCH_FILTERS` as `label=path.wasm`,
 //! separated by commas; each is measured beside the shipped one.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Filter, Kong, Profile, Request, Sink, compile};
+use kong_looker_testsupport as support;
 use support::traffic;
 
 fn host(c: &mut Criterion) {

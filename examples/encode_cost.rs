@@ -11,9 +11,7 @@ use kong_looker_proto::BatchBuilder;
 use kong_looker_proto::builder::{BuilderOptions, Producer};
 use kong_looker_proto::mix::Mix;
 use kong_looker_proto::v1::Drops;
-
-#[path = "../bench/http_log.rs"]
-mod http_log;
+use kong_looker_testsupport::http_log;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -2,15 +2,13 @@
 //! run it: every captured field against what the request carried, over the
 //! reference mix and over hand-written cases for each identity source.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile, Request, Sink};
-use support::traffic::{self, TEAMS};
-use support::{Collected, OwnedRow, config, filter};
+use kong_looker_testsupport::traffic::{self, TEAMS};
+use kong_looker_testsupport::{Collected, OwnedRow, config, filter};
 
 const START_MS: i64 = 1_767_614_400_000;
 

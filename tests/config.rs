@@ -4,13 +4,11 @@
 //! are refused by both, and the filter then stays inert, says why, and
 //! never breaks traffic.
 
-mod support;
-
 use std::time::Duration;
 
 use kong_looker_testkit::{Kong, Profile, Request, Sink};
+use kong_looker_testsupport::{Collected, filter};
 use serde_json::{Value, json};
-use support::{Collected, filter};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn schema() -> jsonschema::Validator {

@@ -4,13 +4,11 @@
 //! and every loss counted, carried to the collector and exported as a
 //! metric.
 
-mod support;
-
 use std::time::Duration;
 
 use kong_looker_proto::signing;
 use kong_looker_testkit::{Answer, Kong, Profile, Request, Sink};
-use support::{Collected, config, filter};
+use kong_looker_testsupport::{Collected, config, filter};
 
 const START_MS: u64 = 1_767_614_400_000;
 const KEY: &str = "a-signing-key-of-some-length";
@@ -440,7 +438,7 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
     use kong_looker_proto::mix::{Mix, MixParams};
     let sink = Sink::start().unwrap();
     // The default batching: 1,000 records, 256 KiB or one second.
-    let chains: Vec<String> = support::traffic::TEAMS
+    let chains: Vec<String> = kong_looker_testsupport::traffic::TEAMS
         .iter()
         .flat_map(|team| {
             [true, false].map(|guarded| {
@@ -456,7 +454,7 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
     let requests = mix.take_requests(80_000);
     let mut warm = 0;
     for (i, r) in requests.iter().enumerate() {
-        let (req, _) = support::traffic::kong_request(&mix, r, Profile::Kong39);
+        let (req, _) = kong_looker_testsupport::traffic::kong_request(&mix, r, Profile::Kong39);
         kong.request(i, &req);
         if i % 2000 == 1999 {
             // 2,000 requests per second, as the mix runs.

@@ -2,16 +2,16 @@
 //! the real filter, and every byte it sends to the collector and every
 //! line it logs is scanned for them.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile, Sink};
-use support::traffic::{self, API_KEY_PREFIX, BASIC_PASSWORD, JWT_SIGNATURE, SIGV4_SIGNATURE};
-use support::{Collected, filter};
+use kong_looker_testsupport::traffic::{
+    self, API_KEY_PREFIX, BASIC_PASSWORD, JWT_SIGNATURE, SIGV4_SIGNATURE,
+};
+use kong_looker_testsupport::{Collected, filter};
 
 const COOKIE: &str = "session=eyJzZXNzaW9uIjoiY29va2llLXNlY3JldC0xIn0";
 const QUERY_SECRET: &str = "query-secret";

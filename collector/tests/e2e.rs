@@ -3,8 +3,6 @@
 //! deployment meets. Every test reconciles what the filter captured with
 //! what the store holds.
 
-#[path = "../../tests/support/mod.rs"]
-mod filter_support;
 mod pipeline;
 mod support;
 
@@ -12,7 +10,7 @@ use std::time::Duration;
 
 use kong_looker_testkit::{Profile, Sink};
 use pipeline::*;
-use support::{TestStore, post, post_http_log};
+use support::{Metrics, TestStore, post, post_http_log};
 
 fn reconciles(store: TestStore) {
     let c = collector(&store);
@@ -157,7 +155,7 @@ fn forged_and_replayed_batches_change_nothing() {
 }
 
 fn traffic_chains(addr: &str) -> Vec<String> {
-    filter_support::traffic::chains(addr, &extra())
+    kong_looker_testsupport::traffic::chains(addr, &extra())
 }
 
 /// Both paths deployed: every request the filter saw also arrives from
@@ -169,7 +167,7 @@ fn both_paths(store: TestStore) {
     let mut kong = kong(&chains(c.addr, None, ""), start);
     let expected = drive(&mut kong, &mut mix, 1000);
     // Half of http-log's entries arrive before the filter's batches.
-    let entry = |r: &filter_support::OwnedRow| {
+    let entry = |r: &kong_looker_testsupport::OwnedRow| {
         serde_json::json!({
             "started_at": support::now_ms() - 60_000,
             "request": {"id": r.request_id, "method": r.method, "uri": r.path, "size": r.request_bytes},
@@ -181,7 +179,7 @@ fn both_paths(store: TestStore) {
         })
     };
     let (early, late) = expected.split_at(500);
-    let body = |rows: &[filter_support::OwnedRow]| {
+    let body = |rows: &[kong_looker_testsupport::OwnedRow]| {
         serde_json::to_string(&rows.iter().map(entry).collect::<Vec<_>>()).unwrap()
     };
     assert_eq!(post_http_log(&c, &body(early)).status, 204);
@@ -224,7 +222,7 @@ fn kong_3_8_profile_reaches_the_store_too() {
     let store = TestStore::sqlite();
     let c = collector(&store);
     let (mut mix, start) = mix_for(500, 16);
-    let f = filter_support::filter();
+    let f = kong_looker_testsupport::filter();
     let mut b = kong_looker_testkit::Kong::builder(&f, Profile::Kong38)
         .workers(2)
         .start_at_ms(start);
@@ -235,7 +233,7 @@ fn kong_3_8_profile_reaches_the_store_too() {
     let mut expected = Vec::new();
     for i in 0..500 {
         let req = mix.next_request();
-        let (r, row) = filter_support::traffic::kong_request(&mix, &req, Profile::Kong38);
+        let (r, row) = kong_looker_testsupport::traffic::kong_request(&mix, &req, Profile::Kong38);
         assert!(kong.request(i % 2, &r).trap.is_none());
         expected.push(row);
     }

@@ -2,8 +2,6 @@
 //! test binary of its own, because the restart would break the other
 //! tests' connections to the same server.
 
-#[path = "../../tests/support/mod.rs"]
-mod filter_support;
 mod pipeline;
 mod support;
 

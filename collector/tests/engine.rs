@@ -12,8 +12,6 @@
 //! The figures (records/s per worker, memory) go to stderr: run with
 //! `--nocapture` to see them.
 
-#[path = "../../tests/support/mod.rs"]
-mod filter_support;
 #[path = "engine/mod.rs"]
 mod harness;
 mod pipeline;
@@ -25,7 +23,7 @@ use harness::net::{SlowProxy, Upstream};
 use harness::nginx::Setup;
 use harness::traffic::{Shape, plan};
 use harness::*;
-use support::{Collector, TestStore};
+use support::{Collector, Metrics, TestStore};
 
 /// Late growth allowed per worker, KiB: the filter's buffer is capped at
 /// 4 MiB and its dictionary at 1 MiB, so a worker that still grows more

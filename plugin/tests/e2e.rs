@@ -16,6 +16,7 @@ use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::AuthMethod;
 use kong_looker_testkit::Request;
 use kong_looker_testkit::plugin_server::{KongWorker, LogSnapshot};
+use kong_looker_testsupport::stored;
 use support::{Collector, KEY, OwnedRow, Plugin, mix_event, now_ms, snapshot_of, traffic};
 
 const MIX: usize = 3000;
@@ -125,17 +126,41 @@ fn send(workers: &mut [KongWorker], events: &[Event], chains: &[String]) {
     });
 }
 
-const STORED: &str = "SELECT count(*) FROM kong_looker_requests WHERE origin = 'filter'";
-const DROPPED: &str = "SELECT coalesce(sum(drops_buffer_full + drops_dispatch_failed + \
-    drops_capture_error + drops_instance_reset), 0) FROM kong_looker_batches";
+/// The columns every stored row is checked on.
+const CHECKED: [&str; 24] = [
+    "route_name",
+    "status",
+    "latency_total_us",
+    "consumer_username",
+    "client_id",
+    "auth_method",
+    "workspace",
+    "agent_name",
+    "route_id",
+    "service_id",
+    "service_name",
+    "method",
+    "host",
+    "path",
+    "response_source",
+    "latency_upstream_us",
+    "request_bytes",
+    "response_bytes",
+    "trust",
+    "consumer_id",
+    "credential",
+    "subject",
+    "issuer",
+    "client_address",
+];
 
 /// Waits until the store accounts for `total` records (stored or
 /// dropped), or for `quiet` with nothing new when some may be lost.
 fn settle(collector: &Collector, total: i64, within: Duration) -> (i64, i64) {
     let deadline = Instant::now() + within;
     loop {
-        let stored = collector.count(STORED);
-        let dropped = collector.count(DROPPED);
+        let stored = collector.count(stored::FILTER_ROWS);
+        let dropped = collector.count(stored::REPORTED_DROPS);
         if stored + dropped >= total || Instant::now() >= deadline {
             return (stored, dropped);
         }
@@ -145,7 +170,7 @@ fn settle(collector: &Collector, total: i64, within: Duration) -> (i64, i64) {
 
 /// No request stored twice, and every stored row is one that was sent.
 fn no_duplicates(collector: &Collector, events: &[Event]) -> i64 {
-    let stored = collector.count(STORED);
+    let stored = collector.count(stored::FILTER_ROWS);
     assert_eq!(
         collector.count(
             "SELECT count(DISTINCT request_id) FROM kong_looker_requests WHERE origin = 'filter'"
@@ -200,13 +225,7 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
         .iter()
         .map(|e| (e.want.request_id.as_deref().unwrap(), e))
         .collect();
-    let rows = collector.rows(
-        "SELECT request_id, route_name, status, latency_total_us, consumer_username, client_id, \
-         auth_method, workspace, agent_name, route_id, service_id, service_name, method, host, \
-         path, response_source, latency_upstream_us, request_bytes, response_bytes, trust, \
-         consumer_id, credential, subject, issuer, client_address \
-         FROM kong_looker_requests WHERE origin = 'filter'",
-    );
+    let rows = collector.rows(&stored::select_by_request_id(&CHECKED));
     assert_eq!(rows.len() as i64, total);
     let mut mtls_rows = 0;
     let mut rejected_rows = 0;
@@ -218,46 +237,25 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
         let want = &e.want;
         if id.starts_with("00000000000000000000dead") {
             rejected_rows += 1;
-            assert_eq!(r[1], want.route_name, "{id}");
-            assert_eq!(r[2], want.status.map(|s| s.to_string()), "{id}");
-            assert_eq!(r[4], want.consumer_username, "{id}");
+            for (i, c) in CHECKED.iter().enumerate() {
+                if ["route_name", "status", "consumer_username"].contains(c) {
+                    assert_eq!(r[i + 1], stored::column(want, c), "{id} {c}");
+                }
+            }
             continue;
         }
         let mut got: Vec<Option<String>> = r[1..].to_vec();
-        let mut w = vec![
-            want.route_name.clone(),
-            want.status.map(|s| s.to_string()),
-            Some(want.latency_total_us.to_string()),
-            want.consumer_username.clone(),
-            want.client_id.clone(),
-            want.auth_method.map(str::to_owned),
-            want.workspace.clone(),
-            want.agent_name.clone(),
-            want.route_id.clone(),
-            want.service_id.clone(),
-            want.service_name.clone(),
-            want.method.clone(),
-            want.host.clone(),
-            want.path.clone(),
-            want.response_source.map(str::to_owned),
-            want.latency_upstream_us.map(|u| u.to_string()),
-            Some(want.request_bytes.to_string()),
-            Some(want.response_bytes.to_string()),
-            want.trust.map(str::to_owned),
-            want.consumer_id.clone(),
-            want.credential.clone(),
-            want.subject.clone(),
-            want.issuer.clone(),
-            want.client_address.clone(),
-        ];
+        let mut w = stored::expected(want, &CHECKED);
         if e.mtls {
             // Without the certificate (nginx variables, absent from the
             // log snapshot) the consumer is still known from Kong's
             // headers, but not how it authenticated nor its subject.
             mtls_rows += 1;
-            for i in [5, 18, 20, 21] {
-                got[i] = None;
-                w[i] = None;
+            for (i, c) in CHECKED.iter().enumerate() {
+                if ["auth_method", "trust", "credential", "subject"].contains(c) {
+                    got[i] = None;
+                    w[i] = None;
+                }
             }
         }
         assert_eq!(got, w, "request {id}");

@@ -67,7 +67,7 @@ pub use error::DecodeError;
 pub use limits::Limits;
 pub use reader::{BatchReader, DecodedBatch, Dictionary};
 pub use record::{AgentRef, IdentityRef, Record, RouteRef};
-pub use row::Row;
+pub use row::{OwnedRow, Row};
 
 /// The schema revision this crate writes and the newest it reads.
 pub const SCHEMA_REVISION: u32 = 1;

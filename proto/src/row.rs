@@ -1,6 +1,7 @@
 //! [`Row`]: one record resolved against the producer's dictionary, shaped
 //! like the warehouse table (`kong_looker_requests`). Strings borrow from the
 //! dictionary and the batch, so producing a row allocates nothing.
+//! [`OwnedRow`] is the same row with owned strings, made from the same list.
 //!
 //! Enumerations become the short lowercase words the table stores; they are
 //! part of the contract with the Looker project.
@@ -8,73 +9,116 @@
 use crate::coding::IdRef;
 use crate::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 
-/// One request, flat.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Row<'a> {
+// One list of columns makes both the borrowed row and the owned one, so
+// they cannot drift apart. Each field's kind says how it borrows and owns:
+// `text` is a string from the batch or dictionary, `word` an enumeration's
+// table word, `groups` the consumer groups, `id` a request or trace id, and
+// `copy(T)` a plain value.
+macro_rules! rows {
+    ($($(#[doc = $doc:literal])* $field:ident: $kind:ident $(($t:ty))?,)*) => {
+        /// One request, flat.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct Row<'a> {
+            $($(#[doc = $doc])* pub $field: rows!(@borrowed $kind $($t)?),)*
+        }
+
+        /// A [`Row`] that owns its strings, for callers that keep rows past
+        /// their batch (tests, tools). Ids are their text form.
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct OwnedRow {
+            $($(#[doc = $doc])* pub $field: rows!(@owned $kind $($t)?),)*
+        }
+
+        impl Row<'_> {
+            /// The same row with owned strings.
+            pub fn to_owned_row(&self) -> OwnedRow {
+                OwnedRow {
+                    $($field: rows!(@own $kind, self.$field),)*
+                }
+            }
+        }
+    };
+    (@borrowed text) => { Option<&'a str> };
+    (@borrowed word) => { Option<&'static str> };
+    (@borrowed groups) => { Groups<'a> };
+    (@borrowed id) => { Option<IdRef<'a>> };
+    (@borrowed copy $t:ty) => { $t };
+    (@owned text) => { Option<String> };
+    (@owned word) => { Option<&'static str> };
+    (@owned groups) => { Vec<String> };
+    (@owned id) => { Option<String> };
+    (@owned copy $t:ty) => { $t };
+    (@own text, $v:expr) => { $v.map(String::from) };
+    (@own groups, $v:expr) => { $v.iter().map(String::from).collect() };
+    (@own id, $v:expr) => { $v.map(|id| id.to_string()) };
+    (@own $other:ident, $v:expr) => { $v };
+}
+
+rows! {
     /// When the request started, Unix ms UTC.
-    pub started_at_ms: i64,
+    started_at_ms: copy(i64),
     /// Kong route id.
-    pub route_id: Option<&'a str>,
+    route_id: text,
     /// Kong route name.
-    pub route_name: Option<&'a str>,
+    route_name: text,
     /// Kong service id.
-    pub service_id: Option<&'a str>,
+    service_id: text,
     /// Kong service name.
-    pub service_name: Option<&'a str>,
+    service_name: text,
     /// Workspace or team label.
-    pub workspace: Option<&'a str>,
+    workspace: text,
     /// The method, e.g. `GET`, or the token of another method.
-    pub method: Option<&'a str>,
+    method: text,
     /// The Host header.
-    pub host: Option<&'a str>,
+    host: text,
     /// The path template.
-    pub path: Option<&'a str>,
+    path: text,
     /// HTTP status.
-    pub status: Option<u16>,
+    status: copy(Option<u16>),
     /// `upstream` or `kong`.
-    pub response_source: Option<&'static str>,
+    response_source: word,
     /// Total latency, microseconds.
-    pub latency_total_us: u64,
+    latency_total_us: copy(u64),
     /// Upstream latency, microseconds.
-    pub latency_upstream_us: Option<u64>,
+    latency_upstream_us: copy(Option<u64>),
     /// Request size, bytes.
-    pub request_bytes: u64,
+    request_bytes: copy(u64),
     /// Response size, bytes.
-    pub response_bytes: u64,
+    response_bytes: copy(u64),
     /// e.g. `key_auth`, `oidc`; `None` for anonymous requests.
-    pub auth_method: Option<&'static str>,
+    auth_method: word,
     /// `verified` or `claimed`.
-    pub trust: Option<&'static str>,
+    trust: word,
     /// Kong's anonymous consumer.
-    pub anonymous: bool,
+    anonymous: copy(bool),
     /// Kong consumer id.
-    pub consumer_id: Option<&'a str>,
+    consumer_id: text,
     /// Kong consumer username.
-    pub consumer_username: Option<&'a str>,
+    consumer_username: text,
     /// Kong consumer custom id.
-    pub consumer_custom_id: Option<&'a str>,
+    consumer_custom_id: text,
     /// Credential identifier.
-    pub credential: Option<&'a str>,
+    credential: text,
     /// Consumer groups.
-    pub consumer_groups: Groups<'a>,
+    consumer_groups: groups,
     /// Subject.
-    pub subject: Option<&'a str>,
+    subject: text,
     /// Issuer.
-    pub issuer: Option<&'a str>,
+    issuer: text,
     /// Client application id.
-    pub client_id: Option<&'a str>,
+    client_id: text,
     /// Client address after the privacy transform.
-    pub client_address: Option<&'a str>,
+    client_address: text,
     /// e.g. `browser`, `ai_crawler`.
-    pub agent_category: Option<&'static str>,
+    agent_category: word,
     /// e.g. `GPTBot`.
-    pub agent_name: Option<&'a str>,
+    agent_name: text,
     /// Kong request id.
-    pub request_id: Option<IdRef<'a>>,
+    request_id: id,
     /// W3C trace id.
-    pub trace_id: Option<IdRef<'a>>,
+    trace_id: id,
     /// Requests this record stands for.
-    pub sample_weight: f32,
+    sample_weight: copy(f32),
 }
 
 /// An identity's consumer groups, resolved lazily.

@@ -8,8 +8,6 @@
 //! endpoint, waits for the last flush, stops the collector with SIGTERM,
 //! and reports from the store.
 
-#[path = "../../../tests/support/mod.rs"]
-mod filter_support;
 mod report;
 
 use std::collections::BTreeMap;
@@ -18,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use filter_support::traffic;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile};
+use kong_looker_testsupport::traffic;
 
 const REQUESTS: usize = 100_000;
 /// Requests Kong's auth plugins refuse before the filter runs, reported by
@@ -66,7 +64,7 @@ fn main() {
     );
 
     let chains = chains_from_kong_yml(&root.join("kong.yml"), &addr);
-    let filter = filter_support::filter();
+    let filter = kong_looker_testsupport::filter();
     let mut b = Kong::builder(&filter, Profile::Kong39)
         .workers(2)
         .start_at_ms(start_ms);
@@ -362,7 +360,7 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
-    filter_support::filter_metrics(kong)
+    kong_looker_testsupport::filter_metrics(kong)
 }
 
 fn now_ms() -> u64 {

@@ -30,7 +30,8 @@ pub fn repo_root() -> PathBuf {
 /// as the filter's own test support does.
 pub fn wasm() -> PathBuf {
     static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    WASM.get_or_init(crate::filter_support::fresh_wasm).clone()
+    WASM.get_or_init(kong_looker_testsupport::fresh_wasm)
+        .clone()
 }
 
 /// One engine test at a time: they measure throughput and memory, and
@@ -79,17 +80,6 @@ impl std::fmt::Debug for Books {
     }
 }
 
-/// Filter rows and reported drops in the store.
-pub fn stored_and_dropped(store: &TestStore) -> (u64, u64) {
-    let stored =
-        store.count("SELECT count(*) FROM kong_looker_requests WHERE origin = 'filter'") as u64;
-    let dropped = store.count(
-        "SELECT coalesce(sum(drops_buffer_full + drops_dispatch_failed + drops_capture_error \
-         + drops_instance_reset), 0) FROM kong_looker_batches",
-    ) as u64;
-    (stored, dropped)
-}
-
 /// Waits until `target` records are stored or counted as dropped, or
 /// (with `quiet`) until the counts stop changing for that long, bounded by
 /// `within`; then a moment more for anything extra.
@@ -103,7 +93,7 @@ pub fn settle(
     let mut last = (u64::MAX, u64::MAX);
     let mut changed = Instant::now();
     loop {
-        let now = stored_and_dropped(store);
+        let now = store.stored_and_dropped();
         if now != last {
             last = now;
             changed = Instant::now();
@@ -112,7 +102,7 @@ pub fn settle(
         if now.0 + now.1 >= target || still || Instant::now() >= until {
             // A late duplicate or a late count would show here.
             std::thread::sleep(Duration::from_millis(700));
-            return stored_and_dropped(store);
+            return store.stored_and_dropped();
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -13,7 +13,7 @@ use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::Profile;
 
 use super::net::{ANSWER, Answer, Conn, Failed, Response};
-use crate::filter_support::traffic::kong_request;
+use kong_looker_testsupport::traffic::kong_request;
 
 /// How the mix's answers are scaled for a test: real delays and sizes
 /// would make a run last minutes.

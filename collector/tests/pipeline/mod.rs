@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile};
 
-use crate::filter_support::{OwnedRow, filter, traffic};
 use crate::support::{Collector, TestStore, now_ms};
+use kong_looker_testsupport::{OwnedRow, filter, stored, traffic};
 
 /// The signing key, as the collector's tests use it.
 pub const KEY: &str = "collector-test-signing-key";
@@ -119,7 +119,7 @@ pub fn settle(kong: &mut Kong, within: Duration) {
 
 /// The filter's `pw:kong_looker:*` metrics summed over workers.
 pub fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
-    crate::filter_support::filter_metrics(kong)
+    kong_looker_testsupport::filter_metrics(kong)
 }
 
 /// What the store holds, checked against what the filter captured: every
@@ -134,15 +134,22 @@ pub struct Books {
     pub dropped: u64,
 }
 
+/// The columns every stored row is checked on.
+const CHECKED: [&str; 8] = [
+    "route_name",
+    "status",
+    "latency_total_us",
+    "consumer_username",
+    "client_id",
+    "auth_method",
+    "workspace",
+    "agent_name",
+];
+
 pub fn reconcile(kong: &Kong, store: &TestStore, expected: &[OwnedRow]) -> Books {
     let m = metrics(kong);
     let captured = m["records_captured"];
-    let stored =
-        store.count("SELECT count(*) FROM kong_looker_requests WHERE origin = 'filter'") as u64;
-    let dropped = store.count(
-        "SELECT coalesce(sum(drops_buffer_full + drops_dispatch_failed + drops_capture_error \
-         + drops_instance_reset), 0) FROM kong_looker_batches",
-    ) as u64;
+    let (stored, dropped) = store.stored_and_dropped();
     assert_eq!(
         captured,
         expected.len() as u64,
@@ -189,26 +196,14 @@ pub fn reconcile(kong: &Kong, store: &TestStore, expected: &[OwnedRow]) -> Books
         .iter()
         .map(|r| (r.request_id.as_deref().unwrap(), r))
         .collect();
-    let rows = store.rows(
-        "SELECT request_id, route_name, status, latency_total_us, consumer_username, client_id, \
-         auth_method, workspace, agent_name FROM kong_looker_requests WHERE origin = 'filter'",
-    );
+    let rows = store.rows(&stored::select_by_request_id(&CHECKED));
     for r in &rows {
         let id = r[0].as_deref().unwrap();
         let want = by_id
             .get(id)
             .unwrap_or_else(|| panic!("{id} was never sent"));
         let got: Vec<Option<String>> = r[1..].to_vec();
-        let w = vec![
-            want.route_name.clone(),
-            want.status.map(|s| s.to_string()),
-            Some(want.latency_total_us.to_string()),
-            want.consumer_username.clone(),
-            want.client_id.clone(),
-            want.auth_method.map(str::to_owned),
-            want.workspace.clone(),
-            want.agent_name.clone(),
-        ];
+        let w = stored::expected(want, &CHECKED);
         assert_eq!(got, w, "request {id}");
     }
     Books {

@@ -1,13 +1,13 @@
 //! What the plugin server's tests share: the real binary started as Kong
 //! starts it, the real collector on SQLite, and the reference mix turned
 //! into the log snapshots Kong would keep for it (through the filter
-//! tests' own mapping, `tests/support/traffic.rs`, so that both hosts are
-//! checked against the same expected rows).
+//! tests' own mapping, `kong_looker_testsupport::traffic`, so that both
+//! hosts are checked against the same expected rows).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,50 +15,8 @@ use std::time::{Duration, Instant};
 use kong_looker_proto::mix;
 use kong_looker_testkit::plugin_server::LogSnapshot;
 use kong_looker_testkit::{Profile, Request};
-
-#[allow(dead_code, clippy::all)]
-#[path = "../../../tests/support/traffic.rs"]
-pub mod traffic;
-
-/// The signing key the collector is given.
-pub const KEY: &str = "collector-test-signing-key";
-
-/// A row as the filter tests expect it (the fields `traffic.rs` fills).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OwnedRow {
-    pub started_at_ms: i64,
-    pub route_id: Option<String>,
-    pub route_name: Option<String>,
-    pub service_id: Option<String>,
-    pub service_name: Option<String>,
-    pub workspace: Option<String>,
-    pub method: Option<String>,
-    pub host: Option<String>,
-    pub path: Option<String>,
-    pub status: Option<u16>,
-    pub response_source: Option<&'static str>,
-    pub latency_total_us: u64,
-    pub latency_upstream_us: Option<u64>,
-    pub request_bytes: u64,
-    pub response_bytes: u64,
-    pub auth_method: Option<&'static str>,
-    pub trust: Option<&'static str>,
-    pub anonymous: bool,
-    pub consumer_id: Option<String>,
-    pub consumer_username: Option<String>,
-    pub consumer_custom_id: Option<String>,
-    pub credential: Option<String>,
-    pub consumer_groups: Vec<String>,
-    pub subject: Option<String>,
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub client_address: Option<String>,
-    pub agent_category: Option<&'static str>,
-    pub agent_name: Option<String>,
-    pub request_id: Option<String>,
-    pub trace_id: Option<String>,
-    pub sample_weight: f32,
-}
+pub use kong_looker_testsupport::collector::KEY;
+pub use kong_looker_testsupport::{OwnedRow, TestStore, now_ms, traffic};
 
 /// The plugin binary under test.
 pub fn binary() -> PathBuf {
@@ -191,154 +149,45 @@ impl Drop for Plugin {
     }
 }
 
-/// A running collector (`kong-looker-collector serve`) on a SQLite file.
+/// The real collector on a fresh SQLite file, with the batch key [`KEY`],
+/// and its store to read back.
 pub struct Collector {
-    child: Option<Child>,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    dir: tempfile::TempDir,
+    process: kong_looker_testsupport::Collector,
+    store: TestStore,
 }
 
 impl Collector {
-    /// Starts one on a fresh SQLite file, with the batch key [`KEY`].
+    /// Starts one.
     pub fn start() -> Collector {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("hmac.key"), KEY).unwrap();
-        let (child, addr) = Self::spawn(dir.path(), "127.0.0.1:0");
+        let store = TestStore::sqlite();
         Collector {
-            child: Some(child),
-            addr,
-            dir,
+            process: kong_looker_testsupport::Collector::start(&store.url(), &[]),
+            store,
         }
-    }
-
-    /// SIGKILL.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts again on the same port and store.
-    pub fn restart(&mut self) {
-        self.kill9();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpListener::bind(self.addr).is_err() {
-            assert!(Instant::now() < deadline, "port {} stays busy", self.addr);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let (child, _) = Self::spawn(self.dir.path(), &self.addr.to_string());
-        self.child = Some(child);
-    }
-
-    fn spawn(dir: &Path, listen: &str) -> (Child, SocketAddr) {
-        let mut child = Command::new(collector_binary())
-            .arg("serve")
-            .arg("--listen")
-            .arg(listen)
-            .arg("--store")
-            .arg(format!("sqlite:{}", Self::db_path(dir).display()))
-            .arg("--hmac-key-file")
-            .arg(dir.join("hmac.key"))
-            .env_remove("KONG_LOOKER_SIGNING_KEY")
-            .env_remove("KONG_LOOKER_HTTP_LOG_TOKEN")
-            .env("KONG_LOOKER_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start kong-looker-collector");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("collector did not start: {line:?}"));
-        (child, addr)
-    }
-
-    fn db_path(dir: &Path) -> PathBuf {
-        dir.join("kong_looker.sqlite")
     }
 
     /// Every row of a query, as text.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            Self::db_path(self.dir.path()),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |row| {
-            (0..n)
-                .map(|i| {
-                    row.get_ref(i).map(|v| match v {
-                        rusqlite::types::ValueRef::Null => None,
-                        rusqlite::types::ValueRef::Integer(i) => Some(i.to_string()),
-                        rusqlite::types::ValueRef::Real(f) => Some(f.to_string()),
-                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                            Some(String::from_utf8_lossy(t).into_owned())
-                        }
-                    })
-                })
-                .collect()
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        self.store.rows(sql)
     }
 
     /// A single count.
     pub fn count(&self, sql: &str) -> i64 {
-        self.rows(sql)[0][0]
-            .as_deref()
-            .unwrap_or("0")
-            .parse()
-            .unwrap()
+        self.store.count(sql)
     }
 }
 
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.kill9();
+impl Deref for Collector {
+    type Target = kong_looker_testsupport::Collector;
+    fn deref(&self) -> &Self::Target {
+        &self.process
     }
 }
 
-/// The collector binary next to this test's, built if missing.
-fn collector_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("kong-looker-collector");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "kong-looker-collector",
-                "--bin",
-                "kong-looker-collector",
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot build the collector");
+impl DerefMut for Collector {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.process
     }
-    bin
-}
-
-/// Wall clock, Unix ms.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// nginx seconds (`1.234`) as whole ms.

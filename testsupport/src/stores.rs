@@ -112,6 +112,15 @@ impl TestStore {
             .unwrap()
     }
 
+    /// (rows producers sent, records they reported dropped).
+    pub fn stored_and_dropped(&self) -> (u64, u64) {
+        let n = |sql| u64::try_from(self.count(sql)).unwrap_or(0);
+        (
+            n(crate::stored::FILTER_ROWS),
+            n(crate::stored::REPORTED_DROPS),
+        )
+    }
+
     /// Runs statements (no result).
     pub fn execute(&self, sql: &str) {
         let _ = self.rows(sql);

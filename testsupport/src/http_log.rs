@@ -2,6 +2,8 @@
 //! like the sample in Kong's plugin docs, filled from reference-mix
 //! requests: the baseline our wire format is compared against.
 
+// The fields are Kong's, named as its serializer names them.
+#![allow(missing_docs)]
 use kong_looker_proto::mix::{Mix, Request};
 use kong_looker_proto::v1::ResponseSource;
 use serde::{Deserialize, Serialize};

@@ -15,7 +15,7 @@ use kong_looker_proto::row::{agent_category_name, method_name, source_name};
 use kong_looker_proto::v1::{AuthMethod, ResponseSource, Trust};
 use kong_looker_testkit::{Profile, Request};
 
-use super::OwnedRow;
+use kong_looker_proto::OwnedRow;
 
 /// Teams of the mix, in chain order.
 pub const TEAMS: [&str; 3] = ["commerce", "discovery", "platform"];
