@@ -5,47 +5,26 @@
 //!
 //! `cargo bench --bench capture`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kong_looker_core::capture::capturer::{Capturer, LogSource};
+use kong_looker_core::capture::capturer::{Capturer, LogSource, PROPERTIES};
 use kong_looker_core::capture::headers;
 use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::Profile;
+use kong_looker_testsupport as support;
 use support::traffic;
-
-/// The properties the filter may read, in an array rather than a map, so
-/// that the stand-in host costs little next to capture itself.
-const PROPERTIES: [&str; 16] = [
-    "response.code",
-    "ngx.request_time",
-    "ngx.upstream_status",
-    "ngx.upstream_response_time",
-    "ngx.request_length",
-    "ngx.bytes_sent",
-    "kong.route_id",
-    "kong.route_name",
-    "kong.service_id",
-    "kong.service_name",
-    "ngx.remote_addr",
-    "ngx.ssl_client_s_dn",
-    "ngx.ssl_client_fingerprint",
-    "connection.mtls",
-    "ngx.kong_request_id",
-    "kong.ctx.shared.authenticated_jwt_token",
-];
 
 /// Kong's side of one request, as the filter would read it.
 struct Kong {
     chain: usize,
     header_map: Vec<u8>,
+    /// Answers in [`PROPERTIES`] order, in an array rather than a map, so
+    /// that the stand-in host costs little next to capture itself.
     properties: [Option<Vec<u8>>; PROPERTIES.len()],
     status: u16,
 }

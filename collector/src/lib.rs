@@ -1,6 +1,7 @@
 //! kong-looker's collector: receives the `kong_looker` filter's batches and
 //! Kong's http-log entries, and commits each exactly once to a table Looker
-//! reads.
+//! reads. It depends on the codec and on the capture core (for the http-log
+//! mapping), never on a host.
 //!
 //! # Layout
 //! - [`api`]: the HTTP endpoints and their refusals.

@@ -270,6 +270,18 @@ fn gaps_and_drops(store: TestStore) {
 on_both_stores!(gaps_and_drops_are_visible, gaps_and_drops);
 
 /// The collector's `stats --json`.
+/// Checks `stats --json`'s (batches, missing, abandoned); returns it all.
+fn batch_books(store: &TestStore, want: (u64, u64, u64)) -> serde_json::Value {
+    let s = stats(store);
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("no {k} in {s}"));
+    assert_eq!(
+        (n("batches"), n("missing_batches"), n("abandoned_batches")),
+        want,
+        "{s}"
+    );
+    s
+}
+
 fn stats(store: &TestStore) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
         .args(["stats", "--json", "--store", &store.url()])
@@ -308,16 +320,7 @@ fn abandoned_gaps(store: TestStore) {
     assert_eq!(post_batch(&c, &one.bytes, KEY).status, 204);
     assert_eq!(post_batch(&c, &four.bytes, KEY).status, 204);
     assert_eq!(c.metric("kong_looker_collector_missing_batches"), 1.0);
-    let s = stats(&store);
-    assert_eq!(
-        (
-            &s["batches"],
-            &s["missing_batches"],
-            &s["abandoned_batches"]
-        ),
-        (&2.into(), &1.into(), &1.into()),
-        "{s}"
-    );
+    let s = batch_books(&store, (2, 1, 1));
     assert_eq!(s["drops_dispatch_failed"], 10);
     // Batch 2's notice: a row of its own, empty, in state 'abandoned'.
     assert_eq!(
@@ -340,16 +343,7 @@ fn abandoned_gaps(store: TestStore) {
     assert_eq!(post_batch(&c, &two.bytes, KEY).status, 204);
     assert_eq!(store.count(REQUESTS), 30);
     assert_eq!(c.metric("kong_looker_collector_missing_batches"), 1.0);
-    let s = stats(&store);
-    assert_eq!(
-        (
-            &s["batches"],
-            &s["missing_batches"],
-            &s["abandoned_batches"]
-        ),
-        (&3.into(), &1.into(), &0.into()),
-        "{s}"
-    );
+    batch_books(&store, (3, 1, 0));
     assert_eq!(
         store.count(
             "SELECT records FROM kong_looker_batches WHERE sequence = 2 AND state = 'committed'"
@@ -366,16 +360,7 @@ fn abandoned_gaps(store: TestStore) {
     let five = p.builder.seal(now_ms(), &notices);
     assert_eq!(post_batch(&c, &five.bytes, KEY).status, 204);
     assert_eq!(c.metric("kong_looker_collector_missing_batches"), 0.0);
-    let s = stats(&store);
-    assert_eq!(
-        (
-            &s["batches"],
-            &s["missing_batches"],
-            &s["abandoned_batches"]
-        ),
-        (&4.into(), &0.into(), &1.into()),
-        "{s}"
-    );
+    batch_books(&store, (4, 0, 1));
     assert_eq!(
         store.rows("SELECT sequence, state FROM kong_looker_batches ORDER BY sequence"),
         [

@@ -1,7 +1,9 @@
 //! kong-looker's capture core: everything that turns what a gateway saw
 //! into records, and records into batches, with no host calls. The hosts
-//! (the proxy-wasm filter, the collector's http-log mapping) are thin
-//! adapters around it; it builds natively and for wasm32.
+//! (the proxy-wasm filter, the plugin server for Kong's external-plugin
+//! protocol, the collector's http-log mapping) are thin adapters around
+//! it; it builds natively and for wasm32. It depends on the codec
+//! (`kong-looker-proto`) only.
 //!
 //! # Layout
 //! - [`config`]: the JSON config, its defaults and its checks.

@@ -68,15 +68,20 @@ pub fn split(buf: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
     };
     let mut raw = [0u8; 4];
     raw.copy_from_slice(head);
-    let len = u32::from_le_bytes(raw);
-    let len = usize::try_from(len)
+    let len = body_len(raw)?;
+    let end = len.saturating_add(4);
+    Ok(buf.get(4..end).map(|body| (body, end)))
+}
+
+/// The body length a prefix announces, refused past [`MAX_FRAME_BYTES`].
+fn body_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(prefix);
+    usize::try_from(len)
         .ok()
         .filter(|n| *n <= MAX_FRAME_BYTES)
         .ok_or(FrameError::TooLarge {
             len: u64::from(len),
-        })?;
-    let end = len.saturating_add(4);
-    Ok(buf.get(4..end).map(|body| (body, end)))
+        })
 }
 
 /// Reads one frame. A clean end of stream before the prefix is
@@ -96,13 +101,7 @@ pub fn read<R: Read>(r: &mut R) -> Result<Vec<u8>, FrameError> {
             Err(e) => return Err(FrameError::Io(e)),
         }
     }
-    let len = u32::from_le_bytes(raw);
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|n| *n <= MAX_FRAME_BYTES)
-        .ok_or(FrameError::TooLarge {
-            len: u64::from(len),
-        })?;
+    let len = body_len(raw)?;
     let mut body = vec![0u8; len];
     match r.read_exact(&mut body) {
         Ok(()) => Ok(body),

@@ -110,29 +110,23 @@ trait Conn: Read + Write + Sized {
     fn limit(&self, d: Duration) -> std::io::Result<()>;
 }
 
-impl Conn for TcpStream {
-    fn duplicate(&self) -> std::io::Result<Self> {
-        self.try_clone()
-    }
-    fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-    fn limit(&self, d: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(d))
-    }
+// Both streams have the same calls under the same names.
+macro_rules! conn {
+    ($($stream:ty),*) => {$(
+        impl Conn for $stream {
+            fn duplicate(&self) -> std::io::Result<Self> {
+                self.try_clone()
+            }
+            fn close(&self) {
+                let _ = self.shutdown(std::net::Shutdown::Both);
+            }
+            fn limit(&self, d: Duration) -> std::io::Result<()> {
+                self.set_read_timeout(Some(d))
+            }
+        }
+    )*};
 }
-
-impl Conn for UnixStream {
-    fn duplicate(&self) -> std::io::Result<Self> {
-        self.try_clone()
-    }
-    fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-    fn limit(&self, d: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(d))
-    }
-}
+conn!(TcpStream, UnixStream);
 
 impl Sink {
     /// Starts a sink on a free port that answers 204 to everything.

@@ -40,6 +40,31 @@ const TOKEN_CACHE_ENTRIES: usize = 4096;
 /// Bytes of decoded claims a chain remembers.
 const TOKEN_CACHE_BYTES: usize = 512 * 1024;
 
+/// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
+/// must be able to answer (a test keeps the list exact).
+pub const PROPERTIES: [&str; 20] = [
+    "response.code",
+    "ngx.request_time",
+    "ngx.upstream_status",
+    "ngx.upstream_response_time",
+    "ngx.request_length",
+    "ngx.bytes_sent",
+    "ngx.remote_addr",
+    "ngx.kong_request_id",
+    "request.method",
+    "request.path",
+    "kong.route_id",
+    "kong.route_name",
+    "kong.router.route",
+    "kong.service_id",
+    "kong.service_name",
+    "kong.router.service",
+    "kong.ctx.shared.authenticated_jwt_token",
+    "ngx.ssl_client_s_dn",
+    "ngx.ssl_client_fingerprint",
+    "connection.mtls",
+];
+
 /// What Kong shows a filter in the log phase.
 pub trait LogSource {
     /// A property by its dotted name, e.g. `ngx.request_time`.
@@ -557,4 +582,53 @@ fn text(value: Option<Vec<u8>>) -> Option<String> {
 
 fn bounded(value: &str, max: usize) -> String {
     super::cut(value, max).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Answers every property with `answer` and notes what was asked.
+    struct Recording {
+        asked: BTreeSet<String>,
+        answer: Option<&'static str>,
+    }
+
+    impl LogSource for Recording {
+        fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+            self.asked.insert(name.to_owned());
+            self.answer.map(|a| a.as_bytes().to_vec())
+        }
+        fn response_header(&mut self, _: &str) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_capturer_asks_for_exactly_the_listed_properties() {
+        let config = Config::parse(
+            br#"{"collector":"127.0.0.1:9","request_id":true,"identity":{"jwt":true,"mtls":true}}"#,
+        )
+        .unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let mut asked = BTreeSet::new();
+        // Over TLS with a consumer and no bearer token, every read happens:
+        // with answers, and without (which takes the router fallbacks and
+        // the rewrite-phase reads of method and path).
+        let map =
+            headers::serialize([(&b":scheme"[..], &b"https"[..]), (b"x-consumer-id", b"c-1")]);
+        for answer in [Some("200"), None] {
+            let facts = capturer.request_facts(map.clone(), 1_000);
+            let mut src = Recording {
+                asked: BTreeSet::new(),
+                answer,
+            };
+            capturer.capture(&facts, &mut src, 2_000, |_| {});
+            asked.extend(src.asked);
+        }
+        let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
+        assert_eq!(asked, listed);
+    }
 }

@@ -4,7 +4,7 @@
 //! None of it may panic.
 #![no_main]
 
-use kong_looker_core::capture::capturer::{Capturer, LogSource};
+use kong_looker_core::capture::capturer::{Capturer, LogSource, PROPERTIES};
 use kong_looker_core::config::Config;
 use kong_looker_plugin::frame;
 use kong_looker_plugin::rpc::Call;
@@ -12,24 +12,8 @@ use kong_looker_plugin::source::Snapshot;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
-const PROPERTIES: [&str; 16] = [
-    "response.code",
-    "ngx.request_time",
-    "ngx.upstream_status",
-    "ngx.upstream_response_time",
-    "ngx.request_length",
-    "ngx.bytes_sent",
-    "ngx.remote_addr",
-    "ngx.kong_request_id",
-    "request.method",
-    "request.path",
-    "kong.route_id",
-    "kong.route_name",
-    "kong.service_id",
-    "kong.service_name",
-    "connection.mtls",
-    "kong.node.id",
-];
+/// What the plugin answers besides what the capturer asks.
+const PLUGIN_PROPERTIES: [&str; 1] = ["kong.node.id"];
 
 fuzz_target!(|data: &[u8]| {
     let mut frames = Vec::new();
@@ -50,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut snapshot) = Snapshot::decode(serialized, headers) else {
         return;
     };
-    for p in PROPERTIES {
+    for p in PROPERTIES.iter().chain(&PLUGIN_PROPERTIES) {
         let _ = snapshot.property(p);
     }
     let _ = snapshot.response_header(":status");
