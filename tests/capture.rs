@@ -1,4 +1,4 @@
-//! The real `dist/kong_looker.wasm` in the test host, as Kong 3.8 and 3.9
+//! The real `dist/kong_looker.wasm` in the test host, as Kong 3.8, 3.9 and 3.10
 //! run it: every captured field against what the request carried, over the
 //! reference mix and over hand-written cases for each identity source.
 
@@ -58,6 +58,11 @@ fn reference_mix_is_captured_field_for_field_on_kong_3_8() {
     reference_mix(Profile::Kong38);
 }
 
+#[test]
+fn reference_mix_is_captured_field_for_field_on_kong_3_10() {
+    reference_mix(Profile::Kong310);
+}
+
 fn reference_mix(profile: Profile) {
     let mut mix = Mix::new(MixParams {
         request_ids: true,
@@ -113,7 +118,7 @@ fn get(path: &str) -> Request {
 #[test]
 fn timings_statuses_and_sizes_come_from_kong_first() {
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         r#""request_id":true"#,
         get("/v1/orders/12345?x=1")
             .property("ngx.upstream_response_time", "0.010, 0.020 : 0.005")
@@ -183,7 +188,7 @@ fn without_kong_figures_the_filter_uses_its_own_clock_and_headers() {
 fn kong_verified_jwt_from_ctx_shared() {
     let token = traffic::jwt(&serde_json::json!({"sub": "device-7", "iss": "jwt-key-1"}));
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         "",
         get("/v1/devices")
             .header("x-consumer-id", "6a1f9c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
@@ -203,7 +208,7 @@ fn trusted_proxy_headers_count_only_when_configured() {
         .header("x-forwarded-email", "bob@example.com")
         .header("x-forwarded-user", "bob");
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         r#""identity":{"trusted_headers":["X-Forwarded-User","X-Forwarded-Email"]}"#,
         req.clone(),
     );
@@ -214,7 +219,7 @@ fn trusted_proxy_headers_count_only_when_configured() {
         Some("bob"),
         "the first configured header wins"
     );
-    let row = one(Profile::Kong39, "", req);
+    let row = one(Profile::from_env(), "", req);
     assert_eq!(row.auth_method, None, "unconfigured headers are ignored");
 }
 
@@ -225,7 +230,7 @@ fn consumer_headers_are_claimed_without_an_auth_plugin_and_can_be_off() {
         .header("x-consumer-username", "anon")
         .header("x-anonymous-consumer", "true")
         .header("x-authenticated-groups", "beta, ops");
-    let row = one(Profile::Kong39, "", req.clone());
+    let row = one(Profile::from_env(), "", req.clone());
     assert_eq!(
         (row.auth_method, row.trust),
         (Some("kong_consumer"), Some("claimed"))
@@ -233,13 +238,13 @@ fn consumer_headers_are_claimed_without_an_auth_plugin_and_can_be_off() {
     assert!(row.anonymous);
     assert_eq!(row.consumer_groups, ["beta", "ops"]);
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         r#""identity":{"auth_plugin":true}"#,
         req.clone(),
     );
     assert_eq!(row.trust, Some("verified"));
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         r#""identity":{"consumer_headers":false}"#,
         req,
     );
@@ -253,15 +258,15 @@ fn privacy_truncates_hashes_and_pseudonymises() {
         .header("x-consumer-username", "alice")
         .header("x-credential-identifier", "cred-9");
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         r#""privacy":{"client_address":"truncate"}"#,
         req.clone(),
     );
     assert_eq!(row.client_address.as_deref(), Some("203.0.113.0/24"));
     assert_eq!(row.consumer_username.as_deref(), Some("alice"));
     let keyed = r#""privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef0123"}"#;
-    let a = one(Profile::Kong39, keyed, req.clone());
-    let b = one(Profile::Kong39, keyed, req);
+    let a = one(Profile::from_env(), keyed, req.clone());
+    let b = one(Profile::from_env(), keyed, req);
     let addr = a.client_address.clone().unwrap();
     assert!(addr.starts_with("h:") && !addr.contains("203.0"), "{addr}");
     assert_eq!(
@@ -293,7 +298,7 @@ fn sampling_keeps_errors_and_weights_the_rest() {
         }
     }
     let (c, _) = run(
-        Profile::Kong39,
+        Profile::from_env(),
         &[config("{collector}", r#""sample_rate":0.25"#)],
         &requests,
     );
@@ -318,7 +323,7 @@ fn path_templates_by_prefix_and_bounded_cardinality() {
         requests.push(get(&format!("/static/page-{i}")));
     }
     let (c, kong) = run(
-        Profile::Kong39,
+        Profile::from_env(),
         &[config(
             "{collector}",
             r#""paths":{"max_templates":2,"templates":[{"prefix":"/v1/users/","template":"/v1/users/{user}"}]}"#,
@@ -387,13 +392,13 @@ fn client_certificates_are_read_only_over_tls() {
         r.headers.retain(|(n, _)| n != ":scheme");
         r.header(":scheme", scheme)
     };
-    let row = one(Profile::Kong39, "", with_cert("https"));
+    let row = one(Profile::from_env(), "", with_cert("https"));
     assert_eq!(
         (row.auth_method, row.trust),
         (Some("mtls"), Some("verified"))
     );
     assert_eq!(row.subject.as_deref(), Some("billing"));
-    let row = one(Profile::Kong39, "", with_cert("http"));
+    let row = one(Profile::from_env(), "", with_cert("http"));
     assert_eq!(
         row.auth_method, None,
         "no TLS, no certificate: the read is skipped"
@@ -404,7 +409,7 @@ fn client_certificates_are_read_only_over_tls() {
 fn ever_new_tokens_with_large_claims_do_not_grow_memory() {
     let sink = Sink::start().unwrap();
     let f = filter();
-    let mut kong = Kong::builder(&f, Profile::Kong39)
+    let mut kong = Kong::builder(&f, Profile::from_env())
         .chain(&config(&sink.address(), ""))
         .build();
     let groups: Vec<String> = (0..32)
@@ -439,7 +444,7 @@ fn ever_new_tokens_with_large_claims_do_not_grow_memory() {
 #[test]
 fn a_request_answered_in_the_rewrite_phase_is_still_recorded_whole() {
     let row = one(
-        Profile::Kong39,
+        Profile::from_env(),
         "",
         Request::new("DELETE", "/v1/users/12345?force=1")
             .header("Host", "api.example.com")

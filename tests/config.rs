@@ -96,7 +96,7 @@ fn shipped_examples_validate_and_the_filter_accepts_them() {
     for config in examples {
         let errors: Vec<String> = v.iter_errors(&config).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{config}: {errors:?}");
-        for profile in [Profile::Kong38, Profile::Kong39] {
+        for profile in Profile::ALL {
             let (c, kong) = try_config(config.clone(), profile);
             let refused: Vec<_> = kong
                 .logs()
@@ -156,7 +156,7 @@ fn bad_configs_are_refused_by_the_schema_and_leave_the_filter_inert() {
     ];
     for (config, field) in cases {
         assert!(!v.is_valid(&config), "the schema accepts {config}");
-        for profile in [Profile::Kong38, Profile::Kong39] {
+        for profile in Profile::ALL {
             let (c, kong) = try_config(config.clone(), profile);
             assert!(
                 c.rows.is_empty(),
@@ -183,7 +183,7 @@ fn a_bad_chain_does_not_disturb_a_good_one() {
     let sink = Sink::start().unwrap();
     let good = json!({"collector": sink.address(), "workspace": "good"}).to_string();
     let f = filter();
-    let mut kong = Kong::builder(&f, Profile::Kong39)
+    let mut kong = Kong::builder(&f, Profile::from_env())
         .chain(r#"{"collector": "no-port"}"#)
         .chain(&good)
         .build();

@@ -45,7 +45,8 @@ fn one_flusher_per_worker_and_signed_batches() {
             )
         })
         .collect();
-    let mut kong = kong(Profile::Kong39, &chains, 2);
+    let profile = Profile::from_env();
+    let mut kong = kong(profile, &chains, 2);
     traffic(&mut kong, 300, 3);
     kong.advance(Duration::from_millis(150));
     let received = sink.received();
@@ -74,12 +75,16 @@ fn one_flusher_per_worker_and_signed_batches() {
     assert_eq!(c.rows.len(), 300);
     let producers: std::collections::HashSet<_> = c.batches.iter().map(|b| b.instance_id).collect();
     assert_eq!(producers.len(), 2, "one producer per worker instance");
-    assert!(c.batches.iter().all(|b| b.kong_version.starts_with("3.9")));
+    assert!(
+        c.batches
+            .iter()
+            .all(|b| b.kong_version == profile.kong_version())
+    );
 }
 
 #[test]
 fn a_failing_collector_gets_the_same_batch_again_until_it_answers() {
-    for profile in [Profile::Kong38, Profile::Kong39] {
+    for profile in Profile::ALL {
         let sink = Sink::start().unwrap();
         let mut failures = 3;
         sink.answer_with(move |_| {
@@ -126,7 +131,7 @@ fn an_unreachable_collector_is_retried_on_3_8_without_a_callback() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap().to_string();
     drop(free);
-    for profile in [Profile::Kong38, Profile::Kong39] {
+    for profile in Profile::ALL {
         let mut kong = kong(
             profile,
             &[format!(
@@ -170,7 +175,7 @@ fn a_batch_given_up_on_is_counted_and_the_count_reaches_the_collector() {
             Answer::status(204)
         }
     });
-    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    let mut kong = kong(Profile::from_env(), &[config(&sink.address(), "")], 1);
     traffic(&mut kong, 40, 1);
     kong.advance(Duration::from_millis(500));
     traffic(&mut kong, 10, 1);
@@ -188,7 +193,7 @@ fn a_batch_given_up_on_is_counted_and_the_count_reaches_the_collector() {
 #[test]
 fn a_rebuilt_chain_starts_a_new_producer() {
     let sink = Sink::start().unwrap();
-    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    let mut kong = kong(Profile::from_env(), &[config(&sink.address(), "")], 1);
     traffic(&mut kong, 10, 1);
     kong.advance(Duration::from_millis(500));
     kong.reconfigure(&[&config(&sink.address(), r#""workspace":"rebuilt""#)]);
@@ -245,7 +250,7 @@ fn settle(kong: &mut Kong, secs: u64) {
 #[test]
 fn normal_flow_across_workers_delivers_everything_once() {
     let sink = Sink::start().unwrap();
-    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 4);
+    let mut kong = kong(Profile::from_env(), &[config(&sink.address(), "")], 4);
     for round in 0..5 {
         traffic(&mut kong, 400, 1);
         kong.advance(Duration::from_millis(50 * round + 30));
@@ -286,7 +291,7 @@ fn a_collector_that_always_fails_costs_counted_drops_only() {
     let sink = Sink::start().unwrap();
     sink.answer_with(|_| Answer::status(500));
     let mut kong = kong(
-        Profile::Kong39,
+        Profile::from_env(),
         &[format!(
             r#"{{"collector":"{}","batch":{{"flush_interval_ms":100,"max_retry_age_ms":5000}}}}"#,
             sink.address()
@@ -314,7 +319,7 @@ fn a_collector_that_always_fails_costs_counted_drops_only() {
 
 #[test]
 fn a_collector_slower_than_the_timeout_gets_one_copy_of_each_record() {
-    for profile in [Profile::Kong38, Profile::Kong39] {
+    for profile in Profile::ALL {
         let sink = Sink::start().unwrap();
         let mut slow = 2;
         sink.answer_with(move |_| {
@@ -357,7 +362,7 @@ fn a_lost_reply_makes_a_duplicate_that_the_batch_key_removes() {
             Answer::status(204)
         }
     });
-    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    let mut kong = kong(Profile::from_env(), &[config(&sink.address(), "")], 1);
     traffic(&mut kong, 100, 1);
     settle(&mut kong, 5);
     let received = sink.received();
@@ -373,7 +378,7 @@ fn sustained_load_with_the_collector_down_stays_in_bounds_and_counts_the_overflo
     sink.answer_with(|_| Answer::status(503));
     let cap = 256 * 1024;
     let mut kong = kong(
-        Profile::Kong39,
+        Profile::from_env(),
         &[format!(
             r#"{{"collector":"{}","timeout_ms":200,"max_buffer_bytes":{cap},"batch":{{"flush_interval_ms":100,"max_bytes":16384}}}}"#,
             sink.address()
@@ -412,7 +417,7 @@ fn sustained_load_with_the_collector_down_stays_in_bounds_and_counts_the_overflo
 #[test]
 fn a_reset_instance_is_a_new_producer_and_the_rest_is_accounted() {
     let sink = Sink::start().unwrap();
-    let mut kong = kong(Profile::Kong39, &[config(&sink.address(), "")], 1);
+    let mut kong = kong(Profile::from_env(), &[config(&sink.address(), "")], 1);
     traffic(&mut kong, 50, 1);
     settle(&mut kong, 1);
     // Captured but not yet cut when the instance goes.
@@ -449,12 +454,12 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
             })
         })
         .collect();
-    let mut kong = kong(Profile::Kong39, &chains, 2);
+    let mut kong = kong(Profile::from_env(), &chains, 2);
     let mut mix = Mix::new(MixParams::default());
     let requests = mix.take_requests(80_000);
     let mut warm = 0;
     for (i, r) in requests.iter().enumerate() {
-        let (req, _) = kong_looker_testsupport::traffic::kong_request(&mix, r, Profile::Kong39);
+        let (req, _) = kong_looker_testsupport::traffic::kong_request(&mix, r, Profile::from_env());
         kong.request(i, &req);
         if i % 2000 == 1999 {
             // 2,000 requests per second, as the mix runs.
@@ -488,7 +493,7 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
 fn metrics_can_be_turned_off_for_kong_before_3_8() {
     let sink = Sink::start().unwrap();
     let mut kong = kong(
-        Profile::Kong39,
+        Profile::from_env(),
         &[config(&sink.address(), r#""metrics":false"#)],
         1,
     );
@@ -522,7 +527,7 @@ fn chains_with_their_own_keys_are_producers_of_their_own_and_all_land() {
         config(&sink.address(), r#""signing_key":"the-first-chain-key""#),
         config(&sink.address(), r#""signing_key":"the-second-chain-key""#),
     ];
-    let mut kong = kong(Profile::Kong39, &chains, 1);
+    let mut kong = kong(Profile::from_env(), &chains, 1);
     traffic(&mut kong, 400, 2);
     kong.advance(Duration::from_secs(2));
     let received = sink.received();
@@ -542,7 +547,7 @@ fn a_refused_signature_is_loud_in_the_log_and_the_metrics() {
     let sink = Sink::start().unwrap();
     sink.answer_with(|_| Answer::status(401));
     let mut kong = kong(
-        Profile::Kong39,
+        Profile::from_env(),
         &[config(
             &sink.address(),
             r#""signing_key":"not-the-collectors-key""#,
@@ -577,7 +582,7 @@ fn a_refused_signature_is_loud_in_the_log_and_the_metrics() {
 fn a_worker_ships_30000_records_a_second_with_one_call_in_flight_and_no_drop() {
     let sink = Sink::start().unwrap();
     let mut kong = kong(
-        Profile::Kong39,
+        Profile::from_env(),
         &[config(
             &sink.address(),
             r#""signing_key":"a-signing-key-of-some-length""#,

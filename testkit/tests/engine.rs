@@ -88,7 +88,7 @@ fn authority_is_the_listener_not_the_host_header() {
 
 #[test]
 fn request_scoped_properties_in_a_root_context_give_an_error_status_and_log() {
-    for profile in [Profile::Kong38, Profile::Kong39] {
+    for profile in Profile::ALL {
         let mut k = kong(
             profile,
             1,
