@@ -10,6 +10,8 @@
 //!   credentials and properties, with the row each request must become.
 //! - [`http_log`]: Kong's http-log entry (`kong.log.serialize()`) for a
 //!   reference-mix request: the baseline the wire format is compared with.
+//! - [`snapshot`]: the log snapshot Kong keeps for a request, which an
+//!   external plugin server reads.
 //! - [`collector`]: the real `kong-looker-collector` as a child process, and
 //!   plain HTTP calls to it.
 //! - [`stores`]: a fresh SQLite file or PostgreSQL database per test, read
@@ -23,6 +25,7 @@ pub mod collected;
 pub mod collector;
 pub mod filter;
 pub mod http_log;
+pub mod snapshot;
 pub mod stored;
 pub mod stores;
 pub mod traffic;

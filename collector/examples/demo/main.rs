@@ -7,7 +7,12 @@
 //! requests Kong's own plugins would reject to the collector's http-log
 //! endpoint, waits for the last flush, stops the collector with SIGTERM,
 //! and reports from the store.
+//!
+//! `make demo VIA=plugin` (`--via plugin`) sends the same traffic through
+//! the real `kong-looker-plugin` server instead, as Kong's log phase would
+//! (`plugin.rs`).
 
+mod plugin;
 mod report;
 
 use std::collections::BTreeMap;
@@ -64,18 +69,26 @@ fn main() {
     );
 
     let chains = chains_from_kong_yml(&root.join("kong.yml"), &addr);
-    let filter = kong_looker_testsupport::filter();
-    let mut b = Kong::builder(&filter, Profile::Kong39)
-        .workers(2)
-        .start_at_ms(start_ms);
-    for c in &chains {
-        b = b.chain(c);
-    }
-    let mut kong = b.build();
-    println!(
-        "filter     dist/kong_looker.wasm in the test host (Kong 3.9 profile, 2 workers, {} chains, config from kong.yml)",
-        chains.len()
-    );
+    let mut gateway = if via_plugin() {
+        println!(
+            "plugin     kong-looker-plugin, driven over its Unix socket as Kong's log phase drives it (2 workers, {} plugin configs from kong.yml)",
+            chains.len()
+        );
+        Gateway::Plugin(plugin::PluginPath::start())
+    } else {
+        let filter = kong_looker_testsupport::filter();
+        let mut b = Kong::builder(&filter, Profile::Kong39)
+            .workers(2)
+            .start_at_ms(start_ms);
+        for c in &chains {
+            b = b.chain(c);
+        }
+        println!(
+            "filter     dist/kong_looker.wasm in the test host (Kong 3.9 profile, 2 workers, {} chains, config from kong.yml)",
+            chains.len()
+        );
+        Gateway::Filter(b.build())
+    };
     println!(
         "traffic    {REQUESTS} reference-mix requests, plus {REJECTED} that Kong's plugins reject (via http-log)"
     );
@@ -85,13 +98,12 @@ fn main() {
     for i in 0..REQUESTS {
         let req = mix.next_request();
         let (r, _) = traffic::kong_request(&mix, &req, Profile::Kong39);
-        let out = kong.request(i % 2, &r);
-        assert!(out.trap.is_none(), "the filter trapped: {:?}", out.trap);
+        gateway.serve(i, &r, &chains);
         if i % 500 == 499 {
-            kong.advance(Duration::from_millis(250));
+            gateway.advance(Duration::from_millis(250));
         }
         if (i + 1) % 10_000 == 0 {
-            let m = metrics(&kong);
+            let m = gateway.metrics();
             // Redraw one line on a terminal; one line per step in a log.
             let end = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 ""
@@ -116,8 +128,8 @@ fn main() {
     // counted as dropped.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        kong.advance(Duration::from_millis(500));
-        let m = metrics(&kong);
+        gateway.advance(Duration::from_millis(500));
+        let m = gateway.metrics();
         let settled = m.get("records_delivered").copied().unwrap_or(0)
             + m.iter()
                 .filter(|(k, _)| k.starts_with("records_dropped_"))
@@ -126,19 +138,35 @@ fn main() {
         if settled >= m.get("records_captured").copied().unwrap_or(0)
             && m.get("buffer_bytes").copied().unwrap_or(0) == 0
         {
-            kong.advance(Duration::from_millis(1500));
+            gateway.advance(Duration::from_millis(1500));
             break;
         }
-        assert!(Instant::now() < deadline, "the filter never flushed: {m:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway never flushed: {m:?}"
+        );
     }
     let collector_metrics = http_get(&addr, "/metrics");
+    let final_metrics = gateway.metrics();
+    let (wire_bytes, host) = match gateway {
+        Gateway::Filter(kong) => (
+            kong.dispatches()
+                .iter()
+                .filter(|d| d.path == "/v1/batches")
+                .map(|d| d.body.len())
+                .sum(),
+            "the filter",
+        ),
+        Gateway::Plugin(p) => {
+            let bytes = final_metrics.get("batch_bytes_sent").copied().unwrap_or(0);
+            println!("plugin     stopped on SIGTERM: {}", p.stop());
+            (
+                usize::try_from(bytes).unwrap_or(usize::MAX),
+                "the plugin server",
+            )
+        }
+    };
     collector.stop();
-    let wire_bytes: usize = kong
-        .dispatches()
-        .iter()
-        .filter(|d| d.path == "/v1/batches")
-        .map(|d| d.body.len())
-        .sum();
     println!(
         "done       in {:.0} s; the collector stopped cleanly on SIGTERM",
         started.elapsed().as_secs_f64()
@@ -146,7 +174,8 @@ fn main() {
     let summary = stats(&db);
     report::report(
         &db,
-        &metrics(&kong),
+        host,
+        &final_metrics,
         &summary,
         &collector_metrics,
         wire_bytes,
@@ -160,9 +189,71 @@ fn main() {
     println!("Looker reads PostgreSQL, not SQLite: run the collector with");
     println!("            --store postgres://USER:PASSWORD@HOST:5432/DB");
     println!();
-    println!("What ran: the real kong_looker.wasm, in kong-looker's test host on Wasmtime,");
-    println!("which imitates Kong 3.9's ngx_wasm_module. It is not Kong. The collector,");
-    println!("its HTTP, its signature checks and its SQLite commits were the real ones.");
+    if host == "the filter" {
+        println!("What ran: the real kong_looker.wasm, in kong-looker's test host on Wasmtime,");
+        println!("which imitates Kong 3.9's ngx_wasm_module. It is not Kong. The collector,");
+        println!("its HTTP, its signature checks and its SQLite commits were the real ones.");
+    } else {
+        println!("What ran: the real kong-looker-plugin binary, over its Unix socket, driven");
+        println!("by kong-looker's stand-in for Kong's pb_rpc.lua from the log snapshots Kong");
+        println!("would keep. It is not Kong. The collector, its HTTP, its signature checks");
+        println!("and its SQLite commits were the real ones.");
+    }
+}
+
+/// `--via plugin` (or `VIA=plugin` through make).
+fn via_plugin() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | ["--via", "filter"] => false,
+        ["--via", "plugin"] => true,
+        other => panic!("usage: demo [--via filter|plugin], not {other:?}"),
+    }
+}
+
+/// Where the traffic goes: the filter in the test host, or the plugin
+/// server.
+enum Gateway {
+    Filter(Kong),
+    Plugin(plugin::PluginPath),
+}
+
+impl Gateway {
+    /// Request `i`, through the chain it belongs to.
+    fn serve(&mut self, i: usize, r: &kong_looker_testkit::Request, chains: &[String]) {
+        match self {
+            Gateway::Filter(kong) => {
+                let out = kong.request(i % 2, r);
+                assert!(out.trap.is_none(), "the filter trapped: {:?}", out.trap);
+            }
+            Gateway::Plugin(p) => {
+                let snapshot = kong_looker_testsupport::snapshot::of(r, now_ms() as i64);
+                p.log(i, &chains[r.chain], &snapshot);
+            }
+        }
+    }
+
+    /// Lets time pass: the test host's clock, or the wall clock for the
+    /// plugin server's own timers.
+    fn advance(&mut self, d: Duration) {
+        match self {
+            Gateway::Filter(kong) => kong.advance(d),
+            Gateway::Plugin(_) => std::thread::sleep(d / 25),
+        }
+    }
+
+    /// The host's counters, by the filter's names.
+    fn metrics(&self) -> BTreeMap<String, u64> {
+        match self {
+            Gateway::Filter(kong) => kong_looker_testsupport::filter_metrics(kong),
+            Gateway::Plugin(p) => p.metrics(),
+        }
+    }
 }
 
 struct Collector {
@@ -350,17 +441,17 @@ fn http_post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
 }
 
 fn http_get(addr: &str, path: &str) -> String {
+    http_get_url(&format!("http://{addr}{path}"))
+}
+
+fn http_get_url(url: &str) -> String {
     agent()
-        .get(&format!("http://{addr}{path}"))
+        .get(url)
         .call()
         .expect("collector reachable")
         .body_mut()
         .read_to_string()
         .unwrap_or_default()
-}
-
-fn metrics(kong: &Kong) -> BTreeMap<String, u64> {
-    kong_looker_testsupport::filter_metrics(kong)
 }
 
 fn now_ms() -> u64 {

@@ -10,7 +10,8 @@ use std::path::Path;
 /// summary (`summary`, from `stats --json`).
 pub fn report(
     db: &Path,
-    filter: &BTreeMap<String, u64>,
+    host: &str,
+    counters: &BTreeMap<String, u64>,
     summary: &serde_json::Value,
     collector: &str,
     wire_bytes: usize,
@@ -138,8 +139,8 @@ pub fn report(
     println!();
     println!("Pipeline");
     println!(
-        "  captured {} by the filter; delivered {:.0}; dropped {} (counted by reason in the batches table)",
-        filter.get("records_captured").copied().unwrap_or(0),
+        "  captured {} by {host}; delivered {:.0}; dropped {} (counted by reason in the batches table)",
+        counters.get("records_captured").copied().unwrap_or(0),
         delivered,
         dropped
     );
@@ -151,7 +152,7 @@ pub fn report(
         wire_bytes as f64 / delivered.max(1.0)
     );
     println!(
-        "  {} rows in kong_looker_requests ({:.0} from the filter, {} from http-log only)",
+        "  {} rows in kong_looker_requests ({:.0} from {host}, {} from http-log only)",
         field("rows"),
         delivered,
         field("http_log_rows")
