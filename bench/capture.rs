@@ -75,6 +75,7 @@ fn capture(c: &mut Criterion) {
         max_retry_age_ms: 300_000,
         max_buffer_bytes: 4 << 20,
         timeout_ms: 5000,
+        spill: false,
     };
     let mut outbox = Outbox::new(&Producer::default(), limits, 7);
     let mut now = 1_767_614_400_000i64;

@@ -1,4 +1,4 @@
-//! Which error-log lines the filter writes: at most one per kind per
+//! Which error-log lines a host writes: at most one per kind per
 //! interval, each saying how many like it were held back since the last.
 //! While the collector is away every call fails the same way, and a line
 //! per call would bury the gateway's own errors; the counts stay whole in
@@ -18,36 +18,69 @@ pub enum Kind {
     Unauthorized,
     /// The collector answered with another non-2xx status.
     Refused,
+    /// The plugin server got a frame or call it cannot serve.
+    BadInput,
+    /// A request could not be captured.
+    CaptureError,
+    /// The plugin server's spool could not keep a batch.
+    Spool,
 }
 
-const KINDS: usize = 4;
+const KINDS: usize = 7;
 
-/// Per-kind state: when the last line was written, and how many were held
-/// back since.
-#[derive(Clone, Debug, Default)]
+/// Per-kind state: when the current interval began, how many lines it has
+/// admitted, and how many were held back since the last admitted one.
+#[derive(Clone, Debug)]
 pub struct LogLimit {
-    last_ms: [Option<i64>; KINDS],
+    burst: u32,
+    since_ms: [Option<i64>; KINDS],
+    admitted: [u32; KINDS],
     held: [u64; KINDS],
 }
 
+impl Default for LogLimit {
+    /// One line per kind per interval: what the filter writes into Kong's
+    /// error log.
+    fn default() -> Self {
+        LogLimit::with_burst(1)
+    }
+}
+
 impl LogLimit {
+    /// Up to `burst` lines per kind per interval (at least one), so that a
+    /// few different faults in a row are each named.
+    pub fn with_burst(burst: u32) -> Self {
+        LogLimit {
+            burst: burst.max(1),
+            since_ms: [None; KINDS],
+            admitted: [0; KINDS],
+            held: [0; KINDS],
+        }
+    }
+
     /// Whether a line of `kind` may be written at `now_ms`: `Some(n)` with
     /// the number of lines held back since the last one, or `None` (and
     /// the line is counted as held).
     pub fn admit(&mut self, kind: Kind, now_ms: i64) -> Option<u64> {
         let i = kind as usize;
-        let (Some(last), Some(held)) = (self.last_ms.get_mut(i), self.held.get_mut(i)) else {
+        let (Some(since), Some(admitted), Some(held)) = (
+            self.since_ms.get_mut(i),
+            self.admitted.get_mut(i),
+            self.held.get_mut(i),
+        ) else {
             return None;
         };
-        match *last {
-            Some(t) if now_ms.saturating_sub(t) < INTERVAL_MS => {
-                *held = held.saturating_add(1);
-                None
-            }
-            _ => {
-                *last = Some(now_ms);
-                Some(std::mem::take(held))
-            }
+        let fresh = since.is_none_or(|t| now_ms.saturating_sub(t) >= INTERVAL_MS);
+        if fresh {
+            *since = Some(now_ms);
+            *admitted = 0;
+        }
+        if *admitted < self.burst {
+            *admitted = admitted.saturating_add(1);
+            Some(std::mem::take(held))
+        } else {
+            *held = held.saturating_add(1);
+            None
         }
     }
 }
@@ -82,5 +115,18 @@ mod tests {
         assert_eq!(l.admit(Kind::CallFailed, 1_000 + INTERVAL_MS + 1), None);
         assert_eq!(held_note(0), "");
         assert!(held_note(7).contains("7 more"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_burst_admits_that_many_lines_per_interval() {
+        let mut l = LogLimit::with_burst(3);
+        for t in 0..3 {
+            assert_eq!(l.admit(Kind::BadInput, 1_000 + t), Some(0));
+        }
+        for t in 3..50 {
+            assert_eq!(l.admit(Kind::BadInput, 1_000 + t), None);
+        }
+        assert_eq!(l.admit(Kind::BadInput, 1_000 + INTERVAL_MS), Some(47));
+        assert_eq!(l.admit(Kind::BadInput, 1_001 + INTERVAL_MS), Some(0));
     }
 }

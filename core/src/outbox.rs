@@ -15,6 +15,12 @@
 //! away, one probe goes out per backoff period instead of one per pending
 //! batch. That bounds the calls (each costs the gateway a connection slot
 //! and an error-log line in ngx_wasm_module) whatever the backlog.
+//!
+//! A host that can keep batches on disk (the plugin server) sets
+//! [`Limits::spill`]: what would be dropped for room or age is handed over
+//! by [`Outbox::take_spilled`] instead, made self-contained, and the
+//! spool's sends are judged by [`Outbox::spool_answered`] under the same
+//! rules and the same backoff.
 
 use std::collections::VecDeque;
 
@@ -59,6 +65,9 @@ pub struct Limits {
     pub max_buffer_bytes: usize,
     /// Timeout given to each call, ms.
     pub timeout_ms: i64,
+    /// The host keeps batches on disk: hand over, rather than drop, the
+    /// batches that the memory cap or the retry age would drop.
+    pub spill: bool,
 }
 
 impl Limits {
@@ -74,6 +83,7 @@ impl Limits {
             max_retry_age_ms: i64::from(b.max_retry_age_ms),
             max_buffer_bytes: usize_of(config.max_buffer_bytes),
             timeout_ms: i64::from(config.timeout_ms),
+            spill: false,
         }
     }
 }
@@ -96,7 +106,63 @@ pub enum Reply {
     Failed,
 }
 
+/// What a reply means for the batch it answers. Decided in
+/// [`Reply::verdict`] and nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Committed, or a duplicate of a committed batch.
+    Committed,
+    /// 409 `unknown_dictionary`: the collector lost this producer's
+    /// dictionary; define it all again and resend at once.
+    Redefine,
+    /// 429 busy, 503 store down: come back when the collector says
+    /// (`Some` ms), or after the backoff.
+    Busy(Option<i64>),
+    /// Final: the collector will never take this batch (malformed, too
+    /// large, a schema it refuses, an endpoint that is off).
+    Refused,
+    /// Retried with backoff: no answer, 401 (a key rotated on one side
+    /// only heals), 408, 5xx.
+    Retry {
+        /// The collector refused the signature.
+        unauthorized: bool,
+    },
+}
+
 impl Reply {
+    /// What this reply means for its batch.
+    pub fn verdict(&self) -> Verdict {
+        match *self {
+            Reply::Status { status, .. } if (200..300).contains(&status) => Verdict::Committed,
+            Reply::Status {
+                unknown_dictionary: true,
+                ..
+            } => Verdict::Redefine,
+            Reply::Status {
+                status,
+                retry_after_s,
+                ..
+            } if status == 429 || status == 503 => Verdict::Busy(retry_after_s.map(|s| {
+                i64::from(s)
+                    .saturating_mul(1000)
+                    .clamp(0, RETRY_AFTER_CAP_MS)
+            })),
+            // 401 and 408 are not final: a key rotated on one side only,
+            // or a slow read, heal by themselves.
+            Reply::Status { status, .. }
+                if (400..500).contains(&status) && status != 401 && status != 408 =>
+            {
+                Verdict::Refused
+            }
+            Reply::Status { status, .. } => Verdict::Retry {
+                unauthorized: status == 401,
+            },
+            Reply::Failed => Verdict::Retry {
+                unauthorized: false,
+            },
+        }
+    }
+
     /// What an answer says: its `:status` (none when the call failed),
     /// `Retry-After`, and, for a 409 only, whether its body (read through
     /// `body`, and only when small) names [`wire::UNKNOWN_DICTIONARY`].
@@ -144,6 +210,10 @@ pub struct Stats {
     /// Calls the collector refused as unauthenticated (401): the chain's
     /// `signing_key` does not match the collector's.
     pub batches_unauthorized: u64,
+    /// Batches handed to the host's spool instead of dropped.
+    pub batches_spilled: u64,
+    /// Records in them.
+    pub records_spilled: u64,
 }
 
 #[derive(Debug)]
@@ -158,7 +228,41 @@ struct Pending {
     in_flight: Option<(u32, i64)>,
 }
 
+/// The counters every host exports, by the names the filter gives them
+/// (`pw:kong_looker:<name>` in Kong's Prometheus plugin), in the order of
+/// [`Stats::counters`].
+pub const COUNTERS: [&str; 11] = [
+    "records_captured",
+    "records_delivered",
+    "records_dropped_buffer_full",
+    "records_dropped_dispatch_failed",
+    "records_dropped_capture_error",
+    "batches_sent",
+    "batches_delivered",
+    "batches_failed",
+    "batches_retried",
+    "batches_abandoned",
+    "batches_unauthorized",
+];
+
 impl Stats {
+    /// The values of [`COUNTERS`], in order.
+    pub fn counters(&self) -> [u64; COUNTERS.len()] {
+        [
+            self.records_buffered,
+            self.records_delivered,
+            self.dropped.buffer_full,
+            self.dropped.dispatch_failed,
+            self.dropped.capture_error,
+            self.batches_sent,
+            self.batches_delivered,
+            self.batches_failed,
+            self.batches_retried,
+            self.batches_abandoned,
+            self.batches_unauthorized,
+        ]
+    }
+
     /// Adds `other`'s counts (several outboxes' totals).
     pub fn add(&mut self, other: &Stats) {
         let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
@@ -179,6 +283,8 @@ impl Stats {
         sum(&mut self.batches_failed, other.batches_failed);
         sum(&mut self.batches_retried, other.batches_retried);
         sum(&mut self.batches_abandoned, other.batches_abandoned);
+        sum(&mut self.batches_spilled, other.batches_spilled);
+        sum(&mut self.records_spilled, other.records_spilled);
         sum(&mut self.batches_unauthorized, other.batches_unauthorized);
     }
 }
@@ -196,6 +302,8 @@ pub struct Outbox {
     closed_until_ms: i64,
     /// Calls that failed in a row.
     failures: u32,
+    /// Batches given up on, waiting for the host's spool.
+    spilled: VecDeque<SealedBatch>,
 }
 
 impl Outbox {
@@ -225,6 +333,7 @@ impl Outbox {
             rng: seed | 1,
             closed_until_ms: 0,
             failures: 0,
+            spilled: VecDeque::new(),
         }
     }
 
@@ -416,17 +525,9 @@ impl Outbox {
         };
         p.in_flight = None;
         let sequence = p.batch.sequence;
-        // What each answer means is decided here and nowhere else.
-        match reply {
-            // Committed (or a duplicate of a committed batch).
-            Reply::Status { status, .. } if (200..300).contains(&status) => {
-                self.failures = 0;
-                self.closed_until_ms = 0;
-                // The collector is back: the backlog need not wait out
-                // the backoffs it earned while it was away.
-                for p in self.pending.iter_mut() {
-                    p.next_try_ms = p.next_try_ms.min(now_ms);
-                }
+        match reply.verdict() {
+            Verdict::Committed => {
+                self.reopen(now_ms);
                 if let Some(done) = self.pending.remove(index) {
                     self.builder.acknowledge(done.batch.ack);
                     add(&mut self.stats.batches_delivered, 1);
@@ -436,13 +537,7 @@ impl Outbox {
                     );
                 }
             }
-            // 409 unknown_dictionary: the collector lost this producer's
-            // dictionary (a new store, an evicted producer); define it all
-            // again in every pending batch.
-            Reply::Status {
-                unknown_dictionary: true,
-                ..
-            } => {
+            Verdict::Redefine => {
                 add(&mut self.stats.batches_failed, 1);
                 self.builder.reset_acknowledgements();
                 let mut lost = Vec::new();
@@ -459,47 +554,148 @@ impl Outbox {
                     p.next_try_ms = now_ms;
                 }
             }
-            // 429 busy, 503 store down: the collector says when to come
-            // back.
-            Reply::Status {
-                status,
-                retry_after_s,
-                ..
-            } if status == 429 || status == 503 => {
+            Verdict::Busy(delay) => {
                 add(&mut self.stats.batches_failed, 1);
-                let delay = retry_after_s.map(|s| {
-                    i64::from(s)
-                        .saturating_mul(1000)
-                        .clamp(0, RETRY_AFTER_CAP_MS)
-                });
                 self.close(delay, now_ms);
                 self.retry_later(sequence, delay, now_ms);
             }
-            // The collector will never take this batch (malformed, too
-            // large, a schema it refuses, an endpoint that is off):
-            // retrying cannot help. 401 and 408 are not final: a key
-            // rotated on one side only, or a slow read, heal by themselves.
-            Reply::Status { status, .. }
-                if (400..500).contains(&status) && status != 401 && status != 408 =>
-            {
+            Verdict::Refused => {
                 add(&mut self.stats.batches_failed, 1);
                 self.abandon(sequence, Reason::DispatchFailed);
             }
-            // 401, 408 and 5xx: retried with backoff until the retry age.
-            Reply::Status { status, .. } => {
+            Verdict::Retry { unauthorized } => {
                 add(&mut self.stats.batches_failed, 1);
-                if status == 401 {
+                if unauthorized {
                     add(&mut self.stats.batches_unauthorized, 1);
                 }
                 self.close(None, now_ms);
                 self.retry_later(sequence, None, now_ms);
             }
-            // No answer: refused, reset or timed out.
-            Reply::Failed => {
-                add(&mut self.stats.batches_failed, 1);
-                self.close(None, now_ms);
-                self.retry_later(sequence, None, now_ms);
+        }
+    }
+
+    /// The collector answered: the backlog need not wait out the backoffs
+    /// it earned while the collector was away.
+    fn reopen(&mut self, now_ms: i64) {
+        self.failures = 0;
+        self.closed_until_ms = 0;
+        for p in self.pending.iter_mut() {
+            p.next_try_ms = p.next_try_ms.min(now_ms);
+        }
+    }
+
+    /// Whether a call may leave now (no backoff running) and none of the
+    /// outbox's own is due: the moment for a host's spooled batch.
+    pub fn may_send_spooled(&self, now_ms: i64) -> bool {
+        now_ms >= self.closed_until_ms
+            && !self.has_call_in_flight()
+            && self.next_send(now_ms).is_none()
+    }
+
+    /// The reply to a spooled batch (one sent by the host from its spool,
+    /// not by this outbox), judged as any reply is, with the same lane-wide
+    /// backoff. Returns whether the spool should delete the batch; a batch
+    /// deleted without being committed has its `records` counted as
+    /// dropped (`dispatch_failed`) here.
+    pub fn spool_answered(&mut self, reply: Reply, records: u32, now_ms: i64) -> bool {
+        add(&mut self.stats.batches_sent, 1);
+        match reply.verdict() {
+            Verdict::Committed => {
+                self.reopen(now_ms);
+                add(&mut self.stats.batches_delivered, 1);
+                add(&mut self.stats.records_delivered, u64::from(records));
+                true
             }
+            // A spooled batch defines what it uses when it can; one that
+            // still misses a definition cannot be repaired any more.
+            Verdict::Redefine | Verdict::Refused => {
+                add(&mut self.stats.batches_failed, 1);
+                self.lose(records, Reason::DispatchFailed);
+                true
+            }
+            Verdict::Busy(delay) => {
+                add(&mut self.stats.batches_failed, 1);
+                self.close(delay, now_ms);
+                false
+            }
+            Verdict::Retry { unauthorized } => {
+                add(&mut self.stats.batches_failed, 1);
+                if unauthorized {
+                    add(&mut self.stats.batches_unauthorized, 1);
+                }
+                self.close(None, now_ms);
+                false
+            }
+        }
+    }
+
+    /// Records the host's spool gave up on (full, or a write that failed):
+    /// counted as dropped for room, and reported in the next batch.
+    pub fn count_lost(&mut self, records: u32) {
+        self.lose(records, Reason::BufferFull);
+    }
+
+    fn lose(&mut self, records: u32, reason: Reason) {
+        let (now, total) = match reason {
+            Reason::DispatchFailed | Reason::Aged => (
+                &mut self.drops.dispatch_failed,
+                &mut self.stats.dropped.dispatch_failed,
+            ),
+            Reason::BufferFull => (
+                &mut self.drops.buffer_full,
+                &mut self.stats.dropped.buffer_full,
+            ),
+        };
+        add(now, u64::from(records));
+        add(total, u64::from(records));
+    }
+
+    /// A spilled batch the host could not keep (a write failed, or the
+    /// spool made room): its records are dropped for room, and when it is
+    /// this producer's (`sequence` given), the collector is told which
+    /// sequence it will never see.
+    /// The drops it was carrying are reported again (its list of
+    /// abandoned sequences only when it is this producer's).
+    pub fn spill_lost(&mut self, sequence: Option<u64>, records: u32, carried: &Drops) {
+        self.count_lost(records);
+        add(&mut self.drops.buffer_full, carried.buffer_full);
+        add(&mut self.drops.dispatch_failed, carried.dispatch_failed);
+        add(&mut self.drops.capture_error, carried.capture_error);
+        add(&mut self.drops.instance_reset, carried.instance_reset);
+        if let Some(sequence) = sequence {
+            self.drops.abandoned.push(sequence);
+            self.drops.abandoned.extend_from_slice(&carried.abandoned);
+        }
+    }
+
+    /// The next batch to keep on disk, oldest first.
+    pub fn take_spilled(&mut self) -> Option<SealedBatch> {
+        self.spilled.pop_front()
+    }
+
+    /// Whether batches wait for the spool.
+    pub fn has_spilled(&self) -> bool {
+        !self.spilled.is_empty()
+    }
+
+    /// Hands every batch held over to the spool, the open one cut first
+    /// (at shutdown, when the collector cannot take them in time). Calls in
+    /// flight stay: their answers may still come.
+    pub fn spill_all(&mut self, now_ms: i64) {
+        if !self.limits.spill {
+            return;
+        }
+        if !self.builder.is_empty() || self.drops != Drops::default() {
+            self.cut(now_ms);
+        }
+        let idle: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|p| p.in_flight.is_none())
+            .map(|p| p.batch.sequence)
+            .collect();
+        for sequence in idle {
+            self.abandon(sequence, Reason::BufferFull);
         }
     }
 
@@ -553,14 +749,16 @@ impl Outbox {
         };
         let age = now_ms.saturating_sub(p.first_try_ms.unwrap_or(now_ms));
         if age >= max_age {
-            self.abandon(sequence, Reason::DispatchFailed);
+            self.abandon(sequence, Reason::Aged);
             return;
         }
         let delay = delay_ms.unwrap_or_else(|| backoff(p.attempts, jitter));
         p.next_try_ms = now_ms.saturating_add(delay);
     }
 
-    /// Drops a batch, counting its records and re-crediting its drops.
+    /// Drops a batch, counting its records and re-crediting its drops; or,
+    /// when the host spools and the batch was given up for room or age,
+    /// hands it over whole (its drops travel inside it).
     fn abandon(&mut self, sequence: u64, reason: Reason) {
         let Some(index) = self
             .pending
@@ -569,22 +767,22 @@ impl Outbox {
         else {
             return;
         };
-        let Some(p) = self.pending.remove(index) else {
+        let Some(mut p) = self.pending.remove(index) else {
             return;
         };
-        let records = u64::from(p.batch.record_count);
-        let (now, total) = match reason {
-            Reason::DispatchFailed => (
-                &mut self.drops.dispatch_failed,
-                &mut self.stats.dropped.dispatch_failed,
-            ),
-            Reason::BufferFull => (
-                &mut self.drops.buffer_full,
-                &mut self.stats.dropped.buffer_full,
-            ),
-        };
-        add(now, records);
-        add(total, records);
+        if self.limits.spill && matches!(reason, Reason::BufferFull | Reason::Aged) {
+            // Self-contained when the builder still holds its generation,
+            // so that a collector can read it after this process is gone.
+            let _defined = self.builder.redefine_all(&mut p.batch);
+            add(&mut self.stats.batches_spilled, 1);
+            add(
+                &mut self.stats.records_spilled,
+                u64::from(p.batch.record_count),
+            );
+            self.spilled.push_back(p.batch);
+            return;
+        }
+        self.lose(p.batch.record_count, reason);
         // The collector learns which sequence it will never see, so the gap
         // is explained rather than missing.
         self.drops.abandoned.push(p.batch.sequence);
@@ -624,7 +822,11 @@ impl Outbox {
 
 #[derive(Clone, Copy)]
 enum Reason {
+    /// Refused for good, or undecodable by the collector.
     DispatchFailed,
+    /// Retried past its age.
+    Aged,
+    /// Dropped to keep under the memory cap.
     BufferFull,
 }
 
@@ -663,6 +865,7 @@ mod tests {
             max_retry_age_ms: 60_000,
             max_buffer_bytes: 4 << 20,
             timeout_ms: 5000,
+            spill: false,
         }
     }
 
@@ -1042,6 +1245,118 @@ mod tests {
             50_000,
             "every record is pending or counted"
         );
+    }
+
+    /// Decodes a batch on a collector that has never seen its producer.
+    fn rows_on_a_fresh_collector(bytes: &[u8]) -> usize {
+        let reader = BatchReader::default();
+        let batch = reader.decode(bytes).unwrap();
+        let mut dict = kong_looker_proto::Dictionary::new(batch.generation);
+        dict.apply(&batch, reader.limits()).unwrap();
+        batch.rows(&dict).unwrap().count()
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn with_a_spool_the_memory_cap_hands_batches_over_whole_instead_of_dropping() {
+        let mut o = outbox(Limits {
+            max_records: 1000,
+            max_bytes: 16 * 1024,
+            max_buffer_bytes: 64 * 1024,
+            spill: true,
+            ..limits()
+        });
+        let mut token = 0;
+        // The first batch is acknowledged, so later ones would normally
+        // leave its definitions out.
+        for i in 0..1000 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.answered(s[0].1, ok(), T0);
+        let mut spilled = Vec::new();
+        for i in 0..50_000 {
+            o.push(&record(i), T0);
+            while let Some(b) = o.take_spilled() {
+                spilled.push(b);
+            }
+        }
+        assert_eq!(o.stats().dropped.buffer_full, 0);
+        let kept: u64 = spilled.iter().map(|b| u64::from(b.record_count)).sum();
+        assert_eq!(o.stats().records_spilled, kept);
+        assert_eq!(
+            kept + u64::from(o.open_records()) + 1000 * o.pending_batches() as u64,
+            50_000,
+            "every record is held or spilled"
+        );
+        for b in &spilled {
+            assert_eq!(rows_on_a_fresh_collector(&b.bytes), b.record_count as usize);
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn with_a_spool_batches_past_the_retry_age_are_spilled_and_refusals_still_dropped() {
+        let mut o = outbox(Limits {
+            max_retry_age_ms: 10_000,
+            spill: true,
+            ..limits()
+        });
+        let mut token = 0;
+        for i in 0..200 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        o.answered(s[0].1, status(400), T0);
+        o.answered(s[1].1, Reply::Failed, T0);
+        let mut now = T0;
+        while o.pending_batches() > 0 {
+            for (_, t, _) in send_all(&mut o, now, &mut token) {
+                o.answered(t, Reply::Failed, now);
+            }
+            now += 1_000;
+            o.tick(now);
+            assert!(now < T0 + 60_000);
+        }
+        assert_eq!(o.stats().dropped.dispatch_failed, 100, "the refused batch");
+        // The aged batch, and the report of the refusal that was cut
+        // alone and aged too: the report travels in the spool as well.
+        let spilled: Vec<_> = std::iter::from_fn(|| o.take_spilled()).collect();
+        let records: u32 = spilled.iter().map(|b| b.record_count).sum();
+        assert_eq!((records, o.stats().records_spilled), (100, 100));
+        let reported: u64 = spilled
+            .iter()
+            .map(|b| {
+                BatchReader::default()
+                    .decode(&b.bytes)
+                    .unwrap()
+                    .drops
+                    .dispatch_failed
+            })
+            .sum();
+        assert_eq!(reported, 100);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_spooled_send_is_judged_as_any_reply_with_the_same_backoff() {
+        let mut o = outbox(Limits {
+            spill: true,
+            ..limits()
+        });
+        assert!(o.may_send_spooled(T0));
+        assert!(!o.spool_answered(Reply::Failed, 10, T0), "kept for later");
+        assert!(!o.may_send_spooled(T0), "the lane backs off");
+        let open = (T0..)
+            .step_by(100)
+            .find(|&t| o.may_send_spooled(t))
+            .unwrap();
+        assert!(o.spool_answered(ok(), 10, open));
+        assert!(o.may_send_spooled(open), "success reopens at once");
+        assert!(o.spool_answered(status(400), 7, open), "refused: deleted");
+        assert_eq!(o.stats().records_delivered, 10);
+        assert_eq!(o.stats().dropped.dispatch_failed, 7);
+        // A batch waiting in memory goes before the spool.
+        o.push(&record(1), open);
+        o.tick(open + 2_000);
+        assert!(!o.may_send_spooled(open + 2_000));
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
             max_retry_age_ms: 1000,
             max_buffer_bytes: 65536,
             timeout_ms: 100,
+            spill: false,
         },
         1,
     );

@@ -2,12 +2,16 @@
 //! [`Outbox`] (batching, retries, backoff, `Retry-After`, the memory cap,
 //! counted drops) plus a thread that ships its sealed batches, signed,
 //! over a native HTTP client (rustls for `https`). One call is in flight
-//! per lane. Owns the lanes, their threads and the bounded flush at
-//! shutdown; what a reply means is the outbox's business.
+//! per lane. With a spool (`-spool-dir`), what the outbox gives up on for
+//! room or age goes to disk instead, and is sent from there once the
+//! collector takes batches again, by this process or the next. Owns the
+//! lanes, their threads and the bounded flush at shutdown; what a reply
+//! means is the outbox's business.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,9 +19,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kong_looker_core::config::Config;
 use kong_looker_core::destination::Destination;
 use kong_looker_core::outbox::{Limits, Outbox, Reply, Stats};
-use kong_looker_proto::Record;
-use kong_looker_proto::builder::Producer;
+use kong_looker_proto::builder::{Producer, SealedBatch};
 use kong_looker_proto::wire;
+use kong_looker_proto::{BatchReader, Record};
+
+use crate::server::{log, log_limited};
+use crate::spool::{self, Evicted, Spool};
+use kong_looker_core::log_limit::Kind;
 
 /// How often an idle lane looks at its outbox (flush timers, backoffs).
 const POLL: Duration = Duration::from_millis(20);
@@ -35,13 +43,24 @@ fn url(d: &Destination) -> String {
     format!("{scheme}://{}{}", d.upstream, wire::BATCHES_PATH)
 }
 
-/// The outbox limits of a config.
-pub fn limits(config: &Config) -> Limits {
+/// The outbox limits of a config; `spill` when a spool takes what the
+/// outbox would drop.
+pub fn limits(config: &Config, spill: bool) -> Limits {
     Limits {
         // One thread per lane makes one call at a time.
         max_in_flight: 1,
+        spill,
         ..Limits::of(config)
     }
+}
+
+/// Where spools live and how large each may grow.
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    /// The folder; each destination gets a subfolder.
+    pub dir: PathBuf,
+    /// Bytes per destination.
+    pub max_bytes: u64,
 }
 
 struct State {
@@ -56,6 +75,10 @@ pub struct Lane {
     state: Mutex<State>,
     wake: Condvar,
     stop: AtomicBool,
+    /// Touched by the lane's thread (and metrics), never by events.
+    spool: Mutex<Option<Spool>>,
+    /// Batch bytes sent, retries included.
+    bytes_sent: AtomicU64,
 }
 
 impl Lane {
@@ -72,7 +95,11 @@ impl Lane {
 
     /// Appends a captured record.
     pub fn push(&self, record: &Record<'_>) {
-        self.lock().outbox.push(record, now_ms());
+        let mut s = self.lock();
+        s.outbox.push(record, now_ms());
+        if s.outbox.has_spilled() {
+            self.wake.notify_one();
+        }
     }
 
     /// Counts a request that could not be captured.
@@ -86,12 +113,107 @@ impl Lane {
         (s.outbox.stats().clone(), s.outbox.buffered_bytes())
     }
 
+    /// The spool's (bytes, batches); zeros without one.
+    pub fn spooled(&self) -> (u64, usize) {
+        self.spool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or((0, 0), |s| (s.bytes(), s.len()))
+    }
+
+    /// Writes spilled batches to the spool; what it cannot keep is
+    /// counted as dropped.
+    fn keep(&self, batches: Vec<SealedBatch>) {
+        if batches.is_empty() {
+            return;
+        }
+        let instance = self.lock().instance_id;
+        let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
+        for b in batches {
+            let kept = match spool.as_mut() {
+                Some(sp) => sp.push(&b.bytes, &instance, b.sequence, b.record_count),
+                None => Ok(vec![Evicted {
+                    instance: spool::hex(&instance),
+                    sequence: b.sequence,
+                    records: b.record_count,
+                    carried: BatchReader::default()
+                        .decode(&b.bytes)
+                        .map(|d| d.drops)
+                        .unwrap_or_default(),
+                }]),
+            };
+            match kept {
+                Ok(gone) => {
+                    for e in gone {
+                        self.lost(&e, &instance);
+                    }
+                }
+                Err(e) => {
+                    log_limited(
+                        Kind::Spool,
+                        &format!(
+                            "spool for {}: cannot keep a batch of {} records: {e}",
+                            self.destination.upstream, b.record_count
+                        ),
+                    );
+                    let carried = BatchReader::default()
+                        .decode(&b.bytes)
+                        .map(|d| d.drops)
+                        .unwrap_or_default();
+                    self.lock()
+                        .outbox
+                        .spill_lost(Some(b.sequence), b.record_count, &carried);
+                }
+            }
+        }
+    }
+
+    /// Counts a batch the spool gave up on; the collector learns its
+    /// sequence when this process's producer sealed it.
+    fn lost(&self, e: &Evicted, instance: &[u8; 16]) {
+        let ours = e.instance == spool::hex(instance);
+        self.lock()
+            .outbox
+            .spill_lost(ours.then_some(e.sequence), e.records, &e.carried);
+    }
+
+    /// Sends the spool's oldest batch; false when there is none.
+    fn send_spooled(&self, agent: &ureq::Agent) -> bool {
+        let next = self
+            .spool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .and_then(Spool::oldest);
+        match next {
+            None => false,
+            Some(Err(unreadable)) => {
+                let instance = self.lock().instance_id;
+                self.lost(&unreadable, &instance);
+                true
+            }
+            Some(Ok((bytes, records))) => {
+                let reply = self.post(agent, &bytes);
+                let done = self.lock().outbox.spool_answered(reply, records, now_ms());
+                if done {
+                    let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(sp) = spool.as_mut() {
+                        sp.remove_oldest();
+                    }
+                }
+                true
+            }
+        }
+    }
+
     /// Sends until told to stop, then flushes what it holds until
-    /// `deadline`.
+    /// `deadline`, and spools what is left when it has a spool.
     fn run(&self, agent: &ureq::Agent, deadline: &Mutex<Option<Instant>>) {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
-            let job = {
+            let mut spilled = Vec::new();
+            let (job, spool_turn, done) = {
                 let mut s = self.lock();
                 let now = now_ms();
                 if stopping {
@@ -106,34 +228,61 @@ impl Lane {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .is_some_and(|d| Instant::now() >= d);
-                if stopping && (idle || late) {
-                    return;
+                if stopping && late {
+                    s.outbox.spill_all(now);
                 }
-                let next = s
-                    .outbox
-                    .next_send(now)
-                    .map(|(seq, bytes)| (seq, bytes.to_vec()));
-                next.map(|(seq, body)| {
-                    s.token = s.token.wrapping_add(1);
-                    let token = s.token;
-                    s.outbox.sent(seq, token, now);
-                    (token, body)
-                })
+                while let Some(b) = s.outbox.take_spilled() {
+                    spilled.push(b);
+                }
+                if stopping && (idle || late) {
+                    (None, false, true)
+                } else {
+                    let next = s
+                        .outbox
+                        .next_send(now)
+                        .map(|(seq, bytes)| (seq, bytes.to_vec()));
+                    let spool_turn = next.is_none() && s.outbox.may_send_spooled(now);
+                    let job = next.map(|(seq, body)| {
+                        s.token = s.token.wrapping_add(1);
+                        let token = s.token;
+                        s.outbox.sent(seq, token, now);
+                        (token, body)
+                    });
+                    (job, spool_turn, false)
+                }
             };
+            self.keep(spilled);
+            if done {
+                return;
+            }
             match job {
                 Some((token, body)) => {
-                    let reply = post(agent, &self.destination, &body);
+                    let reply = self.post(agent, &body);
                     self.lock().outbox.answered(token, reply, now_ms());
                 }
+                None if spool_turn && self.send_spooled(agent) => {}
                 None => {
                     let guard = self.lock();
-                    let _unused = self
-                        .wake
-                        .wait_timeout(guard, POLL)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    if !guard.outbox.has_spilled() {
+                        let _unused = self
+                            .wake
+                            .wait_timeout(guard, POLL)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
                 }
             }
         }
+    }
+}
+
+impl Lane {
+    /// One call, counted.
+    fn post(&self, agent: &ureq::Agent, body: &[u8]) -> Reply {
+        self.bytes_sent.fetch_add(
+            u64::try_from(body.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        post(agent, &self.destination, body)
     }
 }
 
@@ -184,6 +333,7 @@ pub struct Lanes {
     producer: Mutex<Producer>,
     seed: Mutex<u64>,
     deadline: Arc<Mutex<Option<Instant>>>,
+    spool: Option<SpoolConfig>,
 }
 
 impl Default for Lanes {
@@ -206,6 +356,15 @@ impl Lanes {
             }),
             seed: Mutex::new(random.hash_one(0x6b6f6e67_u64) | 1),
             deadline: Arc::new(Mutex::new(None)),
+            spool: None,
+        }
+    }
+
+    /// Lanes that spool what they would drop.
+    pub fn with_spool(spool: SpoolConfig) -> Self {
+        Lanes {
+            spool: Some(spool),
+            ..Lanes::new()
         }
     }
 
@@ -228,10 +387,28 @@ impl Lanes {
             ));
         }
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let spill = self.spool.is_some();
         if let Some((lane, _)) = lanes.iter().find(|(l, _)| l.destination == destination) {
-            lane.lock().outbox.set_limits(limits(config));
+            lane.lock().outbox.set_limits(limits(config, spill));
             return Ok(Arc::clone(lane));
         }
+        let spool = match &self.spool {
+            Some(c) => {
+                let dir = c.dir.join(spool::folder_for(&destination.upstream));
+                let s = Spool::open(&dir, c.max_bytes)
+                    .map_err(|e| format!("spool {}: {e}", dir.display()))?;
+                if !s.is_empty() {
+                    log(&format!(
+                        "spool {}: {} batches ({} bytes) from before, sent once the collector takes them",
+                        dir.display(),
+                        s.len(),
+                        s.bytes()
+                    ));
+                }
+                Some(s)
+            }
+            None => None,
+        };
         let mut instance_id = [0u8; 16];
         instance_id[..8].copy_from_slice(&self.next_seed().to_le_bytes());
         instance_id[8..].copy_from_slice(&self.next_seed().to_le_bytes());
@@ -249,12 +426,14 @@ impl Lanes {
         let lane = Arc::new(Lane {
             destination,
             state: Mutex::new(State {
-                outbox: Outbox::new(&producer, limits(config), self.next_seed()),
+                outbox: Outbox::new(&producer, limits(config, spill), self.next_seed()),
                 token: 0,
                 instance_id,
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
+            spool: Mutex::new(spool),
+            bytes_sent: AtomicU64::new(0),
         });
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -305,6 +484,23 @@ impl Lanes {
             bytes = bytes.saturating_add(b);
         }
         (total, bytes)
+    }
+
+    /// Batch bytes sent by every lane, retries included.
+    pub fn bytes_sent(&self) -> u64 {
+        let lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        lanes.iter().fold(0, |n, (lane, _)| {
+            n.saturating_add(lane.bytes_sent.load(Ordering::Relaxed))
+        })
+    }
+
+    /// The spools' (bytes, batches), summed over lanes.
+    pub fn spooled(&self) -> (u64, usize) {
+        let lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        lanes.iter().fold((0, 0), |(b, n), (lane, _)| {
+            let (lb, ln) = lane.spooled();
+            (b.saturating_add(lb), n.saturating_add(ln))
+        })
     }
 
     /// Flushes every lane until it is empty or `grace` has passed, then

@@ -12,6 +12,8 @@
 //! - [`source`]: the log snapshot as the core's `LogSource`.
 //! - [`server`]: the socket, the instances and the commands.
 //! - [`delivery`]: one outbox and sender thread per collector.
+//! - [`spool`]: the optional on-disk spool of batches given up on.
+//! - [`metrics`]: the counters in Prometheus' text format.
 
 #![cfg_attr(
     not(test),
@@ -25,7 +27,9 @@
 
 pub mod delivery;
 pub mod frame;
+pub mod metrics;
 pub mod rpc;
 pub mod schema;
 pub mod server;
 pub mod source;
+pub mod spool;

@@ -3,26 +3,39 @@
 //! the socket's place, the runtime, and the shutdown on SIGTERM or SIGINT,
 //! which flushes what the lanes hold for a bounded time.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kong_looker_plugin::delivery::Lanes;
+use kong_looker_plugin::delivery::{Lanes, SpoolConfig};
+use kong_looker_plugin::metrics;
 use kong_looker_plugin::server::{PLUGIN_NAME, Server, log};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-const USAGE: &str = "usage: kong-looker-plugin [-dump] [-kong-prefix DIR] [-shutdown-grace-ms N]
+const USAGE: &str = "usage: kong-looker-plugin [-dump] [-kong-prefix DIR] [-shutdown-grace-ms N] [-metrics-listen ADDR]
+                          [-spool-dir DIR [-spool-max-bytes N]]
 
   -dump                 print the plugin's description for Kong and exit
   -kong-prefix DIR      Kong's prefix; the socket is DIR/kong-looker.socket
                         (default /usr/local/kong)
-  -shutdown-grace-ms N  on SIGTERM, how long to flush held batches (default 5000)";
+  -shutdown-grace-ms N  on SIGTERM, how long to flush held batches (default 5000)
+  -metrics-listen ADDR  serve GET /metrics (Prometheus text) on ADDR, e.g.
+                        127.0.0.1:9542 (default: off)
+  -spool-dir DIR        keep on disk, under DIR, the batches that a collector
+                        outage would otherwise drop (past the memory cap or
+                        the retry age, or held at SIGTERM); they are sent
+                        once the collector is back, by this process or the
+                        next (default: off)
+  -spool-max-bytes N    bound on each collector's spool (default 268435456)";
 
 struct Args {
     dump: bool,
     prefix: PathBuf,
     grace: Duration,
+    metrics: Option<SocketAddr>,
+    spool: Option<SpoolConfig>,
 }
 
 fn args() -> Result<Args, String> {
@@ -30,7 +43,10 @@ fn args() -> Result<Args, String> {
         dump: false,
         prefix: PathBuf::from("/usr/local/kong"),
         grace: Duration::from_millis(5000),
+        metrics: None,
+        spool: None,
     };
+    let mut spool_max: u64 = 256 << 20;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         // Go's flag package takes one dash or two, and `-name=value`.
@@ -55,9 +71,33 @@ fn args() -> Result<Args, String> {
                     .map_err(|_| format!("-shutdown-grace-ms: not a number: {v:?}"))?;
                 out.grace = Duration::from_millis(ms);
             }
+            "metrics-listen" => {
+                let v = value(name)?;
+                let addr = v
+                    .parse()
+                    .map_err(|_| format!("-metrics-listen: not an address: {v:?}"))?;
+                out.metrics = Some(addr);
+            }
+            "spool-dir" => {
+                out.spool = Some(SpoolConfig {
+                    dir: PathBuf::from(value(name)?),
+                    max_bytes: 0,
+                });
+            }
+            "spool-max-bytes" => {
+                let v = value(name)?;
+                spool_max = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("-spool-max-bytes: not a positive number: {v:?}"))?;
+            }
             "help" | "h" => return Err(String::new()),
             other => return Err(format!("unknown flag -{other}")),
         }
+    }
+    if let Some(s) = out.spool.as_mut() {
+        s.max_bytes = spool_max;
     }
     Ok(out)
 }
@@ -73,7 +113,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let lanes = Arc::new(Lanes::new());
+    let lanes = Arc::new(match args.spool.clone() {
+        Some(spool) => Lanes::with_spool(spool),
+        None => Lanes::new(),
+    });
     let server = match Server::new(Arc::clone(&lanes)) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -106,7 +149,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let socket = args.prefix.join(format!("{PLUGIN_NAME}.socket"));
-    let served = runtime.block_on(run(Arc::clone(&server), socket.clone()));
+    let served = runtime.block_on(run(Arc::clone(&server), socket.clone(), args.metrics));
     let _unused = std::fs::remove_file(&socket);
     // Wait briefly for events already being answered, then flush.
     let until = Instant::now() + Duration::from_secs(1);
@@ -117,7 +160,7 @@ fn main() -> std::process::ExitCode {
     let (stats, held) = lanes.stats();
     let d = &stats.dropped;
     log(&format!(
-        "stopped: records buffered {}, delivered {}, dropped {} (buffer_full {}, dispatch_failed {}, capture_error {}), {} bytes still held and lost",
+        "stopped: records buffered {}, delivered {}, dropped {} (buffer_full {}, dispatch_failed {}, capture_error {}), spooled {} ({} bytes on disk), {} bytes still held and lost",
         stats.records_buffered,
         stats.records_delivered,
         d.buffer_full
@@ -126,6 +169,8 @@ fn main() -> std::process::ExitCode {
         d.buffer_full,
         d.dispatch_failed,
         d.capture_error,
+        stats.records_spilled,
+        lanes.spooled().0,
         held
     ));
     match served {
@@ -137,7 +182,46 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(server: Arc<Server>, socket: PathBuf) -> Result<(), String> {
+async fn run(
+    server: Arc<Server>,
+    socket: PathBuf,
+    metrics: Option<SocketAddr>,
+) -> Result<(), String> {
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("-metrics-listen {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        log(&format!("metrics on http://{local}/metrics"));
+        let server = Arc::clone(&server);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let server = Arc::clone(&server);
+                async move {
+                    let lanes = server.lanes();
+                    let (stats, held_bytes) = lanes.stats();
+                    let (spool_bytes, spool_batches) = lanes.spooled();
+                    let process = metrics::Process {
+                        held_bytes,
+                        instances: server.instance_count(),
+                        spool_bytes,
+                        spool_batches,
+                        batch_bytes_sent: lanes.bytes_sent(),
+                    };
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        metrics::render(&stats, &process),
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                log(&format!("metrics listener stopped: {e}"));
+            }
+        });
+    }
     // A socket left by a killed predecessor would make bind fail.
     match std::fs::remove_file(&socket) {
         Ok(()) => {}

@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
+/// Fields that hold secrets: Kong may resolve them from a vault
+/// (`{vault://env/...}`), so that the key is not kept in its database.
+const SECRETS: [&str; 1] = ["signing_key"];
+
 /// The filter's config schema, the one source of truth for both hosts.
 const META: &str = include_str!("../../kong_looker.meta.json");
 
@@ -40,10 +44,13 @@ fn field(s: &Value, top: bool) -> Result<Value, String> {
             if let Some(props) = s.get("properties").and_then(Value::as_object) {
                 for (name, sub) in props {
                     let mut f = field(sub, false)?;
-                    if required.contains(&name.as_str())
-                        && let Some(obj) = f.as_object_mut()
-                    {
-                        obj.insert("required".into(), true.into());
+                    if let Some(obj) = f.as_object_mut() {
+                        if required.contains(&name.as_str()) {
+                            obj.insert("required".into(), true.into());
+                        }
+                        if SECRETS.contains(&name.as_str()) {
+                            obj.insert("referenceable".into(), true.into());
+                        }
                     }
                     fields.push(json!({ name: f }));
                 }
@@ -185,6 +192,16 @@ fn walk(schema: &Value, value: &mut Value) {
 #[cfg(test)]
 mod normalize_tests {
     use super::*;
+
+    #[test]
+    fn the_signing_key_may_come_from_a_vault() {
+        let schema = kong_schema("kong-looker").unwrap();
+        let fields = schema["fields"][0]["config"]["fields"].as_array().unwrap();
+        let key = fields.iter().find_map(|f| f.get("signing_key")).unwrap();
+        assert_eq!(key["referenceable"], true);
+        let collector = fields.iter().find_map(|f| f.get("collector")).unwrap();
+        assert!(collector.get("referenceable").is_none());
+    }
 
     #[test]
     fn kong_additions_are_removed() {

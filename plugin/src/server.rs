@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use kong_looker_core::capture::capturer::Capturer;
 use kong_looker_core::config::Config;
+use kong_looker_core::log_limit::{Kind, LogLimit, held_note};
 use prost::Message;
 use serde_json::{Value, json};
 use std::io::{BufReader, Read, Write};
@@ -39,9 +40,28 @@ pub const PHASES: [&str; 1] = ["log"];
 /// Headers asked of `kong.request.get_headers` (Kong's own upper bound).
 const MAX_HEADERS: i32 = 1000;
 
+/// Lines of one kind per interval before the rest are held back: a few
+/// different faults in a row are each named, a flood is not.
+const LOG_BURST: u32 = 10;
+
 /// Writes a line to stderr, which Kong copies into its error log.
 pub fn log(line: &str) {
     eprintln!("kong-looker-plugin: {line}");
+}
+
+/// [`log`] for lines that input can repeat at will (bad frames, capture
+/// errors, a full disk): at most [`LOG_BURST`] per kind per interval, with
+/// the count of those held back. The counts stay whole in the metrics.
+pub fn log_limited(kind: Kind, line: &str) {
+    static LIMIT: Mutex<Option<LogLimit>> = Mutex::new(None);
+    let admitted = LIMIT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(|| LogLimit::with_burst(LOG_BURST))
+        .admit(kind, now_ms());
+    if let Some(held) = admitted {
+        log(&format!("{line}{}", held_note(held)));
+    }
 }
 
 /// Why a call ended its connection.
@@ -127,6 +147,14 @@ impl Server {
     /// The lanes.
     pub fn lanes(&self) -> &Lanes {
         &self.lanes
+    }
+
+    /// Plugin configurations started and not closed.
+    pub fn instance_count(&self) -> usize {
+        self.instances
+            .read()
+            .map(|i| i.len())
+            .unwrap_or_else(|e| e.into_inner().len())
     }
 
     /// Calls being answered right now.
@@ -241,7 +269,7 @@ impl Server {
                 Ok(b) => b,
                 Err(FrameError::Closed) => return,
                 Err(e) => {
-                    log(&format!("bad frame: {e}"));
+                    log_limited(Kind::BadInput, &format!("bad frame: {e}"));
                     return;
                 }
             };
@@ -253,12 +281,12 @@ impl Server {
                     let reply = reply.encode_to_vec();
                     let frames: &[&[u8]] = if ended_pdk { &[&[], &reply] } else { &[&reply] };
                     if let Err(e) = frame::write_all(&mut w, frames) {
-                        log(&format!("cannot answer: {e}"));
+                        log_limited(Kind::BadInput, &format!("cannot answer: {e}"));
                         return;
                     }
                 }
                 Err(e) => {
-                    log(&e.to_string());
+                    log_limited(Kind::BadInput, &e.to_string());
                     return;
                 }
             }
@@ -361,7 +389,7 @@ impl Server {
             Ok(mut snapshot) => instance.capture(&mut snapshot),
             Err(e) => {
                 instance.lane.count_capture_error();
-                log(&format!("capture error: {e}"));
+                log_limited(Kind::CaptureError, &format!("capture error: {e}"));
             }
         }
         Ok(())

@@ -5,22 +5,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use kong_looker_core::outbox::Stats;
-
-/// Counter names, in the order of [`totals`].
-const COUNTERS: [&str; 11] = [
-    "records_captured",
-    "records_delivered",
-    "records_dropped_buffer_full",
-    "records_dropped_dispatch_failed",
-    "records_dropped_capture_error",
-    "batches_sent",
-    "batches_delivered",
-    "batches_failed",
-    "batches_retried",
-    "batches_abandoned",
-    "batches_unauthorized",
-];
+use kong_looker_core::outbox::{COUNTERS, Stats};
 
 /// Defined metric ids and the totals last reported.
 pub struct Metrics {
@@ -49,7 +34,7 @@ impl Metrics {
 
     /// Reports the worker's totals.
     pub fn report(&mut self, stats: &Stats, buffer_bytes: usize, paths_overflowed: u64) {
-        for ((id, last), total) in self.counters.iter_mut().zip(totals(stats)) {
+        for ((id, last), total) in self.counters.iter_mut().zip(stats.counters()) {
             increment(*id, last, total);
         }
         increment(
@@ -71,21 +56,4 @@ fn increment(id: u32, last: &mut u64, total: u64) {
     {
         *last = total;
     }
-}
-
-/// Sums the stats of every lane, in the order of [`COUNTERS`].
-pub fn totals(stats: &Stats) -> [u64; 11] {
-    [
-        stats.records_buffered,
-        stats.records_delivered,
-        stats.dropped.buffer_full,
-        stats.dropped.dispatch_failed,
-        stats.dropped.capture_error,
-        stats.batches_sent,
-        stats.batches_delivered,
-        stats.batches_failed,
-        stats.batches_retried,
-        stats.batches_abandoned,
-        stats.batches_unauthorized,
-    ]
 }
