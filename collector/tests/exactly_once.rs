@@ -249,16 +249,7 @@ fn gaps_and_drops(store: TestStore) {
         ),
         10
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
-        .args(["stats", "--json", "--store", &store.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stats = stats(&store);
     assert_eq!(stats["rows"], 20);
     assert_eq!(stats["batches"], 2);
     assert_eq!(stats["producers"], 1);

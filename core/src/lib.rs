@@ -19,6 +19,8 @@
 
 // In a Wasm host a panic is a trap: the request fails with a 500 and the
 // worker's buffer is wiped. No panicking constructs here.
+// Each crate that runs in a gateway repeats this block on purpose: Cargo's
+// [lints] tables cannot exempt tests, which may unwrap.
 #![cfg_attr(
     not(test),
     deny(

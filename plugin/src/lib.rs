@@ -15,6 +15,9 @@
 //! - [`spool`]: the optional on-disk spool of batches given up on.
 //! - [`metrics`]: the counters in Prometheus' text format.
 
+// A panic would cost Kong an event and its connection. The same block as
+// every crate that runs in a gateway, on purpose: Cargo's [lints] tables
+// cannot exempt tests, which may unwrap.
 #![cfg_attr(
     not(test),
     deny(

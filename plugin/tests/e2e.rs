@@ -126,33 +126,33 @@ fn send(workers: &mut [KongWorker], events: &[Event], chains: &[String]) {
     });
 }
 
-/// The columns every stored row is checked on.
-const CHECKED: [&str; 24] = [
-    "route_name",
-    "status",
-    "latency_total_us",
-    "consumer_username",
-    "client_id",
-    "auth_method",
-    "workspace",
-    "agent_name",
-    "route_id",
-    "service_id",
-    "service_name",
-    "method",
-    "host",
-    "path",
-    "response_source",
-    "latency_upstream_us",
-    "request_bytes",
-    "response_bytes",
-    "trust",
-    "consumer_id",
-    "credential",
-    "subject",
-    "issuer",
-    "client_address",
-];
+/// The columns every stored row is checked on: the pipeline's, and the
+/// rest of what the log snapshot carries.
+fn checked() -> Vec<&'static str> {
+    let more = [
+        "route_id",
+        "service_id",
+        "service_name",
+        "method",
+        "host",
+        "path",
+        "response_source",
+        "latency_upstream_us",
+        "request_bytes",
+        "response_bytes",
+        "trust",
+        "consumer_id",
+        "credential",
+        "subject",
+        "issuer",
+        "client_address",
+    ];
+    stored::PIPELINE_COLUMNS
+        .iter()
+        .chain(&more)
+        .copied()
+        .collect()
+}
 
 /// Waits until the store accounts for `total` records (stored or
 /// dropped), or for `quiet` with nothing new when some may be lost.
@@ -225,7 +225,8 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
         .iter()
         .map(|e| (e.want.request_id.as_deref().unwrap(), e))
         .collect();
-    let rows = collector.rows(&stored::select_by_request_id(&CHECKED));
+    let checked = checked();
+    let rows = collector.rows(&stored::select_by_request_id(&checked));
     assert_eq!(rows.len() as i64, total);
     let mut mtls_rows = 0;
     let mut rejected_rows = 0;
@@ -237,7 +238,7 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
         let want = &e.want;
         if id.starts_with("00000000000000000000dead") {
             rejected_rows += 1;
-            for (i, c) in CHECKED.iter().enumerate() {
+            for (i, c) in checked.iter().enumerate() {
                 if ["route_name", "status", "consumer_username"].contains(c) {
                     assert_eq!(r[i + 1], stored::column(want, c), "{id} {c}");
                 }
@@ -245,13 +246,13 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
             continue;
         }
         let mut got: Vec<Option<String>> = r[1..].to_vec();
-        let mut w = stored::expected(want, &CHECKED);
+        let mut w = stored::expected(want, &checked);
         if e.mtls {
             // Without the certificate (nginx variables, absent from the
             // log snapshot) the consumer is still known from Kong's
             // headers, but not how it authenticated nor its subject.
             mtls_rows += 1;
-            for (i, c) in CHECKED.iter().enumerate() {
+            for (i, c) in checked.iter().enumerate() {
                 if ["auth_method", "trust", "credential", "subject"].contains(c) {
                     got[i] = None;
                     w[i] = None;
@@ -269,25 +270,45 @@ fn the_mix_and_rejected_requests_reconcile_through_the_plugin_server() {
 /// balance exactly.
 #[test]
 fn a_collector_away_past_the_cap_costs_counted_drops_only() {
-    let mut collector = Collector::start();
-    let plugin = Plugin::start(&[]);
-    let chains = small_chains(&collector);
-    let events = traffic(22, 6000, 0);
-    let mut kong = workers(&plugin);
-    send(&mut kong, &events[..500], &chains);
-    settle(&collector, 500, Duration::from_secs(30));
-    collector.kill9();
-    send(&mut kong, &events[500..5500], &chains);
-    collector.restart();
-    send(&mut kong, &events[5500..], &chains);
-    let (stored, dropped) = settle(&collector, 6000, Duration::from_secs(120));
+    let (stored, dropped, _) = outage_past_the_cap(&[], 22, None);
     assert!(dropped > 0, "the buffer overflowed");
     assert_eq!(
         stored + dropped,
         6000,
         "stored {stored} + dropped {dropped}"
     );
+}
+
+/// The collector killed after 500 of 6,000 events, away for the next 5,000,
+/// then back: (stored, dropped) once settled, with no request stored twice,
+/// and the spool's files counted while the collector was away.
+fn outage_past_the_cap(
+    plugin_args: &[&str],
+    seed: u64,
+    spool: Option<&std::path::Path>,
+) -> (i64, i64, usize) {
+    let mut collector = Collector::start();
+    let plugin = Plugin::start(plugin_args);
+    let chains = small_chains(&collector);
+    let events = traffic(seed, 6000, 0);
+    let mut kong = workers(&plugin);
+    send(&mut kong, &events[..500], &chains);
+    settle(&collector, 500, Duration::from_secs(30));
+    collector.kill9();
+    send(&mut kong, &events[500..5500], &chains);
+    let spooled = spool.map_or(0, spooled_files);
+    collector.restart();
+    send(&mut kong, &events[5500..], &chains);
+    let (stored, dropped) = settle(&collector, 6000, Duration::from_secs(120));
     no_duplicates(&collector, &events);
+    if let Some(dir) = spool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while spooled_files(dir) > 0 {
+            assert!(Instant::now() < deadline, "the spool empties");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    (stored, dropped, spooled)
 }
 
 /// SIGTERM while traffic runs: the server flushes what it holds, Kong's
@@ -439,29 +460,10 @@ fn small_chains(collector: &Collector) -> Vec<String> {
 fn with_a_spool_a_collector_away_past_the_cap_loses_nothing() {
     let spool = tempfile::tempdir().unwrap();
     let dir = spool.path().to_str().unwrap();
-    let mut collector = Collector::start();
-    let plugin = Plugin::start(&["-spool-dir", dir]);
-    let chains = small_chains(&collector);
-    let events = traffic(32, 6000, 0);
-    let mut kong = workers(&plugin);
-    send(&mut kong, &events[..500], &chains);
-    settle(&collector, 500, Duration::from_secs(30));
-    collector.kill9();
-    send(&mut kong, &events[500..5500], &chains);
-    let spooled = spooled_files(spool.path());
+    let (stored, dropped, spooled) =
+        outage_past_the_cap(&["-spool-dir", dir], 32, Some(spool.path()));
     assert!(spooled > 0, "past the cap, batches went to disk");
-    collector.restart();
-    send(&mut kong, &events[5500..], &chains);
-    assert_eq!(
-        settle(&collector, 6000, Duration::from_secs(120)),
-        (6000, 0)
-    );
-    no_duplicates(&collector, &events);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while spooled_files(spool.path()) > 0 {
-        assert!(Instant::now() < deadline, "the spool empties");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!((stored, dropped), (6000, 0));
     eprintln!("{spooled} batches went through the spool");
 }
 
@@ -502,25 +504,14 @@ fn the_spool_outlives_the_plugin_server() {
 fn a_full_spool_drops_its_oldest_batches_counted() {
     let spool = tempfile::tempdir().unwrap();
     let dir = spool.path().to_str().unwrap();
-    let mut collector = Collector::start();
-    let plugin = Plugin::start(&["-spool-dir", dir, "-spool-max-bytes", "60000"]);
-    let chains = small_chains(&collector);
-    let events = traffic(34, 6000, 0);
-    let mut kong = workers(&plugin);
-    send(&mut kong, &events[..500], &chains);
-    settle(&collector, 500, Duration::from_secs(30));
-    collector.kill9();
-    send(&mut kong, &events[500..5500], &chains);
-    collector.restart();
-    send(&mut kong, &events[5500..], &chains);
-    let (stored, dropped) = settle(&collector, 6000, Duration::from_secs(120));
+    let args = ["-spool-dir", dir, "-spool-max-bytes", "60000"];
+    let (stored, dropped, _) = outage_past_the_cap(&args, 34, Some(spool.path()));
     assert!(dropped > 0, "the spool overflowed");
     assert_eq!(
         stored + dropped,
         6000,
         "stored {stored} + dropped {dropped}"
     );
-    no_duplicates(&collector, &events);
 }
 
 /// Batch files in a spool folder, across destinations.

@@ -33,6 +33,8 @@
 
 // This code runs inside Kong's workers, where a panic is a trap that fails
 // the request and wipes the worker's buffer: no panicking constructs at all.
+// Each crate that runs in a gateway repeats this block on purpose: Cargo's
+// [lints] tables cannot exempt tests, which may unwrap.
 #![cfg_attr(
     not(test),
     deny(

@@ -11,6 +11,19 @@ pub const FILTER_ROWS: &str = "SELECT count(*) FROM kong_looker_requests WHERE o
 pub const REPORTED_DROPS: &str = "SELECT coalesce(sum(drops_buffer_full + drops_dispatch_failed \
      + drops_capture_error + drops_instance_reset), 0) FROM kong_looker_batches";
 
+/// The columns the pipeline tests check on every stored row: what every
+/// host fills from what a request carried.
+pub const PIPELINE_COLUMNS: [&str; 8] = [
+    "route_name",
+    "status",
+    "latency_total_us",
+    "consumer_username",
+    "client_id",
+    "auth_method",
+    "workspace",
+    "agent_name",
+];
+
 /// `SELECT request_id, <columns> ...` over the rows a producer sent.
 pub fn select_by_request_id(columns: &[&str]) -> String {
     format!(

@@ -20,7 +20,8 @@ use super::{
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
-/// Migrations, in order.
+/// Migrations, in order. (Each store lists its own files; the lists look
+/// alike because they are data.)
 pub const MIGRATIONS: [Migration; 2] = [
     Migration {
         version: 1,

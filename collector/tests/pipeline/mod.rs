@@ -134,18 +134,6 @@ pub struct Books {
     pub dropped: u64,
 }
 
-/// The columns every stored row is checked on.
-const CHECKED: [&str; 8] = [
-    "route_name",
-    "status",
-    "latency_total_us",
-    "consumer_username",
-    "client_id",
-    "auth_method",
-    "workspace",
-    "agent_name",
-];
-
 pub fn reconcile(kong: &Kong, store: &TestStore, expected: &[OwnedRow]) -> Books {
     let m = metrics(kong);
     let captured = m["records_captured"];
@@ -196,14 +184,14 @@ pub fn reconcile(kong: &Kong, store: &TestStore, expected: &[OwnedRow]) -> Books
         .iter()
         .map(|r| (r.request_id.as_deref().unwrap(), r))
         .collect();
-    let rows = store.rows(&stored::select_by_request_id(&CHECKED));
+    let rows = store.rows(&stored::select_by_request_id(&stored::PIPELINE_COLUMNS));
     for r in &rows {
         let id = r[0].as_deref().unwrap();
         let want = by_id
             .get(id)
             .unwrap_or_else(|| panic!("{id} was never sent"));
         let got: Vec<Option<String>> = r[1..].to_vec();
-        let w = stored::expected(want, &CHECKED);
+        let w = stored::expected(want, &stored::PIPELINE_COLUMNS);
         assert_eq!(got, w, "request {id}");
     }
     Books {

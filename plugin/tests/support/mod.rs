@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kong_looker_proto::mix;
-use kong_looker_testkit::plugin_server::LogSnapshot;
 use kong_looker_testkit::Profile;
+use kong_looker_testkit::plugin_server::LogSnapshot;
 pub use kong_looker_testsupport::collector::KEY;
 pub use kong_looker_testsupport::{OwnedRow, TestStore, now_ms, snapshot, traffic};
 
