@@ -91,24 +91,14 @@ fn https_serves_http1_and_http2() {
 #[test]
 fn a_bad_certificate_path_is_named() {
     let store = TestStore::sqlite();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &store.url(),
-            "--allow-unauthenticated",
-        ])
-        .args([
-            "--tls-cert",
-            "/nonexistent/cert.pem",
-            "--tls-key",
-            "/nonexistent/key.pem",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = serve_refused(&[
+        "--store",
+        &store.url(),
+        "--allow-unauthenticated",
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
     assert!(err.contains("/nonexistent/cert.pem"), "{err}");
 }

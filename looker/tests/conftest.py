@@ -80,3 +80,12 @@ def ch(pg, tmp_path_factory):
     yield db
     db.session.close()
     shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(params=["postgres", "clickhouse"])
+def engine(request, pg, ch, pg_project, ch_project):
+    """Each warehouse in turn: (dialect, project with its schema,
+    run(sql) -> rows)."""
+    if request.param == "postgres":
+        return "postgres", pg_project, pg.rows
+    return "clickhouse", ch_project, ch.rows

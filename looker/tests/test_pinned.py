@@ -12,14 +12,6 @@ from lkcheck.render import Renderer
 ALL = {"kong_team": "%", "kong_consumer_groups": "%"}
 
 
-@pytest.fixture(params=["postgres", "clickhouse"])
-def engine(request, pg, ch, pg_project, ch_project):
-    """(dialect, project with its schema, run(sql) -> rows)."""
-    if request.param == "postgres":
-        return "postgres", pg_project, pg.rows
-    return "clickhouse", ch_project, ch.rows
-
-
 def run(engine, explore, dims, measures, **kw):
     dialect, project, rows = engine
     sql = Renderer(project, explore, dialect).query(dims, measures, user_attributes=ALL, **kw)

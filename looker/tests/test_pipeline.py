@@ -10,13 +10,6 @@ from lkcheck.render import Renderer
 ALL = {"kong_team": "%", "kong_consumer_groups": "%"}
 
 
-@pytest.fixture(params=["postgres", "clickhouse"])
-def engine(request, pg, ch, pg_project, ch_project):
-    if request.param == "postgres":
-        return "postgres", pg_project, pg.rows
-    return "clickhouse", ch_project, ch.rows
-
-
 def run(engine, dims, measures):
     dialect, project, rows = engine
     return rows(Renderer(project, "kong_pipeline_health", dialect).query(dims, measures, user_attributes=ALL))

@@ -96,19 +96,11 @@ fn serve(conn: TcpStream, served: &AtomicU64, unreadable: &AtomicU64) {
         }
         let mut length = 0usize;
         let mut answer = None;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let Some((name, value)) = l.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
+        let Ok(Some((headers, _))) = header_block(&mut reader) else {
+            return;
+        };
+        for (name, value) in &headers {
+            let value = value.as_str();
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.parse().unwrap_or(0);
             } else if name.eq_ignore_ascii_case(ANSWER) {
@@ -305,24 +297,12 @@ impl Conn {
         let mut length = None;
         let mut chunked = false;
         let mut close = false;
-        loop {
-            line.clear();
-            let n = self
-                .reader
-                .read_line(&mut line)
-                .map_err(|e| broken(&e.to_string()))?;
-            if n == 0 {
-                return Err(broken("eof in headers"));
-            }
-            wire += n;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let Some((name, value)) = l.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
+        let (headers, n) = header_block(&mut self.reader)
+            .map_err(|e| broken(&e.to_string()))?
+            .ok_or_else(|| broken("eof in headers"))?;
+        wire += n;
+        for (name, value) in &headers {
+            let value = value.as_str();
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.parse::<usize>().ok();
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -380,5 +360,31 @@ impl Conn {
             wire,
             close,
         })
+    }
+}
+
+/// Header (name, trimmed value) pairs, in order.
+type Headers = Vec<(String, String)>;
+
+/// HTTP/1 header lines up to the blank one, and the bytes read; `None`
+/// when the stream ends first.
+fn header_block(reader: &mut impl BufRead) -> std::io::Result<Option<(Headers, usize)>> {
+    let mut headers = Vec::new();
+    let mut read = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        read += n;
+        let l = line.trim_end();
+        if l.is_empty() {
+            return Ok(Some((headers, read)));
+        }
+        if let Some((name, value)) = l.split_once(':') {
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
     }
 }

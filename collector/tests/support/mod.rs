@@ -130,6 +130,20 @@ impl CollectorAt {
     }
 }
 
+/// `kong-looker-collector serve` on a free port with `args`, which must
+/// refuse to start: what it wrote to stderr.
+pub fn serve_refused(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("KONG_LOOKER_SIGNING_KEY")
+        .env_remove("KONG_LOOKER_HTTP_LOG_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve started with {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A path under the target folder's temp area, for SQLite files.
 pub fn sqlite_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
