@@ -96,6 +96,8 @@ fn request_scoped_properties_in_a_root_context_give_an_error_status_and_log() {
         );
         k.advance(Duration::from_millis(100));
         let m = messages(&k);
+        // The names the probe reads on a tick (its `request_prop_on_tick`
+        // list, repeated here on purpose: each is checked by name).
         for name in [
             "kong.route_id",
             "request.path",
