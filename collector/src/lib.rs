@@ -13,10 +13,12 @@
 //! - [`looker`]: the optional Looker datagroup trigger after commits.
 //! - [`metrics`]: the numbers served at `/metrics`.
 //! - [`server`]: settings, start-up and graceful shutdown.
-//! - [`tls`]: the TLS listener.
+//! - [`listen`]: TCP and unix-socket listeners, and serving them all.
+//! - [`tls`]: the TLS listener, over either kind.
 
 pub mod api;
 pub mod http_log;
+pub mod listen;
 pub mod looker;
 pub mod metrics;
 pub mod pipeline;

@@ -1,12 +1,12 @@
 //! `kong-looker-collector`: serve, migrate, stats.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use kong_looker_collector::api::Gate;
+use kong_looker_collector::listen::Listen;
 use kong_looker_collector::pipeline::CommitterConfig;
 use kong_looker_collector::server::{self, Settings};
 use kong_looker_collector::store::{Store, StoreUrl};
@@ -68,9 +68,16 @@ struct StoreArg {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Address to listen on. Kong dispatches to it from every worker.
-    #[arg(long, env = "KONG_LOOKER_LISTEN", default_value = "127.0.0.1:9400")]
-    listen: SocketAddr,
+    /// Where to listen: `ip:port` or `unix:/path`, repeated or
+    /// comma-separated for several. Kong dispatches to it from every
+    /// worker; a plugin server on the same host can use a unix socket.
+    #[arg(
+        long,
+        env = "KONG_LOOKER_LISTEN",
+        default_value = "127.0.0.1:9400",
+        value_delimiter = ','
+    )]
+    listen: Vec<Listen>,
     #[command(flatten)]
     store: StoreArg,
     /// File holding the key the filters sign batches with (their

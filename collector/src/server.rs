@@ -3,7 +3,6 @@
 //! get their verdicts, drain the queue, and return.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use kong_looker_proto::Limits;
 
 use crate::api::{self, Api, Gate};
 use crate::http_log::Mapper;
+use crate::listen::{self, Listen};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, CommitterConfig};
 use crate::store::{Store, StoreUrl};
@@ -21,8 +21,8 @@ use crate::store::{Store, StoreUrl};
 /// leaves the keys and the token out.
 #[derive(Clone)]
 pub struct Settings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
+    /// Where to listen: one or more TCP addresses and unix sockets.
+    pub listen: Vec<Listen>,
     /// The store.
     pub store: StoreUrl,
     /// Who may post batches.
@@ -149,42 +149,46 @@ pub async fn serve(
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
     };
-    let app = App::start(&settings).await?;
+    if settings.listen.is_empty() {
+        return Err("nowhere to listen: give --listen".into());
+    }
+    // Bound before the store opens: a taken address fails fast.
+    let mut bound = Vec::with_capacity(settings.listen.len());
+    for l in &settings.listen {
+        bound.push(listen::bind(l).await?);
+    }
+    let app = match App::start(&settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            listen::release(bound);
+            return Err(e);
+        }
+    };
     let router = app.router.clone();
-    let tcp = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let scheme = if settings.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    tracing::info!(
-        address = %local,
-        store = %settings.store,
-        batches = settings.hmac_key.describe(),
-        http_log = settings.http_log_token.describe(),
-        "listening"
-    );
-    // One plain line on stdout, for scripts and tests waiting for start-up.
+    // One plain line per listener on stdout, for scripts and tests
+    // waiting for start-up.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "kong-looker-collector listening on {scheme}://{local}");
+    for b in &bound {
+        let address = b.address();
+        tracing::info!(
+            %address,
+            store = %settings.store,
+            batches = settings.hmac_key.describe(),
+            http_log = settings.http_log_token.describe(),
+            "listening"
+        );
+        let _ = writeln!(
+            out,
+            "kong-looker-collector listening on {scheme}://{address}"
+        );
+    }
     let _ = out.flush();
-    let served = match tls {
-        Some(config) => {
-            let listener = crate::tls::TlsListener::new(tcp, config).map_err(|e| e.to_string())?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(tcp, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
-    served.map_err(|e| format!("server: {e}"))?;
+    listen::serve_all(bound, router, tls, shutdown).await?;
     // The server's router, and with it its queue handles, is gone: the
     // committer finishes what it holds and stops.
     tracing::info!("draining the commit queue");

@@ -2,12 +2,11 @@
 //! handshake has finished. Handshakes run in their own tasks, with a
 //! deadline, so a slow or hostile client cannot hold up the others.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use axum::serve::Listener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -40,30 +39,28 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
     Ok(Arc::new(config))
 }
 
-/// Accepted, handshaken TLS connections.
+/// Accepted, handshaken TLS connections, over any listener axum serves
+/// (TCP or a unix socket).
 #[derive(Debug)]
-pub struct TlsListener {
-    local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+pub struct TlsListener<L: Listener> {
+    local: L::Addr,
+    ready: mpsc::Receiver<(TlsStream<L::Io>, L::Addr)>,
 }
 
-impl TlsListener {
-    /// Starts accepting on `tcp`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
+impl<L> TlsListener<L>
+where
+    L: Listener,
+    L::Addr: Clone + std::fmt::Debug + Sync,
+{
+    /// Starts accepting on `inner`.
+    pub fn new(mut inner: L, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+        let local = inner.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
+                // axum's listeners retry failed accepts themselves.
+                let (stream, peer) = inner.accept().await;
                 if tx.is_closed() {
                     break;
                 }
@@ -74,8 +71,8 @@ impl TlsListener {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        Ok(Err(e)) => tracing::debug!(?peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(?peer, "TLS handshake timed out"),
                     }
                 });
             }
@@ -84,9 +81,13 @@ impl TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+impl<L> Listener for TlsListener<L>
+where
+    L: Listener,
+    L::Addr: Clone + Sync,
+{
+    type Io = TlsStream<L::Io>;
+    type Addr = L::Addr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
@@ -97,6 +98,6 @@ impl axum::serve::Listener for TlsListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+        Ok(self.local.clone())
     }
 }

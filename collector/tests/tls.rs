@@ -1,4 +1,5 @@
-//! HTTPS with rustls: HTTP/1.1 and HTTP/2 (by ALPN) on the same port.
+//! HTTPS with rustls: HTTP/1.1 and HTTP/2 (by ALPN) on the same port, and
+//! on a unix socket.
 
 mod support;
 
@@ -101,4 +102,52 @@ fn a_bad_certificate_path_is_named() {
         "/nonexistent/key.pem",
     ]);
     assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+}
+
+#[test]
+fn https_on_a_unix_socket() {
+    let cert = rcgen::generate_simple_self_signed(vec!["collector.internal".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let socket = dir.path().join("c.sock");
+    let store = TestStore::sqlite();
+    let _c = Collector::start(
+        &store.url(),
+        &[
+            "--tls-cert",
+            cert_pem.to_str().unwrap(),
+            "--tls-key",
+            key_pem.to_str().unwrap(),
+            "--listen",
+            &format!("unix:{}", socket.display()),
+        ],
+    );
+    let der = cert.cert.der().to_vec();
+    support::stores::block_on(async move {
+        let name = ServerName::try_from("collector.internal").unwrap();
+        let unix = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let mut tls = connector(der.clone(), &[b"http/1.1"])
+            .connect(name, unix)
+            .await
+            .unwrap();
+        tls.write_all(
+            b"GET /healthz HTTP/1.1\r\nHost: collector.internal\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut reply = String::new();
+        tls.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        // Another name than the certificate's is refused by the client.
+        let unix = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let other = ServerName::try_from("localhost").unwrap();
+        assert!(
+            connector(der, &[b"http/1.1"])
+                .connect(other, unix)
+                .await
+                .is_err()
+        );
+    });
 }

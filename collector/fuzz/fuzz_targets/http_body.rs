@@ -22,7 +22,7 @@ fn app() -> &'static (tokio::runtime::Runtime, axum::Router) {
         let dir = std::env::temp_dir().join(format!("kong-looker-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
             store: format!("sqlite:{}", dir.join("fuzz.sqlite").display())
                 .parse()
                 .unwrap(),
