@@ -25,6 +25,7 @@ use kong_looker_proto::{BatchReader, Record};
 
 use crate::server::{log, log_limited};
 use crate::spool::{self, Evicted, Spool};
+use crate::transport::{self, Roots};
 use kong_looker_core::log_limit::Kind;
 
 /// How often an idle lane looks at its outbox (flush timers, backoffs).
@@ -36,11 +37,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-fn url(d: &Destination) -> String {
-    let scheme = if d.tls { "https" } else { "http" };
-    format!("{scheme}://{}{}", d.upstream, wire::BATCHES_PATH)
 }
 
 /// The outbox limits of a config; `spill` when a spool takes what the
@@ -179,7 +175,7 @@ impl Lane {
     }
 
     /// Sends the spool's oldest batch; false when there is none.
-    fn send_spooled(&self, agent: &ureq::Agent) -> bool {
+    fn send_spooled(&self, client: &Client) -> bool {
         let next = self
             .spool
             .lock()
@@ -194,7 +190,7 @@ impl Lane {
                 true
             }
             Some(Ok((bytes, records))) => {
-                let reply = self.post(agent, &bytes);
+                let reply = self.post(client, &bytes);
                 let done = self.lock().outbox.spool_answered(reply, records, now_ms());
                 if done {
                     let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
@@ -209,7 +205,7 @@ impl Lane {
 
     /// Sends until told to stop, then flushes what it holds until
     /// `deadline`, and spools what is left when it has a spool.
-    fn run(&self, agent: &ureq::Agent, deadline: &Mutex<Option<Instant>>) {
+    fn run(&self, client: &Client, deadline: &Mutex<Option<Instant>>) {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             let mut spilled = Vec::new();
@@ -257,10 +253,10 @@ impl Lane {
             }
             match job {
                 Some((token, body)) => {
-                    let reply = self.post(agent, &body);
+                    let reply = self.post(client, &body);
                     self.lock().outbox.answered(token, reply, now_ms());
                 }
-                None if spool_turn && self.send_spooled(agent) => {}
+                None if spool_turn && self.send_spooled(client) => {}
                 None => {
                     let guard = self.lock();
                     if !guard.outbox.has_spilled() {
@@ -277,30 +273,35 @@ impl Lane {
 
 impl Lane {
     /// One call, counted.
-    fn post(&self, agent: &ureq::Agent, body: &[u8]) -> Reply {
+    fn post(&self, client: &Client, body: &[u8]) -> Reply {
         self.bytes_sent.fetch_add(
             u64::try_from(body.len()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        post(agent, &self.destination, body)
+        post(client, &self.destination, body)
     }
 }
 
 /// One call: POST the batch, read what the collector said.
-fn post(agent: &ureq::Agent, d: &Destination, body: &[u8]) -> Reply {
-    let mut req = agent.post(url(d));
+fn post(client: &Client, d: &Destination, body: &[u8]) -> Reply {
+    let mut req = client.agent.post(&client.url);
     for (name, value) in d.batch_headers(body, now_ms()) {
-        req = match name {
-            // The URL carries method, path and scheme.
-            ":method" | ":path" | ":scheme" => req,
-            ":authority" if d.authority == d.upstream => req,
-            ":authority" => req.header("host", value.as_str()),
-            _ => req.header(name, value.as_str()),
-        };
+        // The URL carries method, path, scheme and authority.
+        if !name.starts_with(':') {
+            req = req.header(name, value.as_str());
+        }
     }
     let mut resp = match req.send(body) {
         Ok(r) => r,
-        Err(_) => return Reply::Failed,
+        Err(e) => {
+            // Refused, timed out, or a certificate that does not match:
+            // retried by the outbox, and said once in a while.
+            log_limited(
+                Kind::CallFailed,
+                &format!("collector {} ({}): {e}", d.upstream, client.url),
+            );
+            return Reply::Failed;
+        }
     };
     let status = resp.status().as_u16().to_string();
     let retry_after = resp
@@ -324,6 +325,12 @@ fn post(agent: &ureq::Agent, d: &Destination, body: &[u8]) -> Reply {
     })
 }
 
+/// How a lane's thread reaches its collector.
+struct Client {
+    agent: ureq::Agent,
+    url: String,
+}
+
 /// A lane and its sender thread (taken when it is stopped).
 type Running = (Arc<Lane>, Option<JoinHandle<()>>);
 
@@ -334,6 +341,7 @@ pub struct Lanes {
     seed: Mutex<u64>,
     deadline: Arc<Mutex<Option<Instant>>>,
     spool: Option<SpoolConfig>,
+    roots: Roots,
 }
 
 impl Default for Lanes {
@@ -357,7 +365,13 @@ impl Lanes {
             seed: Mutex::new(random.hash_one(0x6b6f6e67_u64) | 1),
             deadline: Arc::new(Mutex::new(None)),
             spool: None,
+            roots: Roots::Bundled,
         }
+    }
+
+    /// Lanes that check `https` collectors against `roots`.
+    pub fn trusting(self, roots: Roots) -> Self {
+        Lanes { roots, ..self }
     }
 
     /// Lanes that spool what they would drop.
@@ -381,17 +395,17 @@ impl Lanes {
     /// destination share it (and the newest config's limits).
     pub fn lane_for(&self, config: &Config) -> Result<Arc<Lane>, String> {
         let destination = Destination::of(config);
-        if let Some(rest) = destination.upstream.strip_prefix("unix:") {
-            return Err(format!(
-                "collector: unix:{rest} is not supported by the plugin server yet; use host:port"
-            ));
-        }
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
         let spill = self.spool.is_some();
         if let Some((lane, _)) = lanes.iter().find(|(l, _)| l.destination == destination) {
             lane.lock().outbox.set_limits(limits(config, spill));
             return Ok(Arc::clone(lane));
         }
+        let (agent, url) = transport::agent(
+            &destination,
+            Duration::from_millis(u64::from(config.timeout_ms)),
+            &self.roots,
+        )?;
         let spool = match &self.spool {
             Some(c) => {
                 let dir = c.dir.join(spool::folder_for(&destination.upstream));
@@ -435,16 +449,11 @@ impl Lanes {
             spool: Mutex::new(spool),
             bytes_sent: AtomicU64::new(0),
         });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_millis(u64::from(config.timeout_ms))))
-            .build()
-            .into();
         let runner = Arc::clone(&lane);
         let deadline = Arc::clone(&self.deadline);
         let handle = std::thread::Builder::new()
             .name("kong-looker-lane".into())
-            .spawn(move || runner.run(&agent, &deadline))
+            .spawn(move || runner.run(&Client { agent, url }, &deadline))
             .map_err(|e| format!("cannot start a delivery thread: {e}"))?;
         lanes.push((Arc::clone(&lane), Some(handle)));
         Ok(lane)

@@ -13,6 +13,8 @@
 //! - [`server`]: the socket, the instances and the commands.
 //! - [`delivery`]: one outbox and sender thread per collector.
 //! - [`spool`]: the optional on-disk spool of batches given up on.
+//! - [`transport`]: the HTTP agent for a collector: TCP or a unix socket,
+//!   `collector_host` as Host and TLS name, the trusted roots.
 //! - [`metrics`]: the counters in Prometheus' text format.
 
 // A panic would cost Kong an event and its connection. The same block as
@@ -36,3 +38,4 @@ pub mod schema;
 pub mod server;
 pub mod source;
 pub mod spool;
+pub mod transport;

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use kong_looker_plugin::delivery::{Lanes, SpoolConfig};
 use kong_looker_plugin::metrics;
 use kong_looker_plugin::server::{PLUGIN_NAME, Server, log};
+use kong_looker_plugin::transport::Roots;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "usage: kong-looker-plugin [-dump] [-kong-prefix DIR] [-shutdown-grace-ms N] [-metrics-listen ADDR]
-                          [-spool-dir DIR [-spool-max-bytes N]]
+                          [-spool-dir DIR [-spool-max-bytes N]] [-ca-file PEM]
 
   -dump                 print the plugin's description for Kong and exit
   -kong-prefix DIR      Kong's prefix; the socket is DIR/kong-looker.socket
@@ -28,7 +29,9 @@ const USAGE: &str = "usage: kong-looker-plugin [-dump] [-kong-prefix DIR] [-shut
                         the retry age, or held at SIGTERM); they are sent
                         once the collector is back, by this process or the
                         next (default: off)
-  -spool-max-bytes N    bound on each collector's spool (default 268435456)";
+  -spool-max-bytes N    bound on each collector's spool (default 268435456)
+  -ca-file PEM          check https collectors against the CA certificates in
+                        PEM instead of the bundled Mozilla roots";
 
 struct Args {
     dump: bool,
@@ -36,6 +39,7 @@ struct Args {
     grace: Duration,
     metrics: Option<SocketAddr>,
     spool: Option<SpoolConfig>,
+    roots: Roots,
 }
 
 fn args() -> Result<Args, String> {
@@ -45,6 +49,7 @@ fn args() -> Result<Args, String> {
         grace: Duration::from_millis(5000),
         metrics: None,
         spool: None,
+        roots: Roots::Bundled,
     };
     let mut spool_max: u64 = 256 << 20;
     let mut it = std::env::args().skip(1);
@@ -92,6 +97,7 @@ fn args() -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("-spool-max-bytes: not a positive number: {v:?}"))?;
             }
+            "ca-file" => out.roots = Roots::from_pem_file(&PathBuf::from(value(name)?))?,
             "help" | "h" => return Err(String::new()),
             other => return Err(format!("unknown flag -{other}")),
         }
@@ -113,10 +119,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let lanes = Arc::new(match args.spool.clone() {
-        Some(spool) => Lanes::with_spool(spool),
-        None => Lanes::new(),
-    });
+    let lanes = Arc::new(
+        match args.spool.clone() {
+            Some(spool) => Lanes::with_spool(spool),
+            None => Lanes::new(),
+        }
+        .trusting(args.roots.clone()),
+    );
     let server = match Server::new(Arc::clone(&lanes)) {
         Ok(s) => Arc::new(s),
         Err(e) => {

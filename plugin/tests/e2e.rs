@@ -545,3 +545,80 @@ fn metric(url: &str, name: &str) -> i64 {
         .parse()
         .unwrap()
 }
+
+/// `collector: unix:/path`: the collector on this host, reached over its
+/// socket; everything lands.
+#[test]
+fn a_collector_on_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("unix:{}", dir.path().join("collector.sock").display());
+    let collector = Collector::start_with(&["--listen", &listen]);
+    let plugin = Plugin::start(&[]);
+    let chains = traffic::chains(
+        &listen,
+        &format!(r#""signing_key":"{KEY}","request_id":true"#),
+    );
+    let events = traffic(41, 500, 20);
+    let total = events.len() as i64;
+    send(&mut workers(&plugin), &events, &chains);
+    assert_eq!(
+        settle(&collector, total, Duration::from_secs(30)),
+        (total, 0)
+    );
+    no_duplicates(&collector, &events);
+}
+
+/// `tls` with `collector_host`: connect to `collector` (an address, or a
+/// unix socket), check the certificate against `collector_host` (the
+/// server name sent, and the Host header), trusting `-ca-file`. A name
+/// the certificate does not carry gets nothing through, and says why.
+#[test]
+fn https_checks_the_certificate_against_collector_host() {
+    let cert = rcgen::generate_simple_self_signed(vec!["collector.internal".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let socket = format!("unix:{}", dir.path().join("collector.sock").display());
+    let collector = Collector::start_with(&[
+        "--tls-cert",
+        cert_pem.to_str().unwrap(),
+        "--tls-key",
+        key_pem.to_str().unwrap(),
+        "--listen",
+        &socket,
+    ]);
+    let plugin = Plugin::start(&["-ca-file", cert_pem.to_str().unwrap()]);
+    let tls = |name: &str| {
+        format!(r#""signing_key":"{KEY}","request_id":true,"tls":true,"collector_host":"{name}""#)
+    };
+    let mut total = 0;
+    // Rejected requests have fixed ids: only the first round has them.
+    for (seed, rejected, upstream) in [
+        (43, 10, collector.addr.to_string()),
+        (44, 0, socket.clone()),
+    ] {
+        let events = traffic(seed, 300, rejected);
+        total += events.len() as i64;
+        let chains = traffic::chains(&upstream, &tls("collector.internal"));
+        send(&mut workers(&plugin), &events, &chains);
+        assert_eq!(
+            settle(&collector, total, Duration::from_secs(30)),
+            (total, 0),
+            "over {upstream}"
+        );
+    }
+
+    let wrong = traffic::chains(&collector.addr.to_string(), &tls("other.internal"));
+    send(&mut workers(&plugin), &traffic(45, 50, 0), &wrong);
+    plugin.wait_for_log("other.internal");
+    assert!(
+        plugin
+            .stderr()
+            .contains("certificate not valid for name \"other.internal\""),
+        "{}",
+        plugin.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(collector.count(stored::FILTER_ROWS), total);
+}

@@ -159,9 +159,14 @@ pub struct Collector {
 impl Collector {
     /// Starts one.
     pub fn start() -> Collector {
+        Collector::start_with(&[])
+    }
+
+    /// Starts one with more flags (another `--listen`, TLS).
+    pub fn start_with(extra: &[&str]) -> Collector {
         let store = TestStore::sqlite();
         Collector {
-            process: kong_looker_testsupport::Collector::start(&store.url(), &[]),
+            process: kong_looker_testsupport::Collector::start(&store.url(), extra),
             store,
         }
     }
