@@ -1,7 +1,8 @@
 //! Everything Kong's side of the socket can put in front of the plugin
 //! server: a stream of frames, read as an `RpcCall` and as the replies to
 //! the two PDK calls of a log event, which then go through the capturer.
-//! None of it may panic.
+//! None of it may panic. The header reply is also read by prost: where
+//! both read it and no name repeats, they must agree.
 #![no_main]
 
 use kong_looker_core::capture::capturer::{Capturer, LogSource, PROPERTIES};
@@ -11,6 +12,44 @@ use kong_looker_plugin::rpc::Call;
 use kong_looker_plugin::source::Snapshot;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
+
+/// A `Struct`'s map entries as they are on the wire.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Entries {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    fields: Vec<Vec<u8>>,
+}
+
+fn agrees_with_prost(snapshot: &Snapshot<'_>, reply: &[u8]) {
+    use prost_types::value::Kind;
+    let Ok(map) = prost_types::Struct::decode(reply) else {
+        return;
+    };
+    let ours: Vec<(&[u8], &[u8])> = snapshot.headers().collect();
+    let entries = Entries::decode(reply).map_or(0, |e| e.fields.len());
+    if entries != map.fields.len() || ours.len() >= 1000 {
+        // A repeated name (prost keeps the last) or the header cap.
+        return;
+    }
+    let scalar = |v: &prost_types::Value| match &v.kind {
+        Some(Kind::StringValue(s)) => Some(s.clone().into_bytes()),
+        Some(Kind::NumberValue(n)) => Some(n.to_string().into_bytes()),
+        Some(Kind::BoolValue(b)) => Some(b.to_string().into_bytes()),
+        _ => None,
+    };
+    let mut theirs = Vec::new();
+    for (name, value) in &map.fields {
+        let values: Vec<Vec<u8>> = match &value.kind {
+            Some(Kind::ListValue(l)) => l.values.iter().filter_map(scalar).collect(),
+            _ => scalar(value).into_iter().collect(),
+        };
+        theirs.extend(values.into_iter().map(|v| (name.as_bytes().to_vec(), v)));
+    }
+    let mut ours: Vec<(Vec<u8>, Vec<u8>)> =
+        ours.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+    ours.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(ours, theirs);
+}
 
 /// What the plugin answers besides what the capturer asks.
 const PLUGIN_PROPERTIES: [&str; 1] = ["kong.node.id"];
@@ -34,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut snapshot) = Snapshot::decode(serialized, headers) else {
         return;
     };
+    agrees_with_prost(&snapshot, headers);
     for p in PROPERTIES.iter().chain(&PLUGIN_PROPERTIES) {
         let _ = snapshot.property(p);
     }
