@@ -622,3 +622,75 @@ fn https_checks_the_certificate_against_collector_host() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(collector.count(stored::FILTER_ROWS), total);
 }
+
+/// Issue 16's wire goal: the same bytes per record as the filter (24 at
+/// most), measured as the filter's test measures it (`tests/delivery.rs`):
+/// the reference mix at its 2,000 requests per second of request time,
+/// six chains to one collector, default batching, request ids off; the
+/// second 40,000 records are the steady state.
+#[test]
+fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
+    use kong_looker_testkit::{Profile, Sink};
+    use kong_looker_testsupport::Collected;
+    let sink = Sink::start().unwrap();
+    let plugin = Plugin::start(&[]);
+    let chains: Vec<String> = traffic::TEAMS
+        .iter()
+        .flat_map(|team| {
+            [true, false].map(|guarded| {
+                format!(
+                    r#"{{"collector":"{}","workspace":"{team}","identity":{{"auth_plugin":{guarded}}}}}"#,
+                    sink.address()
+                )
+            })
+        })
+        .collect();
+    let mut mix = Mix::new(MixParams::default());
+    let base = now_ms();
+    let events: Vec<(LogSnapshot, usize)> = mix
+        .take_requests(80_000)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (req, _) = traffic::kong_request(&mix, r, Profile::Kong39);
+            (snapshot::of(&req, base + i as i64 / 2), req.chain)
+        })
+        .collect();
+    let rows = |received: &[kong_looker_testkit::Received]| Collected::from(received).rows.len();
+    let arrived = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let received = sink.received();
+            if rows(&received) >= n || Instant::now() > deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut kong = workers(&plugin);
+    let (first, second) = events.split_at(40_000);
+    let chains = &chains;
+    let mut warm = 0;
+    for (half, want) in [(first, 40_000), (second, 80_000)] {
+        std::thread::scope(|s| {
+            for (w, k) in kong.iter_mut().enumerate() {
+                s.spawn(move || {
+                    for (snapshot, chain) in half.iter().skip(w).step_by(2) {
+                        k.log(&chains[*chain], snapshot).unwrap();
+                    }
+                });
+            }
+        });
+        let received = arrived(want);
+        assert_eq!(rows(&received), want);
+        if want == 40_000 {
+            warm = received.len();
+        }
+    }
+    let received = sink.received();
+    let bytes = |b: &[kong_looker_testkit::Received]| b.iter().map(|r| r.body.len()).sum::<usize>();
+    let first = bytes(&received[..warm]) as f64 / 40_000.0;
+    let steady = bytes(&received[warm..]) as f64 / 40_000.0;
+    eprintln!("plugin server: first 40,000: {first:.2} bytes per record; next 40,000: {steady:.2}");
+    assert!(steady <= 24.0, "{steady:.2} bytes per record");
+}
