@@ -310,7 +310,11 @@ impl Mapper {
         let (path, agent) = {
             let mut guard = self.paths.lock().unwrap_or_else(|p| p.into_inner());
             let (templater, agents) = &mut *guard;
-            let path = e.request.uri.as_deref().map(|u| templater.template(u));
+            let path = e
+                .request
+                .uri
+                .as_deref()
+                .map(|u| templater.template(u).to_owned());
             let agent = header("user-agent").and_then(|ua| agents.classify(ua));
             (path, agent)
         };

@@ -4,6 +4,8 @@
 //! panic.
 #![no_main]
 
+use std::borrow::Cow;
+
 use kong_looker_core::capture::capturer::{Capturer, LogSource};
 use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox};
@@ -33,12 +35,12 @@ const PROPERTIES: [&str; 17] = [
 struct Source<'a>(Vec<&'a [u8]>);
 
 impl LogSource for Source<'_> {
-    fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+    fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         let i = PROPERTIES.iter().position(|p| *p == name)?;
-        self.0.get(i + 1).map(|v| v.to_vec())
+        self.0.get(i + 1).map(|v| Cow::Borrowed(*v))
     }
-    fn response_header(&mut self, _name: &str) -> Option<Vec<u8>> {
-        self.0.last().map(|v| v.to_vec())
+    fn response_header(&self, _name: &str) -> Option<Cow<'_, [u8]>> {
+        self.0.last().map(|v| Cow::Borrowed(*v))
     }
 }
 
@@ -64,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         },
         1,
     );
-    capturer.capture(&facts, &mut Source(parts), 1_767_614_400_500, |r| {
+    capturer.capture(&facts, &Source(parts), 1_767_614_400_500, |r| {
         outbox.push(r, 1_767_614_400_500)
     });
     outbox.tick(1_767_614_402_000);

@@ -107,14 +107,21 @@ impl Instance {
     }
 
     /// Captures one request from its snapshot onto the lane.
-    pub fn capture(&self, snapshot: &mut Snapshot) {
+    pub fn capture(&self, snapshot: &Snapshot<'_>) {
+        thread_local! {
+            // Each connection thread's header map, reused event to event.
+            static MAP: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        }
         let now = now_ms();
         let started = snapshot.started_at_ms().unwrap_or(now);
-        let map = snapshot.header_map();
+        let mut map = MAP.take();
+        snapshot.header_map_into(&mut map);
         let mut capturer = self.capturer.lock().unwrap_or_else(PoisonError::into_inner);
         let facts = capturer.request_facts(map, started);
         let lane = &self.lane;
         capturer.capture(&facts, snapshot, now, |record| lane.push(record));
+        drop(capturer);
+        MAP.set(facts.into_map());
     }
 }
 
@@ -386,7 +393,7 @@ impl Server {
             &IntValue { v: MAX_HEADERS }.encode_to_vec(),
         )?;
         match Snapshot::decode(&serialized, &headers) {
-            Ok(mut snapshot) => instance.capture(&mut snapshot),
+            Ok(snapshot) => instance.capture(&snapshot),
             Err(e) => {
                 instance.lane.count_capture_error();
                 log_limited(Kind::CaptureError, &format!("capture error: {e}"));

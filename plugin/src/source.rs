@@ -109,14 +109,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
 impl Scalar<'_> {
     /// The value as property text: strings as they are (none when empty),
     /// numbers in decimal.
-    fn text(&self) -> Option<Vec<u8>> {
+    fn text(&self) -> Option<Cow<'_, [u8]>> {
         match self {
-            Scalar::Text(s) if !s.is_empty() => Some(s.as_bytes().to_vec()),
-            Scalar::Int(n) => Some(n.to_string().into_bytes()),
+            Scalar::Text(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_bytes())),
+            Scalar::Int(n) => Some(Cow::Owned(n.to_string().into_bytes())),
             Scalar::Float(f) => {
-                serde_json::Number::from_f64(*f).map(|n| n.to_string().into_bytes())
+                serde_json::Number::from_f64(*f).map(|n| Cow::Owned(n.to_string().into_bytes()))
             }
-            Scalar::Bool(b) => Some(b.to_string().into_bytes()),
+            Scalar::Bool(b) => Some(Cow::Borrowed(if *b { b"true" } else { b"false" })),
             _ => None,
         }
     }
@@ -279,6 +279,14 @@ impl<'a> Snapshot<'a> {
     ///
     /// [`Capturer::request_facts`]: kong_looker_core::capture::capturer::Capturer::request_facts
     pub fn header_map(&self) -> Vec<u8> {
+        let mut map = Vec::new();
+        self.header_map_into(&mut map);
+        map
+    }
+
+    /// [`Snapshot::header_map`] into `out`, replacing what it held, so that
+    /// a connection reuses one buffer.
+    pub fn header_map_into(&self, out: &mut Vec<u8>) {
         let field = |name: &str| self.at(&["request", name]).and_then(Scalar::as_str);
         let scheme = field("url")
             .and_then(|u| u.split_once("://"))
@@ -288,7 +296,7 @@ impl<'a> Snapshot<'a> {
             (b":path", field("uri")),
             (b":scheme", scheme),
         ];
-        headers::serialize(
+        headers::serialize_into(
             pseudo
                 .into_iter()
                 .filter_map(|(n, v)| Some((n, v?.as_bytes())))
@@ -298,7 +306,8 @@ impl<'a> Snapshot<'a> {
                         .filter(|(n, _)| !n.starts_with(b":"))
                         .map(|(n, v)| (*n, v.as_ref())),
                 ),
-        )
+            out,
+        );
     }
 
     /// A field of the entry by its path there; `None` when absent or null.
@@ -496,21 +505,21 @@ fn seconds(ms: i64) -> Vec<u8> {
 }
 
 impl LogSource for Snapshot<'_> {
-    fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+    fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         match name {
             "response.code" => self.at(&["response", "status"]).and_then(Scalar::text),
             "ngx.request_time" => self
                 .at(&["latencies", "request"])
                 .and_then(Scalar::whole)
                 .filter(|ms| *ms >= 0)
-                .map(seconds),
+                .map(|ms| Cow::Owned(seconds(ms))),
             "ngx.upstream_status" => self.at(&["upstream_status"]).and_then(Scalar::text),
             // `latencies.proxy` is the upstream's time, -1 when none.
             "ngx.upstream_response_time" => self
                 .at(&["latencies", "proxy"])
                 .and_then(Scalar::whole)
                 .filter(|ms| *ms >= 0)
-                .map(seconds),
+                .map(|ms| Cow::Owned(seconds(ms))),
             // Kong's `request.size` is $request_length and `response.size`
             // $bytes_sent, the very variables the filter reads.
             "ngx.request_length" => self.at(&["request", "size"]).and_then(Scalar::text),
@@ -530,12 +539,12 @@ impl LogSource for Snapshot<'_> {
                 .at(&["request", "tls", "client_verify"])
                 .and_then(Scalar::as_str)
                 .map(|v| if v == "SUCCESS" { "true" } else { "false" })
-                .map(|v| v.as_bytes().to_vec()),
+                .map(|v| Cow::Borrowed(v.as_bytes())),
             _ => None,
         }
     }
 
-    fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
+    fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         // The capturer reads only `:status` here.
         match name {
             ":status" => self.at(&["response", "status"]).and_then(Scalar::text),
@@ -568,8 +577,10 @@ mod tests {
     fn serialized_fields_map_to_the_filter_properties() {
         let h = sample_headers();
         let mut s = sample(&h);
-        let p =
-            |s: &mut Snapshot<'_>, n: &str| s.property(n).map(|v| String::from_utf8(v).unwrap());
+        let p = |s: &mut Snapshot<'_>, n: &str| {
+            s.property(n)
+                .map(|v| String::from_utf8(v.into_owned()).unwrap())
+        };
         assert_eq!(p(&mut s, "response.code").as_deref(), Some("200"));
         assert_eq!(p(&mut s, "ngx.request_time").as_deref(), Some("0.173"));
         assert_eq!(p(&mut s, "ngx.upstream_status").as_deref(), Some("200"));
@@ -706,7 +717,7 @@ mod tests {
         let scalar = |n: u64| prost_types::Value {
             kind: Some(match n % 5 {
                 0 => Kind::NumberValue((n % 1000) as f64 / 8.0),
-                1 => Kind::BoolValue(n % 2 == 0),
+                1 => Kind::BoolValue(n.is_multiple_of(2)),
                 2 => Kind::NullValue(0),
                 _ => Kind::StringValue(format!("v{n}\u{e9}").repeat((n % 3) as usize)),
             }),
@@ -757,7 +768,7 @@ mod tests {
                 a[i] = next() as u8;
             }
             let b: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
-            if let Ok(mut s) = Snapshot::decode(&a, &b) {
+            if let Ok(s) = Snapshot::decode(&a, &b) {
                 let _ = s.header_map();
                 let _ = s.property("ngx.request_time");
                 let _ = s.property("kong.route_id");

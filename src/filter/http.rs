@@ -3,6 +3,7 @@
 //! Kong's properties, captures the record and appends it to the worker's
 //! outbox. It never changes the request and never pauses it.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
@@ -32,17 +33,21 @@ impl Http {
 struct Host;
 
 impl LogSource for Host {
-    fn property(&mut self, name: &str) -> Option<Vec<u8>> {
+    fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         // ngx_wasm_module joins a path's segments with dots before the
         // lookup, so the dotted name as one segment reads the same value
         // and saves splitting it.
-        hostcalls::get_property(vec![name]).ok().flatten()
+        hostcalls::get_property(vec![name])
+            .ok()
+            .flatten()
+            .map(Cow::Owned)
     }
 
-    fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
+    fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
             .ok()
             .flatten()
+            .map(Cow::Owned)
     }
 }
 
@@ -87,7 +92,7 @@ impl HttpContext for Http {
                 w.producer_known = true;
                 let text = |name: &str| {
                     Host.property(name)
-                        .and_then(|v| String::from_utf8(v).ok())
+                        .and_then(|v| String::from_utf8(v.into_owned()).ok())
                         .unwrap_or_default()
                 };
                 w.producer.node_id = text("kong.node.id");
@@ -101,7 +106,7 @@ impl HttpContext for Http {
                 }
             }
             if let Some(lane) = w.lanes.get_mut(chain.lane) {
-                capturer.capture(&facts, &mut Host, now, |record| {
+                capturer.capture(&facts, &Host, now, |record| {
                     lane.outbox.push(record, now);
                 });
             }

@@ -39,6 +39,10 @@ const NAME_TTL_MS: i64 = 60_000;
 const TOKEN_CACHE_ENTRIES: usize = 4096;
 /// Bytes of decoded claims a chain remembers.
 const TOKEN_CACHE_BYTES: usize = 512 * 1024;
+/// Resolved identities a chain remembers, by their evidence.
+const IDENTITY_CACHE_ENTRIES: usize = 4096;
+/// Bytes of resolved identities a chain remembers.
+const IDENTITY_CACHE_BYTES: usize = 1024 * 1024;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
 /// must be able to answer (a test keeps the list exact).
@@ -65,12 +69,14 @@ pub const PROPERTIES: [&str; 20] = [
     "connection.mtls",
 ];
 
-/// What Kong shows a filter in the log phase.
+/// What Kong shows a filter in the log phase. Values may borrow from the
+/// source (a native host's snapshot) or be its own copies (a Wasm host
+/// call); several are held at once while a record is assembled.
 pub trait LogSource {
     /// A property by its dotted name, e.g. `ngx.request_time`.
-    fn property(&mut self, name: &str) -> Option<Vec<u8>>;
+    fn property(&self, name: &str) -> Option<Cow<'_, [u8]>>;
     /// A response header by lowercase name, e.g. `:status`.
-    fn response_header(&mut self, name: &str) -> Option<Vec<u8>>;
+    fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
 }
 
 /// The request headers a record needs, read in `on_http_request_headers`:
@@ -139,8 +145,19 @@ impl RequestFacts {
         }
     }
 
+    /// The header map it keeps, for a host that reuses the buffer.
+    pub fn into_map(self) -> Vec<u8> {
+        self.map
+    }
+
     /// A header's value; empty when absent. Invalid UTF-8 is replaced.
     pub fn get(&self, field: Field) -> Cow<'_, str> {
+        lossy(self.raw(field))
+    }
+
+    /// A header's bytes, cut at the length [`RequestFacts::get`] keeps;
+    /// empty when absent.
+    pub fn raw(&self, field: Field) -> &[u8] {
         let bytes = self
             .spans
             .get(field as usize)
@@ -152,7 +169,7 @@ impl RequestFacts {
         } else {
             MAX_HEADER_BYTES
         };
-        String::from_utf8_lossy(bytes.get(..limit).unwrap_or(bytes))
+        bytes.get(..limit).unwrap_or(bytes)
     }
 }
 
@@ -183,6 +200,13 @@ pub struct Capturer {
     /// large claims cannot grow the worker's memory.
     token_bytes: usize,
     token_hasher: FixedState,
+    /// Identities by a hash of all their evidence: a caller seen before
+    /// costs a lookup, not a resolution and a dozen strings.
+    identities: FastMap<u64, Option<Identity>>,
+    identity_bytes: usize,
+    identity_hasher: FixedState,
+    /// The client address being recorded, kept for its capacity.
+    address: String,
 }
 
 impl Capturer {
@@ -206,6 +230,10 @@ impl Capturer {
             tokens: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(23))),
             token_bytes: 0,
             token_hasher: FixedState::with_seed(seed.rotate_left(37)),
+            identities: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(43))),
+            identity_bytes: 0,
+            identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
+            address: String::new(),
             config,
         }
     }
@@ -239,31 +267,34 @@ impl Capturer {
             };
             buf.copy_from_slice(raw);
             buf.make_ascii_lowercase();
-            let Ok(name) = std::str::from_utf8(buf) else {
-                continue;
-            };
+            // Matched as bytes: names are ASCII, and a name that is not
+            // UTF-8 matches nothing anyway.
+            let name: &[u8] = buf;
             let field = match name {
-                ":method" => Field::Method,
-                ":path" => Field::Path,
-                ":authority" => Field::Authority,
-                ":scheme" => Field::Scheme,
-                "host" => Field::Host,
-                "user-agent" => Field::UserAgent,
-                "authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
-                "traceparent" => Field::Traceparent,
-                "x-consumer-id" if consumer => Field::ConsumerId,
-                "x-consumer-username" if consumer => Field::ConsumerUsername,
-                "x-consumer-custom-id" if consumer => Field::ConsumerCustomId,
-                "x-credential-identifier" if consumer => Field::Credential,
-                "x-anonymous-consumer" => Field::Anonymous,
-                "x-consumer-groups" => Field::ConsumerGroups,
-                "x-authenticated-groups" => Field::AuthenticatedGroups,
-                "x-authenticated-userid" => Field::AuthenticatedUserid,
-                "x-authenticated-scope" => Field::AuthenticatedScope,
+                b":method" => Field::Method,
+                b":path" => Field::Path,
+                b":authority" => Field::Authority,
+                b":scheme" => Field::Scheme,
+                b"host" => Field::Host,
+                b"user-agent" => Field::UserAgent,
+                b"authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
+                b"traceparent" => Field::Traceparent,
+                b"x-consumer-id" if consumer => Field::ConsumerId,
+                b"x-consumer-username" if consumer => Field::ConsumerUsername,
+                b"x-consumer-custom-id" if consumer => Field::ConsumerCustomId,
+                b"x-credential-identifier" if consumer => Field::Credential,
+                b"x-anonymous-consumer" => Field::Anonymous,
+                b"x-consumer-groups" => Field::ConsumerGroups,
+                b"x-authenticated-groups" => Field::AuthenticatedGroups,
+                b"x-authenticated-userid" => Field::AuthenticatedUserid,
+                b"x-authenticated-scope" => Field::AuthenticatedScope,
                 other => {
-                    if self.key_names.iter().any(|k| k == other) {
+                    if self.key_names.iter().any(|k| k.as_bytes() == other) {
                         facts.api_key_present = true;
-                    } else if let Some(rank) = self.trusted_headers.iter().position(|t| t == other)
+                    } else if let Some(rank) = self
+                        .trusted_headers
+                        .iter()
+                        .position(|t| t.as_bytes() == other)
                         && rank < facts.trusted_rank
                         && !value.is_empty()
                     {
@@ -285,11 +316,13 @@ impl Capturer {
 
     /// Assembles the record of a finished request and hands it to `f`;
     /// false when sampling leaves the request out. `now_ms` is the filter
-    /// clock in `on_log`.
+    /// clock in `on_log`. When the route, caller, path template and agent
+    /// have been seen before, nothing is allocated here: values are
+    /// borrowed from `facts`, `src` and the caches.
     pub fn capture(
         &mut self,
         facts: &RequestFacts,
-        src: &mut dyn LogSource,
+        src: &dyn LogSource,
         now_ms: i64,
         f: impl FnOnce(&Record<'_>),
     ) -> bool {
@@ -333,17 +366,18 @@ impl Capturer {
             .and_then(|s| timing::size(&s))
             .unwrap_or(0);
 
-        let route_id = text(src.property("kong.route_id"))
-            .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
-            .unwrap_or_default();
+        let route_id_text = text(src.property("kong.route_id"));
+        let route_id = route_id_text
+            .as_deref()
+            .map_or("", |s| super::cut(s, router::MAX_FIELD_BYTES));
         let fresh = self
             .names
-            .get(&route_id)
+            .get(route_id)
             .is_some_and(|n| n.expires_ms > now_ms);
         let looked_up = if fresh {
             None
         } else {
-            Some(self.look_up_names(src, &route_id, now_ms))
+            Some(self.look_up_names(src, route_id, now_ms))
         };
 
         // A request nginx answered in its rewrite phase never reached the
@@ -352,13 +386,13 @@ impl Capturer {
         if method_token.is_empty()
             && let Some(m) = text(src.property("request.method"))
         {
-            method_token = Cow::Owned(m);
+            method_token = m;
         }
         let method = method_from_name(&method_token);
         let method_text = if method == Method::Other {
-            bounded(&method_token, 32)
+            super::cut(&method_token, 32)
         } else {
-            String::new()
+            ""
         };
         let mut host = facts.get(Field::Host);
         if host.is_empty() {
@@ -368,13 +402,20 @@ impl Capturer {
         if raw_path.is_empty()
             && let Some(p) = text(src.property("request.path"))
         {
-            raw_path = Cow::Owned(p);
+            raw_path = p;
         }
-        let path = self.templater.template(&raw_path);
-        let identity = self.identity(facts, src);
-        let client_address = text(src.property("ngx.remote_addr"))
-            .and_then(|a| privacy::client_address(&a, &self.address_mode, self.hasher.as_ref()))
-            .unwrap_or_default();
+        let identity_key = self.identity(facts, src);
+        let has_address = text(src.property("ngx.remote_addr")).is_some_and(|a| {
+            privacy::client_address_into(
+                &a,
+                &self.address_mode,
+                self.hasher.as_ref(),
+                &mut self.address,
+            )
+        });
+        if !has_address {
+            self.address.clear();
+        }
         let agent = self
             .agents
             .classify(&facts.get(Field::UserAgent))
@@ -382,56 +423,63 @@ impl Capturer {
                 category: rule.category,
                 name: rule.name.as_str(),
             });
-        let request_id = if self.config.request_id {
+        let request_id_text = if self.config.request_id {
             text(src.property("ngx.kong_request_id"))
                 .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
-                .unwrap_or_default()
         } else {
-            String::new()
+            None
         };
         let traceparent = facts.get(Field::Traceparent);
+        // Last of the mutable work: the template borrows the templater.
+        let path = self.templater.template(&raw_path);
 
-        // Everything mutable is done; the record borrows from here on.
-        let names = looked_up.as_ref().or_else(|| self.names.get(&route_id));
-        let groups: Vec<&str> = identity
-            .as_ref()
-            .map(|i| i.groups.iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        // The record borrows from here on.
+        let names = looked_up.as_ref().or_else(|| self.names.get(route_id));
+        let identity = identity_key
+            .and_then(|k| self.identities.get(&k))
+            .and_then(Option::as_ref);
+        // The groups as the record lends them, without a Vec.
+        let mut group_refs: [&str; identity::MAX_GROUPS] = [""; identity::MAX_GROUPS];
+        let own_groups = identity.map_or(&[][..], |i| i.groups.as_slice());
+        for (slot, g) in group_refs.iter_mut().zip(own_groups) {
+            *slot = g.as_str();
+        }
+        let groups = own_groups.len().min(identity::MAX_GROUPS);
         let record = Record {
             started_at_ms: facts.started_at_ms,
             route: RouteRef {
-                route_id: &route_id,
+                route_id,
                 route_name: names.map_or("", |n| n.route_name.as_str()),
                 service_id: names.map_or("", |n| n.service_id.as_str()),
                 service_name: names.map_or("", |n| n.service_name.as_str()),
                 workspace: &self.config.workspace,
             },
             method,
-            method_text: &method_text,
+            method_text,
             host: super::cut(&host, 256),
-            path: &path,
+            path,
             status,
             source,
             latency_total_us,
             latency_upstream_us,
             request_bytes,
             response_bytes,
-            identity: identity.as_ref().map(|i| IdentityRef {
+            identity: identity.map(|i| IdentityRef {
                 auth_method: i.auth_method,
                 trust: i.trust,
                 consumer_id: &i.consumer_id,
                 consumer_username: &i.consumer_username,
                 consumer_custom_id: &i.consumer_custom_id,
                 credential: &i.credential,
-                consumer_groups: &groups,
+                consumer_groups: group_refs.get(..groups).unwrap_or_default(),
                 subject: &i.subject,
                 issuer: &i.issuer,
                 client_id: &i.client_id,
                 anonymous: i.anonymous,
             }),
-            client_address: &client_address,
+            client_address: &self.address,
             agent,
-            request_id: &request_id,
+            request_id: request_id_text.as_deref().unwrap_or(""),
             trace_id: timing::trace_id(&traceparent).unwrap_or_default(),
             sample_weight,
         };
@@ -444,8 +492,8 @@ impl Capturer {
     /// (3.8). Cached per route id for a minute, because on Kong each of
     /// these reads runs Lua; a route's names change rarely, and a changed
     /// config gets a fresh instance anyway.
-    fn look_up_names(&mut self, src: &mut dyn LogSource, route_id: &str, now_ms: i64) -> Names {
-        let field = |v: Option<Vec<u8>>| {
+    fn look_up_names(&mut self, src: &dyn LogSource, route_id: &str, now_ms: i64) -> Names {
+        let field = |v: Option<Cow<'_, [u8]>>| {
             text(v)
                 .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
                 .unwrap_or_default()
@@ -487,51 +535,85 @@ impl Capturer {
         names
     }
 
-    fn identity(&mut self, facts: &RequestFacts, src: &mut dyn LogSource) -> Option<Identity> {
+    /// Resolves the caller and caches the result by its evidence; returns
+    /// the cache key (the identity itself may be `None`: no evidence).
+    fn identity(&mut self, facts: &RequestFacts, src: &dyn LogSource) -> Option<u64> {
+        use Field::*;
         let cfg = &self.config.identity;
-        let authorization = facts.get(Field::Authorization);
-        let consumer_id = facts.get(Field::ConsumerId);
-        let credential = facts.get(Field::Credential);
-        let consumer = !consumer_id.is_empty() || !credential.is_empty();
+        let raw = |f| facts.raw(f);
+        let consumer = !raw(ConsumerId).is_empty() || !raw(Credential).is_empty();
+        let authorization = raw(Authorization).trim_ascii_start();
+        let bearer = authorization.starts_with(b"Bearer ") || authorization.starts_with(b"bearer ");
         // Kong's jwt plugin keeps the token it verified here; read it only
         // when the request shows a consumer but no bearer token (the plugin
         // also takes tokens from the query and cookies).
-        let verified_jwt = if cfg.jwt && consumer && jwt::bearer(&authorization).is_none() {
-            text(src.property("kong.ctx.shared.authenticated_jwt_token")).unwrap_or_default()
+        let verified_jwt = if cfg.jwt && consumer && !bearer {
+            src.property("kong.ctx.shared.authenticated_jwt_token")
         } else {
-            String::new()
+            None
         };
         // A client certificate needs TLS: skip the read on plain HTTP.
-        let tls = facts.get(Field::Scheme) != "http";
+        let tls = raw(Scheme) != b"http";
         let (client_dn, client_fingerprint, mtls_verified) = if cfg.mtls && tls {
-            match text(src.property("ngx.ssl_client_s_dn")).filter(|d| !d.is_empty()) {
+            match src
+                .property("ngx.ssl_client_s_dn")
+                .filter(|d| !d.is_empty())
+            {
                 Some(dn) => (
-                    dn,
-                    text(src.property("ngx.ssl_client_fingerprint")).unwrap_or_default(),
-                    text(src.property("connection.mtls")).is_some_and(|v| v == "true"),
+                    Some(dn),
+                    src.property("ngx.ssl_client_fingerprint"),
+                    src.property("connection.mtls")
+                        .is_some_and(|v| *v == *b"true"),
                 ),
-                None => (String::new(), String::new(), false),
+                None => (None, None, false),
             }
         } else {
-            (String::new(), String::new(), false)
+            (None, None, false)
         };
+        // Everything the resolution depends on, as raw bytes (the config
+        // and keys are the capturer's own): equal evidence, equal identity.
+        // Hashing the bytes spares checking a dozen headers' UTF-8 for a
+        // caller met before. The hasher is seeded per instance, so clients
+        // cannot aim at a collision.
+        let key = self.identity_hasher.hash_one((
+            (
+                raw(ConsumerId),
+                raw(ConsumerUsername),
+                raw(ConsumerCustomId),
+            ),
+            (raw(Credential), raw(Anonymous), raw(ConsumerGroups)),
+            (raw(AuthenticatedGroups), raw(AuthenticatedUserid)),
+            (raw(AuthenticatedScope), raw(Authorization), raw(Trusted)),
+            (facts.api_key_present, mtls_verified),
+            (
+                verified_jwt.as_deref().unwrap_or_default(),
+                client_dn.as_deref().unwrap_or_default(),
+                client_fingerprint.as_deref().unwrap_or_default(),
+            ),
+        ));
+        if self.identities.contains_key(&key) {
+            return Some(key);
+        }
+        let verified_jwt = text(verified_jwt).unwrap_or_default();
+        let client_dn = text(client_dn).unwrap_or_default();
+        let client_fingerprint = text(client_fingerprint).unwrap_or_default();
         let evidence = Evidence {
-            consumer_id: &consumer_id,
-            consumer_username: &facts.get(Field::ConsumerUsername),
-            consumer_custom_id: &facts.get(Field::ConsumerCustomId),
-            credential: &credential,
-            anonymous: &facts.get(Field::Anonymous),
-            consumer_groups: &facts.get(Field::ConsumerGroups),
-            authenticated_groups: &facts.get(Field::AuthenticatedGroups),
-            authenticated_userid: &facts.get(Field::AuthenticatedUserid),
-            authenticated_scope: &facts.get(Field::AuthenticatedScope),
+            consumer_id: &facts.get(ConsumerId),
+            consumer_username: &facts.get(ConsumerUsername),
+            consumer_custom_id: &facts.get(ConsumerCustomId),
+            credential: &facts.get(Credential),
+            anonymous: &facts.get(Anonymous),
+            consumer_groups: &facts.get(ConsumerGroups),
+            authenticated_groups: &facts.get(AuthenticatedGroups),
+            authenticated_userid: &facts.get(AuthenticatedUserid),
+            authenticated_scope: &facts.get(AuthenticatedScope),
             api_key_present: facts.api_key_present,
-            authorization: &authorization,
+            authorization: &facts.get(Authorization),
             verified_jwt: &verified_jwt,
             client_dn: &client_dn,
             client_fingerprint: &client_fingerprint,
             mtls_verified,
-            trusted_user: &facts.get(Field::Trusted),
+            trusted_user: &facts.get(Trusted),
         };
         let claims = identity::jwt_token(&evidence, cfg).and_then(|(token, trust)| {
             // Clients reuse a token for its lifetime: decode each once.
@@ -553,14 +635,39 @@ impl Capturer {
                 .and_then(Option::as_ref)
                 .map(|c| (c, trust))
         });
-        let mut id = identity::resolve_with_claims(&evidence, cfg, claims)?;
+        let mut id = identity::resolve_with_claims(&evidence, cfg, claims);
         if self.config.privacy.pseudonymize
-            && let Some(hasher) = &self.hasher
+            && let (Some(id), Some(hasher)) = (id.as_mut(), &self.hasher)
         {
             id.pseudonymise(hasher);
         }
-        Some(id)
+        let size = id.as_ref().map_or(0, identity_bytes).saturating_add(64);
+        if self.identities.len() >= IDENTITY_CACHE_ENTRIES
+            || self.identity_bytes.saturating_add(size) > IDENTITY_CACHE_BYTES
+        {
+            self.identities.clear();
+            self.identity_bytes = 0;
+        }
+        self.identity_bytes = self.identity_bytes.saturating_add(size);
+        self.identities.insert(key, id);
+        Some(key)
     }
+}
+
+/// Roughly what a resolved identity occupies.
+fn identity_bytes(i: &Identity) -> usize {
+    [
+        &i.consumer_id,
+        &i.consumer_username,
+        &i.consumer_custom_id,
+        &i.credential,
+        &i.subject,
+        &i.issuer,
+        &i.client_id,
+    ]
+    .into_iter()
+    .chain(&i.groups)
+    .fold(0usize, |n, s| n.saturating_add(s.len()).saturating_add(24))
 }
 
 /// Roughly what a decoded token's claims occupy.
@@ -572,11 +679,23 @@ fn claims_bytes(c: &Claims) -> usize {
         .fold(0usize, |n, s| n.saturating_add(s.len()).saturating_add(24))
 }
 
+/// Bytes as text, borrowed when they are UTF-8 (checked the fast way
+/// first: the lossy decoder is several times slower on valid text).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// A property as text; invalid UTF-8 is replaced.
-fn text(value: Option<Vec<u8>>) -> Option<String> {
-    value.map(|v| match String::from_utf8(v) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+fn text(value: Option<Cow<'_, [u8]>>) -> Option<Cow<'_, str>> {
+    value.map(|v| match v {
+        Cow::Borrowed(b) => lossy(b),
+        Cow::Owned(v) => Cow::Owned(match String::from_utf8(v) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }),
     })
 }
 
@@ -592,16 +711,16 @@ mod tests {
 
     /// Answers every property with `answer` and notes what was asked.
     struct Recording {
-        asked: BTreeSet<String>,
+        asked: std::cell::RefCell<BTreeSet<String>>,
         answer: Option<&'static str>,
     }
 
     impl LogSource for Recording {
-        fn property(&mut self, name: &str) -> Option<Vec<u8>> {
-            self.asked.insert(name.to_owned());
-            self.answer.map(|a| a.as_bytes().to_vec())
+        fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+            self.asked.borrow_mut().insert(name.to_owned());
+            self.answer.map(|a| Cow::Borrowed(a.as_bytes()))
         }
-        fn response_header(&mut self, _: &str) -> Option<Vec<u8>> {
+        fn response_header(&self, _: &str) -> Option<Cow<'_, [u8]>> {
             None
         }
     }
@@ -621,12 +740,12 @@ mod tests {
             headers::serialize([(&b":scheme"[..], &b"https"[..]), (b"x-consumer-id", b"c-1")]);
         for answer in [Some("200"), None] {
             let facts = capturer.request_facts(map.clone(), 1_000);
-            let mut src = Recording {
-                asked: BTreeSet::new(),
+            let src = Recording {
+                asked: Default::default(),
                 answer,
             };
-            capturer.capture(&facts, &mut src, 2_000, |_| {});
-            asked.extend(src.asked);
+            capturer.capture(&facts, &src, 2_000, |_| {});
+            asked.extend(src.asked.into_inner());
         }
         let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
         assert_eq!(asked, listed);

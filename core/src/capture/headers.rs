@@ -40,23 +40,50 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(raw)).ok()
 }
 
-/// Serializes pairs the way the host does; for tests and benches.
+/// Serializes pairs the way the host does (a native host builds its map
+/// with this; tests and benches too).
 pub fn serialize<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
-    let list: Vec<_> = pairs.into_iter().collect();
     let mut out = Vec::new();
+    serialize_into(pairs, &mut out);
+    out
+}
+
+/// [`serialize`] into `out`, replacing what it held, in one allocation at
+/// most (none when `out` is large enough already).
+pub fn serialize_into<'a>(
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    out: &mut Vec<u8>,
+) {
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len(list.len()));
-    for (name, value) in &list {
+    let (count, bytes) = pairs
+        .clone()
+        .into_iter()
+        .fold((0usize, 0usize), |(c, b), (n, v)| {
+            (
+                c.saturating_add(1),
+                b.saturating_add(n.len())
+                    .saturating_add(v.len())
+                    .saturating_add(2),
+            )
+        });
+    out.clear();
+    out.reserve(
+        count
+            .saturating_mul(8)
+            .saturating_add(4)
+            .saturating_add(bytes),
+    );
+    out.extend_from_slice(&len(count));
+    for (name, value) in pairs.clone() {
         out.extend_from_slice(&len(name.len()));
         out.extend_from_slice(&len(value.len()));
     }
-    for (name, value) in &list {
+    for (name, value) in pairs {
         out.extend_from_slice(name);
         out.push(0);
         out.extend_from_slice(value);
         out.push(0);
     }
-    out
 }
 
 #[cfg(test)]

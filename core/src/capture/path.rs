@@ -24,6 +24,8 @@ pub struct PathTemplater {
     seen: FastSet<Box<str>>,
     max_templates: usize,
     overflowed: u64,
+    /// The generic template being built, kept for its capacity.
+    scratch: String,
 }
 
 impl PathTemplater {
@@ -37,29 +39,35 @@ impl PathTemplater {
             seen: FastSet::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
             max_templates,
             overflowed: 0,
+            scratch: String::new(),
         }
     }
 
-    /// The template for `raw` (a request path, query string allowed).
-    pub fn template(&mut self, raw: &str) -> String {
+    /// The template for `raw` (a request path, query string allowed),
+    /// borrowed from the set of templates seen: a template met before
+    /// costs no allocation.
+    pub fn template(&mut self, raw: &str) -> &str {
         let path = strip_query(raw);
-        let template = match self
+        let candidate = match self
             .rules
             .iter()
             .find(|r| path.starts_with(r.prefix.as_str()))
         {
-            Some(rule) => rule.template.clone(),
-            None => generic_template(path),
+            Some(rule) => rule.template.as_str(),
+            None => {
+                generic_template_into(path, &mut self.scratch);
+                self.scratch.as_str()
+            }
         };
-        if self.seen.contains(template.as_str()) {
-            return template;
+        if !self.seen.contains(candidate) {
+            if self.seen.len() >= self.max_templates {
+                self.overflowed = self.overflowed.saturating_add(1);
+                return OTHER;
+            }
+            self.seen.insert(candidate.into());
         }
-        if self.seen.len() >= self.max_templates {
-            self.overflowed = self.overflowed.saturating_add(1);
-            return OTHER.to_owned();
-        }
-        self.seen.insert(template.as_str().into());
-        template
+        // Just checked or inserted.
+        self.seen.get(candidate).map_or(OTHER, |t| t)
     }
 
     /// Paths recorded as `{other}` so far.
@@ -83,6 +91,13 @@ fn strip_query(raw: &str) -> &str {
 /// Replaces identifier-like segments with `{id}`.
 pub fn generic_template(path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(256));
+    generic_template_into(path, &mut out);
+    out
+}
+
+/// [`generic_template`] into `out`, replacing what it held.
+fn generic_template_into(path: &str, out: &mut String) {
+    out.clear();
     if !path.starts_with('/') {
         out.push('/');
     }
@@ -103,7 +118,6 @@ pub fn generic_template(path: &str) -> String {
     if out.is_empty() {
         out.push('/');
     }
-    out
 }
 
 /// Whether a segment looks like an identifier rather than a resource name:
@@ -154,7 +168,9 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn t(path: &str) -> String {
-        PathTemplater::new(Vec::new(), 100, 7).template(path)
+        PathTemplater::new(Vec::new(), 100, 7)
+            .template(path)
+            .to_string()
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -41,15 +41,39 @@ impl Pseudonymiser {
 
     /// `h:` and 24 hex digits: the first 96 bits of HMAC-SHA256(key, value).
     pub fn hash(&self, value: &str) -> String {
-        let mut mac = self.mac.clone();
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(26);
+        self.hash_into(value, &mut out);
+        out
+    }
+
+    /// [`Pseudonymiser::hash`] appended to `out`.
+    pub fn hash_into(&self, value: &str, out: &mut String) {
+        self.hash_display(value, out);
+    }
+
+    /// The hash of `value`'s text, appended to `out`, the text never
+    /// being held anywhere.
+    pub fn hash_display(&self, value: impl core::fmt::Display, out: &mut String) {
+        use core::fmt::Write;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        struct Feed(Hmac<Sha256>);
+        impl Write for Feed {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                self.0.update(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut feed = Feed(self.mac.clone());
+        let _ = write!(feed, "{value}");
+        let digest = feed.0.finalize().into_bytes();
         out.push_str("h:");
         for byte in digest.iter().take(12) {
-            out.push_str(&format!("{byte:02x}"));
+            for nibble in [byte >> 4, byte & 0xf] {
+                if let Some(&digit) = HEX.get(usize::from(nibble)) {
+                    out.push(char::from(digit));
+                }
+            }
         }
-        out
     }
 }
 
@@ -60,27 +84,49 @@ pub fn client_address(
     mode: &AddressMode,
     hasher: Option<&Pseudonymiser>,
 ) -> Option<String> {
+    let mut out = String::new();
+    client_address_into(addr, mode, hasher, &mut out).then_some(out)
+}
+
+/// [`client_address`] into `out`, replacing what it held (so that a
+/// capturer reuses one buffer); false, and `out` empty, when there is none.
+pub fn client_address_into(
+    addr: &str,
+    mode: &AddressMode,
+    hasher: Option<&Pseudonymiser>,
+    out: &mut String,
+) -> bool {
+    use std::fmt::Write;
+    out.clear();
     let text = addr.trim();
     if text.len() > MAX_ADDRESS_BYTES {
-        return None;
+        return false;
     }
-    let ip: IpAddr = text.parse().ok()?;
-    Some(match mode {
-        AddressMode::Keep => ip.to_string(),
+    let Ok(ip) = text.parse::<IpAddr>() else {
+        return false;
+    };
+    // Writing into a String cannot fail.
+    let _ = match mode {
+        AddressMode::Keep => write!(out, "{ip}"),
         AddressMode::Truncate => match ip {
             IpAddr::V4(v4) => {
                 let [a, b, c, _] = v4.octets();
-                format!("{}/24", Ipv4Addr::new(a, b, c, 0))
+                write!(out, "{}/24", Ipv4Addr::new(a, b, c, 0))
             }
             IpAddr::V6(v6) => {
                 let s = v6.segments();
-                format!("{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+                write!(out, "{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
             }
         },
-        // Hashing without a key would be a reversible lookup table over the
-        // address space: record nothing instead.
-        AddressMode::Hash => hasher?.hash(&ip.to_string()),
-    })
+        AddressMode::Hash => {
+            let Some(hasher) = hasher else {
+                return false;
+            };
+            hasher.hash_display(ip, out);
+            Ok(())
+        }
+    };
+    true
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Call::decode(call);
     let serialized = frames.get(1).copied().unwrap_or(call);
     let headers = frames.get(2).copied().unwrap_or_default();
-    let Ok(mut snapshot) = Snapshot::decode(serialized, headers) else {
+    let Ok(snapshot) = Snapshot::decode(serialized, headers) else {
         return;
     };
     agrees_with_prost(&snapshot, headers);
@@ -84,5 +84,5 @@ fuzz_target!(|data: &[u8]| {
     let mut capturer = Capturer::new(config, 7);
     let started = snapshot.started_at_ms().unwrap_or(0);
     let facts = capturer.request_facts(snapshot.header_map(), started);
-    capturer.capture(&facts, &mut snapshot, started, |_| {});
+    capturer.capture(&facts, &snapshot, started, |_| {});
 });
