@@ -56,6 +56,15 @@ pub struct MixParams {
     pub request_ids: bool,
 }
 
+/// Cardinalities to measure beyond the reference mix: (name, consumers,
+/// client addresses). The reference is [`MixParams::default`]'s; the
+/// others are what a large Kong fleet's busiest gateway sees in a day.
+pub const CARDINALITIES: [(&str, usize, usize); 3] = [
+    ("reference", 2_000, 5_000),
+    ("high", 50_000, 200_000),
+    ("very high", 200_000, 1_000_000),
+];
+
 impl Default for MixParams {
     fn default() -> Self {
         MixParams {
