@@ -443,17 +443,7 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
     use kong_looker_proto::mix::{Mix, MixParams};
     let sink = Sink::start().unwrap();
     // The default batching: 1,000 records, 256 KiB or one second.
-    let chains: Vec<String> = kong_looker_testsupport::traffic::TEAMS
-        .iter()
-        .flat_map(|team| {
-            [true, false].map(|guarded| {
-                format!(
-                    r#"{{"collector":"{}","workspace":"{team}","identity":{{"auth_plugin":{guarded}}}}}"#,
-                    sink.address()
-                )
-            })
-        })
-        .collect();
+    let chains = kong_looker_testsupport::traffic::default_batching_chains(&sink.address());
     let mut kong = kong(Profile::from_env(), &chains, 2);
     let mut mix = Mix::new(MixParams::default());
     let requests = mix.take_requests(80_000);

@@ -634,17 +634,7 @@ fn the_reference_mix_costs_at_most_24_bytes_per_record_on_the_wire() {
     use kong_looker_testsupport::Collected;
     let sink = Sink::start().unwrap();
     let plugin = Plugin::start(&[]);
-    let chains: Vec<String> = traffic::TEAMS
-        .iter()
-        .flat_map(|team| {
-            [true, false].map(|guarded| {
-                format!(
-                    r#"{{"collector":"{}","workspace":"{team}","identity":{{"auth_plugin":{guarded}}}}}"#,
-                    sink.address()
-                )
-            })
-        })
-        .collect();
+    let chains = traffic::default_batching_chains(&sink.address());
     let mut mix = Mix::new(MixParams::default());
     let base = now_ms();
     let events: Vec<(LogSnapshot, usize)> = mix

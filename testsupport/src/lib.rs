@@ -10,6 +10,8 @@
 //!   credentials and properties, with the row each request must become.
 //! - [`http_log`]: Kong's http-log entry (`kong.log.serialize()`) for a
 //!   reference-mix request: the baseline the wire format is compared with.
+//! - [`native`]: the same requests lent to the capture core by a native
+//!   stand-in host, for the capture bench and the allocation test.
 //! - [`snapshot`]: the log snapshot Kong keeps for a request, which an
 //!   external plugin server reads.
 //! - [`collector`]: the real `kong-looker-collector` as a child process, and
@@ -25,6 +27,7 @@ pub mod collected;
 pub mod collector;
 pub mod filter;
 pub mod http_log;
+pub mod native;
 pub mod snapshot;
 pub mod stored;
 pub mod stores;

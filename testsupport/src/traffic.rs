@@ -46,6 +46,21 @@ pub fn chains(collector: &str, extra: &str) -> Vec<String> {
         .collect()
 }
 
+/// The same chains with the default batching (1,000 records, 256 KiB or
+/// one second), as the wire-size measurements use them.
+pub fn default_batching_chains(collector: &str) -> Vec<String> {
+    TEAMS
+        .iter()
+        .flat_map(|team| {
+            [true, false].map(|guarded| {
+                format!(
+                    r#"{{"collector":"{collector}","workspace":"{team}","identity":{{"auth_plugin":{guarded}}}}}"#
+                )
+            })
+        })
+        .collect()
+}
+
 /// A token with `claims` and a fixed signature.
 pub fn jwt(claims: &serde_json::Value) -> String {
     format!(
