@@ -3,7 +3,9 @@
 //! of traffic, whichever comes first) and every batch is acknowledged;
 //! the steady state is the second half of half an hour of traffic (at most
 //! a million records). Request ids are off and client addresses are as the
-//! default privacy setting leaves them (kept).
+//! default privacy setting leaves them (kept). Beyond the reference mix,
+//! each cardinality also runs with an 8 MiB dictionary cap (the default is
+//! 1 MiB), to show what the resets cost.
 //!
 //! `cargo run --release -p kong-looker-proto --features mix --example wire_cardinality`
 
@@ -80,11 +82,17 @@ impl Split {
 
 fn main() {
     println!(
-        "| cardinality (consumers / addresses) | requests/s | B/record | columns: time | endpoint+outcome | latencies+sizes | identity | client | agent | dictionary: addresses | other strings | endpoints | identities | agents+outcomes | header and framing | new generations |"
+        "| cardinality (consumers / addresses) | dictionary cap | requests/s | B/record | columns: time | endpoint+outcome | latencies+sizes | identity | client | agent | dictionary: addresses | other strings | endpoints | identities | agents+outcomes | header and framing | new generations |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (name, consumers, addresses) in CARDINALITIES {
-        for rate in [100usize, 1_000, 10_000] {
+        let caps: &[u64] = if consumers > 2_000 { &[1, 8] } else { &[1] };
+        for (&cap_mib, rate) in caps
+            .iter()
+            .flat_map(|c| [100usize, 1_000, 10_000].map(move |r| (c, r)))
+        {
             let mut mix = Mix::new(MixParams {
                 consumers,
                 addresses,
@@ -97,7 +105,13 @@ fn main() {
                 filter_version: env!("CARGO_PKG_VERSION").into(),
                 kong_version: "3.10.0".into(),
             };
-            let mut builder = BatchBuilder::new(&producer, BuilderOptions::default());
+            let mut builder = BatchBuilder::new(
+                &producer,
+                BuilderOptions {
+                    max_dictionary_bytes: cap_mib << 20,
+                    ..BuilderOptions::default()
+                },
+            );
             let total = (rate * 1800).min(1_000_000);
             let mut split = Split::default();
             let mut opened_ms = None;
@@ -133,7 +147,7 @@ fn main() {
             let [c0, c1, c2, c3, c4, c5, _] = split.columns;
             let [d0, d1, d2, d3, d4] = split.dictionary;
             println!(
-                "| {name} ({consumers} / {addresses}) | {rate} | **{:.1}** | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                "| {name} ({consumers} / {addresses}) | {cap_mib} MiB | {rate} | **{:.1}** | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
                 per(split.total),
                 per(c0),
                 per(c1),
