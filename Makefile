@@ -25,7 +25,7 @@ WASM_FEATURES = --enable-bulk-memory --enable-bulk-memory-opt --enable-sign-ext 
 VENV ?= $(HOME)/.cache/kong-looker/venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: help demo test test-native test-engine build plugin wasm-target tools bench fmt lint fuzz clean
+.PHONY: help demo test test-native test-engine build names plugin wasm-target tools bench fmt lint fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ build: $(WASM_OPT) wasm-target ## Build the release filter into dist/kong_looker
 	mv dist/kong_looker.wasm.tmp dist/kong_looker.wasm
 	cp kong_looker.meta.json dist/kong_looker.meta.json
 	@echo "dist/kong_looker.wasm: $$(stat -c %s dist/kong_looker.wasm) bytes"
+
+names: $(WASM_OPT) wasm-target ## The filter as `make build` makes it but with its function names, for profiles (dist/kong_looker.names.wasm)
+	$(CARGO) build --profile profiling --target wasm32-wasip1 -p kong-looker
+	@mkdir -p dist
+	node $(WASM_OPT) $(WASM_FEATURES) -O3 -g $(TARGET_DIR)/wasm32-wasip1/profiling/kong_looker.wasm -o dist/kong_looker.names.wasm
 
 plugin: ## Build the release plugin server into dist/kong-looker-plugin (Kong's external-plugin protocol)
 	$(CARGO) build --release -p kong-looker-plugin --bin kong-looker-plugin
@@ -102,7 +107,7 @@ fmt: ## Format the code
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
-	for m in proto/fuzz fuzz collector/fuzz plugin/fuzz plugin/noop testkit/tests/filters/probe testkit/tests/filters/noop; do \
+	for m in proto/fuzz fuzz collector/fuzz plugin/fuzz plugin/noop testkit/tests/filters/probe testkit/tests/filters/noop testkit/tests/filters/floor; do \
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings

@@ -1,7 +1,8 @@
 //! Cost per request in the test host (Wasmtime, as Kong runs filters), on
 //! the reference traffic mix, side by side in one run: the no-op filter,
-//! which measures the host itself, and `dist/kong_looker.wasm`, whose added
-//! cost is the difference. Each iteration runs 1,000 requests and then
+//! which measures the host itself, the floor (kong_looker's host calls and
+//! nothing else), and `dist/kong_looker.wasm`, whose added cost is the
+//! difference. `bench/engine.py` measures the same in Kong's real engine. Each iteration runs 1,000 requests and then
 //! moves the clock a second, so kong_looker's ticks cut and send the batch
 //! (to a real HTTP sink): the figure includes delivery, not just capture.
 //!
@@ -24,6 +25,8 @@ fn host(c: &mut Criterion) {
     let noop =
         compile::wasip1_filter(&compile::own_filter("noop")).expect("build the no-op filter");
     let noop = Filter::load(noop).expect("load the no-op filter");
+    let floor = compile::wasip1_filter(&compile::own_filter("floor")).expect("build the floor");
+    let floor = Filter::load(floor).expect("load the floor");
     let looker = support::filter();
     let sink = Sink::start().expect("sink");
     let mut mix = Mix::new(MixParams {
@@ -38,6 +41,7 @@ fn host(c: &mut Criterion) {
     let chains = traffic::chains(&sink.address(), "");
     let mut filters = vec![
         ("noop".to_string(), noop),
+        ("floor".to_string(), floor),
         ("kong_looker".to_string(), looker),
     ];
     for spec in std::env::var("KONG_LOOKER_BENCH_FILTERS")

@@ -1,31 +1,35 @@
-//! The HTTP context of one request: keeps the header map when the headers
-//! arrive (after Kong's auth plugins ran), and in the log phase reads
-//! Kong's properties, captures the record and appends it to the worker's
-//! outbox. It never changes the request and never pauses it.
+//! The HTTP context of one request: in the log phase it reads the request
+//! header map and Kong's properties, captures the record and appends it to
+//! the worker's outbox. It never changes the request and never pauses it.
+//!
+//! Nothing happens in the headers phase. Kong's auth plugins have set the
+//! consumer headers by then, and they are the same at the end of the
+//! request, so one read in the log phase serves every request: those that
+//! nginx answered before the headers phase too. The start time is the log
+//! time less nginx's request time, which is also when Kong counts from.
 
 use std::borrow::Cow;
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::MapType;
 
 use kong_looker_proto::builder::Producer;
 
 use super::root::Chain;
 use super::{abi, now_ms, worker};
-use kong_looker_core::capture::capturer::{LogSource, RequestFacts};
+use kong_looker_core::capture::capturer::LogSource;
 
 /// One request's context.
 pub struct Http {
     chain: Option<Rc<Chain>>,
-    facts: Option<RequestFacts>,
 }
 
 impl Http {
     /// A context for a request on `chain`; `None` for an inert chain.
     pub fn new(chain: Option<Rc<Chain>>) -> Self {
-        Http { chain, facts: None }
+        Http { chain }
     }
 }
 
@@ -62,15 +66,6 @@ fn count_capture_error(lane: usize) {
 impl Context for Http {}
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _headers: usize, _eos: bool) -> Action {
-        if let Some(chain) = &self.chain
-            && let Ok(capturer) = chain.capturer.try_borrow()
-        {
-            self.facts = Some(capturer.request_facts(abi::request_header_map(), now_ms()));
-        }
-        Action::Continue
-    }
-
     fn on_log(&mut self) {
         let Some(chain) = &self.chain else {
             return;
@@ -80,13 +75,8 @@ impl HttpContext for Http {
             count_capture_error(chain.lane);
             return;
         };
-        // A request that nginx answered in its rewrite phase (a `return`,
-        // a redirect) skips the headers phase; its headers are still there
-        // to read in the log phase.
-        let facts = match self.facts.take() {
-            Some(facts) => facts,
-            None => capturer.request_facts(abi::request_header_map(), now),
-        };
+        let mut facts = capturer.request_facts(abi::request_header_map(), now);
+        facts.start_from_request_time = true;
         let done = worker::with(|w| {
             if !w.producer_known {
                 w.producer_known = true;

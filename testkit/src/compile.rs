@@ -44,7 +44,7 @@ pub fn wasip1_filter(manifest: &Path) -> Result<PathBuf, String> {
         .join(format!("{name}.wasm")))
 }
 
-/// The manifest of one of the testkit's own filters (`probe`, `noop`).
+/// The manifest of one of the testkit's own filters (`probe`, `noop`, `floor`).
 pub fn own_filter(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/filters")

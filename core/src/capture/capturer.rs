@@ -79,13 +79,17 @@ pub trait LogSource {
     fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
 }
 
-/// The request headers a record needs, read in `on_http_request_headers`:
-/// the host's header map, kept whole, and where in it each needed value
-/// lies, so that nothing is copied per header.
+/// The request headers a record needs: the host's header map, kept whole,
+/// and where in it each needed value lies, so that nothing is copied per
+/// header.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestFacts {
-    /// Filter clock when the headers arrived, Unix ms.
+    /// When the request started, Unix ms, as the host knows it.
     pub started_at_ms: i64,
+    /// The headers were read at the end of the request, so the start is
+    /// that time less nginx's request time (the Wasm filter reads them in
+    /// the log phase only: one host call fewer per request).
+    pub start_from_request_time: bool,
     /// A configured API key header was present.
     pub api_key_present: bool,
     map: Vec<u8>,
@@ -342,6 +346,11 @@ impl Capturer {
         let latency_total_us = text(src.property("ngx.request_time"))
             .and_then(|s| timing::seconds_to_us(&s))
             .unwrap_or(own_clock_us);
+        let started_at_ms = if facts.start_from_request_time {
+            now_ms.saturating_sub(i64::try_from(latency_total_us / 1000).unwrap_or(0))
+        } else {
+            facts.started_at_ms
+        };
         let upstream_status = text(src.property("ngx.upstream_status"))
             .and_then(|s| timing::last_upstream_status(&s));
         let latency_upstream_us = match upstream_status {
@@ -374,7 +383,10 @@ impl Capturer {
             .names
             .get(route_id)
             .is_some_and(|n| n.expires_ms > now_ms);
-        let looked_up = if fresh {
+        // Kong names a route's service only when a route matched: with no
+        // route id there is nothing to look up (five reads, each Lua on
+        // Kong, for every request that matched no route).
+        let looked_up = if fresh || route_id.is_empty() {
             None
         } else {
             Some(self.look_up_names(src, route_id, now_ms))
@@ -446,7 +458,7 @@ impl Capturer {
         }
         let groups = own_groups.len().min(identity::MAX_GROUPS);
         let record = Record {
-            started_at_ms: facts.started_at_ms,
+            started_at_ms,
             route: RouteRef {
                 route_id,
                 route_name: names.map_or("", |n| n.route_name.as_str()),
@@ -547,7 +559,10 @@ impl Capturer {
         // Kong's jwt plugin keeps the token it verified here; read it only
         // when the request shows a consumer but no bearer token (the plugin
         // also takes tokens from the query and cookies).
-        let verified_jwt = if cfg.jwt && consumer && !bearer {
+        // A key or Basic credentials say which plugin authenticated: the
+        // read (Lua on Kong) is left for requests that show neither.
+        let basic = authorization.starts_with(b"Basic ") || authorization.starts_with(b"basic ");
+        let verified_jwt = if cfg.jwt && consumer && !bearer && !basic && !facts.api_key_present {
             src.property("kong.ctx.shared.authenticated_jwt_token")
         } else {
             None
@@ -709,16 +724,20 @@ mod tests {
 
     use super::*;
 
-    /// Answers every property with `answer` and notes what was asked.
+    /// Answers every property but `missing` with `answer` and notes what
+    /// was asked.
     struct Recording {
         asked: std::cell::RefCell<BTreeSet<String>>,
         answer: Option<&'static str>,
+        missing: &'static [&'static str],
     }
 
     impl LogSource for Recording {
         fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
             self.asked.borrow_mut().insert(name.to_owned());
-            self.answer.map(|a| Cow::Borrowed(a.as_bytes()))
+            self.answer
+                .filter(|_| !self.missing.contains(&name))
+                .map(|a| Cow::Borrowed(a.as_bytes()))
         }
         fn response_header(&self, _: &str) -> Option<Cow<'_, [u8]>> {
             None
@@ -734,15 +753,22 @@ mod tests {
         let mut capturer = Capturer::new(config, 7);
         let mut asked = BTreeSet::new();
         // Over TLS with a consumer and no bearer token, every read happens:
-        // with answers, and without (which takes the router fallbacks and
-        // the rewrite-phase reads of method and path).
+        // with answers (names from Kong 3.9's properties, then from the
+        // router JSON of 3.8, on routes not met before), and without (the
+        // rewrite-phase reads of method and path).
         let map =
             headers::serialize([(&b":scheme"[..], &b"https"[..]), (b"x-consumer-id", b"c-1")]);
-        for answer in [Some("200"), None] {
+        let passes: [(Option<&str>, &[&str]); 3] = [
+            (Some("200"), &[]),
+            (Some("201"), &["kong.route_name", "kong.service_name"]),
+            (None, &[]),
+        ];
+        for (answer, missing) in passes {
             let facts = capturer.request_facts(map.clone(), 1_000);
             let src = Recording {
                 asked: Default::default(),
                 answer,
+                missing,
             };
             capturer.capture(&facts, &src, 2_000, |_| {});
             asked.extend(src.asked.into_inner());

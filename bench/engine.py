@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""What a filter costs per request in Kong's real Wasm engine.
+
+Four nginx instances from ../shared/ngx-wasm, identical but for the filter
+on their one location: none, the no-op filter, the floor (the host calls
+kong_looker makes per request, nothing else) and kong_looker, shipping to
+the real collector. Each has one worker pinned to core 0 and its own
+upstream server in the same worker, so that all of a request's work is on
+that core; wrk, the collector and this script share core 1.
+
+It reports, per traffic mix (the reference mix and its high-cardinality
+form, from `testsupport/examples/wrk_requests.rs`):
+- requests/s at saturation (wrk -t1 -c16, keep-alive), in alternating
+  blocks, and the added microseconds per request over each baseline;
+- the worker's CPU microseconds per request at a fixed rate, and p99;
+- each worker's resident memory before and after;
+- host calls per request, counted with uprobes on the engine's own
+  functions (`--count`), and a perf profile of kong_looker's worker
+  (`--profile`).
+
+    python3 bench/engine.py                     # the figures in bench/RESULTS.md
+    python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+FILTERS = os.path.join(TARGET, "testkit-filters")
+KEY = "engine-bench-signing-key"
+VARIANTS = ["none", "noop", "floor", "kong_looker"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Engine functions whose calls count host calls: every import goes through
+# the trampoline; the others say which kind.
+PROBES = {
+    "host calls": "ngx_wavm_hfunc_trampoline",
+    "property reads": "ngx_proxy_wasm_properties_get",
+    "header map reads": "ngx_proxy_wasm_maps_get_all",
+    "header value reads": "ngx_proxy_wasm_maps_get",
+    "guest allocations": "ngx_proxy_wasm_alloc",
+    "calls into the guest": "ngx_wavm_instance_call_funcref",
+}
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, what, proc=None):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} never listened on {port}")
+
+
+def build(args):
+    """The filters, the collector and the request files."""
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    if not args.no_build:
+        run(["make", "-s", "build"], cwd=ROOT, env=env)
+        run(["cargo", "build", "-q", "--release", "-p", "kong-looker-collector",
+             "--bin", "kong-looker-collector"], cwd=ROOT, env=env)
+        for name in ("noop", "floor"):
+            run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1",
+                 "--manifest-path", f"testkit/tests/filters/{name}/Cargo.toml",
+                 "--target-dir", FILTERS], cwd=ROOT, env=env)
+        if args.profile:
+            run(["make", "-s", "names"], cwd=ROOT, env=env)
+        run(["cargo", "build", "-q", "--release", "-p", "kong-looker-testsupport",
+             "--example", "wrk_requests"], cwd=ROOT, env=env)
+    wasm = {
+        "noop": os.path.join(FILTERS, "wasm32-wasip1/release/noop.wasm"),
+        "floor": os.path.join(FILTERS, "wasm32-wasip1/release/floor.wasm"),
+        "kong_looker": os.path.join(ROOT, "dist/kong_looker.wasm"),
+    }
+    if args.profile:
+        # The same code with its function names, so the profile names them.
+        wasm["kong_looker"] = os.path.join(ROOT, "dist/kong_looker.names.wasm")
+    return wasm
+
+
+def requests_file(work, mix, count):
+    path = os.path.join(work, f"requests-{mix}.lua")
+    with open(path, "w") as f:
+        run([os.path.join(TARGET, "release/examples/wrk_requests"), str(count), mix], stdout=f)
+    return path
+
+
+def wrk_script(work, requests, rate, connections):
+    """wrk's Lua: the requests in turn; at a fixed rate, a delay per request."""
+    path = os.path.join(work, f"wrk-{os.path.basename(requests)}-{rate}.lua")
+    delay = "" if not rate else (
+        f"function delay() return {1000.0 * connections / rate:.3f} end\n")
+    with open(path, "w") as f:
+        f.write(f'local requests = dofile("{requests}")\nlocal i = 0\n'
+                "function request()\n  i = i % #requests + 1\n  return requests[i]\nend\n"
+                + delay)
+    return path
+
+
+class Nginx:
+    def __init__(self, engine, work, variant, wasm, collector, perfmap=False):
+        self.variant = variant
+        self.prefix = os.path.join(work, f"nginx-{variant}")
+        os.makedirs(os.path.join(self.prefix, "logs"))
+        os.chmod(self.prefix, 0o777)
+        os.chmod(os.path.join(self.prefix, "logs"), 0o777)
+        self.port, upstream = free_port(), free_port()
+        # Wasmtime writes /tmp/perf-PID.map for perf to name the JIT code.
+        flags = "wasmtime { flag profiler perfmap; }" if perfmap else ""
+        module = f"wasm {{ module {variant} {wasm}; {flags} }}" if wasm else ""
+        filt = ""
+        if variant in ("kong_looker", "before"):
+            cfg = (f'{{"collector":"127.0.0.1:{collector}","workspace":"bench",'
+                   f'"signing_key":"{KEY}"}}')
+            filt = f"proxy_wasm {variant} '{cfg}';"
+        elif wasm:
+            filt = f"proxy_wasm {variant};"
+        p = self.prefix
+        conf = f"""daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 01;
+error_log {p}/logs/error.log notice;
+pid {p}/logs/nginx.pid;
+events {{ worker_connections 1024; }}
+{module}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {p}/client_body;
+    proxy_temp_path {p}/proxy;
+    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_requests 1000000; }}
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    server {{
+        listen 127.0.0.1:{self.port};
+        proxy_wasm_request_headers_in_access on;
+        location / {{ {filt} proxy_pass http://backend; }}
+    }}
+    server {{
+        listen 127.0.0.1:{upstream};
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+        self.conf = os.path.join(p, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen(
+            [engine, "-p", p, "-c", self.conf, "-e", "stderr"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(p, "logs/stderr.log"), "w"))
+        wait_port(self.port, f"nginx ({variant})", self.proc)
+        wait_port(upstream, f"nginx upstream ({variant})", self.proc)
+        self.worker = self.find_worker()
+
+    def find_worker(self):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
+                                 capture_output=True, text=True).stdout.split()
+            if out:
+                return int(out[0])
+            time.sleep(0.05)
+        sys.exit(f"nginx ({self.variant}) has no worker")
+
+    def cpu_s(self):
+        with open(f"/proc/{self.worker}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_kib(self):
+        with open(f"/proc/{self.worker}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def bad_log_lines(self):
+        with open(os.path.join(self.prefix, "logs/error.log")) as f:
+            return [l for l in f if re.search(r"\[(alert|crit|emerg|error)\]|panicked|trap", l)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def wrk(port, script, seconds, connections):
+    out = run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+               "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
+              capture_output=True, text=True).stdout
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests": n, "rps": rps, "p99_ms": p99,
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def to_ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def count_calls(nginx, script, seconds, engine):
+    """Host calls per request, from uprobes on the engine's functions."""
+    for fn in PROBES.values():
+        subprocess.run(["perf", "probe", "-q", "-x", engine, "--add", fn],
+                       capture_output=True)
+    group = "probe_" + os.path.basename(engine).replace("-", "_").replace(".", "_")
+    events = ",".join(f"{group}:{fn}" for fn in PROBES.values())
+    out_file = os.path.join(os.path.dirname(script), f"count-{nginx.variant}.txt")
+    stat = subprocess.Popen(["perf", "stat", "-x,", "-o", out_file, "-e", events,
+                             "-p", str(nginx.worker)])
+    time.sleep(0.5)
+    result = wrk(nginx.port, script, seconds, 16)
+    stat.send_signal(signal.SIGINT)
+    stat.wait()
+    counts = {}
+    with open(out_file) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) > 2 and parts[0].isdigit():
+                counts[parts[2].split(":")[-1]] = int(parts[0])
+    return {name: counts.get(fn, 0) / result["requests"] for name, fn in PROBES.items()}
+
+
+def profile(nginx, script, seconds, work):
+    """perf's view of a worker under load: by part, then the hottest symbols
+    of nginx and of the guest."""
+    # Wasmtime compiled the module in the master and wrote the master's map.
+    shutil.copy(f"/tmp/perf-{nginx.proc.pid}.map", f"/tmp/perf-{nginx.worker}.map")
+    data = os.path.join(work, "perf.data")
+    rec = subprocess.Popen(["perf", "record", "-q", "-o", data, "-p", str(nginx.worker)],
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    us = 1e6 / wrk(nginx.port, script, seconds, 16)["rps"]
+    rec.send_signal(signal.SIGINT)
+    rec.wait()
+
+    def report(*sort):
+        out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                              "--sort", ",".join(sort)], capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            m = re.match(r"\s*([\d.]+)%\s+(.*)", line)
+            if m:
+                rows.append((float(m.group(1)), re.sub(r"\s+-\s+-\s*$", "", m.group(2)).strip()))
+        return rows
+
+    parts = {}
+    for pct, dso in report("dso"):
+        part = "the guest (JIT)" if dso.startswith("[JIT]") else dso
+        parts[part] = parts.get(part, 0) + pct * us / 100
+    symbols = [(p * us / 100, sym.split("[.]", 1)[-1].split("[k]", 1)[-1].strip(), sym)
+               for p, sym in report("dso", "symbol")]
+    return us, parts, symbols
+
+
+def demangle(name):
+    """Rust's legacy symbol mangling, as Wasmtime's perf map leaves it."""
+    if not name.startswith("_ZN"):
+        return name
+    parts, i = [], 3
+    while i < len(name) and name[i].isdigit():
+        j = i
+        while name[j].isdigit():
+            j += 1
+        n = int(name[i:j])
+        parts.append(name[j:j + n])
+        i = j + n
+    if parts and re.fullmatch(r"h[0-9a-f]{16}", parts[-1]):
+        parts.pop()
+    text = "::".join(parts)
+    for code, ch in (("$LT$", "<"), ("$GT$", ">"), ("$u20$", " "), ("$RF$", "&"),
+                     ("$C$", ","), ("$BP$", "*"), ("$u7b$", "{"), ("$u7d$", "}"),
+                     ("$u5b$", "["), ("$u5d$", "]"), ("..", "::")):
+        text = text.replace(code, ch)
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--engine", default=os.path.join(ROOT, "../shared/ngx-wasm/bin/nginx"))
+    ap.add_argument("--seconds", type=int, default=15, help="each saturation block")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per mix")
+    ap.add_argument("--rate", type=int, default=3000, help="requests/s for the CPU figure")
+    ap.add_argument("--rate-seconds", type=int, default=10)
+    ap.add_argument("--mixes", default="reference,high")
+    ap.add_argument("--requests", type=int, default=20000, help="distinct requests per mix")
+    ap.add_argument("--count", action="store_true", help="count host calls with uprobes")
+    ap.add_argument("--profile", action="store_true", help="perf profile of kong_looker")
+    ap.add_argument("--before", metavar="WASM",
+                    help="an earlier kong_looker.wasm, run beside the others as 'before'")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    engine = os.path.abspath(args.engine)
+    for tool in ("wrk", "taskset") + (("perf",) if args.count or args.profile else ()):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install wrk util-linux linux-perf")
+    if not os.access(engine, os.X_OK):
+        sys.exit(f"no engine at {engine}: see ../shared/ngx-wasm/README.md")
+
+    wasm = build(args)
+    variants = list(VARIANTS)
+    if args.before:
+        wasm["before"] = os.path.abspath(args.before)
+        variants.insert(3, "before")
+    work = tempfile.mkdtemp(prefix="kl-engine-bench-")
+    os.chmod(work, 0o755)
+    procs = []
+    try:
+        key = os.path.join(work, "key")
+        with open(key, "w") as f:
+            f.write(KEY)
+        cport = free_port()
+        collector = subprocess.Popen(
+            ["taskset", "-c", "1", os.path.join(TARGET, "release/kong-looker-collector"),
+             "serve", "--listen", f"127.0.0.1:{cport}", "--hmac-key-file", key,
+             "--store", f"sqlite:{work}/bench.sqlite", "--log", "warn"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
+        procs.append(collector)
+        wait_port(cport, "collector", collector)
+        servers = {}
+        for v in variants:
+            servers[v] = Nginx(engine, work, v, wasm.get(v), cport, args.profile)
+            procs.append(servers[v].proc)
+        rss_before = {v: s.rss_kib() for v, s in servers.items()}
+
+        print(f"engine {os.path.basename(engine)}, {args.seconds} s blocks, "
+              f"{args.rounds} rounds, wrk -t1 -c16 on core 1, worker on core 0")
+        for mix in args.mixes.split(","):
+            reqs = requests_file(work, mix, args.requests)
+            script = wrk_script(work, reqs, 0, 16)
+            for s in servers.values():  # warm up: JIT, caches, dictionaries
+                wrk(s.port, script, 3, 16)
+            rps = {v: [] for v in variants}
+            p99 = {v: [] for v in variants}
+            for r in range(args.rounds):
+                order = variants if r % 2 == 0 else variants[::-1]
+                for v in order:
+                    res = wrk(servers[v].port, script, args.seconds, 16)
+                    if res["non2xx"] or res["socket_errors"]:
+                        sys.exit(f"{v}: {res}")
+                    rps[v].append(res["rps"])
+                    p99[v].append(res["p99_ms"])
+            print(f"\n## mix: {mix}\n")
+            print("| filter | requests/s (each round) | µs per request | added over none | "
+                  "over no-op | over floor | p99 ms at saturation |")
+            print("|---|---|---:|---:|---:|---:|---|")
+            mean = {v: sum(x) / len(x) for v, x in rps.items()}
+            us = {v: 1e6 / mean[v] for v in variants}
+            for v in variants:
+                rounds = ", ".join(f"{x:,.0f}" for x in rps[v])
+                added = [f"{us[v] - us[b]:+.1f}" if b != v else "" for b in ("none", "noop", "floor")]
+                print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
+                      + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
+
+            rated = wrk_script(work, reqs, args.rate, 16)
+            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rate_seconds} s each):\n")
+            print("| filter | requests/s | worker CPU µs per request | added over none | "
+                  "over no-op | over floor | p99 ms |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            cpu = {}
+            rows = []
+            for v in variants:
+                before = servers[v].cpu_s()
+                res = wrk(servers[v].port, rated, args.rate_seconds, 16)
+                cpu[v] = (servers[v].cpu_s() - before) * 1e6 / max(res["requests"], 1)
+                rows.append((v, res))
+            for v, res in rows:
+                added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v else "" for b in ("none", "noop", "floor")]
+                print(f"| {v} | {res['requests'] / args.rate_seconds:,.0f} | {cpu[v]:.1f} | "
+                      f"{added[0]} | {added[1]} | {added[2]} | {res['p99_ms']:.2f} |")
+
+            if args.count:
+                print("\nHost calls per request (uprobes; these runs are not timed):\n")
+                print("| filter | " + " | ".join(PROBES) + " |")
+                print("|---|" + "---:|" * len(PROBES))
+                for v in variants[1:]:
+                    c = count_calls(servers[v], script, 5, engine)
+                    print(f"| {v} | " + " | ".join(f"{c[k]:.2f}" for k in PROBES) + " |")
+        rss_after = {v: s.rss_kib() for v, s in servers.items()}
+        print("\nWorker memory, KiB (VmRSS), at start and at the end:\n")
+        print("| filter | start | end |\n|---|---:|---:|")
+        for v in variants:
+            print(f"| {v} | {rss_before[v]:,} | {rss_after[v]:,} |")
+        if args.profile:
+            print("\nperf profiles at saturation, reference mix, µs per request by part:\n")
+            script = wrk_script(work, requests_file(work, "reference", args.requests), 0, 16)
+            prof = {v: profile(servers[v], script, 10, work) for v in variants[1:]}
+            parts = sorted({p for _, ps, _ in prof.values() for p in ps},
+                           key=lambda p: -prof["kong_looker"][1].get(p, 0))
+            print("| part | " + " | ".join(prof) + " |\n|---|" + "---:|" * len(prof))
+            for part in parts:
+                print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):.1f}" for _, ps, _ in
+                                                   prof.values()) + " |")
+            print("| total | " + " | ".join(f"{us:.1f}" for us, _, _ in prof.values()) + " |")
+            for v in ("floor", "kong_looker"):
+                print(f"\n{v}: the hottest symbols, µs per request\n")
+                print("| symbol | where | µs |\n|---|---|---:|")
+                for t, name, sym in prof[v][2][:30]:
+                    where = "guest" if sym.startswith("[JIT]") else sym.split()[0]
+                    print(f"| `{demangle(name)[:90]}` | {where} | {t:.2f} |")
+        for v, s in servers.items():
+            bad = s.bad_log_lines()
+            if bad:
+                print(f"\n{v}: {len(bad)} bad lines in the error log, e.g. {bad[0].strip()}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if os.environ.get("KEEP") is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()

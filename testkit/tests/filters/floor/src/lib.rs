@@ -1,0 +1,78 @@
+//! The floor under kong_looker's cost: a filter that makes the host calls
+//! kong_looker makes for a request on a route and caller it has met
+//! before, with the same arguments, and does nothing with the answers.
+//! The engine bench (`bench/engine.py`) counts both filters' host calls
+//! with uprobes and checks that they match; what kong_looker costs above
+//! this filter is its own work, the rest is the host's.
+#![allow(unsafe_code)]
+
+use std::hint::black_box;
+use std::ptr::null_mut;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::ContextType;
+
+/// The properties kong_looker reads in the log phase of a proxied request
+/// on plain HTTP, in its order.
+const PROPERTIES: [&str; 8] = [
+    "response.code",
+    "ngx.request_time",
+    "ngx.upstream_status",
+    "ngx.upstream_response_time",
+    "ngx.request_length",
+    "ngx.bytes_sent",
+    "kong.route_id",
+    "ngx.remote_addr",
+];
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root) });
+}}
+
+struct Root;
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http))
+    }
+}
+
+struct Http;
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_log(&mut self) {
+        black_box(hostcalls::get_current_time().ok());
+        black_box(request_header_map());
+        for name in PROPERTIES {
+            black_box(hostcalls::get_property(vec![name]).ok());
+        }
+    }
+}
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+}
+
+/// The request header map as kong_looker reads it: raw, in one call.
+fn request_header_map() -> Vec<u8> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host hands over a buffer it allocated through the SDK's
+    // `proxy_on_memory_allocate`, of exactly `size` bytes.
+    unsafe {
+        if proxy_get_header_map_pairs(0, &mut data, &mut size) != 0 || data.is_null() {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
+}
