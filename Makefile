@@ -101,6 +101,8 @@ bench: build ## Run the criterion benches and print the wire sizes (bench/RESULT
 	$(CARGO) build --release -p kong-looker-plugin --bin kong-looker-plugin
 	$(CARGO) build --release --manifest-path plugin/noop/Cargo.toml
 	$(CARGO) test -p kong-looker-plugin --test cost -- --ignored --nocapture
+	@# Kong's real Wasm engine with wrk (apt-get install wrk; perf for --count).
+	@if command -v wrk >/dev/null; then python3 bench/engine.py; else echo "skipping bench/engine.py: apt-get install wrk"; fi
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

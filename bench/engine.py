@@ -38,7 +38,6 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 FILTERS = os.path.join(TARGET, "testkit-filters")
 KEY = "engine-bench-signing-key"
 VARIANTS = ["none", "noop", "floor", "kong_looker"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Engine functions whose calls count host calls: every import goes through
 # the trampoline; the others say which kind.
 PROBES = {
@@ -120,7 +119,7 @@ def wrk_script(work, requests, rate, connections):
 
 
 class Nginx:
-    def __init__(self, engine, work, variant, wasm, collector, perfmap=False):
+    def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra=""):
         self.variant = variant
         self.prefix = os.path.join(work, f"nginx-{variant}")
         os.makedirs(os.path.join(self.prefix, "logs"))
@@ -132,8 +131,9 @@ class Nginx:
         module = f"wasm {{ module {variant} {wasm}; {flags} }}" if wasm else ""
         filt = ""
         if variant in ("kong_looker", "before"):
+            more = f",{extra}" if extra else ""
             cfg = (f'{{"collector":"127.0.0.1:{collector}","workspace":"bench",'
-                   f'"signing_key":"{KEY}"}}')
+                   f'"signing_key":"{KEY}"{more}}}')
             filt = f"proxy_wasm {variant} '{cfg}';"
         elif wasm:
             filt = f"proxy_wasm {variant};"
@@ -187,9 +187,10 @@ http {{
         sys.exit(f"nginx ({self.variant}) has no worker")
 
     def cpu_s(self):
-        with open(f"/proc/{self.worker}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        # schedstat's time on CPU is in ns; stat's utime and stime tick at
+        # 100 Hz, too coarse for a worker that is mostly idle.
+        with open(f"/proc/{self.worker}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
 
     def rss_kib(self):
         with open(f"/proc/{self.worker}/status") as f:
@@ -258,8 +259,8 @@ def profile(nginx, script, seconds, work):
     of nginx and of the guest."""
     # Wasmtime compiled the module in the master and wrote the master's map.
     shutil.copy(f"/tmp/perf-{nginx.proc.pid}.map", f"/tmp/perf-{nginx.worker}.map")
-    data = os.path.join(work, "perf.data")
-    rec = subprocess.Popen(["perf", "record", "-q", "-o", data, "-p", str(nginx.worker)],
+    data = os.path.join(work, f"perf-{nginx.variant}.data")
+    rec = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p", str(nginx.worker)],
                            stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     us = 1e6 / wrk(nginx.port, script, seconds, 16)["rps"]
@@ -267,8 +268,9 @@ def profile(nginx, script, seconds, work):
     rec.wait()
 
     def report(*sort):
-        out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                              "--sort", ",".join(sort)], capture_output=True, text=True).stdout
+        out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g",
+                              "none", "--sort", ",".join(sort)],
+                             capture_output=True, text=True).stdout
         rows = []
         for line in out.splitlines():
             m = re.match(r"\s*([\d.]+)%\s+(.*)", line)
@@ -320,6 +322,9 @@ def main():
     ap.add_argument("--profile", action="store_true", help="perf profile of kong_looker")
     ap.add_argument("--before", metavar="WASM",
                     help="an earlier kong_looker.wasm, run beside the others as 'before'")
+    ap.add_argument("--config", default="", metavar="JSON_MEMBERS",
+                    help='more of kong_looker\'s config, e.g. \'"batch":{"max_records":1000}\'')
+    ap.add_argument("--variants", default="", help="only these, comma-separated")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
@@ -334,6 +339,8 @@ def main():
     if args.before:
         wasm["before"] = os.path.abspath(args.before)
         variants.insert(3, "before")
+    if args.variants:
+        variants = [v for v in variants if v in args.variants.split(",")]
     work = tempfile.mkdtemp(prefix="kl-engine-bench-")
     os.chmod(work, 0o755)
     procs = []
@@ -351,7 +358,7 @@ def main():
         wait_port(cport, "collector", collector)
         servers = {}
         for v in variants:
-            servers[v] = Nginx(engine, work, v, wasm.get(v), cport, args.profile)
+            servers[v] = Nginx(engine, work, v, wasm.get(v), cport, args.profile, args.config)
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
 
@@ -380,7 +387,7 @@ def main():
             us = {v: 1e6 / mean[v] for v in variants}
             for v in variants:
                 rounds = ", ".join(f"{x:,.0f}" for x in rps[v])
-                added = [f"{us[v] - us[b]:+.1f}" if b != v else "" for b in ("none", "noop", "floor")]
+                added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", "floor")]
                 print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                       + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
 
@@ -397,7 +404,7 @@ def main():
                 cpu[v] = (servers[v].cpu_s() - before) * 1e6 / max(res["requests"], 1)
                 rows.append((v, res))
             for v, res in rows:
-                added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v else "" for b in ("none", "noop", "floor")]
+                added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
                 print(f"| {v} | {res['requests'] / args.rate_seconds:,.0f} | {cpu[v]:.1f} | "
                       f"{added[0]} | {added[1]} | {added[2]} | {res['p99_ms']:.2f} |")
 

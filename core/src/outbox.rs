@@ -388,9 +388,14 @@ impl Outbox {
         } else {
             self.builder.encoded_len(0, &self.drops)
         };
+        self.pending_bytes().saturating_add(open)
+    }
+
+    /// Bytes of the batches cut and not yet acknowledged.
+    fn pending_bytes(&self) -> usize {
         self.pending
             .iter()
-            .fold(open, |sum, p| sum.saturating_add(p.batch.bytes.len()))
+            .fold(0, |sum: usize, p| sum.saturating_add(p.batch.bytes.len()))
     }
 
     /// Counts a request that could not be captured.
@@ -422,12 +427,15 @@ impl Outbox {
         if self.open_since_ms.is_none() {
             self.open_since_ms = Some(now_ms);
         }
-        if self.builder.len() >= self.limits.max_records
-            || self.builder.encoded_len(now_ms, &self.drops) >= self.limits.max_bytes
-        {
+        // The open batch's size, worked out once per record: it decides
+        // the cut and, with the pending batches, whether the cap is near.
+        let open = self.builder.encoded_len(now_ms, &self.drops);
+        if self.builder.len() >= self.limits.max_records || open >= self.limits.max_bytes {
             self.cut(now_ms);
+            self.enforce_cap();
+        } else if self.pending_bytes().saturating_add(open) > self.limits.max_buffer_bytes {
+            self.enforce_cap();
         }
-        self.enforce_cap();
     }
 
     /// Housekeeping on a tick: cuts the open batch when it has waited long

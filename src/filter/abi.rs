@@ -1,8 +1,10 @@
-//! The one host call the SDK cannot make safely for us: reading a whole
-//! header map. The SDK's `get_http_request_headers*` turn a header name
-//! that is not UTF-8 into a panic, and a panic is a trap that fails the
-//! request; this reads the same ABI call and decodes it without trusting
-//! the bytes.
+//! The host calls of every request, made on the ABI directly:
+//! - reading the request header map: the SDK's `get_http_request_headers*`
+//!   turn a header name that is not UTF-8 into a panic, and a panic is a
+//!   trap that fails the request;
+//! - reading a property: the SDK allocates the path twice per read (a `Vec`
+//!   of segments, then its serialized form) and panics on a status it does
+//!   not expect; a dotted name is its own one-segment path.
 #![allow(unsafe_code)]
 
 use std::ptr::null_mut;
@@ -19,6 +21,30 @@ unsafe extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+}
+
+/// A property by its dotted name (ngx_wasm_module joins a path's segments
+/// with dots before the lookup, so the name reads as one segment); nothing
+/// when absent or refused.
+pub fn property(name: &str) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the path is read by the host during the call only; the value
+    // is handed over as in `request_header_map`.
+    unsafe {
+        if proxy_get_property(name.as_ptr(), name.len(), &mut data, &mut size) != STATUS_OK
+            || data.is_null()
+        {
+            return None;
+        }
+        Some(Vec::from_raw_parts(data, size, size))
+    }
 }
 
 /// The serialized request header map, or nothing when the host refuses.

@@ -38,13 +38,7 @@ struct Host;
 
 impl LogSource for Host {
     fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
-        // ngx_wasm_module joins a path's segments with dots before the
-        // lookup, so the dotted name as one segment reads the same value
-        // and saves splitting it.
-        hostcalls::get_property(vec![name])
-            .ok()
-            .flatten()
-            .map(Cow::Owned)
+        abi::property(name).map(Cow::Owned)
     }
 
     fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {

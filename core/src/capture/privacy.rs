@@ -107,6 +107,13 @@ pub fn client_address_into(
     };
     // Writing into a String cannot fail.
     let _ = match mode {
+        // Rust's parser takes IPv4 only in its canonical form (no leading
+        // zeros), so the text is what formatting would write: copied, it
+        // spares the formatter on the common case.
+        AddressMode::Keep if ip.is_ipv4() => {
+            out.push_str(text);
+            Ok(())
+        }
         AddressMode::Keep => write!(out, "{ip}"),
         AddressMode::Truncate => match ip {
             IpAddr::V4(v4) => {
@@ -140,6 +147,11 @@ mod tests {
         let keep = |a| client_address(a, &AddressMode::Keep, None);
         let cut = |a| client_address(a, &AddressMode::Truncate, None);
         assert_eq!(keep("203.0.113.77").as_deref(), Some("203.0.113.77"));
+        assert_eq!(keep(" 10.0.0.1 ").as_deref(), Some("10.0.0.1"));
+        // Forms other than the canonical one are refused, not copied.
+        assert_eq!(keep("010.0.0.1"), None);
+        assert_eq!(keep("10.0.0.1.5"), None);
+        assert_eq!(keep("2001:DB8::0:1").as_deref(), Some("2001:db8::1"));
         assert_eq!(cut("203.0.113.77").as_deref(), Some("203.0.113.0/24"));
         assert_eq!(
             cut("2001:db8:abcd:12::1").as_deref(),

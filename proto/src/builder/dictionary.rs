@@ -3,6 +3,7 @@
 //! definitions a batch must carry.
 
 use core::hash::BuildHasher;
+use std::cell::Cell;
 
 use foldhash::fast::FixedState;
 use prost::Message;
@@ -31,6 +32,10 @@ pub(super) struct ProducerDictionary {
     identities: Table<IdentityEntry>,
     agents: Table<AgentKey>,
     outcomes: Table<OutcomeKey>,
+    /// The last [`ProducerDictionary::body_len`] and the state it was
+    /// worked out for: the outbox asks after every record, and the answer
+    /// changes only when an entry is defined or acknowledged.
+    body_len_memo: Cell<Option<(u32, TableLens, TableLens, usize)>>,
 }
 
 impl ProducerDictionary {
@@ -45,6 +50,7 @@ impl ProducerDictionary {
             identities: Table::new(7),
             agents: Table::new(9),
             outcomes: Table::new(11),
+            body_len_memo: Cell::new(None),
         }
     }
 
@@ -290,7 +296,16 @@ impl ProducerDictionary {
 
     /// Body length of the `Dictionary` defining everything not acknowledged.
     pub(super) fn body_len(&self) -> usize {
-        self.range_body_len(&self.acked(), &self.lens())
+        let (acked, lens) = (self.acked(), self.lens());
+        if let Some((generation, a, l, len)) = self.body_len_memo.get()
+            && (generation, a, l) == (self.generation, acked, lens)
+        {
+            return len;
+        }
+        let len = self.range_body_len(&acked, &lens);
+        self.body_len_memo
+            .set(Some((self.generation, acked, lens, len)));
+        len
     }
 
     /// Body length of a `Dictionary` defining ids `from+1..=to` per table.
