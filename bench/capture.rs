@@ -9,17 +9,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kong_looker_proto::mix::MixParams;
 use kong_looker_testsupport::native;
 
 fn capture(c: &mut Criterion) {
-    let requests = native::requests(
-        MixParams {
-            request_ids: true,
-            ..MixParams::default()
-        },
-        1000,
-    );
+    let requests = native::bench_requests();
     let mut capturers = native::capturers();
     let mut outbox = native::outbox();
     let mut now = 1_767_614_400_000i64;

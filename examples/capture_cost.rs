@@ -9,7 +9,6 @@
 
 use std::hint::black_box;
 
-use kong_looker_proto::mix::MixParams;
 use kong_looker_testsupport::native;
 
 fn main() {
@@ -17,13 +16,7 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let requests = native::requests(
-        MixParams {
-            request_ids: true,
-            ..MixParams::default()
-        },
-        1000,
-    );
+    let requests = native::bench_requests();
     let mut capturers = native::capturers();
     let mut outbox = native::outbox();
     let mut map = Vec::new();

@@ -38,6 +38,18 @@ impl LogSource for NativeRequest {
     }
 }
 
+/// The 1,000 reference-mix requests (Kong request ids on) that the capture
+/// bench and its instruction count run in turn.
+pub fn bench_requests() -> Vec<NativeRequest> {
+    requests(
+        MixParams {
+            request_ids: true,
+            ..MixParams::default()
+        },
+        1000,
+    )
+}
+
 /// `n` requests of the mix made with `params`, as Kong 3.9 presents them.
 pub fn requests(params: MixParams, n: usize) -> Vec<NativeRequest> {
     let mut mix = Mix::new(params);

@@ -15,6 +15,7 @@
 //! - [`identity`]: the strongest identity evidence, verified or claimed.
 //! - [`sampler`]: which records are kept, and their weights.
 //! - [`capturer`]: one chain's capture, from headers and properties to a record.
+//! - [`ai`]: Kong's AI Gateway figures (tokens, cost, models) from a log entry.
 
 /// Hash maps of the capture caches: foldhash, seeded per instance, because
 /// SipHash costs more than the lookups it guards on this hot path, and a
@@ -30,6 +31,7 @@ pub fn cut(s: &str, max: usize) -> &str {
 }
 
 pub mod agent;
+pub mod ai;
 pub mod basic;
 pub mod capturer;
 pub mod dn;
