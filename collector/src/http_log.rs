@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 
 use kong_looker_core::capture::agent::AgentClassifier;
+use kong_looker_core::capture::ai::{self, AiUsage};
 use kong_looker_core::capture::path::PathTemplater;
 use kong_looker_core::capture::privacy::{self, AddressMode, Pseudonymiser};
 use kong_looker_proto::coding::IdRef;
@@ -81,6 +82,8 @@ struct Entry {
     upstream_status: Option<Value>,
     source: Option<String>,
     client_ip: Option<String>,
+    /// Kong's AI Gateway section, read by the capture core's rule.
+    ai: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +154,8 @@ pub struct LogRow {
     /// Kong's request id: the key shared with the filter's records.
     pub request_id: Option<String>,
     trace_id: Option<String>,
+    /// The `ai` section's figures, when the entry had one.
+    ai: Option<AiUsage>,
 }
 
 impl LogRow {
@@ -160,41 +165,65 @@ impl LogRow {
         fn s(v: &Option<String>) -> Option<&str> {
             v.as_deref()
         }
+        let ai = self.ai.as_ref().map(AiUsage::as_record);
+        let mut row = kong_looker_proto::Row {
+            started_at_ms: self.started_at_ms,
+            route_id: s(&self.route_id),
+            route_name: s(&self.route_name),
+            service_id: s(&self.service_id),
+            service_name: s(&self.service_name),
+            workspace: s(&self.workspace),
+            method: s(&self.method),
+            host: s(&self.host),
+            path: s(&self.path),
+            status: self.status,
+            response_source: self.response_source,
+            latency_total_us: self.latency_total_us,
+            latency_upstream_us: self.latency_upstream_us,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            auth_method: has_consumer.then_some("kong_consumer"),
+            trust: has_consumer.then_some("verified"),
+            anonymous: self.anonymous,
+            consumer_id: s(&self.consumer_id),
+            consumer_username: s(&self.consumer_username),
+            consumer_custom_id: s(&self.consumer_custom_id),
+            credential: s(&self.credential),
+            consumer_groups: Groups::EMPTY,
+            subject: None,
+            issuer: None,
+            client_id: None,
+            client_address: s(&self.client_address),
+            agent_category: self.agent_category,
+            agent_name: s(&self.agent_name),
+            request_id: self.request_id.as_deref().map(IdRef::Text),
+            trace_id: self.trace_id.as_deref().map(IdRef::Text),
+            sample_weight: 1.0,
+            ai_provider: None,
+            ai_request_model: None,
+            ai_response_model: None,
+            ai_request_mode: None,
+            ai_prompt_tokens: None,
+            ai_completion_tokens: None,
+            ai_total_tokens: None,
+            ai_cost_micros: None,
+            ai_llm_latency_ms: None,
+            ai_time_to_first_token_ms: None,
+            ai_cache_status: None,
+            ai_cache_fetch_latency_ms: None,
+            ai_embeddings_model: None,
+            ai_guardrail_blocks: None,
+            ai_guardrail: None,
+            ai_mcp_tool_calls: None,
+            ai_mcp_tool: None,
+            ai_calls: None,
+            ai_unreadable: None,
+        };
+        if let Some(ai) = &ai {
+            row.set_ai(ai);
+        }
         RowView {
-            row: kong_looker_proto::Row {
-                started_at_ms: self.started_at_ms,
-                route_id: s(&self.route_id),
-                route_name: s(&self.route_name),
-                service_id: s(&self.service_id),
-                service_name: s(&self.service_name),
-                workspace: s(&self.workspace),
-                method: s(&self.method),
-                host: s(&self.host),
-                path: s(&self.path),
-                status: self.status,
-                response_source: self.response_source,
-                latency_total_us: self.latency_total_us,
-                latency_upstream_us: self.latency_upstream_us,
-                request_bytes: self.request_bytes,
-                response_bytes: self.response_bytes,
-                auth_method: has_consumer.then_some("kong_consumer"),
-                trust: has_consumer.then_some("verified"),
-                anonymous: self.anonymous,
-                consumer_id: s(&self.consumer_id),
-                consumer_username: s(&self.consumer_username),
-                consumer_custom_id: s(&self.consumer_custom_id),
-                credential: s(&self.credential),
-                consumer_groups: Groups::EMPTY,
-                subject: None,
-                issuer: None,
-                client_id: None,
-                client_address: s(&self.client_address),
-                agent_category: self.agent_category,
-                agent_name: s(&self.agent_name),
-                request_id: self.request_id.as_deref().map(IdRef::Text),
-                trace_id: self.trace_id.as_deref().map(IdRef::Text),
-                sample_weight: 1.0,
-            },
+            row,
             groups: GroupList::Joined(""),
             origin: Origin::HttpLog,
             instance_id: None,
@@ -353,6 +382,11 @@ impl Mapper {
             trace_id: header("traceparent")
                 .and_then(kong_looker_core::capture::timing::trace_id)
                 .map(str::to_ascii_lowercase),
+            ai: e
+                .ai
+                .filter(|v| !v.is_null())
+                .map(|v| ai::read(&v))
+                .filter(|u| !u.is_empty() || u.unreadable > 0),
         })
     }
 }

@@ -16,11 +16,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use kong_looker_core::capture::ai::{self, AiUsage};
 use kong_looker_core::capture::capturer::LogSource;
 use kong_looker_core::capture::headers;
 use prost::encoding::{WireType, decode_key, decode_varint};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// Headers taken from a `get_headers` reply; nginx's own default cap is 100.
 const MAX_HEADERS: usize = 1000;
@@ -162,6 +164,10 @@ struct Entry<'a> {
     client_ip: Option<Scalar<'a>>,
     #[serde(borrow)]
     started_at: Option<Scalar<'a>>,
+    /// The AI Gateway section, left as text: it is rare, and read whole
+    /// only when present.
+    #[serde(borrow)]
+    ai: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -550,6 +556,11 @@ impl LogSource for Snapshot<'_> {
             ":status" => self.at(&["response", "status"]).and_then(Scalar::text),
             _ => None,
         }
+    }
+
+    fn ai(&self) -> Option<AiUsage> {
+        let usage = ai::read_json(self.entry.ai?.get().as_bytes());
+        (!usage.is_empty() || usage.unreadable > 0).then_some(usage)
     }
 }
 

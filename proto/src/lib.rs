@@ -68,11 +68,16 @@ pub use builder::{BatchBuilder, BuilderOptions, SealedBatch};
 pub use error::DecodeError;
 pub use limits::Limits;
 pub use reader::{BatchReader, DecodedBatch, Dictionary};
-pub use record::{AgentRef, IdentityRef, Record, RouteRef};
+pub use record::{AgentRef, AiRef, IdentityRef, Record, RouteRef};
 pub use row::{OwnedRow, Row};
 
-/// The schema revision this crate writes and the newest it reads.
-pub const SCHEMA_REVISION: u32 = 1;
+/// The newest schema revision this crate reads, and the one it writes for a
+/// batch that carries AI figures.
+pub const SCHEMA_REVISION: u32 = 2;
+
+/// The revision of a batch without AI figures: what a collector that
+/// predates them reads.
+pub const BASE_REVISION: u32 = 1;
 
 /// The dictionary tables, in the order their definitions are applied
 /// (strings first, because the other tables refer to strings).

@@ -25,6 +25,15 @@ pub const MAX_SAMPLE_WEIGHT: f32 = 1_000_000.0;
 /// Most sequence numbers in one batch's `drops.abandoned`. The builder
 /// keeps the first ones.
 pub const MAX_ABANDONED: usize = 1000;
+/// Largest AI token count: far above any model's context.
+pub const MAX_AI_TOKENS: u64 = 1 << 40;
+/// Largest AI cost, in millionths: a trillion units.
+pub const MAX_AI_COST_MICROS: u64 = 1_000_000_000_000_000_000;
+/// Longest AI latency, ms: one day.
+pub const MAX_AI_LATENCY_MS: u64 = 86_400_000;
+/// Most guardrail blocks, MCP tool calls, LLM calls or unreadable values
+/// one record counts.
+pub const MAX_AI_COUNT: u32 = 1_000_000;
 
 /// Reader limits that depend on the deployment; everything else is fixed
 /// above.

@@ -36,7 +36,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Zipf};
 
-use crate::record::{AgentRef, IdentityRef, Record, RouteRef};
+use crate::record::{AgentRef, AiRef, IdentityRef, Record, RouteRef};
 use crate::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 
 /// Knobs of the mix; [`MixParams::default`] is the reference mix.
@@ -368,6 +368,8 @@ pub struct Request {
     pub agent: Option<usize>,
     /// Kong request id (32 hex digits) when enabled.
     pub request_id: Option<String>,
+    /// AI Gateway figures, for the AI share of the traffic.
+    pub ai: Option<AiRef<'static>>,
 }
 
 /// The generator. Iterate it for requests; [`Mix::record`] turns one into
@@ -581,6 +583,7 @@ impl Mix {
             address,
             agent,
             request_id,
+            ai: None,
         }
     }
 
@@ -631,6 +634,7 @@ impl Mix {
             request_id: request.request_id.as_deref().unwrap_or(""),
             trace_id: "",
             sample_weight: 1.0,
+            ai: request.ai.as_ref(),
         }
     }
 }

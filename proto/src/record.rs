@@ -57,6 +57,50 @@ pub struct AgentRef<'a> {
     pub name: &'a str,
 }
 
+/// What Kong's AI Gateway recorded for one request, summed over its LLM
+/// calls. Names are borrowed; an empty one is absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AiRef<'a> {
+    /// The proxied call's provider, e.g. `openai`.
+    pub provider: &'a str,
+    /// The model asked for.
+    pub request_model: &'a str,
+    /// The model that answered.
+    pub response_model: &'a str,
+    /// `oneshot`, `stream` or `realtime`.
+    pub request_mode: &'a str,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Total tokens.
+    pub total_tokens: u64,
+    /// Kong's cost estimate, in millionths of the configured price unit.
+    pub cost_micros: u64,
+    /// LLM latency, ms.
+    pub llm_latency_ms: Option<u64>,
+    /// Time to first token, ms.
+    pub time_to_first_token_ms: Option<u64>,
+    /// Semantic cache fetch latency, ms.
+    pub cache_fetch_latency_ms: Option<u64>,
+    /// Semantic cache status, lowercase.
+    pub cache_status: &'a str,
+    /// Embeddings model of a semantic match.
+    pub embeddings_model: &'a str,
+    /// Guardrail results that blocked.
+    pub guardrail_blocks: u32,
+    /// The first guardrail that blocked.
+    pub guardrail: &'a str,
+    /// MCP tool calls.
+    pub mcp_tool_calls: u32,
+    /// The first MCP tool called.
+    pub mcp_tool: &'a str,
+    /// LLM calls whose usage was added.
+    pub calls: u32,
+    /// Values that could not be kept whole.
+    pub unreadable: u32,
+}
+
 /// One request.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Record<'a> {
@@ -96,6 +140,8 @@ pub struct Record<'a> {
     pub trace_id: &'a str,
     /// Requests this record stands for (1 / sampling rate); at least 1.
     pub sample_weight: f32,
+    /// AI Gateway figures; `None` for a request without them.
+    pub ai: Option<&'a AiRef<'a>>,
 }
 
 impl Default for Record<'_> {
@@ -119,6 +165,7 @@ impl Default for Record<'_> {
             request_id: "",
             trace_id: "",
             sample_weight: 1.0,
+            ai: None,
         }
     }
 }

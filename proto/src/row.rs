@@ -7,6 +7,7 @@
 //! part of the contract with the Looker project.
 
 use crate::coding::IdRef;
+use crate::record::AiRef;
 use crate::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 
 // One list of columns makes both the borrowed row and the owned one, so
@@ -119,6 +120,71 @@ rows! {
     trace_id: id,
     /// Requests this record stands for.
     sample_weight: copy(f32),
+    /// AI Gateway: the proxied call's provider, e.g. `openai`.
+    ai_provider: text,
+    /// AI Gateway: the model asked for.
+    ai_request_model: text,
+    /// AI Gateway: the model that answered.
+    ai_response_model: text,
+    /// AI Gateway: `oneshot`, `stream` or `realtime`.
+    ai_request_mode: text,
+    /// AI Gateway: prompt tokens; `None` for a request without AI figures.
+    ai_prompt_tokens: copy(Option<u64>),
+    /// AI Gateway: completion tokens.
+    ai_completion_tokens: copy(Option<u64>),
+    /// AI Gateway: total tokens.
+    ai_total_tokens: copy(Option<u64>),
+    /// AI Gateway: cost, millionths of the configured price unit.
+    ai_cost_micros: copy(Option<u64>),
+    /// AI Gateway: LLM latency, ms.
+    ai_llm_latency_ms: copy(Option<u64>),
+    /// AI Gateway: time to first token, ms.
+    ai_time_to_first_token_ms: copy(Option<u64>),
+    /// AI Gateway: semantic cache status, e.g. `hit`.
+    ai_cache_status: text,
+    /// AI Gateway: semantic cache fetch latency, ms.
+    ai_cache_fetch_latency_ms: copy(Option<u64>),
+    /// AI Gateway: embeddings model of a semantic match.
+    ai_embeddings_model: text,
+    /// AI Gateway: guardrail results that blocked.
+    ai_guardrail_blocks: copy(Option<u32>),
+    /// AI Gateway: the first guardrail that blocked.
+    ai_guardrail: text,
+    /// AI Gateway: MCP tool calls.
+    ai_mcp_tool_calls: copy(Option<u32>),
+    /// AI Gateway: the first MCP tool called.
+    ai_mcp_tool: text,
+    /// AI Gateway: LLM calls added up.
+    ai_calls: copy(Option<u32>),
+    /// AI Gateway: values of the section that could not be kept whole.
+    ai_unreadable: copy(Option<u32>),
+}
+
+impl<'a> Row<'a> {
+    /// Fills the AI columns from a record's figures, as a reader of the
+    /// batch would find them: empty names absent, counts present.
+    pub fn set_ai(&mut self, ai: &AiRef<'a>) {
+        let text = |s: &'a str| (!s.is_empty()).then_some(s);
+        self.ai_provider = text(ai.provider);
+        self.ai_request_model = text(ai.request_model);
+        self.ai_response_model = text(ai.response_model);
+        self.ai_request_mode = text(ai.request_mode);
+        self.ai_prompt_tokens = Some(ai.prompt_tokens);
+        self.ai_completion_tokens = Some(ai.completion_tokens);
+        self.ai_total_tokens = Some(ai.total_tokens);
+        self.ai_cost_micros = Some(ai.cost_micros);
+        self.ai_llm_latency_ms = ai.llm_latency_ms;
+        self.ai_time_to_first_token_ms = ai.time_to_first_token_ms;
+        self.ai_cache_status = text(ai.cache_status);
+        self.ai_cache_fetch_latency_ms = ai.cache_fetch_latency_ms;
+        self.ai_embeddings_model = text(ai.embeddings_model);
+        self.ai_guardrail_blocks = Some(ai.guardrail_blocks);
+        self.ai_guardrail = text(ai.guardrail);
+        self.ai_mcp_tool_calls = Some(ai.mcp_tool_calls);
+        self.ai_mcp_tool = text(ai.mcp_tool);
+        self.ai_calls = Some(ai.calls);
+        self.ai_unreadable = Some(ai.unreadable);
+    }
 }
 
 /// An identity's consumer groups, resolved lazily.

@@ -47,6 +47,7 @@ fn valid() -> v1::Batch {
             request_id: vec![],
             trace_id: vec![],
             sample_weight: vec![],
+            ai: None,
         }),
         dictionary: Some(v1::Dictionary {
             generation: 0,
@@ -204,10 +205,10 @@ fn header_errors_name_the_field() {
         DecodeError::Missing("schema_revision")
     );
     assert!(matches!(
-        err(|b| b.schema_revision = 2),
+        err(|b| b.schema_revision = 3),
         DecodeError::UnsupportedRevision {
-            got: 2,
-            supported: 1
+            got: 3,
+            supported: 2
         }
     ));
     assert_eq!(err(|b| b.producer = None), DecodeError::Missing("producer"));
@@ -488,4 +489,87 @@ fn abandoned_sequences_are_invisible_to_a_reader_without_the_field() {
     let back = v1::Drops::decode(old.encode_to_vec().as_slice()).unwrap();
     assert!(back.abandoned.is_empty());
     assert_eq!(back.dispatch_failed, 30);
+}
+
+/// Record 1 of the valid batch with AI figures, at revision 2.
+fn with_ai(mutate: impl FnOnce(&mut v1::AiColumns)) -> v1::Batch {
+    let mut b = valid();
+    b.schema_revision = 2;
+    let mut ai = v1::AiColumns {
+        record_delta: vec![1],
+        provider: vec![1],
+        request_model: vec![2],
+        prompt_tokens: vec![800],
+        completion_tokens: vec![250],
+        total_tokens_extra: vec![0],
+        cost_micros: vec![4_500],
+        llm_latency_ms: vec![1_201],
+        calls: vec![1],
+        ..Default::default()
+    };
+    mutate(&mut ai);
+    records(&mut b).ai = Some(ai);
+    b
+}
+
+fn ai_err(mutate: impl FnOnce(&mut v1::AiColumns)) -> String {
+    read(&with_ai(mutate))
+        .expect_err("the mutated batch must be refused")
+        .to_string()
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn ai_figures_read_onto_their_record_only() {
+    let (batch, dict) = reader()
+        .decode_standalone(&with_ai(|_| {}).encode_to_vec())
+        .unwrap();
+    let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
+    assert_eq!(rows[0].ai_total_tokens, None);
+    assert_eq!(rows[0].ai_provider, None);
+    let r = &rows[1];
+    assert_eq!(r.ai_provider, Some("orders-list"));
+    assert_eq!(r.ai_request_model, Some("/orders/{id}"));
+    assert_eq!(r.ai_response_model, None);
+    assert_eq!(
+        (
+            r.ai_prompt_tokens,
+            r.ai_completion_tokens,
+            r.ai_total_tokens
+        ),
+        (Some(800), Some(250), Some(1050))
+    );
+    assert_eq!(r.ai_cost_micros, Some(4_500));
+    assert_eq!(r.ai_llm_latency_ms, Some(1_200));
+    assert_eq!(r.ai_time_to_first_token_ms, None);
+    assert_eq!((r.ai_calls, r.ai_guardrail_blocks), (Some(1), Some(0)));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn ai_errors_name_the_column() {
+    let mut b = with_ai(|_| {});
+    b.schema_revision = 1;
+    assert!(
+        read(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("needs schema_revision 2")
+    );
+    assert!(ai_err(|a| a.record_delta = vec![2]).contains("records.ai.record_delta[0]"));
+    assert!(
+        ai_err(|a| {
+            *a = v1::AiColumns {
+                record_delta: vec![0, 0],
+                ..Default::default()
+            };
+        })
+        .contains("records.ai.record_delta[1]")
+    );
+    assert!(ai_err(|a| a.provider = vec![1, 1]).contains("2 values for 1 records"));
+    assert!(ai_err(|a| a.prompt_tokens = vec![1 << 41]).contains("records.ai.prompt_tokens[0]"));
+    assert!(ai_err(|a| a.total_tokens_extra = vec![-2000]).contains("total_tokens_extra[0]"));
+    assert!(ai_err(|a| a.cost_micros = vec![u64::MAX]).contains("cost_micros[0]"));
+    assert!(ai_err(|a| a.llm_latency_ms = vec![86_400_002]).contains("longer than a day"));
+    assert!(ai_err(|a| a.calls = vec![2_000_000]).contains("records.ai.calls[0]"));
+    let dangling = ai_err(|a| a.mcp_tool = vec![99]);
+    assert!(dangling.contains("strings"), "{dangling}");
 }

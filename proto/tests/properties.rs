@@ -8,7 +8,9 @@ mod common;
 use common::{assert_row_matches, no_drops, producer};
 use kong_looker_proto::builder::BuilderOptions;
 use kong_looker_proto::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
-use kong_looker_proto::{AgentRef, BatchBuilder, BatchReader, IdentityRef, Record, RouteRef};
+use kong_looker_proto::{
+    AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Record, RouteRef,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -25,6 +27,7 @@ struct Owned {
     identity: Option<(i32, i32, bool)>,
     agent: Option<i32>,
     weight: f32,
+    ai: Option<([u64; 4], [Option<u64>; 3], [u32; 4])>,
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -66,6 +69,14 @@ fn owned() -> impl Strategy<Value = Owned> {
         prop::option::of((0i32..=10, 0i32..=2, any::<bool>())),
         prop::option::of(0i32..=11),
         prop_oneof![Just(1.0f32), 1.0f32..1000.0, any::<f32>()],
+        prop::option::of((
+            prop_oneof![
+                prop::array::uniform4(0u64..100_000),
+                prop::array::uniform4(any::<u64>())
+            ],
+            prop::array::uniform3(prop::option::of(prop_oneof![0u64..100_000, any::<u64>()])),
+            prop::array::uniform4(prop_oneof![0u32..5, any::<u32>()]),
+        )),
     )
         .prop_map(
             |(
@@ -76,6 +87,7 @@ fn owned() -> impl Strategy<Value = Owned> {
                 identity,
                 agent,
                 weight,
+                ai,
             )| Owned {
                 start_offset,
                 strings,
@@ -89,11 +101,37 @@ fn owned() -> impl Strategy<Value = Owned> {
                 identity,
                 agent,
                 weight,
+                ai,
             },
         )
 }
 
-fn record<'a>(o: &'a Owned, groups: &'a [&'a str]) -> Record<'a> {
+fn ai_ref(o: &Owned) -> Option<AiRef<'_>> {
+    let s = |i: usize| o.strings[i].as_str();
+    o.ai.map(|(n, ms, c)| AiRef {
+        provider: s(1),
+        request_model: s(3),
+        response_model: s(5),
+        request_mode: s(6),
+        prompt_tokens: n[0],
+        completion_tokens: n[1],
+        total_tokens: n[2],
+        cost_micros: n[3],
+        llm_latency_ms: ms[0],
+        time_to_first_token_ms: ms[1],
+        cache_fetch_latency_ms: ms[2],
+        cache_status: s(9),
+        embeddings_model: s(12),
+        guardrail_blocks: c[0],
+        guardrail: s(13),
+        mcp_tool_calls: c[1],
+        mcp_tool: s(16),
+        calls: c[2],
+        unreadable: c[3],
+    })
+}
+
+fn record<'a>(o: &'a Owned, groups: &'a [&'a str], ai: Option<&'a AiRef<'a>>) -> Record<'a> {
     let s = |i: usize| o.strings[i].as_str();
     Record {
         started_at_ms: 1_767_614_400_000 + o.start_offset,
@@ -135,6 +173,7 @@ fn record<'a>(o: &'a Owned, groups: &'a [&'a str]) -> Record<'a> {
         request_id: s(0),
         trace_id: s(7),
         sample_weight: o.weight,
+        ai,
     }
 }
 
@@ -149,12 +188,13 @@ proptest! {
         // (a capture error for the filter); everything else must append.
         let mut accepted = Vec::new();
         let mut base = None;
-        for (o, g) in records.iter().zip(&groups) {
-            let r = record(o, g);
+        let ais: Vec<Option<AiRef<'_>>> = records.iter().map(ai_ref).collect();
+        for ((o, g), ai) in records.iter().zip(&groups).zip(&ais) {
+            let r = record(o, g, ai.as_ref());
             let end = r.started_at_ms + (r.latency_total_us.min(86_400_000_000) / 1000) as i64;
             let base = *base.get_or_insert(end);
             match builder.append(&r) {
-                Ok(()) => accepted.push((o, g)),
+                Ok(()) => accepted.push((o, g, ai)),
                 Err(kong_looker_proto::builder::AppendError::TimeOutOfRange { .. }) => {
                     prop_assert!((end - base).abs() > 86_400_000, "refused a record {} ms from the first", end - base);
                 }
@@ -168,8 +208,8 @@ proptest! {
         let (batch, dict) = reader.decode_standalone(&sealed.bytes).unwrap();
         let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
         prop_assert_eq!(rows.len(), accepted.len());
-        for (i, (row, (o, g))) in rows.iter().zip(&accepted).enumerate() {
-            assert_row_matches(row, &record(o, g), i);
+        for (i, (row, (o, g, ai))) in rows.iter().zip(&accepted).enumerate() {
+            assert_row_matches(row, &record(o, g, ai.as_ref()), i);
         }
     }
 

@@ -12,7 +12,7 @@ use kong_looker_proto::builder::{BuilderOptions, Producer, SealedBatch};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::{self, AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
-    AgentRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Record, RouteRef, Row,
+    AgentRef, AiRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Record, RouteRef, Row,
 };
 use serde_json::{Value, json};
 
@@ -120,6 +120,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
             request_id: "req-not-hex",
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             sample_weight: 4.0,
+            ai: None,
         },
         Record {
             started_at_ms: CUT - 4000,
@@ -156,11 +157,64 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
         edge.append(r).unwrap();
     }
     out.push(("edge_cases", edge.seal(CUT, &v1::Drops::default())));
+
+    // Revision 2: AI figures on some records (a streamed chat completion, a
+    // semantic-cache hit, an MCP tool call); the others carry none.
+    let mut ai = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let chat = AiRef {
+        provider: "openai",
+        request_model: "gpt-4o",
+        response_model: "gpt-4o-2024-08-06",
+        request_mode: "stream",
+        prompt_tokens: 812,
+        completion_tokens: 245,
+        total_tokens: 1057,
+        cost_micros: 4_480,
+        llm_latency_ms: Some(2_310),
+        time_to_first_token_ms: Some(180),
+        calls: 1,
+        ..AiRef::default()
+    };
+    let hit = AiRef {
+        provider: "openai",
+        request_model: "gpt-4o",
+        prompt_tokens: 640,
+        completion_tokens: 120,
+        total_tokens: 760,
+        cost_micros: 2_800,
+        cache_status: "hit",
+        cache_fetch_latency_ms: Some(0),
+        embeddings_model: "text-embedding-3-small",
+        calls: 1,
+        unreadable: 2,
+        ..AiRef::default()
+    };
+    let mcp = AiRef {
+        mcp_tool_calls: 1,
+        mcp_tool: "search_orders",
+        guardrail_blocks: 1,
+        guardrail: "aws-guardrails",
+        ..AiRef::default()
+    };
+    for (i, figures) in [None, Some(&chat), Some(&hit), None, Some(&mcp)]
+        .into_iter()
+        .enumerate()
+    {
+        ai.append(&Record {
+            started_at_ms: CUT - 3000 + i as i64,
+            status: 200,
+            latency_total_us: 2_400_000,
+            ai: figures,
+            ..Record::default()
+        })
+        .unwrap();
+    }
+    out.push(("ai_figures", ai.seal(CUT, &v1::Drops::default())));
     out
 }
 
 fn row_json(r: &Row<'_>) -> Value {
-    json!({
+    let mut row = json!({
         "started_at_ms": r.started_at_ms,
         "route_id": r.route_id, "route_name": r.route_name,
         "service_id": r.service_id, "service_name": r.service_name, "workspace": r.workspace,
@@ -178,7 +232,26 @@ fn row_json(r: &Row<'_>) -> Value {
         "request_id": r.request_id.map(|i| i.to_string()),
         "trace_id": r.trace_id.map(|i| i.to_string()),
         "sample_weight": r.sample_weight,
-    })
+    });
+    // Only rows with AI figures list them, so the revision-1 vectors read
+    // exactly as before the columns existed.
+    if r.ai_calls.is_some() {
+        row["ai"] = json!({
+            "provider": r.ai_provider, "request_model": r.ai_request_model,
+            "response_model": r.ai_response_model, "request_mode": r.ai_request_mode,
+            "prompt_tokens": r.ai_prompt_tokens, "completion_tokens": r.ai_completion_tokens,
+            "total_tokens": r.ai_total_tokens, "cost_micros": r.ai_cost_micros,
+            "llm_latency_ms": r.ai_llm_latency_ms,
+            "time_to_first_token_ms": r.ai_time_to_first_token_ms,
+            "cache_status": r.ai_cache_status,
+            "cache_fetch_latency_ms": r.ai_cache_fetch_latency_ms,
+            "embeddings_model": r.ai_embeddings_model,
+            "guardrail_blocks": r.ai_guardrail_blocks, "guardrail": r.ai_guardrail,
+            "mcp_tool_calls": r.ai_mcp_tool_calls, "mcp_tool": r.ai_mcp_tool,
+            "calls": r.ai_calls, "unreadable": r.ai_unreadable,
+        });
+    }
+    row
 }
 
 /// Reads the vectors in order, as one collector would, into JSON.
@@ -191,7 +264,7 @@ fn read(vectors: &[(&str, Vec<u8>)]) -> Vec<Value> {
             let batch = reader.decode(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             // Each vector set starts a fresh producer dictionary.
             let dict = dicts.entry(batch.instance_id).or_insert_with(|| Dictionary::new(0));
-            if *name == "edge_cases" {
+            if *name == "edge_cases" || *name == "ai_figures" {
                 *dict = Dictionary::new(0);
             }
             dict.apply(&batch, reader.limits()).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -22,6 +22,8 @@
 //! a finite number, a string past its bound) is counted in
 //! [`AiUsage::unreadable`]; everything else still lands.
 
+use kong_looker_proto::AiRef;
+use kong_looker_proto::limits::{MAX_AI_COST_MICROS, MAX_AI_LATENCY_MS, MAX_AI_TOKENS};
 use serde_json::{Map, Value};
 
 use super::cut;
@@ -32,12 +34,12 @@ pub const MAX_NAME_BYTES: usize = 256;
 const MAX_ENTRIES: usize = 64;
 /// Most MCP JSON-RPC messages looked at.
 const MAX_RPC: usize = 1024;
-/// Upper bound on a token count: far above any model's context.
-pub const MAX_TOKENS: u64 = 1 << 40;
-/// Upper bound on a cost, in millionths: a trillion units.
-pub const MAX_COST_MICROS: u64 = 1_000_000_000_000_000_000;
-/// Upper bound on a latency, ms: one day.
-pub const MAX_LATENCY_MS: u64 = 86_400_000;
+/// Upper bound on a token count (the wire schema's).
+pub const MAX_TOKENS: u64 = MAX_AI_TOKENS;
+/// Upper bound on a cost, in millionths (the wire schema's).
+pub const MAX_COST_MICROS: u64 = MAX_AI_COST_MICROS;
+/// Upper bound on a latency, ms (the wire schema's).
+pub const MAX_LATENCY_MS: u64 = MAX_AI_LATENCY_MS;
 
 /// The keys of `ai` that never carry a call's usage.
 const NOT_CALLS: [&str; 6] = ["payload", "audit", "sanitizer", "compressor", "mcp", "a2a"];
@@ -105,6 +107,31 @@ pub struct AiUsage {
 }
 
 impl AiUsage {
+    /// The figures as the builder takes them.
+    pub fn as_record(&self) -> AiRef<'_> {
+        AiRef {
+            provider: &self.provider,
+            request_model: &self.request_model,
+            response_model: &self.response_model,
+            request_mode: &self.request_mode,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            cost_micros: self.cost_micros,
+            llm_latency_ms: self.llm_latency_ms,
+            time_to_first_token_ms: self.time_to_first_token_ms,
+            cache_fetch_latency_ms: self.cache_fetch_latency_ms,
+            cache_status: &self.cache_status,
+            embeddings_model: &self.embeddings_model,
+            guardrail_blocks: self.guardrail_blocks,
+            guardrail: &self.guardrail,
+            mcp_tool_calls: self.mcp_tool_calls,
+            mcp_tool: &self.mcp_tool,
+            calls: self.calls,
+            unreadable: self.unreadable,
+        }
+    }
+
     /// True when the section held nothing this reads.
     pub fn is_empty(&self) -> bool {
         *self

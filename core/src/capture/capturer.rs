@@ -17,6 +17,7 @@ use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{AgentRef, IdentityRef, Record, RouteRef};
 
 use super::agent::AgentClassifier;
+use super::ai::AiUsage;
 use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
 use super::path::PathTemplater;
@@ -77,6 +78,12 @@ pub trait LogSource {
     fn property(&self, name: &str) -> Option<Cow<'_, [u8]>>;
     /// A response header by lowercase name, e.g. `:status`.
     fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+    /// What Kong's AI Gateway recorded for the request, where the host can
+    /// see it: the log entry's `ai` section for the plugin server and
+    /// http-log. `None` for a request without AI figures.
+    fn ai(&self) -> Option<AiUsage> {
+        None
+    }
 }
 
 /// The request headers a record needs: the host's header map, kept whole,
@@ -442,6 +449,8 @@ impl Capturer {
             None
         };
         let traceparent = facts.get(Field::Traceparent);
+        let ai = src.ai();
+        let ai_ref = ai.as_ref().map(AiUsage::as_record);
         // Last of the mutable work: the template borrows the templater.
         let path = self.templater.template(&raw_path);
 
@@ -494,6 +503,7 @@ impl Capturer {
             request_id: request_id_text.as_deref().unwrap_or(""),
             trace_id: timing::trace_id(&traceparent).unwrap_or_default(),
             sample_weight,
+            ai: ai_ref.as_ref(),
         };
         f(&record);
         true

@@ -12,6 +12,7 @@
 //! committed, and [`BatchBuilder::reset_acknowledgements`] forgets it all when
 //! the collector says it lost the dictionary.
 
+mod ai;
 mod dictionary;
 mod table;
 
@@ -31,7 +32,7 @@ use crate::limits::{
 };
 use crate::record::Record;
 use crate::v1;
-use crate::{SCHEMA_REVISION, TableLens};
+use crate::{BASE_REVISION, SCHEMA_REVISION, TableLens};
 
 /// Builder settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +208,19 @@ impl BatchBuilder {
             Some(agent) => self.dict.agent(agent)?,
             None => 0,
         };
+        let ai_names = match r.ai {
+            Some(ai) => Some(ai::AiNames {
+                provider: self.dict.string(ai.provider)?,
+                request_model: self.dict.string(ai.request_model)?,
+                response_model: self.dict.string(ai.response_model)?,
+                request_mode: self.dict.string(ai.request_mode)?,
+                cache_status: self.dict.string(ai.cache_status)?,
+                embeddings_model: self.dict.string(ai.embeddings_model)?,
+                guardrail: self.dict.string(ai.guardrail)?,
+                mcp_tool: self.dict.string(ai.mcp_tool)?,
+            }),
+            None => None,
+        };
 
         let c = &mut self.cols;
         c.base_time_ms = base;
@@ -228,6 +242,9 @@ impl BatchBuilder {
         push_id(&mut c.request_id, 13, index, r.request_id);
         push_id(&mut c.trace_id, 14, index, r.trace_id);
         push_weight(&mut c.sample_weight, index, r.sample_weight);
+        if let (Some(ai), Some(names)) = (r.ai, ai_names) {
+            c.ai.push(c.count, ai, &names);
+        }
         c.count = c.count.saturating_add(1);
         Ok(())
     }
@@ -257,7 +274,7 @@ impl BatchBuilder {
         self.next_sequence = sequence.saturating_add(1);
 
         encode_key(1, WireType::Varint, &mut buf);
-        encode_varint(u64::from(SCHEMA_REVISION), &mut buf);
+        encode_varint(u64::from(self.cols.revision()), &mut buf);
         encode_key(2, WireType::LengthDelimited, &mut buf);
         encode_varint(self.producer.len() as u64, &mut buf);
         buf.extend_from_slice(&self.producer);
@@ -332,7 +349,7 @@ impl BatchBuilder {
     fn header_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
         let drops = &*capped(drops);
         let mut len = Size::default();
-        len.varint(1, u64::from(SCHEMA_REVISION));
+        len.varint(1, u64::from(self.cols.revision()));
         len.delimited(2, self.producer.len());
         len.varint(3, self.next_sequence);
         if cut_time_ms != 0 {
@@ -489,9 +506,20 @@ struct Columns {
     trace_id: Option<Vec<u8>>,
     /// Little-endian f32s, or `None` while every weight is 1.
     sample_weight: Option<Vec<u8>>,
+    /// Figures of the records with AI usage.
+    ai: ai::AiColumns,
 }
 
 impl Columns {
+    /// The schema revision the batch needs: AI figures are revision 2.
+    fn revision(&self) -> u32 {
+        if self.ai.is_empty() {
+            BASE_REVISION
+        } else {
+            SCHEMA_REVISION
+        }
+    }
+
     /// The packed varint columns with their field numbers.
     fn packed(&self) -> [(u32, &[u8]); 10] {
         [
@@ -525,6 +553,9 @@ impl Columns {
         if let Some(weights) = &self.sample_weight {
             len.delimited(15, weights.len());
         }
+        if !self.ai.is_empty() {
+            len.delimited(16, self.ai.body_len());
+        }
         len.0
     }
 
@@ -547,6 +578,11 @@ impl Columns {
             encode_key(15, WireType::LengthDelimited, buf);
             encode_varint(weights.len() as u64, buf);
             buf.extend_from_slice(weights);
+        }
+        if !self.ai.is_empty() {
+            encode_key(16, WireType::LengthDelimited, buf);
+            encode_varint(self.ai.body_len() as u64, buf);
+            self.ai.encode_body(buf);
         }
     }
 
@@ -572,5 +608,6 @@ impl Columns {
         self.request_id = None;
         self.trace_id = None;
         self.sample_weight = None;
+        self.ai.clear();
     }
 }

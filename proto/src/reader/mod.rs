@@ -14,6 +14,7 @@
 //! Each failure is a [`DecodeError`] naming the field at fault; nothing here
 //! panics or allocates in proportion to a length the batch merely claims.
 
+mod ai;
 mod dictionary;
 
 pub use dictionary::{Dictionary, DictionaryMark};
@@ -79,6 +80,8 @@ struct Columns {
     request_id: Vec<v1::Id>,
     trace_id: Vec<v1::Id>,
     sample_weight: Vec<f32>,
+    /// AI figures of the records that have them, by record index.
+    ai: ai::AiRows,
     /// The highest id the records use, per table.
     max_ref: TableLens,
 }
@@ -147,7 +150,7 @@ impl BatchReader {
         let definitions = batch.dictionary.ok_or(DecodeError::Missing("dictionary"))?;
         self.check_definitions(&definitions)?;
         let records = match batch.records {
-            Some(records) => self.check_records(records)?,
+            Some(records) => self.check_records(records, batch.schema_revision)?,
             None => Columns::default(),
         };
         Ok(DecodedBatch {
@@ -313,8 +316,14 @@ impl BatchReader {
         Ok(())
     }
 
-    fn check_records(&self, r: v1::Records) -> Result<Columns, DecodeError> {
+    fn check_records(&self, r: v1::Records, revision: u32) -> Result<Columns, DecodeError> {
         let count = r.count;
+        if r.ai.is_some() && revision < 2 {
+            return Err(DecodeError::invalid(
+                "records.ai",
+                format!("needs schema_revision 2, the batch says {revision}"),
+            ));
+        }
         if count > MAX_RECORDS {
             return Err(DecodeError::TooManyRecords {
                 count,
@@ -419,9 +428,14 @@ impl BatchReader {
                 check_id(column, i, id)?;
             }
         }
+        let ai = match r.ai {
+            Some(columns) => ai::check(columns, count)?,
+            None => Vec::new(),
+        };
         let max = |v: &[u32]| v.iter().copied().max().unwrap_or(0);
+        let ai_strings = ai.iter().flat_map(|(_, f)| f.strings()).max().unwrap_or(0);
         let max_ref = [
-            max(&r.client),
+            max(&r.client).max(ai_strings),
             max(&r.endpoint),
             max(&r.identity),
             max(&r.agent),
@@ -441,6 +455,7 @@ impl BatchReader {
             request_id: r.request_id,
             trace_id: r.trace_id,
             sample_weight: r.sample_weight,
+            ai,
             max_ref,
         })
     }
@@ -529,7 +544,7 @@ impl DecodedBatch {
             });
         }
         let columns: [(&str, TableKind, &[u32]); 5] = [
-            ("client", TableKind::Strings, &self.records.client),
+            ("client or ai", TableKind::Strings, &self.records.client),
             ("endpoint", TableKind::Endpoints, &self.records.endpoint),
             ("identity", TableKind::Identities, &self.records.identity),
             ("agent", TableKind::Agents, &self.records.agent),
@@ -574,6 +589,12 @@ impl DecodedBatch {
         let method = Method::try_from(endpoint.method).unwrap_or(Method::Unspecified);
         let auth = AuthMethod::try_from(identity.auth_method).unwrap_or(AuthMethod::Unspecified);
         let has_agent = at(&c.agent) != 0;
+        let ai =
+            c.ai.binary_search_by_key(&i, |(index, _)| *index as usize)
+                .ok()
+                .and_then(|k| c.ai.get(k))
+                .map(|(_, f)| f);
+        let ai_text = |id: fn(&ai::AiFigures) -> u32| ai.and_then(|f| s(id(f)));
         Row {
             started_at_ms: c.started_at_ms.get(i).copied().unwrap_or(0),
             route_id: s(endpoint.route_id),
@@ -616,6 +637,25 @@ impl DecodedBatch {
             request_id: c.request_id.get(i).and_then(id_ref),
             trace_id: c.trace_id.get(i).and_then(id_ref),
             sample_weight: c.sample_weight.get(i).copied().unwrap_or(1.0),
+            ai_provider: ai_text(|f| f.provider),
+            ai_request_model: ai_text(|f| f.request_model),
+            ai_response_model: ai_text(|f| f.response_model),
+            ai_request_mode: ai_text(|f| f.request_mode),
+            ai_prompt_tokens: ai.map(|f| f.prompt_tokens),
+            ai_completion_tokens: ai.map(|f| f.completion_tokens),
+            ai_total_tokens: ai.map(|f| f.total_tokens),
+            ai_cost_micros: ai.map(|f| f.cost_micros),
+            ai_llm_latency_ms: ai.and_then(|f| f.llm_latency_ms),
+            ai_time_to_first_token_ms: ai.and_then(|f| f.time_to_first_token_ms),
+            ai_cache_status: ai_text(|f| f.cache_status),
+            ai_cache_fetch_latency_ms: ai.and_then(|f| f.cache_fetch_latency_ms),
+            ai_embeddings_model: ai_text(|f| f.embeddings_model),
+            ai_guardrail_blocks: ai.map(|f| f.guardrail_blocks),
+            ai_guardrail: ai_text(|f| f.guardrail),
+            ai_mcp_tool_calls: ai.map(|f| f.mcp_tool_calls),
+            ai_mcp_tool: ai_text(|f| f.mcp_tool),
+            ai_calls: ai.map(|f| f.calls),
+            ai_unreadable: ai.map(|f| f.unreadable),
         }
     }
 }

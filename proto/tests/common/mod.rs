@@ -141,6 +141,76 @@ pub fn assert_row_matches(row: &Row<'_>, r: &Record<'_>, at: usize) {
         1.0
     };
     assert_eq!(row.sample_weight, weight, "{ctx}: weight");
+    assert_ai_matches(row, r, &ctx);
+}
+
+/// The AI columns: absent without figures, else clamped to the schema's
+/// bounds.
+fn assert_ai_matches(row: &Row<'_>, r: &Record<'_>, ctx: &str) {
+    use kong_looker_proto::limits::{
+        MAX_AI_COST_MICROS, MAX_AI_COUNT, MAX_AI_LATENCY_MS, MAX_AI_TOKENS,
+    };
+    let Some(ai) = r.ai else {
+        assert_eq!(row.ai_total_tokens, None, "{ctx}: ai");
+        assert_eq!(row.ai_provider, None, "{ctx}: ai provider");
+        assert_eq!(row.ai_calls, None, "{ctx}: ai calls");
+        return;
+    };
+    let tokens = |t: u64| Some(t.min(MAX_AI_TOKENS));
+    let ms = |v: Option<u64>| v.map(|m| m.min(MAX_AI_LATENCY_MS));
+    let count = |c: u32| Some(c.min(MAX_AI_COUNT));
+    let names = [
+        (row.ai_provider, ai.provider),
+        (row.ai_request_model, ai.request_model),
+        (row.ai_response_model, ai.response_model),
+        (row.ai_request_mode, ai.request_mode),
+        (row.ai_cache_status, ai.cache_status),
+        (row.ai_embeddings_model, ai.embeddings_model),
+        (row.ai_guardrail, ai.guardrail),
+        (row.ai_mcp_tool, ai.mcp_tool),
+    ];
+    for (i, (got, want)) in names.into_iter().enumerate() {
+        assert_eq!(got, opt(want), "{ctx}: ai name {i}");
+    }
+    assert_eq!(
+        row.ai_prompt_tokens,
+        tokens(ai.prompt_tokens),
+        "{ctx}: prompt"
+    );
+    assert_eq!(
+        row.ai_completion_tokens,
+        tokens(ai.completion_tokens),
+        "{ctx}: completion"
+    );
+    assert_eq!(row.ai_total_tokens, tokens(ai.total_tokens), "{ctx}: total");
+    assert_eq!(
+        row.ai_cost_micros,
+        Some(ai.cost_micros.min(MAX_AI_COST_MICROS)),
+        "{ctx}: cost"
+    );
+    assert_eq!(row.ai_llm_latency_ms, ms(ai.llm_latency_ms), "{ctx}: llm");
+    assert_eq!(
+        row.ai_time_to_first_token_ms,
+        ms(ai.time_to_first_token_ms),
+        "{ctx}: ttft"
+    );
+    assert_eq!(
+        row.ai_cache_fetch_latency_ms,
+        ms(ai.cache_fetch_latency_ms),
+        "{ctx}: cache fetch"
+    );
+    assert_eq!(
+        row.ai_guardrail_blocks,
+        count(ai.guardrail_blocks),
+        "{ctx}: blocks"
+    );
+    assert_eq!(
+        row.ai_mcp_tool_calls,
+        count(ai.mcp_tool_calls),
+        "{ctx}: mcp"
+    );
+    assert_eq!(row.ai_calls, count(ai.calls), "{ctx}: calls");
+    assert_eq!(row.ai_unreadable, count(ai.unreadable), "{ctx}: unreadable");
 }
 
 pub fn no_drops() -> v1::Drops {
