@@ -22,7 +22,7 @@ use kong_looker_collector::http_log::Mapper;
 use kong_looker_collector::store::{BatchCommit, Commit, Store, StoreUrl};
 use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_proto::builder::{BuilderOptions, Producer};
-use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_proto::mix::{AI_SHARE, Mix, MixParams};
 use kong_looker_proto::row::{agent_category_name, auth_method_name, source_name};
 use kong_looker_proto::v1::{Drops, Method};
 use kong_looker_proto::{BatchBuilder, BatchReader, Dictionary, Record};
@@ -71,6 +71,7 @@ async fn seed(args: Args) {
         start_ms: now - span_ms,
         rate_per_s: (args.requests as f64 / (span_ms as f64 / 1000.0)).max(0.01),
         request_ids: true,
+        ai_share: AI_SHARE,
         ..MixParams::default()
     });
     let mut truth = args
@@ -258,6 +259,21 @@ fn truth_line(r: &Record<'_>) -> serde_json::Value {
         "agent_name": r.agent.and_then(|a| s(a.name)),
         "request_id": s(r.request_id),
         "sample_weight": r.sample_weight,
+        "ai": r.ai.map(|a| json!({
+            "provider": s(a.provider),
+            "request_model": s(a.request_model),
+            "response_model": s(a.response_model),
+            "prompt_tokens": a.prompt_tokens,
+            "completion_tokens": a.completion_tokens,
+            "total_tokens": a.total_tokens,
+            "cost_micros": a.cost_micros,
+            "llm_latency_ms": a.llm_latency_ms,
+            "time_to_first_token_ms": a.time_to_first_token_ms,
+            "cache_status": s(a.cache_status),
+            "guardrail_blocks": a.guardrail_blocks,
+            "mcp_tool_calls": a.mcp_tool_calls,
+            "calls": a.calls,
+        })),
     })
 }
 

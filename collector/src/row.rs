@@ -8,7 +8,7 @@ use kong_looker_proto::row::Groups;
 
 /// The columns of `kong_looker_requests`, in table order. Both stores'
 /// migrations create exactly these; a test compares them.
-pub const REQUEST_COLUMNS: [&str; 35] = [
+pub const REQUEST_COLUMNS: [&str; 54] = [
     "started_at",
     "workspace",
     "route_id",
@@ -44,6 +44,25 @@ pub const REQUEST_COLUMNS: [&str; 35] = [
     "origin",
     "instance_id",
     "batch_sequence",
+    "ai_provider",
+    "ai_request_model",
+    "ai_response_model",
+    "ai_request_mode",
+    "ai_prompt_tokens",
+    "ai_completion_tokens",
+    "ai_total_tokens",
+    "ai_cost_micros",
+    "ai_llm_latency_ms",
+    "ai_time_to_first_token_ms",
+    "ai_cache_status",
+    "ai_cache_fetch_latency_ms",
+    "ai_embeddings_model",
+    "ai_guardrail_blocks",
+    "ai_guardrail",
+    "ai_mcp_tool_calls",
+    "ai_mcp_tool",
+    "ai_calls",
+    "ai_unreadable",
 ];
 
 /// Where a row came from; the `origin` column.

@@ -47,7 +47,28 @@ CREATE TABLE kong_looker.kong_looker_requests (
     sample_weight       FLOAT64 NOT NULL,
     origin              STRING NOT NULL,
     instance_id         STRING,
-    batch_sequence      INT64
+    batch_sequence      INT64,
+    -- AI Gateway figures (NULL without them); cost in millionths of the
+    -- price unit configured in Kong (micro-USD for dollar prices).
+    ai_provider         STRING,
+    ai_request_model    STRING,
+    ai_response_model   STRING,
+    ai_request_mode     STRING,
+    ai_prompt_tokens    INT64,
+    ai_completion_tokens INT64,
+    ai_total_tokens     INT64,
+    ai_cost_micros      INT64,
+    ai_llm_latency_ms   INT64,
+    ai_time_to_first_token_ms INT64,
+    ai_cache_status     STRING,
+    ai_cache_fetch_latency_ms INT64,
+    ai_embeddings_model STRING,
+    ai_guardrail_blocks INT64,
+    ai_guardrail        STRING,
+    ai_mcp_tool_calls   INT64,
+    ai_mcp_tool         STRING,
+    ai_calls            INT64,
+    ai_unreadable       INT64
 )
 -- Daily partitions: Looker's time filters on started_at prune them, and
 -- require_partition_filter stops a query from scanning every day.

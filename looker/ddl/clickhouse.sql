@@ -48,7 +48,28 @@ CREATE TABLE kong_looker_requests
     sample_weight       Float64,
     origin              LowCardinality(String),
     instance_id         Nullable(String),
-    batch_sequence      Nullable(Int64)
+    batch_sequence      Nullable(Int64),
+    -- AI Gateway figures (NULL without them); cost in millionths of the
+    -- price unit configured in Kong (micro-USD for dollar prices).
+    ai_provider         LowCardinality(Nullable(String)),
+    ai_request_model    LowCardinality(Nullable(String)),
+    ai_response_model   LowCardinality(Nullable(String)),
+    ai_request_mode     LowCardinality(Nullable(String)),
+    ai_prompt_tokens    Nullable(Int64),
+    ai_completion_tokens Nullable(Int64),
+    ai_total_tokens     Nullable(Int64),
+    ai_cost_micros      Nullable(Int64),
+    ai_llm_latency_ms   Nullable(Int64),
+    ai_time_to_first_token_ms Nullable(Int64),
+    ai_cache_status     LowCardinality(Nullable(String)),
+    ai_cache_fetch_latency_ms Nullable(Int64),
+    ai_embeddings_model LowCardinality(Nullable(String)),
+    ai_guardrail_blocks Nullable(Int32),
+    ai_guardrail        LowCardinality(Nullable(String)),
+    ai_mcp_tool_calls   Nullable(Int32),
+    ai_mcp_tool         LowCardinality(Nullable(String)),
+    ai_calls            Nullable(Int32),
+    ai_unreadable       Nullable(Int32)
 )
 ENGINE = MergeTree
 -- One partition per day: retention is ALTER TABLE ... DROP PARTITION, and

@@ -1,7 +1,7 @@
 -- kong-looker tables on PostgreSQL 9.5+ (Cloud SQL, AlloyDB, RDS, Aurora):
 -- the tables the Looker project reads, exactly as the collector's
 -- migrations leave them (collector/src/store/migrations/postgres/:
--- 0001_tables.sql, then 0002_abandoned_batches.sql; looker/tests checks
+-- 0001_tables.sql, 0002_abandoned_batches.sql, then 0003_ai_usage.sql; looker/tests checks
 -- that they match). The collector creates them itself, on start or with
 -- `kong-looker-collector migrate`, together with its internal tables; this
 -- file is the reference for reviewers and for copies of the tables kept
@@ -46,7 +46,28 @@ CREATE TABLE kong_looker_requests (
     sample_weight       double precision NOT NULL,
     origin              text             NOT NULL,
     instance_id         text,
-    batch_sequence      bigint
+    batch_sequence      bigint,
+    -- AI Gateway figures (NULL without them); cost in millionths of the
+    -- price unit configured in Kong (micro-USD for dollar prices).
+    ai_provider         text,
+    ai_request_model    text,
+    ai_response_model   text,
+    ai_request_mode     text,
+    ai_prompt_tokens    bigint,
+    ai_completion_tokens bigint,
+    ai_total_tokens     bigint,
+    ai_cost_micros      bigint,
+    ai_llm_latency_ms   bigint,
+    ai_time_to_first_token_ms bigint,
+    ai_cache_status     text,
+    ai_cache_fetch_latency_ms bigint,
+    ai_embeddings_model text,
+    ai_guardrail_blocks integer,
+    ai_guardrail        text,
+    ai_mcp_tool_calls   integer,
+    ai_mcp_tool         text,
+    ai_calls            integer,
+    ai_unreadable       integer
 );
 
 -- Every explore filters on started_at (always_filter: 7 days), and this

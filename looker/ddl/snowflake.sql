@@ -47,7 +47,28 @@ CREATE TABLE kong_looker_requests (
     sample_weight       DOUBLE NOT NULL,
     origin              VARCHAR NOT NULL,
     instance_id         VARCHAR,
-    batch_sequence      BIGINT
+    batch_sequence      BIGINT,
+    -- AI Gateway figures (NULL without them); cost in millionths of the
+    -- price unit configured in Kong (micro-USD for dollar prices).
+    ai_provider         VARCHAR,
+    ai_request_model    VARCHAR,
+    ai_response_model   VARCHAR,
+    ai_request_mode     VARCHAR,
+    ai_prompt_tokens    BIGINT,
+    ai_completion_tokens BIGINT,
+    ai_total_tokens     BIGINT,
+    ai_cost_micros      BIGINT,
+    ai_llm_latency_ms   BIGINT,
+    ai_time_to_first_token_ms BIGINT,
+    ai_cache_status     VARCHAR,
+    ai_cache_fetch_latency_ms BIGINT,
+    ai_embeddings_model VARCHAR,
+    ai_guardrail_blocks INTEGER,
+    ai_guardrail        VARCHAR,
+    ai_mcp_tool_calls   INTEGER,
+    ai_mcp_tool         VARCHAR,
+    ai_calls            INTEGER,
+    ai_unreadable       INTEGER
 )
 -- Snowflake partitions into micro-partitions by load order, which is
 -- already roughly by time. Past a few billion rows, cluster on the day so

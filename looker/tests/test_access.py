@@ -13,7 +13,7 @@ ALL = {"kong_team": "%", "kong_consumer_groups": "%"}
 def test_every_explore_extends_the_filtered_base(project):
     problems = checks.access_problems(project)
     assert not problems, "\n".join(problems)
-    assert {e.name for e in project.concrete_explores()} == {"kong_requests", "kong_consumer_groups", "kong_pipeline_health"}
+    assert {e.name for e in project.concrete_explores()} == {"kong_requests", "kong_consumer_groups", "kong_pipeline_health", "kong_ai_usage"}
     base = project.explores["kong_looker_base"]
     assert base.extension_required
     assert {(a["field"], a["user_attribute"]) for a in base.access_filters} == {
@@ -77,3 +77,26 @@ def test_pipeline_health_is_for_full_access_only(pg, pg_project):
     for attrs in ({"kong_team": "commerce", "kong_consumer_groups": "%"},
                   {"kong_team": "%", "kong_consumer_groups": "%|gold|%"}):
         assert pg.rows(r.query([], ["batch_count"], user_attributes=attrs))[0][0] == 0
+
+
+@pytest.mark.parametrize("team,groups", [("%", "%"), ("platform", "%"), ("commerce", "%"), ("%", "%|gold|%"), ("%", "||")])
+def test_ai_usage_explore_is_filtered_like_the_others(pg, pg_project, truth_rows, team, groups):
+    """The AI explore extends the base: the same team and group filters,
+    over the AI Gateway requests only."""
+    r = Renderer(pg_project, "kong_ai_usage", "postgres")
+    attrs = {"kong_team": team, "kong_consumer_groups": groups}
+    ((count, tokens),) = pg.rows(r.query([], ["request_count", "ai_tokens_total"], user_attributes=attrs))
+
+    def visible(t):
+        in_team = team == "%" or t["workspace"] == team
+        g = t["consumer_groups"]
+        in_groups = groups == "%" or (groups == "||" and not g) or (groups == "%|gold|%" and has(g, "gold"))
+        return t.get("ai") is not None and in_team and in_groups
+
+    rows = [t for t in truth_rows if visible(t)]
+    assert float(count) == pytest.approx(sum(t["sample_weight"] for t in rows))
+    assert float(tokens) == pytest.approx(sum(t["ai"]["total_tokens"] * t["sample_weight"] for t in rows))
+    if team == "commerce":
+        assert not rows, "the AI routes belong to the platform team"
+    else:
+        assert rows

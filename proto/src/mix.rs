@@ -25,6 +25,17 @@
 //!   bots and monitors, 5% without a User-Agent.
 //! - **Clients:** 5,000 addresses (80% IPv4, 20% IPv6); each consumer uses 1
 //!   to 3 home addresses for 90% of its requests.
+//! - **AI Gateway** (only with [`MixParams::ai_share`] above 0, e.g.
+//!   [`AI_SHARE`]): that share of requests goes to an `llm-gateway` service
+//!   (team platform) with a chat route and an MCP route. Of them: 55% chat
+//!   completions, 30% streamed, 8% semantic-cache hits, 2% prompts a
+//!   guardrail blocks (400 from Kong, no tokens), 5% MCP tool calls. Models:
+//!   gpt-4o 35%, gpt-4o-mini 25%, claude-sonnet-4 20%, gemini-2.0-flash
+//!   12%, mistral-large 8%, at their list prices per million tokens.
+//!   Prompt tokens log-normal, median 600; completion median 200; LLM
+//!   latency 250 ms plus the model's ms per completion token. The AI draws
+//!   come from a stream of their own: the other requests are the same at
+//!   any share.
 //! - **Time:** Poisson arrivals at 2,000 requests per second from
 //!   2026-01-05T12:00:00Z; requests are emitted in the order they finish, as
 //!   the filter's `on_log` sees them.
@@ -54,7 +65,15 @@ pub struct MixParams {
     pub start_ms: i64,
     /// Attach a Kong request id to every request.
     pub request_ids: bool,
+    /// Share of requests that go through Kong's AI Gateway (0 in the
+    /// reference mix; [`AI_SHARE`] in its AI form). Drawn from a stream of
+    /// their own, so the rest of the traffic is the same at any share.
+    pub ai_share: f64,
 }
+
+/// The AI share of the reference mix's AI form: an API platform whose
+/// LLM and MCP routes carry one request in twenty.
+pub const AI_SHARE: f64 = 0.05;
 
 /// Cardinalities to measure beyond the reference mix: (name, consumers,
 /// client addresses). The reference is [`MixParams::default`]'s; the
@@ -74,6 +93,7 @@ impl Default for MixParams {
             rate_per_s: 2000.0,
             start_ms: 1_767_614_400_000,
             request_ids: false,
+            ai_share: 0.0,
         }
     }
 }
@@ -291,6 +311,53 @@ const AGENTS: [(AgentSpec, f64); 27] = {
     ]
 };
 
+/// Seed offset of the AI traffic's own random stream.
+const AI_SEED: u64 = 0xa1_a1_a1_a1;
+/// The AI Gateway's routes, after the topology's: chat and MCP.
+const AI_ROUTES: [(&str, &str); 2] = [
+    ("llm-chat", "/llm/v1/chat/completions"),
+    ("mcp-tools", "/mcp"),
+];
+
+/// What an AI Gateway request was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AiKind {
+    Chat,
+    Stream,
+    CacheHit,
+    Blocked,
+    Mcp,
+}
+
+const AI_KINDS: [(AiKind, f64); 5] = [
+    (AiKind::Chat, 0.55),
+    (AiKind::Stream, 0.30),
+    (AiKind::CacheHit, 0.08),
+    (AiKind::Blocked, 0.02),
+    (AiKind::Mcp, 0.05),
+];
+
+/// A model: name, provider, USD per million prompt and completion tokens
+/// (list prices of 2026), ms per completion token, share of traffic.
+struct Model(&'static str, &'static str, f64, f64, f64, f64);
+
+impl Model {
+    fn clone_parts(&self) -> (&'static str, &'static str, f64, f64, f64) {
+        (self.0, self.1, self.2, self.3, self.4)
+    }
+}
+
+const MODELS: [Model; 5] = [
+    Model("gpt-4o", "openai", 2.5, 10.0, 12.0, 0.35),
+    Model("gpt-4o-mini", "openai", 0.15, 0.6, 8.0, 0.25),
+    Model("claude-sonnet-4", "anthropic", 3.0, 15.0, 14.0, 0.20),
+    Model("gemini-2.0-flash", "gemini", 0.1, 0.4, 6.0, 0.12),
+    Model("mistral-large", "mistral", 2.0, 6.0, 16.0, 0.08),
+];
+
+/// MCP tools the mix calls.
+const MCP_TOOLS: [&str; 4] = ["search_orders", "get_invoice", "create_ticket", "list_users"];
+
 /// A route of the topology.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouteSpec {
@@ -381,6 +448,11 @@ pub struct Mix {
     consumers: Vec<ConsumerSpec>,
     addresses: Vec<String>,
     route_pick: Zipf<f64>,
+    /// Index of the first AI Gateway route, when the mix has AI traffic.
+    ai_routes: Option<usize>,
+    ai_rng: ChaCha8Rng,
+    ai_prompt: LogNormal<f64>,
+    ai_completion: LogNormal<f64>,
     consumer_pick: Zipf<f64>,
     latency: LogNormal<f64>,
     request_size: LogNormal<f64>,
@@ -432,6 +504,27 @@ impl Mix {
                 });
             }
         }
+        // The AI Gateway's routes come after the others, drawn from the AI
+        // stream, so the reference topology is the same with or without.
+        let mut ai_rng = ChaCha8Rng::seed_from_u64(params.seed ^ AI_SEED);
+        let ai_routes = if params.ai_share > 0.0 {
+            let service_id = uuid(&mut ai_rng);
+            let first = routes.len();
+            for (name, path) in AI_ROUTES {
+                routes.push(RouteSpec {
+                    route_id: uuid(&mut ai_rng),
+                    route_name: name.to_owned(),
+                    service_id: service_id.clone(),
+                    service_name: "llm-gateway",
+                    workspace: "platform",
+                    method: Method::Post,
+                    paths: vec![path.to_owned()],
+                });
+            }
+            Some(first)
+        } else {
+            None
+        };
         let addresses: Vec<String> = (0..params.addresses)
             .map(|_| {
                 if rng.random_bool(0.8) {
@@ -448,7 +541,12 @@ impl Mix {
             .collect();
         let start_us = params.start_ms * 1000;
         Mix {
-            route_pick: Zipf::new(routes.len() as f64, 0.8).unwrap_or_else(|_| unreachable!()),
+            route_pick: Zipf::new(ai_routes.unwrap_or(routes.len()) as f64, 0.8)
+                .unwrap_or_else(|_| unreachable!()),
+            ai_routes,
+            ai_rng,
+            ai_prompt: LogNormal::new(600f64.ln(), 1.0).unwrap_or_else(|_| unreachable!()),
+            ai_completion: LogNormal::new(200f64.ln(), 0.9).unwrap_or_else(|_| unreachable!()),
             consumer_pick: Zipf::new(params.consumers.max(1) as f64, 1.07)
                 .unwrap_or_else(|_| unreachable!()),
             latency: LogNormal::new(20f64.ln(), 1.586).unwrap_or_else(|_| unreachable!()),
@@ -564,7 +662,7 @@ impl Mix {
             let bytes: [u8; 16] = rng.random();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         });
-        Request {
+        let mut request = Request {
             started_at_ms: started_us.div_euclid(1000),
             route,
             path,
@@ -584,7 +682,89 @@ impl Mix {
             agent,
             request_id,
             ai: None,
+        };
+        if let Some(first) = self.ai_routes
+            && self.ai_rng.random_bool(self.params.ai_share)
+        {
+            self.make_ai(&mut request, first);
         }
+        request
+    }
+
+    /// Turns `request` into AI Gateway traffic: a chat completion (streamed
+    /// or not, sometimes answered from the semantic cache), a prompt a
+    /// guardrail blocks, or an MCP tool call. Shapes follow what Kong logs
+    /// for each (docs/kong_ai_log_fields.md).
+    fn make_ai(&mut self, request: &mut Request, first_route: usize) {
+        let rng = &mut self.ai_rng;
+        let kind = pick(rng, &AI_KINDS.map(|(_, w)| w)).map_or(AiKind::Chat, |k| AI_KINDS[k].0);
+        let (model, provider, input_price, output_price, ms_per_token) =
+            MODELS[pick(rng, &MODELS.map(|m| m.5)).unwrap_or(0)].clone_parts();
+        let gateway_ms = rng.random_range(1..=3u64);
+        request.path = 0;
+        request.status = 200;
+        request.source = ResponseSource::Upstream;
+        let mut ai = AiRef::default();
+        let total_ms = match kind {
+            AiKind::Mcp => {
+                request.route = first_route + 1;
+                ai.mcp_tool_calls = 1;
+                ai.mcp_tool = MCP_TOOLS[rng.random_range(0..MCP_TOOLS.len())];
+                rng.random_range(30..=250u64)
+            }
+            AiKind::Blocked => {
+                request.route = first_route;
+                request.status = 400;
+                request.source = ResponseSource::Kong;
+                ai.provider = provider;
+                ai.request_model = model;
+                ai.guardrail_blocks = 1;
+                ai.guardrail = "aws-guardrails";
+                rng.random_range(80..=300u64)
+            }
+            AiKind::Chat | AiKind::Stream | AiKind::CacheHit => {
+                request.route = first_route;
+                let prompt = (self.ai_prompt.sample(rng) as u64).clamp(5, 120_000);
+                let completion = (self.ai_completion.sample(rng) as u64).clamp(1, 16_000);
+                ai.provider = provider;
+                ai.request_model = model;
+                ai.response_model = model;
+                ai.request_mode = if kind == AiKind::Stream { "stream" } else { "oneshot" };
+                ai.prompt_tokens = prompt;
+                ai.completion_tokens = completion;
+                ai.total_tokens = prompt + completion;
+                // Kong's prices are per million tokens, so dollars per
+                // million are micro-dollars per token.
+                ai.cost_micros =
+                    (prompt as f64 * input_price + completion as f64 * output_price).round() as u64;
+                ai.calls = 1;
+                ai.cache_status = "miss";
+                if kind == AiKind::CacheHit {
+                    ai.cache_status = "hit";
+                    ai.embeddings_model = "text-embedding-3-small";
+                    let fetch = rng.random_range(15..=80u64);
+                    ai.cache_fetch_latency_ms = Some(fetch);
+                    fetch
+                } else {
+                    let llm = 250 + (completion as f64 * ms_per_token) as u64;
+                    ai.llm_latency_ms = Some(llm);
+                    if kind == AiKind::Stream {
+                        ai.time_to_first_token_ms = Some(rng.random_range(150..=700u64));
+                    }
+                    llm
+                }
+            }
+        };
+        request.total_us = (total_ms + gateway_ms) * 1000;
+        request.upstream_us = (request.source == ResponseSource::Upstream).then_some(total_ms * 1000);
+        request.response_bytes = match kind {
+            AiKind::Stream => 120 + ai.completion_tokens * 40,
+            AiKind::Chat | AiKind::CacheHit => 400 + ai.completion_tokens * 4,
+            AiKind::Blocked => 180,
+            AiKind::Mcp => rng.random_range(300..=4000u64),
+        };
+        request.request_bytes = 300 + ai.prompt_tokens * 4;
+        request.ai = Some(ai);
     }
 
     /// The builder input for `request`, borrowing the topology's strings.
@@ -794,5 +974,45 @@ mod tests {
             ends.windows(2).all(|w| w[0] <= w[1] + 1000),
             "emitted in the order requests finish"
         );
+    }
+
+    #[test]
+    fn ai_traffic_has_its_share_and_leaves_the_rest_alone() {
+        let plain = Mix::reference().take_requests(20_000);
+        let mut with_ai = Mix::new(MixParams {
+            ai_share: AI_SHARE,
+            ..MixParams::default()
+        });
+        let ai = with_ai.take_requests(20_000);
+        assert!(plain.iter().all(|r| r.ai.is_none()));
+        let figures: Vec<&AiRef<'_>> = ai.iter().filter_map(|r| r.ai.as_ref()).collect();
+        // LLM calls take seconds, so they finish (and are emitted) late:
+        // count the share among requests that started early on.
+        let more = with_ai.take_requests(20_000);
+        let cutoff = ai[5_000].started_at_ms;
+        let early: Vec<&Request> = ai
+            .iter()
+            .chain(&more)
+            .filter(|r| r.started_at_ms < cutoff)
+            .collect();
+        let share =
+            early.iter().filter(|r| r.ai.is_some()).count() as f64 / early.len() as f64;
+        assert!((0.04..0.06).contains(&share), "AI share {share}");
+        // The non-AI requests keep their place in the seeded stream.
+        let same = ai
+            .iter()
+            .filter(|r| r.ai.is_none())
+            .filter(|r| plain.contains(r))
+            .count();
+        assert!(same as f64 > 0.9 * (ai.len() - figures.len()) as f64, "{same}");
+        let count = |f: &dyn Fn(&AiRef<'_>) -> bool| figures.iter().filter(|a| f(a)).count();
+        assert!(count(&|a| a.cache_status == "hit") > 0);
+        assert!(count(&|a| a.guardrail_blocks > 0) > 0);
+        assert!(count(&|a| a.mcp_tool_calls > 0) > 0);
+        assert!(count(&|a| a.request_mode == "stream" && a.time_to_first_token_ms.is_some()) > 0);
+        for a in &figures {
+            assert_eq!(a.total_tokens, a.prompt_tokens + a.completion_tokens);
+            assert_eq!(a.calls > 0, a.prompt_tokens > 0, "{a:?}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order. (Each store lists its own files; the lists look
 /// alike because they are data.)
-pub const MIGRATIONS: [Migration; 2] = [
+pub const MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         name: "0001_tables.sql",
@@ -33,10 +33,15 @@ pub const MIGRATIONS: [Migration; 2] = [
         name: "0002_abandoned_batches.sql",
         sql: include_str!("migrations/postgres/0002_abandoned_batches.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_ai_usage.sql",
+        sql: include_str!("migrations/postgres/0003_ai_usage.sql"),
+    },
 ];
 
 /// The column types of `kong_looker_requests`, in [`REQUEST_COLUMNS`] order.
-pub const TYPES: [Type; 35] = [
+pub const TYPES: [Type; 54] = [
     Type::TIMESTAMPTZ,
     Type::TEXT,
     Type::TEXT,
@@ -72,6 +77,25 @@ pub const TYPES: [Type; 35] = [
     Type::TEXT,
     Type::TEXT,
     Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT4,
 ];
 
 /// Rows with a request id wait here until the idempotent insert. Temporary,
@@ -455,7 +479,18 @@ pub async fn write_row(
     let request_id = id_text(r.request_id);
     let trace_id = id_text(r.trace_id);
     let sequence = v.batch_sequence.map(clamp);
-    let values: [&(dyn ToSql + Sync); 35] = [
+    let ai_prompt_tokens = r.ai_prompt_tokens.map(clamp);
+    let ai_completion_tokens = r.ai_completion_tokens.map(clamp);
+    let ai_total_tokens = r.ai_total_tokens.map(clamp);
+    let ai_cost_micros = r.ai_cost_micros.map(clamp);
+    let ai_llm_latency_ms = r.ai_llm_latency_ms.map(clamp);
+    let ai_time_to_first_token_ms = r.ai_time_to_first_token_ms.map(clamp);
+    let ai_cache_fetch_latency_ms = r.ai_cache_fetch_latency_ms.map(clamp);
+    let ai_guardrail_blocks = r.ai_guardrail_blocks.map(count);
+    let ai_mcp_tool_calls = r.ai_mcp_tool_calls.map(count);
+    let ai_calls = r.ai_calls.map(count);
+    let ai_unreadable = r.ai_unreadable.map(count);
+    let values: [&(dyn ToSql + Sync); 54] = [
         &system_time(r.started_at_ms),
         &r.workspace,
         &r.route_id,
@@ -491,9 +526,34 @@ pub async fn write_row(
         &v.origin.name(),
         &v.instance_id,
         &sequence,
+        &r.ai_provider,
+        &r.ai_request_model,
+        &r.ai_response_model,
+        &r.ai_request_mode,
+        &ai_prompt_tokens,
+        &ai_completion_tokens,
+        &ai_total_tokens,
+        &ai_cost_micros,
+        &ai_llm_latency_ms,
+        &ai_time_to_first_token_ms,
+        &r.ai_cache_status,
+        &ai_cache_fetch_latency_ms,
+        &r.ai_embeddings_model,
+        &ai_guardrail_blocks,
+        &r.ai_guardrail,
+        &ai_mcp_tool_calls,
+        &r.ai_mcp_tool,
+        &ai_calls,
+        &ai_unreadable,
     ];
     writer.write(&values).await?;
     Ok(())
+}
+
+/// An AI count as the `integer` column holds it (the schema bounds it far
+/// below).
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 fn system_time(ms: i64) -> SystemTime {

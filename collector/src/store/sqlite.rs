@@ -22,7 +22,7 @@ use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order. (Each store lists its own files; the lists look
 /// alike because they are data.)
-pub const MIGRATIONS: [Migration; 3] = [
+pub const MIGRATIONS: [Migration; 4] = [
     Migration {
         version: 1,
         name: "0001_tables.sql",
@@ -37,6 +37,11 @@ pub const MIGRATIONS: [Migration; 3] = [
         version: 3,
         name: "0003_abandoned_batches.sql",
         sql: include_str!("migrations/sqlite/0003_abandoned_batches.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_ai_usage.sql",
+        sql: include_str!("migrations/sqlite/0004_ai_usage.sql"),
     },
 ];
 
@@ -470,6 +475,25 @@ fn write_row<'c>(
         texts.held(Some(v.origin.name()))?,
         texts.held(v.instance_id)?,
         v.batch_sequence.map(clamp),
+        texts.held(r.ai_provider)?,
+        texts.held(r.ai_request_model)?,
+        texts.held(r.ai_response_model)?,
+        texts.held(r.ai_request_mode)?,
+        r.ai_prompt_tokens.map(clamp),
+        r.ai_completion_tokens.map(clamp),
+        r.ai_total_tokens.map(clamp),
+        r.ai_cost_micros.map(clamp),
+        r.ai_llm_latency_ms.map(clamp),
+        r.ai_time_to_first_token_ms.map(clamp),
+        texts.held(r.ai_cache_status)?,
+        r.ai_cache_fetch_latency_ms.map(clamp),
+        texts.held(r.ai_embeddings_model)?,
+        r.ai_guardrail_blocks,
+        texts.held(r.ai_guardrail)?,
+        r.ai_mcp_tool_calls,
+        texts.held(r.ai_mcp_tool)?,
+        r.ai_calls,
+        r.ai_unreadable,
     ])?;
     Ok(n == 1)
 }

@@ -70,11 +70,39 @@ def _column(item: str) -> Column:
     return Column(words[0], typ, not_null)
 
 
+def _view_columns(select: str) -> list[Column]:
+    """The output columns of a view's select list (types unknown): each
+    item's alias, or the column it names."""
+    depth, end = 0, len(select)
+    for m in re.finditer(r"[()]|\bFROM\b", select, re.I):
+        if m.group() == "(":
+            depth += 1
+        elif m.group() == ")":
+            depth -= 1
+        elif depth == 0:
+            end = m.start()
+            break
+    cols = []
+    for item in _split_top(select[:end]):
+        alias = re.search(r"\bAS\s+(\w+)\s*$", item, re.I)
+        name = alias.group(1) if alias else item.split(".")[-1].strip()
+        cols.append(Column(name, "", False))
+    return cols
+
+
 def tables(sql: str) -> dict[str, list[Column]]:
     """table name (without schema) -> columns in order, after every
     CREATE TABLE and ALTER TABLE ... ADD COLUMN in the text."""
     out: dict[str, list[Column]] = {}
     for stmt in statements(sql):
+        m = re.match(r"DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?([\w.]+)\s*$", stmt, re.I)
+        if m:
+            out.pop(m.group(1).split(".")[-1], None)
+            continue
+        m = re.match(r"CREATE\s+VIEW\s+([\w.]+)\s+AS\s+SELECT\s+(.*)$", stmt, re.I | re.S)
+        if m:
+            out[m.group(1).split(".")[-1]] = _view_columns(m.group(2))
+            continue
         m = re.match(r"ALTER\s+TABLE\s+([\w.]+)\s+ADD\s+COLUMN\s+(.*)$", stmt, re.I | re.S)
         if m:
             out[m.group(1).split(".")[-1]].append(_column(m.group(2).strip()))

@@ -234,6 +234,9 @@ class Renderer:
             f = self.field(name)
             cond = filters.field_filter_sql(f.type, expr, self.expr(name))
             (having if f.kind == "measure" else where).append(cond)
+        always = self.explore.params.get("sql_always_where")
+        if always:
+            where.append(f"({self._substitute(self._text(always), ()).strip()})")
         if user_attributes is not None:
             for af in self.explore.access_filters:
                 attr = af["user_attribute"]

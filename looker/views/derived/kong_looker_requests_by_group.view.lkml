@@ -3,6 +3,7 @@
 # with no group. Group by or filter on Consumer group: summed across
 # groups, a request counts once per group it belongs to.
 include: "/views/refined/kong_looker_requests.view.lkml"
+include: "/views/refined/kong_looker_requests_ai.view.lkml"
 
 view: kong_looker_requests_by_group {
   extends: [kong_looker_requests]

@@ -181,4 +181,99 @@ view: kong_looker_requests {
     type: number
     sql: ${TABLE}.batch_sequence ;;
   }
+
+  dimension: ai_provider {
+    type: string
+    sql: ${TABLE}.ai_provider ;;
+  }
+
+  dimension: ai_request_model {
+    type: string
+    sql: ${TABLE}.ai_request_model ;;
+  }
+
+  dimension: ai_response_model {
+    type: string
+    sql: ${TABLE}.ai_response_model ;;
+  }
+
+  dimension: ai_request_mode {
+    type: string
+    sql: ${TABLE}.ai_request_mode ;;
+  }
+
+  dimension: ai_prompt_tokens {
+    type: number
+    sql: ${TABLE}.ai_prompt_tokens ;;
+  }
+
+  dimension: ai_completion_tokens {
+    type: number
+    sql: ${TABLE}.ai_completion_tokens ;;
+  }
+
+  dimension: ai_total_tokens {
+    type: number
+    sql: ${TABLE}.ai_total_tokens ;;
+  }
+
+  dimension: ai_cost_micros {
+    type: number
+    sql: ${TABLE}.ai_cost_micros ;;
+  }
+
+  dimension: ai_llm_latency_ms {
+    type: number
+    sql: ${TABLE}.ai_llm_latency_ms ;;
+  }
+
+  dimension: ai_time_to_first_token_ms {
+    type: number
+    sql: ${TABLE}.ai_time_to_first_token_ms ;;
+  }
+
+  dimension: ai_cache_status {
+    type: string
+    sql: ${TABLE}.ai_cache_status ;;
+  }
+
+  dimension: ai_cache_fetch_latency_ms {
+    type: number
+    sql: ${TABLE}.ai_cache_fetch_latency_ms ;;
+  }
+
+  dimension: ai_embeddings_model {
+    type: string
+    sql: ${TABLE}.ai_embeddings_model ;;
+  }
+
+  dimension: ai_guardrail_blocks {
+    type: number
+    sql: ${TABLE}.ai_guardrail_blocks ;;
+  }
+
+  dimension: ai_guardrail {
+    type: string
+    sql: ${TABLE}.ai_guardrail ;;
+  }
+
+  dimension: ai_mcp_tool_calls {
+    type: number
+    sql: ${TABLE}.ai_mcp_tool_calls ;;
+  }
+
+  dimension: ai_mcp_tool {
+    type: string
+    sql: ${TABLE}.ai_mcp_tool ;;
+  }
+
+  dimension: ai_calls {
+    type: number
+    sql: ${TABLE}.ai_calls ;;
+  }
+
+  dimension: ai_unreadable {
+    type: number
+    sql: ${TABLE}.ai_unreadable ;;
+  }
 }
