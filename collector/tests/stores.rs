@@ -111,8 +111,14 @@ fn sqlite_rows_survive_the_move_to_narrow_rows() {
          INSERT INTO kong_looker_migrations VALUES (1, '0001_tables.sql', '2026-11-28T00:00:00.000Z');",
     )
     .unwrap();
-    let cols = REQUEST_COLUMNS.join(", ");
-    let marks = vec!["?"; REQUEST_COLUMNS.len()].join(", ");
+    // The columns migration 1 created: the AI ones came with migration 4.
+    let v1: Vec<&str> = REQUEST_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !c.starts_with("ai_"))
+        .collect();
+    let cols = v1.join(", ");
+    let marks = vec!["?"; v1.len()].join(", ");
     let mut insert = conn
         .prepare(&format!(
             "INSERT INTO kong_looker_requests ({cols}) VALUES ({marks})"
@@ -214,6 +220,11 @@ fn sqlite_rows_survive_the_move_to_narrow_rows() {
     ));
     assert_eq!(after, before);
     assert_eq!(columns(&store), REQUEST_COLUMNS.map(String::from));
+    // Rows from before AI figures existed have none.
+    assert_eq!(
+        store.count("SELECT count(*) FROM kong_looker_requests WHERE ai_calls IS NULL"),
+        2
+    );
     // "orders" is one text, used by two columns.
     assert_eq!(
         store.count("SELECT count(*) FROM kong_looker_text WHERE value = 'orders'"),
@@ -449,3 +460,59 @@ fn richer_row_wins(test_store: TestStore) {
     assert_eq!(rows, want);
 }
 on_both_stores!(the_richer_of_both_paths_rows_wins, richer_row_wins);
+
+/// A bare http-log entry for request `id` with Kong's AI section.
+fn ai_log(id: &str) -> LogRow {
+    log_row(serde_json::json!({
+        "started_at": now_ms() - 1000, "request": {"id": id, "method": "GET", "uri": "/x"},
+        "response": {"status": 400}, "latencies": {"request": 1}, "source": "kong",
+        "ai": {"proxy": {"meta": {"provider_name": "openai", "request_model": "gpt-4o"},
+                         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}}
+    }))
+}
+
+/// The filter sees no `ai` section: when its row wins over http-log's for
+/// an AI request, in either arrival order, the stored row still carries
+/// http-log's AI figures.
+fn ai_figures_survive(test_store: TestStore) {
+    let ids: Vec<String> = (7..=8u32).map(|n| format!("{n:032x}")).collect();
+    let mut builder = BatchBuilder::new(
+        &Producer {
+            instance_id: [32; 16],
+            ..Producer::default()
+        },
+        BuilderOptions::default(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut store = Store::open(&test_store.url().parse().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // The filter's row first (it wins the tie), then http-log's.
+        let first = filter_batch(&mut builder, method_and_path(&ids[0]));
+        commit(&mut store, &[&first], &[]).await;
+        commit(&mut store, &[], &[&ai_log(&ids[0])]).await;
+        // http-log's first, then the filter's, which replaces it.
+        commit(&mut store, &[], &[&ai_log(&ids[1])]).await;
+        let second = filter_batch(&mut builder, method_and_path(&ids[1]));
+        commit(&mut store, &[&second], &[]).await;
+        // A retry of http-log's entry changes nothing.
+        commit(&mut store, &[], &[&ai_log(&ids[0])]).await;
+    });
+    let rows = test_store.rows(
+        "SELECT request_id, origin, path, ai_provider, ai_total_tokens, ai_calls \
+         FROM kong_looker_requests ORDER BY request_id",
+    );
+    let s = |v: &str| Some(v.to_owned());
+    let want: Vec<Vec<Option<String>>> = ids
+        .iter()
+        .map(|id| vec![s(id), s("filter"), s("/x"), s("openai"), s("15"), s("1")])
+        .collect();
+    assert_eq!(rows, want);
+}
+on_both_stores!(ai_figures_survive_the_filters_win, ai_figures_survive);

@@ -31,45 +31,65 @@ fn sections() -> Vec<(u32, u16, Value)> {
     vec![
         // Kong 3.10+: the proxied call under `proxy`, plus a transformer's
         // own LLM call; streamed, semantic cache missed.
-        (1, 200, json!({
-            "proxy": {
-                "meta": {"plugin_id": "6e7c40f6-0000-4000-8000-00000000a001", "provider_name": "openai",
-                         "request_model": "gpt-4o", "response_model": "gpt-4o-2024-08-06",
-                         "llm_latency": 2310, "request_mode": "stream"},
-                "usage": {"prompt_tokens": 812, "completion_tokens": 245, "total_tokens": 1057,
-                          "cost": 0.00448, "time_per_token": 9.4, "time_to_first_token": 180},
-                "cache": {"cache_status": "Miss", "fetch_latency": 12}
-            },
-            "ai-request-transformer": {
-                "meta": {"plugin_id": "6e7c40f6-0000-4000-8000-00000000a002", "provider_name": "openai",
-                         "request_model": "gpt-4o-mini", "response_model": "gpt-4o-mini", "llm_latency": 420},
-                "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180, "cost": 0.000054}
-            }
-        })),
+        (
+            1,
+            200,
+            json!({
+                "proxy": {
+                    "meta": {"plugin_id": "6e7c40f6-0000-4000-8000-00000000a001", "provider_name": "openai",
+                             "request_model": "gpt-4o", "response_model": "gpt-4o-2024-08-06",
+                             "llm_latency": 2310, "request_mode": "stream"},
+                    "usage": {"prompt_tokens": 812, "completion_tokens": 245, "total_tokens": 1057,
+                              "cost": 0.00448, "time_per_token": 9.4, "time_to_first_token": 180},
+                    "cache": {"cache_status": "Miss", "fetch_latency": 12}
+                },
+                "ai-request-transformer": {
+                    "meta": {"plugin_id": "6e7c40f6-0000-4000-8000-00000000a002", "provider_name": "openai",
+                             "request_model": "gpt-4o-mini", "response_model": "gpt-4o-mini", "llm_latency": 420},
+                    "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180, "cost": 0.000054}
+                }
+            }),
+        ),
         // A semantic-cache hit: Kong repeats the cached call's usage.
-        (2, 200, json!({"proxy": {
-            "meta": {"plugin_id": "p", "provider_name": "openai", "request_model": "gpt-4o", "response_model": "gpt-4o"},
-            "usage": {"prompt_tokens": 28, "completion_tokens": 20, "total_tokens": 48, "cost": 0.0038},
-            "cache": {"cache_status": "Hit", "fetch_latency": 444, "embeddings_provider": "openai",
-                      "embeddings_model": "text-embedding-3-small", "embeddings_latency": 424}
-        }})),
+        (
+            2,
+            200,
+            json!({"proxy": {
+                "meta": {"plugin_id": "p", "provider_name": "openai", "request_model": "gpt-4o", "response_model": "gpt-4o"},
+                "usage": {"prompt_tokens": 28, "completion_tokens": 20, "total_tokens": 48, "cost": 0.0038},
+                "cache": {"cache_status": "Hit", "fetch_latency": 444, "embeddings_provider": "openai",
+                          "embeddings_model": "text-embedding-3-small", "embeddings_latency": 424}
+            }}),
+        ),
         // Blocked by AWS Guardrails before any LLM call.
-        (3, 400, json!({"proxy": {
-            "meta": {"plugin_id": "p", "provider_name": "bedrock", "request_model": "anthropic.claude-3-5-sonnet"},
-            "aws-guardrails": {"aws_region": "us-east-1", "guardrails_id": "gr-1", "input_processing_latency": 78,
-                               "input_block_reason": "denied topic"}
-        }})),
+        (
+            3,
+            400,
+            json!({"proxy": {
+                "meta": {"plugin_id": "p", "provider_name": "bedrock", "request_model": "anthropic.claude-3-5-sonnet"},
+                "aws-guardrails": {"aws_region": "us-east-1", "guardrails_id": "gr-1", "input_processing_latency": 78,
+                                   "input_block_reason": "denied topic"}
+            }}),
+        ),
         // An MCP tool call (ai-mcp-proxy, 3.12+).
-        (4, 200, json!({"mcp": {
-            "mcp_session_id": "0b0c0d0e-0000-4000-8000-000000000004",
-            "rpc": [{"method": "tools/call", "id": "19", "tool_name": "search_orders", "latency": 200,
-                     "response_body_size": 1053}]
-        }})),
+        (
+            4,
+            200,
+            json!({"mcp": {
+                "mcp_session_id": "0b0c0d0e-0000-4000-8000-000000000004",
+                "rpc": [{"method": "tools/call", "id": "19", "tool_name": "search_orders", "latency": 200,
+                         "response_body_size": 1053}]
+            }}),
+        ),
         // Malformed: wrong types, a negative count, a huge model name.
-        (5, 200, json!({"proxy": {
-            "meta": {"provider_name": 5, "request_model": huge, "llm_latency": "slow"},
-            "usage": {"prompt_tokens": -4, "completion_tokens": 12, "total_tokens": "30", "cost": "free"}
-        }})),
+        (
+            5,
+            200,
+            json!({"proxy": {
+                "meta": {"provider_name": 5, "request_model": huge, "llm_latency": "slow"},
+                "usage": {"prompt_tokens": -4, "completion_tokens": 12, "total_tokens": "30", "cost": "free"}
+            }}),
+        ),
         // Not an object at all.
         (6, 200, json!("ai-proxy says hello")),
     ]
@@ -141,7 +161,11 @@ fn ai_sections_land_field_for_field_and_the_same_through_both_paths() {
     }
 
     let got = ai_rows(&via_log);
-    assert_eq!(ai_rows(&via_plugin), got, "both paths land the same AI figures");
+    assert_eq!(
+        ai_rows(&via_plugin),
+        got,
+        "both paths land the same AI figures"
+    );
 
     let s = |v: &str| Some(v.to_owned());
     let n = |v: u64| Some(v.to_string());
@@ -150,25 +174,96 @@ fn ai_sections_land_field_for_field_and_the_same_through_both_paths() {
         // Tokens and cost add over both calls; names and latency are the
         // proxied call's. Cost: 0.00448 + 0.000054 dollars, in micro-dollars.
         vec![
-            s(&request_id(1)), n(200), s("openai"), s("gpt-4o"), s("gpt-4o-2024-08-06"),
-            s("stream"), n(932), n(305), n(1237), n(4534), n(2310), n(180), s("miss"),
-            n(12), none.clone(), n(0), none.clone(), n(0), none.clone(), n(2), n(0),
+            s(&request_id(1)),
+            n(200),
+            s("openai"),
+            s("gpt-4o"),
+            s("gpt-4o-2024-08-06"),
+            s("stream"),
+            n(932),
+            n(305),
+            n(1237),
+            n(4534),
+            n(2310),
+            n(180),
+            s("miss"),
+            n(12),
+            none.clone(),
+            n(0),
+            none.clone(),
+            n(0),
+            none.clone(),
+            n(2),
+            n(0),
         ],
         vec![
-            s(&request_id(2)), n(200), s("openai"), s("gpt-4o"), s("gpt-4o"), none.clone(),
-            n(28), n(20), n(48), n(3800), none.clone(), none.clone(), s("hit"), n(444),
-            s("text-embedding-3-small"), n(0), none.clone(), n(0), none.clone(), n(1), n(0),
+            s(&request_id(2)),
+            n(200),
+            s("openai"),
+            s("gpt-4o"),
+            s("gpt-4o"),
+            none.clone(),
+            n(28),
+            n(20),
+            n(48),
+            n(3800),
+            none.clone(),
+            none.clone(),
+            s("hit"),
+            n(444),
+            s("text-embedding-3-small"),
+            n(0),
+            none.clone(),
+            n(0),
+            none.clone(),
+            n(1),
+            n(0),
         ],
         vec![
-            s(&request_id(3)), n(400), s("bedrock"), s("anthropic.claude-3-5-sonnet"),
-            none.clone(), none.clone(), n(0), n(0), n(0), n(0), none.clone(), none.clone(),
-            none.clone(), none.clone(), none.clone(), n(1), s("aws-guardrails"), n(0),
-            none.clone(), n(0), n(0),
+            s(&request_id(3)),
+            n(400),
+            s("bedrock"),
+            s("anthropic.claude-3-5-sonnet"),
+            none.clone(),
+            none.clone(),
+            n(0),
+            n(0),
+            n(0),
+            n(0),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            n(1),
+            s("aws-guardrails"),
+            n(0),
+            none.clone(),
+            n(0),
+            n(0),
         ],
         vec![
-            s(&request_id(4)), n(200), none.clone(), none.clone(), none.clone(), none.clone(),
-            n(0), n(0), n(0), n(0), none.clone(), none.clone(), none.clone(), none.clone(),
-            none.clone(), n(0), none.clone(), n(1), s("search_orders"), n(0), n(0),
+            s(&request_id(4)),
+            n(200),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            n(0),
+            n(0),
+            n(0),
+            n(0),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            n(0),
+            none.clone(),
+            n(1),
+            s("search_orders"),
+            n(0),
+            n(0),
         ],
     ];
     assert_eq!(got[..4], want[..], "the real-shaped sections");

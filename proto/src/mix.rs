@@ -356,7 +356,12 @@ const MODELS: [Model; 5] = [
 ];
 
 /// MCP tools the mix calls.
-const MCP_TOOLS: [&str; 4] = ["search_orders", "get_invoice", "create_ticket", "list_users"];
+const MCP_TOOLS: [&str; 4] = [
+    "search_orders",
+    "get_invoice",
+    "create_ticket",
+    "list_users",
+];
 
 /// A route of the topology.
 #[derive(Clone, Debug, PartialEq)]
@@ -729,7 +734,11 @@ impl Mix {
                 ai.provider = provider;
                 ai.request_model = model;
                 ai.response_model = model;
-                ai.request_mode = if kind == AiKind::Stream { "stream" } else { "oneshot" };
+                ai.request_mode = if kind == AiKind::Stream {
+                    "stream"
+                } else {
+                    "oneshot"
+                };
                 ai.prompt_tokens = prompt;
                 ai.completion_tokens = completion;
                 ai.total_tokens = prompt + completion;
@@ -756,7 +765,8 @@ impl Mix {
             }
         };
         request.total_us = (total_ms + gateway_ms) * 1000;
-        request.upstream_us = (request.source == ResponseSource::Upstream).then_some(total_ms * 1000);
+        request.upstream_us =
+            (request.source == ResponseSource::Upstream).then_some(total_ms * 1000);
         request.response_bytes = match kind {
             AiKind::Stream => 120 + ai.completion_tokens * 40,
             AiKind::Chat | AiKind::CacheHit => 400 + ai.completion_tokens * 4,
@@ -995,8 +1005,7 @@ mod tests {
             .chain(&more)
             .filter(|r| r.started_at_ms < cutoff)
             .collect();
-        let share =
-            early.iter().filter(|r| r.ai.is_some()).count() as f64 / early.len() as f64;
+        let share = early.iter().filter(|r| r.ai.is_some()).count() as f64 / early.len() as f64;
         assert!((0.04..0.06).contains(&share), "AI share {share}");
         // The non-AI requests keep their place in the seeded stream.
         let same = ai
@@ -1004,7 +1013,10 @@ mod tests {
             .filter(|r| r.ai.is_none())
             .filter(|r| plain.contains(r))
             .count();
-        assert!(same as f64 > 0.9 * (ai.len() - figures.len()) as f64, "{same}");
+        assert!(
+            same as f64 > 0.9 * (ai.len() - figures.len()) as f64,
+            "{same}"
+        );
         let count = |f: &dyn Fn(&AiRef<'_>) -> bool| figures.iter().filter(|a| f(a)).count();
         assert!(count(&|a| a.cache_status == "hit") > 0);
         assert!(count(&|a| a.guardrail_blocks > 0) > 0);

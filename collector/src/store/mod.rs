@@ -423,6 +423,34 @@ fn known_fields_sql(t: &str) -> String {
     .join(" + ")
 }
 
+/// The SET list that merges a request's row from the other path into the
+/// stored one (`table`): every column from the incoming row (`excluded`)
+/// where it `wins`, else kept; the AI columns from whichever row has AI
+/// figures, the winner's when both do. The Wasm filter sees no `ai`
+/// section, so a filter row and http-log's row for the same AI request
+/// must not lose the tokens and cost to the filter's win.
+fn merge_set(columns: &[&str], table: &str, wins: &str) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            if c.starts_with("ai_") {
+                format!(
+                    "{c} = CASE WHEN excluded.ai_calls IS NOT NULL AND ({wins} OR {table}.ai_calls IS NULL) \
+                     THEN excluded.{c} ELSE {table}.{c} END"
+                )
+            } else {
+                format!("{c} = CASE WHEN {wins} THEN excluded.{c} ELSE {table}.{c} END")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// True where the incoming row brings AI figures the stored one lacks.
+fn ai_fills(table: &str) -> String {
+    format!("(excluded.ai_calls IS NOT NULL AND {table}.ai_calls IS NULL)")
+}
+
 /// A count or size as the stores' signed 64-bit columns hold it.
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)

@@ -15,8 +15,8 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::{
     BATCH_COLUMNS, BATCH_REPLACES_NOTICE, COMMITTED_COUNTS, Commit, CommitReport, DropCounts,
-    Migration, SET_DROPS, StoreError, Summary, abandoned, clamp, dangling, known_fields_sql,
-    nonempty, placeholders, uncount,
+    Migration, SET_DROPS, StoreError, Summary, abandoned, ai_fills, clamp, dangling,
+    known_fields_sql, merge_set, nonempty, placeholders, uncount,
 };
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
@@ -430,28 +430,23 @@ impl PgStore {
 /// http-log rows that landed.
 async fn merge_staging(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let cols = REQUEST_COLUMNS.join(", ");
-    let set: Vec<String> = REQUEST_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let (new, old) = (
-        known_fields_sql("excluded"),
-        known_fields_sql("kong_looker_requests"),
-    );
+    let table = "kong_looker_requests";
+    let (new, old) = (known_fields_sql("excluded"), known_fields_sql(table));
+    let wins = format!("({new} > {old} OR ({new} = {old} AND excluded.origin = 'filter'))");
+    let set = merge_set(&REQUEST_COLUMNS, table, &wins);
     // DISTINCT ON keeps one row per id, the one that would win (on a tie
     // 'filter' sorts before 'http_log'): one INSERT may not touch the same
     // conflicting row twice.
     let sql = format!(
-        "INSERT INTO kong_looker_requests ({cols})
+        "INSERT INTO {table} ({cols})
          SELECT DISTINCT ON (request_id) {cols} FROM kong_looker_staging AS s
          ORDER BY request_id, {} DESC, origin
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL
-         DO UPDATE SET {}
-         WHERE kong_looker_requests.origin <> excluded.origin
-           AND ({new} > {old} OR ({new} = {old} AND excluded.origin = 'filter'))
+         DO UPDATE SET {set}
+         WHERE {table}.origin <> excluded.origin AND ({wins} OR {})
          RETURNING origin = 'http_log'",
         known_fields_sql("s"),
-        set.join(", ")
+        ai_fills(table),
     );
     let rows = tx.query(&sql, &[]).await?;
     Ok(rows

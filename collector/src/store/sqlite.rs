@@ -18,6 +18,7 @@ use super::{
     Migration, SET_DROPS, StoreError, Summary, abandoned, clamp, dangling, iso_ms,
     known_fields_sql, nonempty, now_ms, placeholders, uncount,
 };
+use super::{ai_fills, merge_set};
 use crate::row::{REQUEST_COLUMNS, RowView, id_text};
 
 /// Migrations, in order. (Each store lists its own files; the lists look
@@ -389,7 +390,8 @@ impl<'t, 'k, 'c> Texts<'t, 'k, 'c> {
 /// The insert for one request row. A row replaces the other path's row
 /// for the same request id when it knows more of what the request was
 /// ([`known_fields_sql`]), the filter's on a tie; a row never replaces one
-/// from its own path (a retry).
+/// from its own path (a retry). AI figures survive either way
+/// ([`merge_set`]).
 fn insert_sql(filter: bool) -> String {
     // The table's columns are the contract's, with the time as Unix ms.
     let columns: Vec<&str> = REQUEST_COLUMNS
@@ -406,32 +408,33 @@ fn insert_sql(filter: bool) -> String {
     let marks: Vec<String> = (1..=REQUEST_COLUMNS.len())
         .map(|i| format!("?{i}"))
         .collect();
-    let set: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     let (other, wins) = if filter {
         ("http_log", ">=")
     } else {
         ("filter", ">")
     };
-    let action = format!(
-        "DO UPDATE SET {} WHERE kong_looker_request_rows.origin = \
-         (SELECT id FROM kong_looker_text WHERE value = '{other}') \
-         AND {} {wins} {}",
-        set.join(", "),
+    let table = "kong_looker_request_rows";
+    let wins = format!(
+        "{} {wins} {}",
         known_fields_sql("excluded"),
-        known_fields_sql("kong_looker_request_rows"),
+        known_fields_sql(table)
+    );
+    let set = merge_set(&columns, table, &wins);
+    let action = format!(
+        "DO UPDATE SET {set} WHERE {table}.origin = \
+         (SELECT id FROM kong_looker_text WHERE value = '{other}') \
+         AND ({wins} OR {})",
+        ai_fills(table)
     );
     format!(
-        "INSERT INTO kong_looker_request_rows ({cols}) VALUES ({}) \
+        "INSERT INTO {table} ({cols}) VALUES ({}) \
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL {action}",
         marks.join(", ")
     )
 }
 
 /// Inserts one row; returns whether it landed (or replaced the other
-/// path's row).
+/// path's row, or gave it the AI figures it lacked).
 fn write_row<'c>(
     stmt: &mut CachedStatement<'_>,
     texts: &mut Texts<'_, '_, 'c>,
