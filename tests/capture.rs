@@ -467,3 +467,28 @@ fn a_request_answered_in_the_rewrite_phase_is_still_recorded_whole() {
     assert_eq!(row.agent_name.as_deref(), Some("curl"));
     assert_eq!((row.request_bytes, row.response_bytes), (180, 240));
 }
+
+/// With `ai_model_header`, the model ai-proxy names in its response header
+/// (and the semantic cache's status beside it) lands; without it, nothing is
+/// read, and neither is proxy-cache's `X-Cache-Status` alone.
+#[test]
+fn the_llm_model_header_is_read_only_when_configured() {
+    let ai = || {
+        get("/llm/v1/chat/completions")
+            .response_header("x-kong-llm-model", "openai/gpt-4o")
+            .response_header("x-cache-status", "Miss")
+    };
+    let row = one(Profile::from_env(), r#""ai_model_header":true"#, ai());
+    assert_eq!(row.ai_provider.as_deref(), Some("openai"));
+    assert_eq!(row.ai_request_model.as_deref(), Some("gpt-4o"));
+    assert_eq!(row.ai_cache_status.as_deref(), Some("miss"));
+    assert_eq!((row.ai_calls, row.ai_total_tokens), (Some(0), Some(0)));
+    let off = one(Profile::from_env(), "", ai());
+    assert_eq!((off.ai_provider, off.ai_calls), (None, None));
+    let cache_only = one(
+        Profile::from_env(),
+        r#""ai_model_header":true"#,
+        get("/v1/orders").response_header("x-cache-status", "Hit"),
+    );
+    assert_eq!((cache_only.ai_cache_status, cache_only.ai_calls), (None, None));
+}

@@ -10,7 +10,7 @@ use kong_looker_core::capture::privacy::AddressMode;
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{
-    BatchBuilder, BatchReader, BuilderOptions, DecodedBatch, Dictionary, Record,
+    AiRef, BatchBuilder, BatchReader, BuilderOptions, DecodedBatch, Dictionary, Record,
 };
 use support::*;
 
@@ -493,8 +493,20 @@ fn ai_figures_survive(test_store: TestStore) {
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        // The filter's row first (it wins the tie), then http-log's.
-        let first = filter_batch(&mut builder, method_and_path(&ids[0]));
+        // The filter's row first (it wins the tie), with what the model
+        // header gave it (no calls added), then http-log's with the usage.
+        let header = AiRef {
+            provider: "openai",
+            request_model: "gpt-4o",
+            ..AiRef::default()
+        };
+        let first = filter_batch(
+            &mut builder,
+            Record {
+                ai: Some(&header),
+                ..method_and_path(&ids[0])
+            },
+        );
         commit(&mut store, &[&first], &[]).await;
         commit(&mut store, &[], &[&ai_log(&ids[0])]).await;
         // http-log's first, then the filter's, which replaces it.

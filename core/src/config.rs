@@ -55,6 +55,12 @@ pub struct Config {
     /// default: 16 random bytes per record more than double the wire size,
     /// and only a deployment that also runs http-log needs them.
     pub request_id: bool,
+    /// Read ai-proxy's `X-Kong-LLM-Model` response header (and the
+    /// semantic cache's `X-Cache-Status` beside it): the provider and model
+    /// of the request's LLM call. One host call more per request, so off by
+    /// default; turn it on for AI routes. Tokens and cost are not in any
+    /// header: the plugin server and http-log carry them.
+    pub ai_model_header: bool,
     /// Export metrics through the proxy-wasm metrics API (Kong 3.8+).
     /// Default on.
     pub metrics: bool,
@@ -100,6 +106,7 @@ impl Config {
             max_buffer_bytes: doc.whole("max_buffer_bytes", Config::MAX_BUFFER_BYTES)?,
             sample_rate: doc.number("sample_rate", 1.0)?,
             request_id: doc.boolean("request_id", false)?,
+            ai_model_header: doc.boolean("ai_model_header", false)?,
             metrics: doc.boolean("metrics", true)?,
             identity: IdentityConfig::read(doc.object("identity")?)?,
             privacy: PrivacyConfig::read(doc.object("privacy")?)?,

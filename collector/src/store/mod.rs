@@ -425,18 +425,20 @@ fn known_fields_sql(t: &str) -> String {
 
 /// The SET list that merges a request's row from the other path into the
 /// stored one (`table`): every column from the incoming row (`excluded`)
-/// where it `wins`, else kept; the AI columns from whichever row has AI
-/// figures, the winner's when both do. The Wasm filter sees no `ai`
-/// section, so a filter row and http-log's row for the same AI request
-/// must not lose the tokens and cost to the filter's win.
+/// where it `wins`, else kept; the AI columns from the row that added up
+/// more LLM calls' usage (`ai_calls`), the winner's on a tie. The Wasm
+/// filter sees no `ai` section (at most the model header, with no calls
+/// added), so a filter row and http-log's row for the same AI request must
+/// not lose the tokens and cost to the filter's win.
 fn merge_set(columns: &[&str], table: &str, wins: &str) -> String {
     columns
         .iter()
         .map(|c| {
             if c.starts_with("ai_") {
                 format!(
-                    "{c} = CASE WHEN excluded.ai_calls IS NOT NULL AND ({wins} OR {table}.ai_calls IS NULL) \
-                     THEN excluded.{c} ELSE {table}.{c} END"
+                    "{c} = CASE WHEN {} OR (excluded.ai_calls = {table}.ai_calls AND {wins}) \
+                     THEN excluded.{c} ELSE {table}.{c} END",
+                    ai_fills(table)
                 )
             } else {
                 format!("{c} = CASE WHEN {wins} THEN excluded.{c} ELSE {table}.{c} END")
@@ -446,9 +448,12 @@ fn merge_set(columns: &[&str], table: &str, wins: &str) -> String {
         .join(", ")
 }
 
-/// True where the incoming row brings AI figures the stored one lacks.
+/// True where the incoming row brings AI figures of more calls than the
+/// stored one.
 fn ai_fills(table: &str) -> String {
-    format!("(excluded.ai_calls IS NOT NULL AND {table}.ai_calls IS NULL)")
+    format!(
+        "(excluded.ai_calls IS NOT NULL AND ({table}.ai_calls IS NULL OR excluded.ai_calls > {table}.ai_calls))"
+    )
 }
 
 /// A count or size as the stores' signed 64-bit columns hold it.

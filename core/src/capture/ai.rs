@@ -142,6 +142,40 @@ impl AiUsage {
     }
 }
 
+/// What a proxy-wasm filter can see of an AI Gateway call: ai-proxy's
+/// `X-Kong-LLM-Model` response header (`<provider>/<model>`, Kong 3.8+,
+/// on 200s from the provider) and the semantic cache's `X-Cache-Status`.
+/// Kong puts no tokens, cost or guardrail verdict in a header, so those
+/// stay 0 and `calls` stays 0: a row with added usage (from the plugin
+/// server or http-log) is preferred over this one. `X-Cache-Status` alone
+/// is not read, because proxy-cache sends it too. `None` without the model
+/// header.
+pub fn from_headers(model: Option<&[u8]>, cache_status: Option<&[u8]>) -> Option<AiUsage> {
+    let mut out = AiUsage::default();
+    let model = model?;
+    let Ok(model) = core::str::from_utf8(model) else {
+        out.unreadable = 1;
+        return Some(out);
+    };
+    let model = model.trim();
+    let (provider, name) = model.split_once('/').unwrap_or(("", model));
+    out.provider = bounded(provider, &mut out.unreadable);
+    out.request_model = bounded(name, &mut out.unreadable);
+    if let Some(status) = cache_status {
+        match core::str::from_utf8(status).map(str::trim) {
+            Ok(s)
+                if ["hit", "miss", "bypass", "refresh"]
+                    .iter()
+                    .any(|k| s.eq_ignore_ascii_case(k)) =>
+            {
+                out.cache_status = s.to_ascii_lowercase();
+            }
+            _ => out.unreadable = out.unreadable.saturating_add(1),
+        }
+    }
+    Some(out)
+}
+
 /// Reads an `ai` section given as JSON text.
 pub fn read_json(text: &[u8]) -> AiUsage {
     match serde_json::from_slice::<Value>(text) {
@@ -352,6 +386,44 @@ fn bounded(s: &str, unreadable: &mut u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_headers_give_provider_model_and_cache_status() {
+        let u = from_headers(Some(b"openai/gpt-4o"), Some(b"Hit")).unwrap();
+        assert_eq!(
+            (
+                u.provider.as_str(),
+                u.request_model.as_str(),
+                u.cache_status.as_str()
+            ),
+            ("openai", "gpt-4o", "hit")
+        );
+        assert_eq!((u.calls, u.total_tokens, u.unreadable), (0, 0, 0));
+        // A model with a slash of its own keeps it.
+        let u = from_headers(Some(b"bedrock/meta/llama3"), None).unwrap();
+        assert_eq!(
+            (u.provider.as_str(), u.request_model.as_str()),
+            ("bedrock", "meta/llama3")
+        );
+        let u = from_headers(Some(b"gpt-4o"), Some(b"HIT-ish")).unwrap();
+        assert_eq!(
+            (u.provider.as_str(), u.request_model.as_str()),
+            ("", "gpt-4o")
+        );
+        assert_eq!((u.cache_status.as_str(), u.unreadable), ("", 1));
+        assert_eq!(
+            from_headers(None, Some(b"Hit")),
+            None,
+            "proxy-cache's header alone"
+        );
+        assert_eq!(
+            from_headers(Some(&[0xff, 0xfe]), None).unwrap().unreadable,
+            1
+        );
+        let long = format!("openai/{}", "m".repeat(1000));
+        let u = from_headers(Some(long.as_bytes()), None).unwrap();
+        assert_eq!((u.request_model.len(), u.unreadable), (MAX_NAME_BYTES, 1));
+    }
     use serde_json::json;
     use wasm_bindgen_test::wasm_bindgen_test;
 

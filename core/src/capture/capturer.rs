@@ -17,7 +17,7 @@ use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{AgentRef, IdentityRef, Record, RouteRef};
 
 use super::agent::AgentClassifier;
-use super::ai::AiUsage;
+use super::ai::{self, AiUsage};
 use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
 use super::path::PathTemplater;
@@ -449,7 +449,14 @@ impl Capturer {
             None
         };
         let traceparent = facts.get(Field::Traceparent);
-        let ai = src.ai();
+        let ai = src.ai().or_else(|| {
+            if !self.config.ai_model_header {
+                return None;
+            }
+            let model = src.response_header("x-kong-llm-model")?;
+            let cache = src.response_header("x-cache-status");
+            ai::from_headers(Some(&model), cache.as_deref())
+        });
         let ai_ref = ai.as_ref().map(AiUsage::as_record);
         // Last of the mutable work: the template borrows the templater.
         let path = self.templater.template(&raw_path);
