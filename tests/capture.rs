@@ -490,5 +490,8 @@ fn the_llm_model_header_is_read_only_when_configured() {
         r#""ai_model_header":true"#,
         get("/v1/orders").response_header("x-cache-status", "Hit"),
     );
-    assert_eq!((cache_only.ai_cache_status, cache_only.ai_calls), (None, None));
+    assert_eq!(
+        (cache_only.ai_cache_status, cache_only.ai_calls),
+        (None, None)
+    );
 }

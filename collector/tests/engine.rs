@@ -500,3 +500,51 @@ fn a_request_answered_in_the_rewrite_phase_is_recorded_whole() {
     );
     rig.nginx.assert_clean_log();
 }
+
+/// In Kong's real engine, the filter reads ai-proxy's model header (and the
+/// semantic cache's status) in the log phase when `ai_model_header` is on.
+#[test]
+fn the_llm_model_header_is_read_in_the_log_phase() {
+    use std::io::{Read, Write};
+    let _one = exclusive();
+    let rig = Rig::start(Engine::Kong39, 1, |c| chains(c.addr, None, ""));
+    let port = rig.nginx.ports()[0];
+    let id = "5b1e4a7f2c9d4e0f8a6b3c2d1e0fa11a";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\
+         X-Kong-Request-Id: {id}\r\nConnection: close\r\n\r\n{{}}",
+        path = harness::nginx::LLM_PATH
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("X-Kong-LLM-Model: openai/gpt-4o"),
+        "{answer}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let rows = rig.store.rows(&format!(
+            "SELECT ai_provider, ai_request_model, ai_cache_status, ai_calls, ai_total_tokens \
+             FROM kong_looker_requests WHERE request_id = '{id}'"
+        ));
+        if let Some(r) = rows.into_iter().next() {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never landed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    assert_eq!(
+        row.iter().map(text).collect::<Vec<_>>(),
+        ["openai", "gpt-4o", "miss", "0", "0"],
+        "{row:?}"
+    );
+    rig.nginx.assert_clean_log();
+}

@@ -51,6 +51,10 @@ pub struct Request {
     /// the access phase where ngx_wasm_module runs `on_request_headers`:
     /// the filter sees only the response and the log phase.
     pub answered_in_rewrite: bool,
+    /// What Kong's AI plugins add to the serialized log entry (its `ai`
+    /// section), for the hosts that read that entry (the plugin server,
+    /// http-log). No filter can read it.
+    pub log_ai: Option<serde_json::Value>,
 }
 
 /// The upstream's response.
@@ -91,7 +95,14 @@ impl Request {
             },
             answered_in_rewrite: false,
             duration_ms: 0,
+            log_ai: None,
         }
+    }
+
+    /// Kong's AI plugins log this `ai` section for the request.
+    pub fn log_ai(mut self, section: serde_json::Value) -> Self {
+        self.log_ai = Some(section);
+        self
     }
 
     /// Through chain `chain`.

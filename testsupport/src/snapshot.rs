@@ -76,6 +76,9 @@ pub fn of(r: &Request, ended_at_ms: i64) -> LogSnapshot {
     if let Some(s) = upstream_status {
         entry["upstream_status"] = s.into();
     }
+    if let Some(ai) = &r.log_ai {
+        entry["ai"] = ai.clone();
+    }
     if let Some(id) = prop("kong.route_id") {
         entry["route"] = serde_json::json!({
             "id": id, "name": prop("kong.route_name"),

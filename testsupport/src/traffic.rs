@@ -15,7 +15,7 @@ use kong_looker_proto::row::{agent_category_name, method_name, source_name};
 use kong_looker_proto::v1::{AuthMethod, ResponseSource, Trust};
 use kong_looker_testkit::{Profile, Request};
 
-use kong_looker_proto::OwnedRow;
+use kong_looker_proto::{AiRef, OwnedRow};
 
 /// Teams of the mix, in chain order.
 pub const TEAMS: [&str; 3] = ["commerce", "discovery", "platform"];
@@ -68,6 +68,64 @@ pub fn jwt(claims: &serde_json::Value) -> String {
         URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
+}
+
+/// The `ai` section Kong 3.10+ logs for a request with these figures: the
+/// proxied call under `proxy` (meta, usage, cache, a guardrail's verdict),
+/// or an MCP call under `mcp` (docs/kong_ai_log_fields.md has the shapes).
+pub fn ai_section(ai: &AiRef<'_>) -> serde_json::Value {
+    use serde_json::json;
+    if ai.mcp_tool_calls > 0 {
+        return json!({"mcp": {
+            "mcp_session_id": "0b0c0d0e-0000-4000-8000-00000000000a",
+            "rpc": [{"method": "tools/call", "id": "1", "tool_name": ai.mcp_tool, "latency": 40}],
+        }});
+    }
+    let mut proxy = json!({"meta": {
+        "plugin_id": "6e7c40f6-0000-4000-8000-00000000a001",
+        "provider_name": ai.provider,
+        "request_model": ai.request_model,
+    }});
+    if !ai.response_model.is_empty() {
+        proxy["meta"]["response_model"] = json!(ai.response_model);
+    }
+    if !ai.request_mode.is_empty() {
+        proxy["meta"]["request_mode"] = json!(ai.request_mode);
+    }
+    if let Some(ms) = ai.llm_latency_ms {
+        proxy["meta"]["llm_latency"] = json!(ms);
+    }
+    if ai.calls > 0 {
+        // Kong's cost is a float in the price unit.
+        proxy["usage"] = json!({
+            "prompt_tokens": ai.prompt_tokens,
+            "completion_tokens": ai.completion_tokens,
+            "total_tokens": ai.total_tokens,
+            "cost": ai.cost_micros as f64 / 1e6,
+        });
+        if let Some(ms) = ai.time_to_first_token_ms {
+            proxy["usage"]["time_to_first_token"] = json!(ms);
+        }
+    }
+    if !ai.cache_status.is_empty() {
+        let status = if ai.cache_status == "hit" {
+            "Hit"
+        } else {
+            "Miss"
+        };
+        proxy["cache"] = json!({"cache_status": status});
+        if let Some(ms) = ai.cache_fetch_latency_ms {
+            proxy["cache"]["fetch_latency"] = json!(ms);
+        }
+        if !ai.embeddings_model.is_empty() {
+            proxy["cache"]["embeddings_model"] = json!(ai.embeddings_model);
+        }
+    }
+    if ai.guardrail_blocks > 0 {
+        proxy[ai.guardrail] =
+            json!({"input_block_reason": "denied topic", "input_processing_latency": 78});
+    }
+    json!({"proxy": proxy})
 }
 
 /// Turns `req` into what Kong shows the filter, and the row it must write
@@ -128,6 +186,25 @@ pub fn kong_request(mix: &Mix, req: &mix::Request, profile: Profile) -> (Request
     let agent = req.agent.map(|a| mix.agents().nth(a).unwrap());
     if let Some(a) = agent {
         r = r.header("user-agent", a.user_agent);
+    }
+    if let Some(ai) = &req.ai {
+        r = r.log_ai(ai_section(ai));
+        // ai-proxy names the model on 200s from the provider; the
+        // semantic cache's status goes beside it.
+        if req.status == 200 && !ai.provider.is_empty() {
+            r = r.response_header(
+                "x-kong-llm-model",
+                &format!("{}/{}", ai.provider, ai.request_model),
+            );
+            let status = match ai.cache_status {
+                "hit" => "Hit",
+                "miss" => "Miss",
+                other => other,
+            };
+            if !status.is_empty() {
+                r = r.response_header("x-cache-status", status);
+            }
+        }
     }
 
     let team = TEAMS.iter().position(|t| *t == route.workspace).unwrap();

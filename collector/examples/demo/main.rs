@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kong_looker_proto::mix::{Mix, MixParams};
+use kong_looker_proto::mix::{AI_SHARE, Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile};
 use kong_looker_testsupport::traffic;
 
@@ -51,6 +51,7 @@ fn main() {
     // run ends about now, because the collector checks times against its own.
     let params = MixParams {
         request_ids: true,
+        ai_share: AI_SHARE,
         ..MixParams::default()
     };
     let span_ms: u64 = Mix::new(params.clone())
@@ -90,14 +91,24 @@ fn main() {
         Gateway::Filter(b.build())
     };
     println!(
-        "traffic    {REQUESTS} reference-mix requests, plus {REJECTED} that Kong's plugins reject (via http-log)"
+        "traffic    {REQUESTS} reference-mix requests ({:.0}% through Kong's AI Gateway), plus {REJECTED} that Kong's plugins reject (via http-log)",
+        AI_SHARE * 100.0
     );
 
     let started = Instant::now();
     let mut mix = Mix::new(params);
+    // The filter cannot read Kong's `ai` log section: as in kong.yml,
+    // http-log on the AI routes sends it, and the collector merges it into
+    // the filter's row by request id. (The plugin server reads it itself.)
+    let mut ai_entries = Vec::new();
+    let mut clock_ms = start_ms;
     for i in 0..REQUESTS {
         let req = mix.next_request();
         let (r, _) = traffic::kong_request(&mix, &req, Profile::Kong39);
+        clock_ms += req.total_us / 1000;
+        if r.log_ai.is_some() && matches!(gateway, Gateway::Filter(_)) {
+            ai_entries.push(kong_looker_testsupport::snapshot::of(&r, clock_ms as i64).serialize);
+        }
         gateway.serve(i, &r, &chains);
         if i % 500 == 499 {
             gateway.advance(Duration::from_millis(250));
@@ -123,6 +134,7 @@ fn main() {
         println!();
     }
     send_rejected(&addr, start_ms);
+    post_entries(&addr, &ai_entries);
 
     // The last flush: turn the clock until every record is delivered or
     // counted as dropped.
@@ -411,6 +423,11 @@ fn send_rejected(addr: &str, start_ms: u64) {
             })
         })
         .collect();
+    post_entries(addr, &entries);
+}
+
+/// Posts http-log entries as Kong's http-log queue does, 200 at a time.
+fn post_entries(addr: &str, entries: &[serde_json::Value]) {
     for chunk in entries.chunks(200) {
         let body = serde_json::to_vec(chunk).expect("json");
         let (status, text) = http_post(addr, "/v1/kong/http-log", &body);

@@ -121,6 +121,71 @@ pub fn report(
             num(&r[2])
         );
     }
+    println!();
+    println!("AI usage (Kong's AI Gateway: cost in the plugins' price unit, dollars here)");
+    println!(
+        "  {:<22} {:>8} {:>10} {:>10} {:>9} {:>10}",
+        "model", "requests", "tokens", "cost", "cache hit", "LLM p50 ms"
+    );
+    let mut llm: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in q(
+        "SELECT coalesce(ai_response_model, ai_request_model, '(none)'), ai_llm_latency_ms \
+                FROM kong_looker_requests WHERE ai_llm_latency_ms IS NOT NULL",
+    ) {
+        llm.entry(text(&r[0])).or_default().push(num(&r[1]) as i64);
+    }
+    for r in q(
+        "SELECT coalesce(ai_response_model, ai_request_model, '(none)'), sum(sample_weight), \
+                sum(ai_total_tokens * sample_weight), sum(ai_cost_micros * sample_weight) / 1e6, \
+                sum(CASE WHEN ai_cache_status = 'hit' THEN sample_weight ELSE 0 END) \
+                  / nullif(sum(CASE WHEN ai_cache_status IS NOT NULL THEN sample_weight END), 0) \
+                FROM kong_looker_requests WHERE ai_calls IS NOT NULL \
+                GROUP BY 1 ORDER BY 4 DESC LIMIT 8",
+    ) {
+        let mut l = llm.remove(&text(&r[0])).unwrap_or_default();
+        l.sort_unstable();
+        let p50 = l.get(l.len() / 2).map_or("".into(), |v| v.to_string());
+        let hit = match &r[4] {
+            rusqlite::types::Value::Null => String::new(),
+            v => format!("{:.0}%", num(v) * 100.0),
+        };
+        println!(
+            "  {:<22} {:>8.0} {:>10.0} {:>10.2} {:>9} {:>10}",
+            text(&r[0]),
+            num(&r[1]),
+            num(&r[2]),
+            num(&r[3]),
+            hit,
+            p50
+        );
+    }
+    for r in q(
+        "SELECT coalesce(workspace, '(none)'), coalesce(agent_category, '(no agent)'), \
+                sum(ai_cost_micros * sample_weight) / 1e6 FROM kong_looker_requests \
+                WHERE ai_calls IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 3",
+    ) {
+        println!(
+            "  cost by team and agent: {:<10} {:<14} {:>10.2}",
+            text(&r[0]),
+            text(&r[1]),
+            num(&r[2])
+        );
+    }
+    for r in q(
+        "SELECT coalesce(sum(ai_guardrail_blocks * sample_weight), 0), \
+                coalesce(sum(ai_mcp_tool_calls * sample_weight), 0), \
+                coalesce(sum(ai_unreadable), 0), \
+                sum(CASE WHEN ai_calls IS NOT NULL AND origin = 'filter' THEN 1 ELSE 0 END) \
+                FROM kong_looker_requests",
+    ) {
+        println!(
+            "  {:.0} guardrail blocks, {:.0} MCP tool calls, {:.0} unreadable values; {:.0} AI rows from {host}, merged with http-log's figures where it ran",
+            num(&r[0]),
+            num(&r[1]),
+            num(&r[2]),
+            num(&r[3])
+        );
+    }
 
     let mut lags: Vec<f64> = q(
         "SELECT (julianday(committed_at) - julianday(received_at)) * 86400000.0 \

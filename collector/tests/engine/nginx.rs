@@ -357,6 +357,10 @@ fn open_up(dir: &Path) {
 /// A path every filtered server answers in nginx's rewrite phase (301).
 pub const REWRITE_PATH: &str = "/kong-looker/answered-in-rewrite";
 
+/// A path proxied with ai-proxy's response headers added, as Kong's
+/// ai-proxy adds them, through the chain's config with `ai_model_header`.
+pub const LLM_PATH: &str = "/kong-looker/llm/v1/chat/completions";
+
 fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
     let mut c = String::new();
     let p = prefix.display();
@@ -406,6 +410,19 @@ fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
                 "        location = {REWRITE_PATH} {{\n            \
                  proxy_wasm kong_looker '{cfg}';\n            \
                  return 301 /moved;\n        }}"
+            )
+            .unwrap();
+            let llm = format!(
+                "{},\"ai_model_header\":true}}",
+                cfg.trim_end().trim_end_matches('}')
+            );
+            writeln!(
+                c,
+                "        location = {LLM_PATH} {{\n            \
+                 proxy_wasm kong_looker '{llm}';\n            \
+                 add_header X-Kong-LLM-Model openai/gpt-4o;\n            \
+                 add_header X-Cache-Status Miss;\n            \
+                 proxy_pass http://backend;\n        }}"
             )
             .unwrap();
         }
