@@ -514,7 +514,7 @@ fn the_llm_model_header_is_read_in_the_log_phase() {
     write!(
         s,
         "POST {path} HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\
-         X-Kong-Request-Id: {id}\r\nConnection: close\r\n\r\n{{}}",
+         X-Answer: 200 40 0\r\nX-Kong-Request-Id: {id}\r\nConnection: close\r\n\r\n{{}}",
         path = harness::nginx::LLM_PATH
     )
     .unwrap();
