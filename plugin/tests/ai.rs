@@ -170,7 +170,7 @@ fn ai_sections_land_field_for_field_and_the_same_through_both_paths() {
     let s = |v: &str| Some(v.to_owned());
     let n = |v: u64| Some(v.to_string());
     let none = None;
-    let want = vec![
+    let want = [
         // Tokens and cost add over both calls; names and latency are the
         // proxied call's. Cost: 0.00448 + 0.000054 dollars, in micro-dollars.
         vec![

@@ -27,8 +27,11 @@ struct Owned {
     identity: Option<(i32, i32, bool)>,
     agent: Option<i32>,
     weight: f32,
-    ai: Option<([u64; 4], [Option<u64>; 3], [u32; 4])>,
+    ai: Option<AiFigures>,
 }
+
+/// Tokens and cost, latencies, counts.
+type AiFigures = ([u64; 4], [Option<u64>; 3], [u32; 4]);
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

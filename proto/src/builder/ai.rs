@@ -59,9 +59,10 @@ impl AiColumns {
         let completion = ai.completion_tokens.min(MAX_AI_TOKENS);
         let total = ai.total_tokens.min(MAX_AI_TOKENS);
         // Each is at most 2^40, so neither the sum nor the difference can
-        // leave an i64.
-        let extra = total as i64 - (prompt as i64 + completion as i64);
-        let ms = |v: Option<u64>| v.map_or(0, |ms| ms.min(MAX_AI_LATENCY_MS) + 1);
+        // leave an i64; saturating all the same.
+        let extra =
+            (total as i64).saturating_sub((prompt as i64).saturating_add(completion as i64));
+        let ms = |v: Option<u64>| v.map_or(0, |ms| ms.min(MAX_AI_LATENCY_MS).saturating_add(1));
         let values: [u64; COLUMNS] = [
             u64::from(names.provider),
             u64::from(names.request_model),

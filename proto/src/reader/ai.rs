@@ -105,10 +105,10 @@ pub(super) fn check(ai: v1::AiColumns, count: u32) -> Result<AiRows, DecodeError
         }
         Ok(n)
     };
-    let ms_at = |column: &str, v: &[u64], i: usize| match at64(v, i) {
-        0 => Ok(None),
-        code if code <= MAX_AI_LATENCY_MS + 1 => Ok(Some(code - 1)),
-        _ => Err(DecodeError::invalid(field(column, i), "longer than a day")),
+    let ms_at = |column: &str, v: &[u64], i: usize| match at64(v, i).checked_sub(1) {
+        None => Ok(None),
+        Some(ms) if ms <= MAX_AI_LATENCY_MS => Ok(Some(ms)),
+        Some(_) => Err(DecodeError::invalid(field(column, i), "longer than a day")),
     };
 
     let mut rows = Vec::with_capacity(m);
@@ -130,17 +130,17 @@ pub(super) fn check(ai: v1::AiColumns, count: u32) -> Result<AiRows, DecodeError
         let completion_tokens = tokens_at("completion_tokens", &ai.completion_tokens, i)?;
         let extra = ai.total_tokens_extra.get(i).copied().unwrap_or(0);
         // Prompt and completion are at most 2^40 each.
-        let total_tokens = u64::try_from(
-            i128::from(prompt_tokens) + i128::from(completion_tokens) + i128::from(extra),
-        )
-        .ok()
-        .filter(|&t| t <= MAX_AI_TOKENS)
-        .ok_or_else(|| {
-            DecodeError::invalid(
-                field("total_tokens_extra", i),
-                "total tokens outside 0 to 2^40",
-            )
-        })?;
+        let total_tokens = i128::from(prompt_tokens)
+            .checked_add(i128::from(completion_tokens))
+            .and_then(|sum| sum.checked_add(i128::from(extra)))
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|&t| t <= MAX_AI_TOKENS)
+            .ok_or_else(|| {
+                DecodeError::invalid(
+                    field("total_tokens_extra", i),
+                    "total tokens outside 0 to 2^40",
+                )
+            })?;
         let cost_micros = at64(&ai.cost_micros, i);
         if cost_micros > MAX_AI_COST_MICROS {
             return Err(DecodeError::invalid(field("cost_micros", i), "over 1e18"));
