@@ -263,6 +263,7 @@ fn truth_line(r: &Record<'_>) -> serde_json::Value {
             "provider": s(a.provider),
             "request_model": s(a.request_model),
             "response_model": s(a.response_model),
+            "request_mode": s(a.request_mode),
             "prompt_tokens": a.prompt_tokens,
             "completion_tokens": a.completion_tokens,
             "total_tokens": a.total_tokens,

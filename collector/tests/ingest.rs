@@ -437,3 +437,62 @@ fn cleartext_http2_is_served() {
         assert_eq!(response.await.unwrap().status(), 200);
     });
 }
+
+/// Kong's sample entry with a 3.10 `ai` section (the proxied call and a
+/// transformer's) lands its AI figures field for field, and one whose
+/// section is malformed still lands, counting what it could not read.
+fn kong_sample_with_ai(store: TestStore) {
+    let c = Collector::start(&store.url(), &[]);
+    let mut entry: serde_json::Value =
+        serde_json::from_str(include_str!("data/kong_sample.json")).unwrap();
+    entry["ai"] = serde_json::json!({
+        "proxy": {
+            "meta": {"provider_name": "openai", "request_model": "gpt-4o",
+                     "response_model": "gpt-4o-2024-08-06", "llm_latency": 2310},
+            "usage": {"prompt_tokens": 812, "completion_tokens": 245, "total_tokens": 1057,
+                      "cost": 0.00448, "time_to_first_token": 180},
+            "cache": {"cache_status": "Miss", "fetch_latency": 12}
+        },
+        "ai-request-transformer": {
+            "meta": {"provider_name": "openai", "request_model": "gpt-4o-mini"},
+            "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180, "cost": 0.000054}
+        }
+    });
+    let mut bad = entry.clone();
+    bad["request"]["id"] = "2f6946328ffc4946b8c9120704a4ffff".into();
+    bad["ai"] =
+        serde_json::json!({"proxy": {"usage": {"prompt_tokens": -1, "completion_tokens": "x"}}});
+    let r = post_http_log(&c, &serde_json::json!([entry, bad]).to_string());
+    assert_eq!(r.status, 204, "{r:?}");
+    let rows = store.rows(
+        "SELECT ai_provider, ai_request_model, ai_response_model, ai_prompt_tokens, \
+         ai_completion_tokens, ai_total_tokens, ai_cost_micros, ai_llm_latency_ms, \
+         ai_time_to_first_token_ms, ai_cache_status, ai_cache_fetch_latency_ms, ai_calls, \
+         ai_unreadable FROM kong_looker_requests ORDER BY request_id",
+    );
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        rows[0],
+        [
+            s("openai"),
+            s("gpt-4o"),
+            s("gpt-4o-2024-08-06"),
+            s("932"),
+            s("305"),
+            s("1237"),
+            s("4534"),
+            s("2310"),
+            s("180"),
+            s("miss"),
+            s("12"),
+            s("2"),
+            s("0")
+        ]
+    );
+    assert_eq!(rows[1][11], s("1"), "the malformed call still counts");
+    assert_eq!(rows[1][12], s("2"), "both bad values are counted");
+}
+on_both_stores!(
+    kong_sample_with_ai_lands_field_for_field,
+    kong_sample_with_ai
+);

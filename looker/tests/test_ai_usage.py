@@ -104,3 +104,29 @@ def test_latency_per_model(engine, truth_rows):
             else:
                 # Both engines interpolate exactly below 8,192 values.
                 assert float(got_v) == pytest.approx(want_v, rel=1e-9), m
+
+
+def test_modes_blocks_and_cache_hits(engine, truth_rows):
+    ai = ai_rows(truth_rows)
+    got = {m: float(n) for m, n in run(engine, "kong_ai_usage", ["ai_request_mode"], ["ai_request_count"])}
+    want = {m: truth.weight(g) for m, g in truth.group(ai, lambda r: r["ai"].get("request_mode")).items()}
+    assert got == pytest.approx(want) and {"stream", "oneshot", None} == set(want)
+    for flag, pred in (("is_ai_blocked", lambda r: r["ai"]["guardrail_blocks"] > 0),
+                       ("is_ai_cache_hit", lambda r: r["ai"]["cache_status"] == "hit")):
+        got = {k: float(n) for k, n in run(engine, "kong_ai_usage", [flag], ["ai_request_count"])}
+        yes = truth.weight([r for r in ai if pred(r)])
+        assert got == pytest.approx({"Yes": yes, "No": truth.weight(ai) - yes}), flag
+        assert yes > 0, flag
+
+
+def test_cost_per_token_and_latency_percentiles(engine, truth_rows):
+    ai = ai_rows(truth_rows)
+    ((per_1k, llm95, ttft50),) = run(engine, "kong_ai_usage", [], [
+        "ai_cost_per_1k_tokens", "ai_llm_latency_p95_ms", "ai_time_to_first_token_p50_ms"])
+    cost = wsum(ai, lambda r: r["ai"]["cost_micros"]) / 1e6
+    assert float(per_1k) == pytest.approx(1000 * cost / wsum(ai, lambda r: r["ai"]["total_tokens"]))
+    llm = [r["ai"]["llm_latency_ms"] for r in ai if r["ai"]["llm_latency_ms"] is not None]
+    ttft = [r["ai"]["time_to_first_token_ms"] for r in ai if r["ai"]["time_to_first_token_ms"] is not None]
+    assert len(llm) < 8192, "both engines interpolate exactly below 8,192 values"
+    assert float(llm95) == pytest.approx(truth.percentile_cont(llm, 0.95), rel=1e-9)
+    assert float(ttft50) == pytest.approx(truth.percentile_cont(ttft, 0.5), rel=1e-9)

@@ -412,10 +412,9 @@ fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
                  return 301 /moved;\n        }}"
             )
             .unwrap();
-            let llm = format!(
-                "{},\"ai_model_header\":true}}",
-                cfg.trim_end().trim_end_matches('}')
-            );
+            // The same config with one more member: drop its closing brace.
+            let open = cfg.trim_end().strip_suffix('}').unwrap_or(cfg);
+            let llm = format!("{open},\"ai_model_header\":true}}");
             writeln!(
                 c,
                 "        location = {LLM_PATH} {{\n            \
