@@ -119,9 +119,19 @@ struct ServeArgs {
     /// committing); past it, new requests get 429. Bounds the memory.
     #[arg(long, env = "KONG_LOOKER_MAX_INFLIGHT_BYTES", default_value_t = 256 * 1024 * 1024)]
     max_inflight_bytes: usize,
-    /// Most requests committed in one transaction.
-    #[arg(long, env = "KONG_LOOKER_MAX_GROUP", default_value_t = 64)]
-    max_group: usize,
+    /// Most requests committed in one transaction [default: 64; 8192 on
+    /// ClickHouse].
+    #[arg(long, env = "KONG_LOOKER_MAX_GROUP")]
+    max_group: Option<usize>,
+    /// Rows past which a commit starts without waiting for more [default:
+    /// unbounded; 1000000 on ClickHouse].
+    #[arg(long, env = "KONG_LOOKER_GROUP_ROWS")]
+    group_rows: Option<usize>,
+    /// How long after the previous commit began the next may wait to
+    /// gather more, ms [default: 0; 1000 on ClickHouse, which wants about
+    /// one insert a second].
+    #[arg(long, env = "KONG_LOOKER_GROUP_LINGER_MS")]
+    group_linger_ms: Option<u64>,
     /// Producer dictionaries held in memory.
     #[arg(long, env = "KONG_LOOKER_MAX_DICTIONARIES", default_value_t = 4096)]
     max_dictionaries: usize,
@@ -304,6 +314,7 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         }
         None => None,
     };
+    let grouping = a.store.store.grouping();
     Ok(Settings {
         listen: a.listen,
         store: a.store.store,
@@ -314,7 +325,11 @@ fn settings(a: ServeArgs) -> Result<Settings, String> {
         max_age: Duration::from_secs(a.max_age_hours.saturating_mul(3600)),
         committer: CommitterConfig {
             queue_jobs: a.queue.max(1),
-            max_group: a.max_group.max(1),
+            max_group: a.max_group.unwrap_or(grouping.max_group).max(1),
+            max_rows: a.group_rows.unwrap_or(grouping.max_rows).max(1),
+            linger: a
+                .group_linger_ms
+                .map_or(grouping.linger, Duration::from_millis),
             max_dictionaries: a.max_dictionaries.max(1),
             ..CommitterConfig::default()
         },

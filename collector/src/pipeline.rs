@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kong_looker_proto::v1;
 use kong_looker_proto::{DecodeError, DecodedBatch, Dictionary, Limits};
@@ -26,6 +26,16 @@ pub enum Work {
     Batch(Box<DecodedBatch>),
     /// Mapped http-log entries.
     Log(Vec<LogRow>),
+}
+
+impl Work {
+    /// The rows it adds.
+    fn rows(&self) -> usize {
+        match self {
+            Work::Batch(b) => b.len(),
+            Work::Log(rows) => rows.len(),
+        }
+    }
 }
 
 /// What became of a job.
@@ -91,6 +101,12 @@ pub struct CommitterConfig {
     pub queue_jobs: usize,
     /// Most jobs in one transaction.
     pub max_group: usize,
+    /// Rows (records and http-log entries) past which a group commits
+    /// without waiting.
+    pub max_rows: usize,
+    /// How long after the previous commit began a group may wait for more
+    /// work; zero commits whatever is waiting at once.
+    pub linger: Duration,
     /// Producer dictionaries kept in memory; the least recently used is
     /// reloaded from the store when needed again.
     pub max_dictionaries: usize,
@@ -105,6 +121,8 @@ impl Default for CommitterConfig {
         CommitterConfig {
             queue_jobs: 256,
             max_group: 64,
+            max_rows: usize::MAX,
+            linger: Duration::ZERO,
             max_dictionaries: 4096,
             limits: Limits::default(),
             trigger: None,
@@ -216,15 +234,32 @@ impl Committer {
     /// empty, so a shutdown finishes the work already accepted.
     pub async fn run(mut self) {
         let mut group = Vec::new();
+        let mut last_commit: Option<Instant> = None;
         while let Some(first) = self.rx.recv().await {
+            let mut rows = first.work.rows();
             group.push(first);
-            while group.len() < self.config.max_group {
-                match self.rx.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
+            // Wait for more only until the linger since the last commit
+            // has passed: sparse traffic commits at once, steady traffic
+            // about once per linger.
+            let deadline = last_commit
+                .map(|t| t + self.config.linger)
+                .filter(|d| *d > Instant::now());
+            while group.len() < self.config.max_group && rows < self.config.max_rows {
+                let job = match self.rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => match deadline {
+                        None => break,
+                        Some(d) => match tokio::time::timeout_at(d.into(), self.rx.recv()).await {
+                            Ok(Some(job)) => job,
+                            Ok(None) | Err(_) => break,
+                        },
+                    },
+                };
+                rows = rows.saturating_add(job.work.rows());
+                group.push(job);
             }
             self.metrics.queue_depth.dec_by(group.len() as i64);
+            last_commit = Some(Instant::now());
             self.commit_group(std::mem::take(&mut group)).await;
         }
     }

@@ -51,7 +51,7 @@ fn reconciles(store: TestStore) {
         sent
     );
 }
-on_both_stores!(the_pipeline_reconciles, reconciles);
+on_every_store!(the_pipeline_reconciles, reconciles);
 
 /// The collector is killed with SIGKILL mid-stream and restarted; the
 /// filter's retries leave no loss and no duplicate.
@@ -69,7 +69,7 @@ fn killed(store: TestStore) {
     assert_eq!((books.stored, books.dropped), (3000, 0));
     assert!(metrics(&kong)["batches_retried"] > 0, "the outage was felt");
 }
-on_both_stores!(a_collector_killed_mid_stream_costs_nothing, killed);
+on_every_store!(a_collector_killed_mid_stream_costs_nothing, killed);
 
 /// The collector is away for longer than the filter's buffer can hold:
 /// the oldest records are dropped, counted, carried to the collector once
@@ -215,7 +215,7 @@ fn both_paths(store: TestStore) {
         1000.0
     );
 }
-on_both_stores!(both_paths_land_each_request_once, both_paths);
+on_every_store!(both_paths_land_each_request_once, both_paths);
 
 #[test]
 fn kong_3_8_profile_reaches_the_store_too() {

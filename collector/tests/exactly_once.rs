@@ -26,7 +26,7 @@ fn duplicates(store: TestStore) {
         2.0
     );
 }
-on_both_stores!(a_duplicate_batch_is_stored_once, duplicates);
+on_every_store!(a_duplicate_batch_is_stored_once, duplicates);
 
 /// Eight connections send one batch at the same instant: stored once.
 fn concurrent(store: TestStore) {
@@ -47,7 +47,7 @@ fn concurrent(store: TestStore) {
     assert_eq!(statuses, vec![204; 8]);
     assert_eq!(store.count(REQUESTS), 500);
 }
-on_both_stores!(a_batch_sent_concurrently_is_stored_once, concurrent);
+on_every_store!(a_batch_sent_concurrently_is_stored_once, concurrent);
 
 /// After a kill -9 and a restart, a producer's next batch still resolves
 /// against the dictionary its earlier batches built (read back from the
@@ -63,7 +63,7 @@ fn dictionary_survives(store: TestStore) {
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(store.count(REQUESTS), 400);
 }
-on_both_stores!(
+on_every_store!(
     a_restarted_collector_keeps_producer_dictionaries,
     dictionary_survives
 );
@@ -99,7 +99,7 @@ fn killed_mid_stream(store: TestStore) {
     );
     assert_eq!(store.count("SELECT count(*) FROM kong_looker_batches"), 60);
 }
-on_both_stores!(
+on_every_store!(
     a_collector_killed_mid_stream_loses_and_duplicates_nothing,
     killed_mid_stream
 );
@@ -258,7 +258,7 @@ fn gaps_and_drops(store: TestStore) {
     assert_eq!(stats["drops_dispatch_failed"], 3);
     assert!(stats["newest_commit"].as_str().unwrap().ends_with('Z'));
 }
-on_both_stores!(gaps_and_drops_are_visible, gaps_and_drops);
+on_every_store!(gaps_and_drops_are_visible, gaps_and_drops);
 
 /// The collector's `stats --json`.
 /// Checks `stats --json`'s (batches, missing, abandoned); returns it all.
@@ -368,7 +368,7 @@ fn abandoned_gaps(store: TestStore) {
     assert_eq!(stats(&store)["abandoned_batches"], 1);
     assert_eq!(c.metric("kong_looker_collector_missing_batches"), 0.0);
 }
-on_both_stores!(gaps_the_drops_explain_are_not_missing, abandoned_gaps);
+on_every_store!(gaps_the_drops_explain_are_not_missing, abandoned_gaps);
 
 /// A batch the collector committed, whose answer the producer lost and
 /// which it then gave up on, counts once: stored, and not also dropped.
@@ -406,7 +406,7 @@ fn committed_then_abandoned(store: TestStore) {
     assert_eq!(store.count(REQUESTS), 15);
 }
 
-on_both_stores!(
+on_every_store!(
     a_committed_batch_given_up_on_counts_as_stored_only,
     committed_then_abandoned
 );

@@ -1,6 +1,7 @@
 //! The stores under test: a fresh SQLite file, or a fresh database on the
-//! PostgreSQL server that `.ci/run` starts (its URL in
-//! `KONG_LOOKER_TEST_POSTGRES`). Both are read back with their own clients.
+//! PostgreSQL server that `make test` starts (its URL in
+//! `KONG_LOOKER_TEST_POSTGRES`) or on its ClickHouse server
+//! (`KONG_LOOKER_TEST_CLICKHOUSE`). Each is read back with its own client.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,12 +10,65 @@ pub const PG_ENV: &str = "KONG_LOOKER_TEST_POSTGRES";
 /// A shell command that restarts that server.
 pub const PG_RESTART_ENV: &str = "KONG_LOOKER_TEST_POSTGRES_RESTART";
 
+/// The ClickHouse server's URL variable (`http://USER@HOST:PORT/DB`).
+pub const CH_ENV: &str = "KONG_LOOKER_TEST_CLICKHOUSE";
+
 /// A store for one test.
 pub enum TestStore {
     /// A SQLite file in its own folder.
     Sqlite(tempfile::TempDir),
     /// A database of its own.
     Postgres(String),
+    /// A ClickHouse database of its own.
+    ClickHouse(ClickHouse),
+}
+
+/// A database on the test ClickHouse server.
+pub struct ClickHouse {
+    /// `http://HOST:PORT`.
+    pub endpoint: String,
+    /// The user.
+    pub user: String,
+    /// The database.
+    pub database: String,
+}
+
+impl ClickHouse {
+    /// Runs one statement on the server, in this database; its output, or
+    /// the server's error.
+    pub fn query(&self, sql: &str) -> Result<String, String> {
+        http_query(&self.endpoint, &self.user, Some(&self.database), sql)
+    }
+}
+
+fn http_query(endpoint: &str, user: &str, db: Option<&str>, sql: &str) -> Result<String, String> {
+    // Plain JSON numbers for 64-bit integers, so counts read as numbers.
+    let url = format!("{endpoint}/?output_format_json_quote_64bit_integers=0");
+    let url = match db {
+        Some(db) => format!("{url}&database={db}"),
+        None => url,
+    };
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = agent
+        .post(&url)
+        .header("X-ClickHouse-User", user)
+        .send(sql)
+        .map_err(|e| format!("cannot reach ClickHouse at {endpoint}: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("{status}: {body}"))
+    }
 }
 
 impl TestStore {
@@ -46,6 +100,35 @@ impl TestStore {
         TestStore::Postgres(format!("{base}/{name}"))
     }
 
+    /// A new database on the test ClickHouse server.
+    pub fn clickhouse() -> TestStore {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let server = ch_server_url();
+        let rest = server
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("{CH_ENV}={server}: expected http://USER@HOST:PORT/DB"));
+        let (user, host) = rest.split_once('@').unwrap_or(("default", rest));
+        let host = host.split('/').next().unwrap_or(host);
+        let endpoint = format!("http://{host}");
+        let database = format!(
+            "kl_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        http_query(
+            &endpoint,
+            user,
+            None,
+            &format!("CREATE DATABASE {database}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        TestStore::ClickHouse(ClickHouse {
+            endpoint,
+            user: user.to_owned(),
+            database,
+        })
+    }
+
     /// The collector's `--store`.
     pub fn url(&self) -> String {
         match self {
@@ -53,6 +136,12 @@ impl TestStore {
                 format!("sqlite:{}", dir.path().join("kong_looker.sqlite").display())
             }
             TestStore::Postgres(url) => url.clone(),
+            TestStore::ClickHouse(c) => format!(
+                "clickhouse://{}@{}/{}",
+                c.user,
+                c.endpoint.trim_start_matches("http://"),
+                c.database
+            ),
         }
     }
 
@@ -61,6 +150,7 @@ impl TestStore {
         match self {
             TestStore::Sqlite(_) => "sqlite",
             TestStore::Postgres(_) => "postgres",
+            TestStore::ClickHouse(_) => "clickhouse",
         }
     }
 
@@ -100,6 +190,25 @@ impl TestStore {
                 }
                 out
             }),
+            TestStore::ClickHouse(c) => {
+                let sql = format!("{} FORMAT JSONCompact", sql.trim().trim_end_matches(';'));
+                let text = c.query(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                if text.trim().is_empty() {
+                    return Vec::new();
+                }
+                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let text_of = |v: &serde_json::Value| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                };
+                doc["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_array().unwrap().iter().map(text_of).collect())
+                    .collect()
+            }
         }
     }
 
@@ -134,6 +243,17 @@ pub fn server_url() -> String {
             "{PG_ENV} is not set. These tests need a real PostgreSQL server: run them with \
              `make test` (which starts a throwaway one), or start one as in \
              ../shared/research/ci_postgres.md and set {PG_ENV}=postgres://postgres@127.0.0.1:PORT/postgres"
+        )
+    })
+}
+
+/// The ClickHouse server URL, or a failure that says how to start one.
+pub fn ch_server_url() -> String {
+    std::env::var(CH_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{CH_ENV} is not set. These tests need a real ClickHouse server: run them with \
+             `make test` (which starts a throwaway one), or `scripts/with-clickhouse cargo test …` \
+             (apt-get install clickhouse-server if it is missing)"
         )
     })
 }

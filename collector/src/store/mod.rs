@@ -1,9 +1,12 @@
 //! The stores: where committed batches land. SQLite is the embedded
-//! default; PostgreSQL is the Looker path. Both keep the same tables
-//! (`migrations/`), and both commit a [`Commit`] (several batches and
-//! http-log bodies) in one transaction, so a batch's rows, its key and its
-//! dictionary entries land together or not at all.
+//! default; PostgreSQL is the Looker path; ClickHouse is for fleets past
+//! one machine. All three show Looker the same tables (`migrations/`).
+//! SQLite and PostgreSQL commit a [`Commit`] (several batches and http-log
+//! bodies) in one transaction, so a batch's rows, its key and its
+//! dictionary entries land together or not at all; ClickHouse gets the
+//! same result from idempotent rows (see its module).
 
+pub mod clickhouse;
 pub mod postgres;
 pub mod sqlite;
 
@@ -11,18 +14,55 @@ use std::fmt;
 
 use kong_looker_proto::{DecodedBatch, Dictionary};
 
+pub use clickhouse::{ChStore, ChUrl};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::http_log::LogRow;
 
-/// Where the store is: `sqlite:PATH` or a `postgres://` URL.
+/// Where the store is: `sqlite:PATH`, a `postgres://` URL or a
+/// `clickhouse://` one.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// A SQLite file.
     Sqlite(std::path::PathBuf),
     /// A PostgreSQL connection URL.
     Postgres(String),
+    /// A ClickHouse server or cluster.
+    ClickHouse(ChUrl),
+}
+
+/// How the committer groups work for a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grouping {
+    /// Most jobs in one commit.
+    pub max_group: usize,
+    /// Rows past which a commit starts without waiting.
+    pub max_rows: usize,
+    /// How long after the previous commit began the next may wait for
+    /// more work.
+    pub linger: std::time::Duration,
+}
+
+impl StoreUrl {
+    /// The grouping that suits the store. The SQL stores commit whatever
+    /// waits. ClickHouse wants few, large inserts (each insert makes a part
+    /// that must be merged): about one a second, up to a million rows,
+    /// which one block holds whole (`max_insert_block_size`).
+    pub fn grouping(&self) -> Grouping {
+        match self {
+            StoreUrl::Sqlite(_) | StoreUrl::Postgres(_) => Grouping {
+                max_group: 64,
+                max_rows: usize::MAX,
+                linger: std::time::Duration::ZERO,
+            },
+            StoreUrl::ClickHouse(_) => Grouping {
+                max_group: 8192,
+                max_rows: 1_000_000,
+                linger: std::time::Duration::from_secs(1),
+            },
+        }
+    }
 }
 
 impl fmt::Debug for StoreUrl {
@@ -45,6 +85,7 @@ impl fmt::Display for StoreUrl {
                 }
                 f.write_str(url)
             }
+            StoreUrl::ClickHouse(url) => fmt::Display::fmt(url, f),
         }
     }
 }
@@ -61,9 +102,12 @@ impl std::str::FromStr for StoreUrl {
             Ok(StoreUrl::Sqlite(path.into()))
         } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             Ok(StoreUrl::Postgres(s.to_owned()))
+        } else if s.starts_with("clickhouse:") {
+            Ok(StoreUrl::ClickHouse(ChUrl::parse(s)?))
         } else {
             Err(format!(
-                "unknown store {s:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DB"
+                "unknown store {s:?}: use sqlite:PATH, postgres://USER@HOST:PORT/DB \
+                 or clickhouse://USER:PASSWORD@HOST:8123/DB"
             ))
         }
     }
@@ -234,6 +278,8 @@ pub enum Store {
     Sqlite(SqliteStore),
     /// PostgreSQL.
     Postgres(PgStore),
+    /// ClickHouse.
+    ClickHouse(ChStore),
 }
 
 impl Store {
@@ -242,6 +288,7 @@ impl Store {
         Ok(match url {
             StoreUrl::Sqlite(path) => Store::Sqlite(SqliteStore::open(path)?),
             StoreUrl::Postgres(url) => Store::Postgres(PgStore::open(url)?),
+            StoreUrl::ClickHouse(url) => Store::ClickHouse(ChStore::open(url)?),
         })
     }
 
@@ -250,6 +297,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => tokio::task::block_in_place(|| s.migrate()),
             Store::Postgres(p) => p.migrate().await,
+            Store::ClickHouse(c) => c.migrate().await,
         }
     }
 
@@ -258,6 +306,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => tokio::task::block_in_place(|| s.commit(commit)),
             Store::Postgres(p) => p.commit(commit).await,
+            Store::ClickHouse(c) => c.commit(commit).await,
         }
     }
 
@@ -273,6 +322,7 @@ impl Store {
                 tokio::task::block_in_place(|| s.definitions(instance_id, generation))
             }
             Store::Postgres(p) => p.definitions(instance_id, generation).await,
+            Store::ClickHouse(c) => c.definitions(instance_id, generation).await,
         }
     }
 
@@ -281,6 +331,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => tokio::task::block_in_place(|| s.summary()),
             Store::Postgres(p) => p.summary().await,
+            Store::ClickHouse(c) => c.summary().await,
         }
     }
 
@@ -290,6 +341,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => tokio::task::block_in_place(|| s.request_columns()),
             Store::Postgres(p) => p.request_columns().await,
+            Store::ClickHouse(c) => c.request_columns().await,
         }
     }
 
@@ -298,6 +350,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => Prober::Sqlite(s.path().to_owned()),
             Store::Postgres(p) => Prober::Postgres(p.clone()),
+            Store::ClickHouse(c) => Prober::ClickHouse(c.clone()),
         }
     }
 }
@@ -309,6 +362,8 @@ pub enum Prober {
     Sqlite(std::path::PathBuf),
     /// The PostgreSQL pool.
     Postgres(PgStore),
+    /// The ClickHouse client.
+    ClickHouse(ChStore),
 }
 
 impl Prober {
@@ -322,6 +377,7 @@ impl Prober {
                     .map_err(|e| StoreError(e.to_string()))?
             }
             Prober::Postgres(p) => p.ping().await,
+            Prober::ClickHouse(c) => c.ping().await,
         }
     }
 }

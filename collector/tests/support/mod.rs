@@ -149,7 +149,29 @@ pub fn sqlite_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Defines one test per store: `<name>::sqlite` and `<name>::postgres`.
+/// One test per store: SQLite, PostgreSQL and ClickHouse.
+#[macro_export]
+macro_rules! on_every_store {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                ($body)(support::TestStore::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                ($body)(support::TestStore::postgres());
+            }
+            #[test]
+            fn clickhouse() {
+                ($body)(support::TestStore::clickhouse());
+            }
+        }
+    };
+}
+
+/// Defines one test per SQL store: `<name>::sqlite` and `<name>::postgres`.
 #[macro_export]
 macro_rules! on_both_stores {
     ($name:ident, $body:expr) => {
