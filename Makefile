@@ -30,17 +30,17 @@ PYTHON := $(VENV)/bin/python
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
 
-demo: build ## Run the whole pipeline on SQLite: filter in the test host (VIA=plugin: the plugin server), collector, report
+demo: build ## Run the whole pipeline on SQLite: filter in the test host (VIA=plugin: the plugin server), collector, report (STORE=clickhouse: on a throwaway ClickHouse; STORE=clickhouse://…: on yours)
 	$(CARGO) build -q -p kong-looker-collector --bin kong-looker-collector --example demo
 	$(if $(filter plugin,$(VIA)),$(CARGO) build -q -p kong-looker-plugin --bin kong-looker-plugin)
-	$(TARGET_DIR)/debug/examples/demo $(if $(VIA),--via $(VIA))
+	$(if $(filter clickhouse,$(STORE)),scripts/install-clickhouse && scripts/with-clickhouse) $(TARGET_DIR)/debug/examples/demo $(if $(VIA),--via $(VIA)) $(if $(STORE),--store $(STORE))
 
-test: tools build ## Run every test: native and the Looker project's (beside a throwaway PostgreSQL), wasm32 in Node
-	scripts/with-postgres $(MAKE) --no-print-directory test-native
+test: tools build ## Run every test: native and the Looker project's (beside a throwaway PostgreSQL and ClickHouse), wasm32 in Node
+	scripts/with-postgres scripts/with-clickhouse $(MAKE) --no-print-directory test-native
 	$(CARGO) test -p kong-looker-proto --features mix --target wasm32-unknown-unknown
 	$(CARGO) test -p kong-looker-core --lib --target wasm32-unknown-unknown
 
-test-native: ## The tests that need PostgreSQL (KONG_LOOKER_TEST_POSTGRES); `make test` starts one
+test-native: ## The tests that need PostgreSQL and ClickHouse (KONG_LOOKER_TEST_POSTGRES, KONG_LOOKER_TEST_CLICKHOUSE); `make test` starts both
 	KONG_LOOKER_PYTHON=$(PYTHON) $(CARGO) test --workspace --features kong-looker-proto/mix
 	@# The filter's own tests again as Kong 3.10 runs the filter (they use 3.9 unless told).
 	KONG_LOOKER_TEST_KONG=3.10 $(CARGO) test --workspace --features kong-looker-proto/mix --test capture --test config --test delivery --test secrets
@@ -79,8 +79,9 @@ $(WASM_OPT):
 wasm-target: ## Install the Rust target the filter builds for (a fresh toolchain has only its host's)
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
-tools: ## Install the Rust targets, test tools and Python packages a fresh machine lacks
+tools: ## Install the Rust targets, test tools, Python packages and (as root, with apt) the ClickHouse server a fresh machine lacks
 	rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@scripts/install-clickhouse
 	@if ! cmp -s looker/tests/requirements.txt $(VENV)/.requirements; then \
 		echo "installing the Looker tests' Python packages into $(VENV)"; \
 		python3 -m venv $(VENV) && \
@@ -97,7 +98,8 @@ bench: build ## Run the criterion benches and print the wire sizes (bench/RESULT
 	$(CARGO) bench --bench codec
 	$(CARGO) bench --bench capture
 	$(CARGO) bench --bench host
-	scripts/with-postgres $(CARGO) bench -p kong-looker-collector --bench collector
+	scripts/install-clickhouse
+	scripts/with-postgres scripts/with-clickhouse $(CARGO) bench -p kong-looker-collector --bench collector
 	$(CARGO) build --release -p kong-looker-plugin --bin kong-looker-plugin
 	$(CARGO) build --release --manifest-path plugin/noop/Cargo.toml
 	$(CARGO) test -p kong-looker-plugin --test cost -- --ignored --nocapture

@@ -1,18 +1,34 @@
 -- kong-looker tables on ClickHouse, for installs that outgrow one
--- PostgreSQL machine. Same columns and names as the collector's tables,
--- so the LookML runs unchanged (its ClickHouse branches are picked by
--- Liquid on the connection's dialect). Tested by looker/tests in chdb,
--- ClickHouse's own engine in-process.
+-- PostgreSQL machine. The collector creates them itself
+-- (--store clickhouse://USER:PASSWORD@HOST:8123/DB); these are the same
+-- statements as its migrations (collector/src/store/migrations/clickhouse/,
+-- a test keeps them equal), for a database loaded some other way and for
+-- the Looker tests, which run them in chdb (current ClickHouse).
 --
--- The collector writes PostgreSQL or SQLite, not ClickHouse: load these
--- tables from PostgreSQL (e.g. the PostgreSQL table engine, or
--- INSERT INTO ... SELECT * FROM postgresql(...) on a schedule) keyed on
--- started_at, or from your log pipeline.
+-- Looker reads the views kong_looker_requests and kong_looker_batches:
+-- the contract's names and columns, each row once (FINAL collapses
+-- retried, replayed and doubly sent rows; collector/README.md says how).
+-- Anything else that loads these tables must give each row the key the
+-- collector would (row_key, version, state_rank below).
 --
 -- Looker connection: dialect "ClickHouse"; times are DateTime64(3, 'UTC'),
--- so set the connection's Database Time Zone to UTC.
+-- so set the connection's Database Time Zone to UTC. On servers before
+-- 20.1 (no DateTime64) the collector makes them DateTime('UTC').
+--
+-- Retention: ALTER TABLE kong_looker_request_rows DROP PARTITION
+-- 'YYYY-MM-DD', or on 19.6 and later a table TTL, e.g.
+-- ALTER TABLE kong_looker_request_rows MODIFY TTL
+-- toDateTime(started_at) + INTERVAL 400 DAY.
 
-CREATE TABLE kong_looker_requests
+-- One row per request, duplicates included until a merge removes them.
+-- row_key: 'r:' and Kong's request id when there is one (the filter's row
+-- and http-log's for one request share it), else 'b:' instance, batch
+-- sequence and record index for filter rows, 'h:' and a random id for
+-- http-log rows without a request id. version ranks the rows of one key:
+-- the one with AI figures of more LLM calls (any figures before none),
+-- then the one that knows more of what the request was, then the
+-- filter's.
+CREATE TABLE IF NOT EXISTS kong_looker_request_rows
 (
     started_at          DateTime64(3, 'UTC'),
     workspace           LowCardinality(Nullable(String)),
@@ -31,7 +47,7 @@ CREATE TABLE kong_looker_requests
     response_bytes      Int64,
     auth_method         LowCardinality(Nullable(String)),
     trust               LowCardinality(Nullable(String)),
-    anonymous           Bool,
+    anonymous           UInt8,
     consumer_id         Nullable(String),
     consumer_username   Nullable(String),
     consumer_custom_id  Nullable(String),
@@ -69,24 +85,38 @@ CREATE TABLE kong_looker_requests
     ai_mcp_tool_calls   Nullable(Int32),
     ai_mcp_tool         LowCardinality(Nullable(String)),
     ai_calls            Nullable(Int32),
-    ai_unreadable       Nullable(Int32)
+    ai_unreadable       Nullable(Int32),
+    row_key             String,
+    version             UInt32
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree(version)
 -- One partition per day: retention is ALTER TABLE ... DROP PARTITION, and
--- Looker's time filters prune whole days.
+-- time filters prune whole days. Duplicates collapse only within a
+-- partition, so the partition is a function of the row, never of when it
+-- arrived.
 PARTITION BY toDate(started_at)
--- Order key: the time range comes first because every explore filters on
--- it; add workspace before it if most users are team-filtered
--- (ORDER BY (workspace, started_at) with allow_nullable_key, or a
--- non-Nullable workspace defaulting to '').
-ORDER BY started_at
--- Rows are immutable; a request id landing twice (filter and http-log)
--- should be deduplicated on load, or use ReplacingMergeTree ordered by
--- request_id and query with FINAL.
-TTL toDateTime(started_at) + INTERVAL 400 DAY;
+ORDER BY row_key;
 
--- Kept small (one row per 1,000 requests), so no partitioning is needed.
-CREATE TABLE kong_looker_batches
+CREATE VIEW IF NOT EXISTS kong_looker_requests AS
+SELECT
+    started_at, workspace, route_id, route_name, service_id, service_name,
+    method, host, path, status, response_source, latency_total_us,
+    latency_upstream_us, request_bytes, response_bytes, auth_method, trust,
+    anonymous, consumer_id, consumer_username, consumer_custom_id, credential,
+    consumer_groups, subject, issuer, client_id, client_address,
+    agent_category, agent_name, request_id, trace_id, sample_weight, origin,
+    instance_id, batch_sequence, ai_provider, ai_request_model,
+    ai_response_model, ai_request_mode, ai_prompt_tokens,
+    ai_completion_tokens, ai_total_tokens, ai_cost_micros, ai_llm_latency_ms,
+    ai_time_to_first_token_ms, ai_cache_status, ai_cache_fetch_latency_ms,
+    ai_embeddings_model, ai_guardrail_blocks, ai_guardrail, ai_mcp_tool_calls,
+    ai_mcp_tool, ai_calls, ai_unreadable
+FROM kong_looker_request_rows FINAL;
+
+-- One row per sequence number the collector knows of: a committed batch
+-- (state_rank 1), or a producer's notice that it abandoned one (state_rank 0). A batch
+-- arriving after its notice outranks it; a batch stored twice collapses.
+CREATE TABLE IF NOT EXISTS kong_looker_batch_rows
 (
     instance_id           String,
     sequence              Int64,
@@ -102,12 +132,28 @@ CREATE TABLE kong_looker_batches
     cut_at                Nullable(DateTime64(3, 'UTC')),
     received_at           DateTime64(3, 'UTC'),
     committed_at          DateTime64(3, 'UTC'),
-    -- 'committed', or 'abandoned': a batch its producer reported giving up
-    -- on. A batch that arrives after its notice replaces the notice's row,
-    -- so load a changed row again and it collapses to the newer one.
-    state                 LowCardinality(String) DEFAULT 'committed'
+    state                 LowCardinality(String),
+    state_rank            UInt8
+)
+ENGINE = ReplacingMergeTree(state_rank)
+ORDER BY (instance_id, sequence);
+
+CREATE VIEW IF NOT EXISTS kong_looker_batches AS
+SELECT
+    instance_id, sequence, node_id, filter_version, kong_version, generation,
+    records, drops_buffer_full, drops_dispatch_failed, drops_capture_error,
+    drops_instance_reset, cut_at, received_at, committed_at, state
+FROM kong_looker_batch_rows FINAL;
+
+-- What each committed batch added to its producer's session dictionary, so
+-- that whichever collector receives the producer's next batch can resolve
+-- it. Internal: Looker does not read it.
+CREATE TABLE IF NOT EXISTS kong_looker_dictionary
+(
+    instance_id String,
+    generation  Int64,
+    sequence    Int64,
+    definitions String
 )
 ENGINE = ReplacingMergeTree
--- (instance_id, sequence) is the batch's key: a batch loaded twice
--- collapses to one row.
-ORDER BY (instance_id, sequence);
+ORDER BY (instance_id, generation, sequence);

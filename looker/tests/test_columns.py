@@ -20,6 +20,7 @@ DDL_FILES = {
     # Every migration in order: later ones add columns (ALTER TABLE).
     "collector sqlite migration": sorted((MIGRATIONS / "sqlite").glob("*.sql")),
     "collector postgres migration": sorted((MIGRATIONS / "postgres").glob("*.sql")),
+    "collector clickhouse migration": sorted((MIGRATIONS / "clickhouse").glob("*.sql")),
 }
 
 

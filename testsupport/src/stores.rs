@@ -23,12 +23,15 @@ pub enum TestStore {
     ClickHouse(ClickHouse),
 }
 
-/// A database on the test ClickHouse server.
+/// A database on a ClickHouse server.
+#[derive(Clone, Debug)]
 pub struct ClickHouse {
     /// `http://HOST:PORT`.
     pub endpoint: String,
     /// The user.
     pub user: String,
+    /// Its password, or empty.
+    pub password: String,
     /// The database.
     pub database: String,
 }
@@ -37,11 +40,48 @@ impl ClickHouse {
     /// Runs one statement on the server, in this database; its output, or
     /// the server's error.
     pub fn query(&self, sql: &str) -> Result<String, String> {
-        http_query(&self.endpoint, &self.user, Some(&self.database), sql)
+        http_query(self, Some(&self.database), sql)
+    }
+
+    /// The collector's `--store` for this database.
+    pub fn store_url(&self) -> String {
+        let (scheme, host) = self
+            .endpoint
+            .split_once("://")
+            .unwrap_or(("http", &self.endpoint));
+        let password = if self.password.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", percent(&self.password))
+        };
+        let secure = if scheme == "https" {
+            "?secure=true"
+        } else {
+            ""
+        };
+        format!(
+            "clickhouse://{}{password}@{host}/{}{secure}",
+            percent(&self.user),
+            self.database
+        )
     }
 }
 
-fn http_query(endpoint: &str, user: &str, db: Option<&str>, sql: &str) -> Result<String, String> {
+/// Percent-encodes what a URL's user or password cannot hold as is.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn http_query(server: &ClickHouse, db: Option<&str>, sql: &str) -> Result<String, String> {
+    let endpoint = &server.endpoint;
     // Plain JSON numbers for 64-bit integers, so counts read as numbers.
     let url = format!("{endpoint}/?output_format_json_quote_64bit_integers=0");
     let url = match db {
@@ -52,9 +92,11 @@ fn http_query(endpoint: &str, user: &str, db: Option<&str>, sql: &str) -> Result
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let mut resp = agent
-        .post(&url)
-        .header("X-ClickHouse-User", user)
+    let mut request = agent.post(&url).header("X-ClickHouse-User", &server.user);
+    if !server.password.is_empty() {
+        request = request.header("X-ClickHouse-Key", &server.password);
+    }
+    let mut resp = request
         .send(sql)
         .map_err(|e| format!("cannot reach ClickHouse at {endpoint}: {e}"))?;
     let status = resp.status();
@@ -115,18 +157,19 @@ impl TestStore {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        http_query(
-            &endpoint,
-            user,
-            None,
-            &format!("CREATE DATABASE {database}"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        TestStore::ClickHouse(ClickHouse {
+        let server = ClickHouse {
             endpoint,
             user: user.to_owned(),
+            password: String::new(),
             database,
-        })
+        };
+        http_query(
+            &server,
+            None,
+            &format!("CREATE DATABASE {}", server.database),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        TestStore::ClickHouse(server)
     }
 
     /// The collector's `--store`.
@@ -136,12 +179,7 @@ impl TestStore {
                 format!("sqlite:{}", dir.path().join("kong_looker.sqlite").display())
             }
             TestStore::Postgres(url) => url.clone(),
-            TestStore::ClickHouse(c) => format!(
-                "clickhouse://{}@{}/{}",
-                c.user,
-                c.endpoint.trim_start_matches("http://"),
-                c.database
-            ),
+            TestStore::ClickHouse(c) => c.store_url(),
         }
     }
 

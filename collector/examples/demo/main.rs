@@ -10,7 +10,10 @@
 //!
 //! `make demo VIA=plugin` (`--via plugin`) sends the same traffic through
 //! the real `kong-looker-plugin` server instead, as Kong's log phase would
-//! (`plugin.rs`).
+//! (`plugin.rs`). `make demo STORE=clickhouse` (`--store clickhouse`) runs
+//! it on a throwaway ClickHouse server (`scripts/with-clickhouse`), and
+//! `--store clickhouse://USER:PASSWORD@HOST:8123` on yours, in a database
+//! `kong_looker_demo` that it replaces.
 
 mod plugin;
 mod report;
@@ -38,12 +41,10 @@ fn main() {
         .parent()
         .expect("workspace root")
         .to_path_buf();
+    let args = Args::parse();
     let data = root.join("demo-data");
     std::fs::create_dir_all(&data).expect("demo-data/");
-    let db = data.join("kong_looker.sqlite");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    let db = report::DemoStore::fresh(args.store.as_deref(), &data);
     std::fs::write(data.join("signing.key"), SIGNING_KEY).expect("key file");
     std::fs::write(data.join("http-log.token"), HTTP_LOG_TOKEN).expect("token file");
 
@@ -62,15 +63,15 @@ fn main() {
     let now = now_ms();
     let start_ms = now - span_ms - 60_000;
 
-    let mut collector = start_collector(&root, &data, &db, span_ms);
+    let mut collector = start_collector(&root, &data, &db.url(), span_ms);
     let addr = collector.addr.clone();
     println!(
-        "collector  listening on http://{addr}, store sqlite:{}",
-        db.display()
+        "collector  listening on http://{addr}, store {}",
+        db.shown()
     );
 
     let chains = chains_from_kong_yml(&root.join("kong.yml"), &addr);
-    let mut gateway = if via_plugin() {
+    let mut gateway = if args.via_plugin {
         println!(
             "plugin     kong-looker-plugin, driven over its Unix socket as Kong's log phase drives it (2 workers, {} plugin configs from kong.yml)",
             chains.len()
@@ -183,7 +184,7 @@ fn main() {
         "done       in {:.0} s; the collector stopped cleanly on SIGTERM",
         started.elapsed().as_secs_f64()
     );
-    let summary = stats(&db);
+    let summary = stats(&db.url());
     report::report(
         &db,
         host,
@@ -193,38 +194,65 @@ fn main() {
         wire_bytes,
     );
     println!();
-    println!("The store   {}", db.display());
+    println!("The store   {}", db.shown());
     println!(
         "The LookML  {}/looker (import it into Looker; see looker/README.md)",
         root.display()
     );
-    println!("Looker reads PostgreSQL, not SQLite: run the collector with");
-    println!("            --store postgres://USER:PASSWORD@HOST:5432/DB");
+    let kind = match db {
+        report::DemoStore::Sqlite(_) => {
+            println!("Looker reads PostgreSQL or ClickHouse, not SQLite: run the collector with");
+            println!("            --store postgres://USER:PASSWORD@HOST:5432/DB");
+            println!("            --store clickhouse://USER:PASSWORD@HOST:8123/DB");
+            "SQLite"
+        }
+        report::DemoStore::ClickHouse(_) => {
+            println!("Looker reads this database directly: a ClickHouse connection to it.");
+            "ClickHouse"
+        }
+    };
     println!();
     if host == "the filter" {
         println!("What ran: the real kong_looker.wasm, in kong-looker's test host on Wasmtime,");
         println!("which imitates Kong 3.9's ngx_wasm_module. It is not Kong. The collector,");
-        println!("its HTTP, its signature checks and its SQLite commits were the real ones.");
+        println!("its HTTP, its signature checks and its {kind} commits were the real ones.");
     } else {
         println!("What ran: the real kong-looker-plugin binary, over its Unix socket, driven");
         println!("by kong-looker's stand-in for Kong's pb_rpc.lua from the log snapshots Kong");
         println!("would keep. It is not Kong. The collector, its HTTP, its signature checks");
-        println!("and its SQLite commits were the real ones.");
+        println!("and its {kind} commits were the real ones.");
     }
 }
 
 /// `--via plugin` (or `VIA=plugin` through make).
-fn via_plugin() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] | ["--via", "filter"] => false,
-        ["--via", "plugin"] => true,
-        other => panic!("usage: demo [--via filter|plugin], not {other:?}"),
+/// The demo's options.
+struct Args {
+    via_plugin: bool,
+    /// `clickhouse` (the server of `scripts/with-clickhouse`) or a
+    /// `clickhouse://` URL; SQLite in demo-data/ without.
+    store: Option<String>,
+}
+
+impl Args {
+    fn parse() -> Args {
+        const USAGE: &str = "usage: demo [--via filter|plugin] [--store clickhouse|clickhouse://…]";
+        let mut args = Args {
+            via_plugin: false,
+            store: None,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            match (a.as_str(), it.next().as_deref()) {
+                ("--via", Some("filter")) => args.via_plugin = false,
+                ("--via", Some("plugin")) => args.via_plugin = true,
+                ("--store", Some(s)) if s == "clickhouse" || s.starts_with("clickhouse://") => {
+                    args.store = Some(s.to_owned());
+                }
+                ("--store", Some("sqlite")) => args.store = None,
+                (a, v) => panic!("{USAGE}, not {a} {}", v.unwrap_or_default()),
+            }
+        }
+        args
     }
 }
 
@@ -300,10 +328,9 @@ fn collector_bin() -> PathBuf {
 
 /// The store's summary, as an operator reads it: `kong-looker-collector
 /// stats --json`.
-fn stats(db: &Path) -> serde_json::Value {
+fn stats(store: &str) -> serde_json::Value {
     let out = Command::new(collector_bin())
-        .args(["stats", "--json", "--store"])
-        .arg(format!("sqlite:{}", db.display()))
+        .args(["stats", "--json", "--store", store])
         .output()
         .expect("kong-looker-collector stats");
     assert!(
@@ -314,12 +341,11 @@ fn stats(db: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stats --json prints JSON")
 }
 
-fn start_collector(root: &Path, data: &Path, db: &Path, span_ms: u64) -> Collector {
+fn start_collector(root: &Path, data: &Path, store: &str, span_ms: u64) -> Collector {
     let mut child = Command::new(collector_bin())
         .current_dir(root)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg("--store")
-        .arg(format!("sqlite:{}", db.display()))
+        .args(["--store", store])
         .arg("--hmac-key-file")
         .arg(data.join("signing.key"))
         .arg("--http-log-token-file")

@@ -177,25 +177,26 @@ impl std::fmt::Debug for ChStore {
     }
 }
 
-fn ch_error(what: &str) -> impl Fn(clickhouse::error::Error) -> StoreError + '_ {
-    move |e| StoreError(format!("clickhouse: {what}: {}", super::chain(&e)))
-}
-
-/// Runs a statement's future under [`STATEMENT_TIMEOUT`].
-async fn timed<T>(
-    what: &str,
-    f: impl std::future::Future<Output = clickhouse::error::Result<T>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
-        Ok(r) => r.map_err(ch_error(what)),
-        Err(_) => Err(StoreError(format!(
-            "clickhouse: {what}: no answer in {} s",
-            STATEMENT_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
 impl ChStore {
+    /// Runs a statement's future under [`STATEMENT_TIMEOUT`]; errors name
+    /// the server and the step.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = clickhouse::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        let at = &self.url.endpoint;
+        match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
+            Ok(r) => r.map_err(|e| {
+                StoreError(format!("clickhouse at {at}: {what}: {}", super::chain(&e)))
+            }),
+            Err(_) => Err(StoreError(format!(
+                "clickhouse at {at}: {what}: no answer in {} s",
+                STATEMENT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
     /// A client for `url`; connects lazily.
     pub fn open(url: &ChUrl) -> Result<Self, StoreError> {
         let mut client = Client::default()
@@ -222,11 +223,12 @@ impl ChStore {
 
     /// The server's major version.
     async fn major_version(&self) -> Result<u32, StoreError> {
-        let v: String = timed(
-            "version",
-            self.client.query("SELECT version()").fetch_one::<String>(),
-        )
-        .await?;
+        let v: String = self
+            .timed(
+                "version",
+                self.client.query("SELECT version()").fetch_one::<String>(),
+            )
+            .await?;
         v.split('.')
             .next()
             .and_then(|m| m.parse().ok())
@@ -235,7 +237,7 @@ impl ChStore {
 
     pub(super) async fn migrate(&mut self) -> Result<Vec<Migration>, StoreError> {
         let major = self.major_version().await?;
-        timed(
+        self.timed(
             "creating kong_looker_migrations",
             self.client
                 .query(
@@ -246,13 +248,14 @@ impl ChStore {
                 .execute(),
         )
         .await?;
-        let done: Vec<i64> = timed(
-            "reading kong_looker_migrations",
-            self.client
-                .query("SELECT DISTINCT version FROM kong_looker_migrations")
-                .fetch_all::<i64>(),
-        )
-        .await?;
+        let done: Vec<i64> = self
+            .timed(
+                "reading kong_looker_migrations",
+                self.client
+                    .query("SELECT DISTINCT version FROM kong_looker_migrations")
+                    .fetch_all::<i64>(),
+            )
+            .await?;
         let mut applied = Vec::new();
         for m in MIGRATIONS {
             if done.contains(&m.version) {
@@ -266,9 +269,10 @@ impl ChStore {
                     // this; 20.x and later ignore it, 25.x rejects it.
                     query = query.with_setting("allow_experimental_low_cardinality_type", "1");
                 }
-                timed(&format!("migration {}", m.name), query.execute()).await?;
+                self.timed(&format!("migration {}", m.name), query.execute())
+                    .await?;
             }
-            timed(
+            self.timed(
                 "recording a migration",
                 self.client
                     .query("INSERT INTO kong_looker_migrations (version, name, applied_at) SELECT ?, ?, now()")
@@ -288,16 +292,17 @@ impl ChStore {
         if let Some(t) = self.times {
             return Ok(t);
         }
-        let kind: String = timed(
-            "reading the table's time type",
-            self.client
-                .query(
-                    "SELECT type FROM system.columns WHERE database = currentDatabase()
+        let kind: String = self
+            .timed(
+                "reading the table's time type",
+                self.client
+                    .query(
+                        "SELECT type FROM system.columns WHERE database = currentDatabase()
                      AND table = 'kong_looker_request_rows' AND name = 'started_at'",
-                )
-                .fetch_one::<String>(),
-        )
-        .await?;
+                    )
+                    .fetch_one::<String>(),
+            )
+            .await?;
         let t = if kind.starts_with("DateTime64") {
             TimeColumns::Millis
         } else {
@@ -396,9 +401,11 @@ impl ChStore {
                 .insert::<DictionaryRow<'_>>("kong_looker_dictionary")
                 .await?;
             for row in &dictionary_rows {
-                timed("writing dictionary rows", insert.write(row)).await?;
+                self.timed("writing dictionary rows", insert.write(row))
+                    .await?;
             }
-            timed("committing dictionary rows", insert.end()).await?;
+            self.timed("committing dictionary rows", insert.end())
+                .await?;
         }
         // Last: a batch row says the batch is whole.
         if !batch_rows.is_empty() {
@@ -406,9 +413,9 @@ impl ChStore {
                 .insert::<BatchRow<'_>>("kong_looker_batch_rows")
                 .await?;
             for row in &batch_rows {
-                timed("writing batch rows", insert.write(row)).await?;
+                self.timed("writing batch rows", insert.write(row)).await?;
             }
-            timed("committing batch rows", insert.end()).await?;
+            self.timed("committing batch rows", insert.end()).await?;
         }
         Ok(report)
     }
@@ -417,7 +424,9 @@ impl ChStore {
         &self,
         table: &str,
     ) -> Result<clickhouse::insert::Insert<T>, StoreError> {
-        let insert = timed("starting an insert", self.client.insert::<T>(table)).await?;
+        let insert = self
+            .timed("starting an insert", self.client.insert::<T>(table))
+            .await?;
         Ok(insert.with_timeouts(Some(STATEMENT_TIMEOUT), Some(STATEMENT_TIMEOUT)))
     }
 
@@ -451,7 +460,8 @@ impl ChStore {
                     let _ = write!(key, "b:{}:{}:{index}", b.instance_id, b.batch.sequence);
                 }
                 let row = RequestRow::new(&view, &key, times);
-                timed("writing request rows", insert.write(&row)).await?;
+                self.timed("writing request rows", insert.write(&row))
+                    .await?;
             }
         }
         for log in &commit.log_rows {
@@ -463,9 +473,10 @@ impl ChStore {
                 let _ = write!(key, "h:{:032x}", random_id());
             }
             let row = RequestRow::new(&view, &key, times);
-            timed("writing request rows", insert.write(&row)).await?;
+            self.timed("writing request rows", insert.write(&row))
+                .await?;
         }
-        timed("committing request rows", insert.end()).await
+        self.timed("committing request rows", insert.end()).await
     }
 
     /// What the store holds of the group's batches and of the ones they
@@ -486,20 +497,21 @@ impl ChStore {
         }
         let instances: Vec<&str> = instances.into_iter().collect();
         let sequences: Vec<i64> = sequences.into_iter().collect();
-        let rows = timed(
-            "reading batches",
-            self.client
-                .query(
-                    "SELECT instance_id, sequence, state = 'committed', toInt64(records),
+        let rows = self
+            .timed(
+                "reading batches",
+                self.client
+                    .query(
+                        "SELECT instance_id, sequence, state = 'committed', toInt64(records),
                             drops_buffer_full, drops_dispatch_failed, drops_capture_error,
                             drops_instance_reset
                      FROM kong_looker_batches WHERE has(?, instance_id) AND has(?, sequence)",
-                )
-                .bind(instances)
-                .bind(sequences)
-                .fetch_all::<KnownRow>(),
-        )
-        .await?;
+                    )
+                    .bind(instances)
+                    .bind(sequences)
+                    .fetch_all::<KnownRow>(),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -545,17 +557,18 @@ impl ChStore {
             return Ok(unkeyed);
         }
         let keys: Vec<&str> = incoming.keys().map(String::as_str).collect();
-        let stored = timed(
-            "reading request keys",
-            self.client
-                .query(
-                    "SELECT row_key, max(version) FROM kong_looker_request_rows
+        let stored = self
+            .timed(
+                "reading request keys",
+                self.client
+                    .query(
+                        "SELECT row_key, max(version) FROM kong_looker_request_rows
                      WHERE row_key IN (SELECT arrayJoin(?)) GROUP BY row_key",
-                )
-                .bind(keys)
-                .fetch_all::<(String, u32)>(),
-        )
-        .await?;
+                    )
+                    .bind(keys)
+                    .fetch_all::<(String, u32)>(),
+            )
+            .await?;
         let mut stored: HashMap<String, u32> = stored.into_iter().collect();
         for (b, _) in commit.batches.iter().zip(inserted).filter(|(_, s)| **s) {
             for row in b.batch.rows(b.dictionary).map_err(dangling)? {
@@ -582,7 +595,7 @@ impl ChStore {
         instance_id: &str,
         generation: u32,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        timed(
+        self.timed(
             "reading the dictionary",
             self.client
                 .query(
@@ -597,7 +610,7 @@ impl ChStore {
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
-        timed(
+        self.timed(
             "ping",
             self.client
                 .query("SELECT count() FROM kong_looker_migrations")
@@ -608,7 +621,7 @@ impl ChStore {
     }
 
     pub(super) async fn summary(&mut self) -> Result<Summary, StoreError> {
-        let s = timed(
+        let s = self.timed(
             "summary",
             self.client
                 .query(
@@ -648,7 +661,7 @@ impl ChStore {
     }
 
     pub(super) async fn request_columns(&mut self) -> Result<Vec<String>, StoreError> {
-        timed(
+        self.timed(
             "reading columns",
             self.client
                 .query(
@@ -792,9 +805,10 @@ struct BatchRow<'a> {
 }
 
 /// The rank of a row among those with its key ([`RequestRow::version`]):
-/// more LLM calls' figures first, so the AI dashboard keeps tokens and
-/// cost whichever path saw them; then what the stores' merge ranks by (the
-/// row knowing more of the request); then the filter's.
+/// AI figures of more LLM calls first (any figures before none), so the AI
+/// dashboard keeps tokens, cost and guardrail blocks whichever path saw
+/// them; then what the other stores' merge ranks by (the row knowing more
+/// of the request); then the filter's.
 fn version(v: &RowView<'_>) -> u32 {
     let r = &v.row;
     let known = [
@@ -809,7 +823,8 @@ fn version(v: &RowView<'_>) -> u32 {
     .iter()
     .filter(|k| **k)
     .count() as u32;
-    let calls = r.ai_calls.unwrap_or(0).min(0xFFFF);
+    // Any AI figures (even of no calls: a guardrail block) outrank none.
+    let calls = r.ai_calls.map_or(0, |c| c.saturating_add(1)).min(0xFFFF);
     let filter = u32::from(v.origin == crate::row::Origin::Filter);
     (calls << 4) | (known << 1) | filter
 }

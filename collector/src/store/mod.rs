@@ -278,8 +278,8 @@ pub enum Store {
     Sqlite(SqliteStore),
     /// PostgreSQL.
     Postgres(PgStore),
-    /// ClickHouse.
-    ClickHouse(ChStore),
+    /// ClickHouse (boxed: its client is large).
+    ClickHouse(Box<ChStore>),
 }
 
 impl Store {
@@ -288,7 +288,7 @@ impl Store {
         Ok(match url {
             StoreUrl::Sqlite(path) => Store::Sqlite(SqliteStore::open(path)?),
             StoreUrl::Postgres(url) => Store::Postgres(PgStore::open(url)?),
-            StoreUrl::ClickHouse(url) => Store::ClickHouse(ChStore::open(url)?),
+            StoreUrl::ClickHouse(url) => Store::ClickHouse(Box::new(ChStore::open(url)?)),
         })
     }
 
@@ -363,7 +363,7 @@ pub enum Prober {
     /// The PostgreSQL pool.
     Postgres(PgStore),
     /// The ClickHouse client.
-    ClickHouse(ChStore),
+    ClickHouse(Box<ChStore>),
 }
 
 impl Prober {

@@ -99,7 +99,7 @@ def tables(sql: str) -> dict[str, list[Column]]:
         if m:
             out.pop(m.group(1).split(".")[-1], None)
             continue
-        m = re.match(r"CREATE\s+VIEW\s+([\w.]+)\s+AS\s+SELECT\s+(.*)$", stmt, re.I | re.S)
+        m = re.match(r"CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w.]+)\s+AS\s+SELECT\s+(.*)$", stmt, re.I | re.S)
         if m:
             out[m.group(1).split(".")[-1]] = _view_columns(m.group(2))
             continue

@@ -136,15 +136,28 @@ class ClickHouse:
             return []
         return [tuple(r) for r in json.loads(text)["data"]]
 
+    # Looker reads views; the rows live in these tables, with the keys
+    # that collapse duplicates (collector/src/store/migrations/clickhouse).
+    ROWS_TABLES = {"kong_looker_requests": "kong_looker_request_rows",
+                   "kong_looker_batches": "kong_looker_batch_rows"}
+
     def copy_from(self, pg: SeededPostgres, table: str):
-        """Copies a table's rows from PostgreSQL, times as UTC text."""
+        """Copies a table's rows from PostgreSQL, times as UTC text, into
+        the table behind the view, keyed as the collector keys them."""
         with pg.conn.cursor() as cur:
             cur.execute(f"SELECT * FROM {table}")
             names = [d.name for d in cur.description]
             lines = []
-            for row in cur.fetchall():
+            for i, row in enumerate(cur.fetchall()):
                 obj = {}
                 for n, v in zip(names, row):
                     obj[n] = _iso_utc(v) if hasattr(v, "strftime") else v
+                if table == "kong_looker_requests":
+                    obj["anonymous"] = int(obj["anonymous"])
+                    obj["row_key"] = f"r:{obj['request_id']}" if obj["request_id"] else f"copy:{i}"
+                    obj["version"] = 0
+                elif table == "kong_looker_batches":
+                    obj["state_rank"] = 1 if obj["state"] == "committed" else 0
                 lines.append(json.dumps(obj))
-        self.session.query(f"INSERT INTO {table} FORMAT JSONEachRow\n" + "\n".join(lines))
+        target = self.ROWS_TABLES.get(table, table)
+        self.session.query(f"INSERT INTO {target} FORMAT JSONEachRow\n" + "\n".join(lines))

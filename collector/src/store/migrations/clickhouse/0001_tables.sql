@@ -18,8 +18,9 @@
 -- and http-log's for one request share it), else 'b:' instance, batch
 -- sequence and record index for filter rows, 'h:' and a random id for
 -- http-log rows without a request id. version ranks the rows of one key:
--- the one with more LLM calls' figures, then the one that knows more of
--- what the request was, then the filter's.
+-- the one with AI figures of more LLM calls (any figures before none),
+-- then the one that knows more of what the request was, then the
+-- filter's.
 CREATE TABLE IF NOT EXISTS kong_looker_request_rows
 (
     started_at          DateTime64(3, 'UTC'),
