@@ -1,9 +1,11 @@
 //! The collector's throughput: records decoded and validated per second,
-//! rows committed per second to SQLite, and rows committed per second to
-//! PostgreSQL side by side with a plain binary `COPY` of the same rows.
+//! rows committed per second to SQLite, rows committed per second to
+//! PostgreSQL side by side with a plain binary `COPY` of the same rows, and
+//! rows committed per second to ClickHouse side by side with
+//! `clickhouse-client` inserting the same rows as RowBinary.
 //!
-//! `make bench` (which starts a throwaway PostgreSQL), or
-//! `scripts/with-postgres cargo bench -p kong-looker-collector --bench collector`.
+//! `make bench` (which starts a throwaway PostgreSQL and ClickHouse), or
+//! `scripts/with-postgres scripts/with-clickhouse cargo bench -p kong-looker-collector --bench collector`.
 //! Batches are the reference mix in a producer's steady state, 1,000
 //! records each, as the filter sends them.
 
@@ -123,16 +125,7 @@ fn ingest(c: &mut Criterion) {
 }
 
 fn commit_one<'a>(batch: &'a DecodedBatch, dict: &'a Dictionary) -> Commit<'a> {
-    Commit {
-        batches: vec![BatchCommit {
-            batch,
-            dictionary: dict,
-            instance_id: batch.instance_id_string(),
-            definitions: None,
-            received_at_ms: 0,
-        }],
-        log_rows: Vec::new(),
-    }
+    commit_group(std::slice::from_ref(batch), dict)
 }
 
 fn stores(c: &mut Criterion) {
@@ -160,19 +153,7 @@ fn stores(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 let fresh: Vec<DecodedBatch> = (0..16).map(|_| stream.next()).collect();
-                let commit = Commit {
-                    batches: fresh
-                        .iter()
-                        .map(|batch| BatchCommit {
-                            batch,
-                            dictionary: &stream.dict,
-                            instance_id: batch.instance_id_string(),
-                            definitions: None,
-                            received_at_ms: 0,
-                        })
-                        .collect(),
-                    log_rows: Vec::new(),
-                };
+                let commit = commit_group(&fresh, &stream.dict);
                 let t = Instant::now();
                 let report = rt.block_on(sqlite.commit(&commit)).unwrap();
                 spent += t.elapsed();
@@ -306,9 +287,174 @@ fn stores(c: &mut Criterion) {
     group.finish();
 }
 
+/// Batches per ClickHouse group: what the committer gathers in its second
+/// under load (200,000 rows).
+const CH_GROUP: usize = 200;
+
+/// ClickHouse: the collector committing groups of batches, side by side in
+/// alternating blocks with `clickhouse-client` inserting the very rows the
+/// collector wrote (read back as RowBinary) into a second database on the
+/// same server.
+fn clickhouse(c: &mut Criterion) {
+    let (Ok(http), Ok(tcp)) = (
+        std::env::var("KONG_LOOKER_TEST_CLICKHOUSE"),
+        std::env::var("KONG_LOOKER_TEST_CLICKHOUSE_TCP"),
+    ) else {
+        eprintln!(
+            "KONG_LOOKER_TEST_CLICKHOUSE is not set: skipping the ClickHouse figures \
+             (run `make bench`, which starts a throwaway server)"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoint = http
+        .strip_prefix("http://default@")
+        .and_then(|h| h.split('/').next())
+        .map(|h| format!("http://{h}"))
+        .expect("http://default@HOST:PORT/DB");
+    let query = |sql: &str| -> Vec<u8> {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--fail-with-body",
+                &format!("{endpoint}/"),
+                "--data-binary",
+                sql,
+            ])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out.stdout
+    };
+    let pid = std::process::id();
+    let (ours_db, theirs_db) = (
+        format!("kl_bench_ch_{pid}"),
+        format!("kl_bench_client_{pid}"),
+    );
+    let mut stores = Vec::new();
+    for db in [&ours_db, &theirs_db] {
+        query(&format!("CREATE DATABASE {db}"));
+        let url: StoreUrl = format!(
+            "clickhouse://default@{}/{db}",
+            endpoint.trim_start_matches("http://")
+        )
+        .parse()
+        .unwrap();
+        let mut store = rt.block_on(Store::open(&url)).unwrap();
+        rt.block_on(store.migrate()).unwrap();
+        stores.push(store);
+    }
+    let mut ours = stores.remove(0);
+    let mut stream = Stream::new();
+    let group_of = |stream: &mut Stream| -> Vec<DecodedBatch> {
+        (0..CH_GROUP).map(|_| stream.next()).collect()
+    };
+    let rows_file = std::env::temp_dir().join(format!("kl_bench_rows_{pid}.bin"));
+    let (mut ours_best, mut client_best) = (f64::MAX, f64::MAX);
+    let rounds = 4;
+    for round in 0..rounds {
+        let batches = group_of(&mut stream);
+        let t = Instant::now();
+        let report = rt
+            .block_on(ours.commit(&commit_group(&batches, &stream.dict)))
+            .unwrap();
+        ours_best = ours_best.min(t.elapsed().as_secs_f64());
+        assert!(report.inserted.iter().all(|i| *i));
+        // The rows this group wrote, exactly, as RowBinary.
+        let first = batches[0].sequence;
+        let last = batches[CH_GROUP - 1].sequence;
+        let bytes = query(&format!(
+            "SELECT * FROM {ours_db}.kong_looker_request_rows \
+             WHERE batch_sequence BETWEEN {first} AND {last} FORMAT RowBinary"
+        ));
+        std::fs::write(&rows_file, &bytes).unwrap();
+        let (host, port) = tcp.rsplit_once(':').unwrap();
+        let t = Instant::now();
+        let status = std::process::Command::new("clickhouse-client")
+            .args([
+                "--host",
+                host,
+                "--port",
+                port,
+                "--database",
+                &theirs_db,
+                "--query",
+            ])
+            .arg("INSERT INTO kong_looker_request_rows FORMAT RowBinary")
+            .stdin(std::fs::File::open(&rows_file).unwrap())
+            .status()
+            .expect("clickhouse-client (apt-get install clickhouse-client)");
+        client_best = client_best.min(t.elapsed().as_secs_f64());
+        assert!(status.success());
+        eprintln!(
+            "clickhouse round {round}: {} bytes of RowBinary for {} rows",
+            bytes.len(),
+            CH_GROUP * BATCH
+        );
+    }
+    let _ = std::fs::remove_file(&rows_file);
+    let rows = (CH_GROUP * BATCH) as f64;
+    let version = String::from_utf8_lossy(&query("SELECT version()"))
+        .trim()
+        .to_owned();
+    eprintln!(
+        "clickhouse {version}, fastest of {rounds} groups of {} rows each, in alternating blocks: \
+         collector {:.0} rows/s, clickhouse-client RowBinary {:.0} rows/s: {:.2} of the client",
+        CH_GROUP * BATCH,
+        rows / ours_best,
+        rows / client_best,
+        client_best / ours_best
+    );
+    let mut group = c.benchmark_group("collector_clickhouse");
+    group.throughput(Throughput::Elements((CH_GROUP * BATCH) as u64));
+    group.sample_size(10);
+    group.bench_function("clickhouse_group", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let batches = group_of(&mut stream);
+                let t = Instant::now();
+                rt.block_on(ours.commit(&commit_group(&batches, &stream.dict)))
+                    .unwrap();
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+    group.finish();
+    for db in [&ours_db, &theirs_db] {
+        query(&format!("DROP DATABASE {db}"));
+    }
+}
+
+/// One commit of several batches, as the committer groups them.
+fn commit_group<'a>(batches: &'a [DecodedBatch], dict: &'a Dictionary) -> Commit<'a> {
+    Commit {
+        batches: batches
+            .iter()
+            .map(|batch| BatchCommit {
+                batch,
+                dictionary: dict,
+                instance_id: batch.instance_id_string(),
+                definitions: None,
+                received_at_ms: 0,
+            })
+            .collect(),
+        log_rows: Vec::new(),
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4));
-    targets = ingest, stores
+    targets = ingest, stores, clickhouse
 }
 criterion_main!(benches);

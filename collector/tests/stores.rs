@@ -96,7 +96,8 @@ fn an_unreachable_store_is_named() {
     );
     let (ok, out) = collector(&["stats", "--store", "mysql://x"]);
     assert!(!ok);
-    assert!(out.contains("use sqlite:PATH or postgres://"), "{out}");
+    assert!(out.contains("use sqlite:PATH, postgres://"), "{out}");
+    assert!(out.contains("or clickhouse://"), "{out}");
 }
 
 /// A SQLite file written by a collector before migration 2 (requests as

@@ -147,6 +147,8 @@ def test_requests_per_second_over_the_filter_window(engine, truth_rows):
 
 
 def test_weighted_rows_count_for_what_they_stand_for(pg, pg_project, truth_rows):
+    if not hasattr(pg, "conn"):
+        pytest.skip("changes rows in PostgreSQL; the pipeline filled ClickHouse")
     """Rows of a sampled chain carry weight 1/rate. The seed samples
     nothing, so this reweights some 2xx rows inside a transaction that is
     rolled back, and checks every weighted measure against the truth."""

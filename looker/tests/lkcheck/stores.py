@@ -105,6 +105,46 @@ class ExistingPostgres:
         self.conn.close()
 
 
+class ClickHouseServer:
+    """A ClickHouse server's database that the pipeline filled (the real
+    filter, the real collector), queried over its HTTP interface, with the
+    generator's ground truth."""
+
+    def __init__(self, url: str, truth_path: Path):
+        # http://USER@HOST:PORT/DB
+        rest = url.removeprefix("http://")
+        user, _, rest = rest.rpartition("@")
+        host, _, db = rest.partition("/")
+        self.endpoint, self.user, self.database = f"http://{host}", user or "default", db or "default"
+        self.truth_path = Path(truth_path)
+        self.summary = None
+
+    def query(self, sql: str) -> bytes:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        params = urllib.parse.urlencode({"database": self.database, "output_format_json_quote_64bit_integers": 0})
+        req = urllib.request.Request(f"{self.endpoint}/?{params}", data=sql.encode(),
+                                     headers={"X-ClickHouse-User": self.user})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.read()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{e.code}: {e.read().decode()[:2000]}\n{sql}") from None
+
+    def rows(self, sql: str) -> list[tuple]:
+        text = self.query(sql.rstrip().rstrip(";") + "\nFORMAT JSONCompact").decode()
+        if not text.strip():
+            return []
+        return [tuple(r) for r in json.loads(text)["data"]]
+
+    def version(self) -> str:
+        return self.query("SELECT version()").decode().strip()
+
+    def drop(self):
+        pass
+
+
 def _iso_utc(v):
     if v is None:
         return None
@@ -161,3 +201,12 @@ class ClickHouse:
                 lines.append(json.dumps(obj))
         target = self.ROWS_TABLES.get(table, table)
         self.session.query(f"INSERT INTO {target} FORMAT JSONEachRow\n" + "\n".join(lines))
+
+    def copy_rows_from_server(self, server: "ClickHouseServer"):
+        """Copies the tables behind the views, row for row (duplicates and
+        keys included, so FINAL does here what it does there), from a
+        server the pipeline filled."""
+        for table in self.ROWS_TABLES.values():
+            data = server.query(f"SELECT * FROM {table} FORMAT JSONEachRow").decode()
+            if data.strip():
+                self.session.query(f"INSERT INTO {table} FORMAT JSONEachRow\n" + data)
