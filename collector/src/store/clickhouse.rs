@@ -504,10 +504,16 @@ impl ChStore {
                 "reading batches",
                 self.client
                     .query(
+                        // The table itself, by its key: `IN` a set uses the
+                        // primary key where `has` would scan every batch ever
+                        // stored, and older servers do not push filters into
+                        // the view.
                         "SELECT instance_id, sequence, state = 'committed', toInt64(records),
                             drops_buffer_full, drops_dispatch_failed, drops_capture_error,
                             drops_instance_reset
-                     FROM kong_looker_batches WHERE has(?, instance_id) AND has(?, sequence)",
+                     FROM kong_looker_batch_rows FINAL
+                     WHERE instance_id IN (SELECT arrayJoin(?))
+                       AND sequence IN (SELECT toInt64(arrayJoin(?)))",
                     )
                     .bind(instances)
                     .bind(sequences)
@@ -564,6 +570,7 @@ impl ChStore {
                 "reading request keys",
                 self.client
                     .query(
+                        // By the primary key (the set, not `has`).
                         "SELECT row_key, max(version) FROM kong_looker_request_rows
                      WHERE row_key IN (SELECT arrayJoin(?)) GROUP BY row_key",
                     )
