@@ -9,8 +9,8 @@
 --
 -- Written for current ClickHouse. On servers older than 20.1, which lack
 -- DateTime64, the collector creates DateTime('UTC') (whole seconds)
--- instead and enables LowCardinality for the statement; nothing else
--- differs. looker/ddl/clickhouse.sql holds the same statements (a test
+-- instead, and String for LowCardinality(String) (experimental there, and
+-- slow to insert); nothing else differs. looker/ddl/clickhouse.sql holds the same statements (a test
 -- keeps them equal).
 
 -- One row per request, duplicates included until a merge removes them.
