@@ -222,3 +222,52 @@ fn an_unusable_clickhouse_is_named() {
         "{err}"
     );
 }
+
+/// Over HTTPS, as a user whose password holds characters a URL must
+/// escape, trusting only a private CA (`ca_file`): batches land. With the
+/// bundled roots instead, the certificate is refused, and the error says
+/// so without showing the password.
+#[test]
+fn https_with_a_password_and_a_private_ca() {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set; run the tests with `make test` (scripts/with-clickhouse)")
+        })
+    };
+    let (https, ca) = (
+        var("KONG_LOOKER_TEST_CLICKHOUSE_HTTPS"),
+        var("KONG_LOOKER_TEST_CLICKHOUSE_CA"),
+    );
+    let store = TestStore::clickhouse();
+    let base = format!(
+        "{}/{}?secure=true",
+        https.replacen("https://", "clickhouse://", 1),
+        ch(&store).database
+    );
+    let url = format!("{base}&ca_file={ca}");
+    let c = Collector::start(&url, &[]);
+    let mut p = TestProducer::new(62, false);
+    let batch = p.batch(50);
+    p.deliver(&c, batch, std::time::Duration::from_secs(10));
+    assert_eq!(store.count(REQUESTS), 50);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
+        .args(["stats", "--store", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("kong_looker:***@127.0.0.1"), "{text}");
+    assert!(!text.contains("w/rd") && !text.contains("w%2Frd"), "{text}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"))
+        .args(["migrate", "--store", &base])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert!(!err.contains("w/rd") && !err.contains("w%2Frd"), "{err}");
+}

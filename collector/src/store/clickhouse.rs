@@ -34,8 +34,10 @@ pub const MIGRATIONS: [Migration; 1] = [Migration {
 
 /// Where the store is: `clickhouse://USER:PASSWORD@HOST:PORT/DB`, over
 /// HTTP (port 8123 unless given), or HTTPS with `?secure=true` (port
-/// 8443). Other query parameters are ClickHouse settings sent with every
-/// statement, e.g. `insert_quorum=2` on a replicated cluster.
+/// 8443), checked against the bundled Mozilla roots or, with
+/// `ca_file=PATH`, only against that PEM's certificates. Other query
+/// parameters are ClickHouse settings sent with every statement, e.g.
+/// `insert_quorum=2` on a replicated cluster.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChUrl {
     /// `http://host:port` or `https://host:port`.
@@ -48,6 +50,9 @@ pub struct ChUrl {
     pub database: String,
     /// Settings sent with every statement.
     pub settings: Vec<(String, String)>,
+    /// A PEM file of the certificates to trust instead of the bundled
+    /// roots.
+    pub ca_file: Option<String>,
 }
 
 impl ChUrl {
@@ -65,8 +70,11 @@ impl ChUrl {
         )?;
         let mut secure = false;
         let mut settings = Vec::new();
+        let mut ca_file = None;
         for (k, v) in url.query_pairs() {
-            if k == "secure" {
+            if k == "ca_file" {
+                ca_file = Some(v.into_owned());
+            } else if k == "secure" {
                 secure = match v.as_ref() {
                     "true" | "1" => true,
                     "false" | "0" => false,
@@ -112,6 +120,11 @@ impl ChUrl {
             password,
             database,
             settings,
+            ca_file,
+        })
+        .and_then(|u| match (&u.ca_file, secure) {
+            (Some(_), false) => Err("ca_file is for HTTPS: add secure=true".to_owned()),
+            _ => Ok(u),
         })
     }
 }
@@ -135,6 +148,10 @@ impl std::fmt::Display for ChUrl {
         let mut sep = '?';
         if scheme == "https" {
             f.write_str("?secure=true")?;
+            sep = '&';
+        }
+        if let Some(ca) = &self.ca_file {
+            write!(f, "{sep}ca_file={ca}")?;
             sep = '&';
         }
         for (k, v) in &self.settings {
@@ -199,7 +216,11 @@ impl ChStore {
 
     /// A client for `url`; connects lazily.
     pub fn open(url: &ChUrl) -> Result<Self, StoreError> {
-        let mut client = Client::default()
+        let client = match &url.ca_file {
+            Some(ca) => client_trusting(ca)?,
+            None => Client::default(),
+        };
+        let mut client = client
             .with_url(&url.endpoint)
             .with_user(&url.user)
             .with_database(&url.database)
@@ -680,6 +701,41 @@ impl ChStore {
     }
 }
 
+/// A client whose HTTPS trusts only the certificates in the PEM file `ca`
+/// (a private CA), with the pool settings of the crate's own client.
+fn client_trusting(ca: &str) -> Result<Client, StoreError> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    let bad = |why: String| StoreError(format!("clickhouse: ca_file {ca}: {why}"));
+    let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| bad(e.to_string()))?;
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    let pool = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build(https);
+    Ok(Client::with_http_client(pool))
+}
+
 /// A migration's statements: split at `;`, whole-line comments dropped
 /// (the files keep `;` out of strings and comments).
 pub fn statements(sql: &str) -> Vec<String> {
@@ -996,10 +1052,14 @@ mod tests {
             ("default", "default")
         );
         assert_eq!(u.settings, [("insert_quorum".into(), "2".into())]);
+        assert_eq!(u.ca_file, None);
         assert_eq!(
             u.to_string(),
             "clickhouse://default@ch:9440/default?secure=true&insert_quorum=2"
         );
+        let u = ChUrl::parse("clickhouse://ch/db?secure=true&ca_file=/etc/ca.pem").unwrap();
+        assert_eq!(u.ca_file.as_deref(), Some("/etc/ca.pem"));
+        assert!(u.settings.is_empty());
         assert_eq!(
             ChUrl::parse("clickhouse://[::1]/").unwrap().endpoint,
             "http://[::1]:8123"
@@ -1010,6 +1070,7 @@ mod tests {
             ("clickhouse://h/db?secure=yes", "secure=yes"),
             ("clickhouse://h/db?x%3By=1", "not a ClickHouse setting"),
             ("http://h/db", "starts with clickhouse://"),
+            ("clickhouse://h/db?ca_file=/x.pem", "add secure=true"),
         ] {
             let e = ChUrl::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
