@@ -128,6 +128,9 @@ fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@for f in tests/vectors/*.bin; do (printf '\x00'; cat $$f) > collector/fuzz/corpus/http_body/$$(basename $$f); done
 	@(printf '\x01'; cat collector/tests/data/kong_sample.json) > collector/fuzz/corpus/http_body/kong_sample
 	@cp collector/tests/data/kong_sample.json collector/fuzz/corpus/http_log/
+	@mkdir -p collector/fuzz/corpus/store_url
+	@printf 'clickhouse://looker:p%%40ss@ch:8443/kong?secure=true&ca_file=/ca.pem&insert_quorum=2' > collector/fuzz/corpus/store_url/clickhouse
+	@printf 'postgres://looker:secret@db:5432/kong' > collector/fuzz/corpus/store_url/postgres
 	@mkdir -p plugin/fuzz/corpus/socket_input
 	for dir in proto/fuzz fuzz collector/fuzz plugin/fuzz; do \
 		(cd $$dir && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \

@@ -135,15 +135,24 @@ impl std::fmt::Debug for ChUrl {
     }
 }
 
+/// What a URL's parts keep as they are; the rest is percent-encoded.
+const URL_TEXT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 impl std::fmt::Display for ChUrl {
-    /// The URL without its password.
+    /// The URL without its password, which parses back to the same store.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URL_TEXT).to_string();
         let (scheme, rest) = self.endpoint.split_once("://").unwrap_or(("http", ""));
         let pass = if self.password.is_empty() { "" } else { ":***" };
         write!(
             f,
             "clickhouse://{}{pass}@{rest}/{}",
-            self.user, self.database
+            enc(&self.user),
+            enc(&self.database)
         )?;
         let mut sep = '?';
         if scheme == "https" {
@@ -151,11 +160,11 @@ impl std::fmt::Display for ChUrl {
             sep = '&';
         }
         if let Some(ca) = &self.ca_file {
-            write!(f, "{sep}ca_file={ca}")?;
+            write!(f, "{sep}ca_file={}", enc(ca))?;
             sep = '&';
         }
         for (k, v) in &self.settings {
-            write!(f, "{sep}{k}={v}")?;
+            write!(f, "{sep}{k}={}", enc(v))?;
             sep = '&';
         }
         Ok(())
@@ -1060,6 +1069,14 @@ mod tests {
         let u = ChUrl::parse("clickhouse://ch/db?secure=true&ca_file=/etc/ca.pem").unwrap();
         assert_eq!(u.ca_file.as_deref(), Some("/etc/ca.pem"));
         assert!(u.settings.is_empty());
+        assert_eq!(
+            u.to_string(),
+            "clickhouse://default@ch:8443/db?secure=true&ca_file=%2Fetc%2Fca.pem"
+        );
+        let u = ChUrl::parse("clickhouse://a%40b:pw@h/d%20b").unwrap();
+        assert_eq!((u.user.as_str(), u.database.as_str()), ("a@b", "d b"));
+        let again = ChUrl::parse(&u.to_string().replace(":***", "")).unwrap();
+        assert_eq!((again.user, again.database), (u.user, u.database));
         assert_eq!(
             ChUrl::parse("clickhouse://[::1]/").unwrap().endpoint,
             "http://[::1]:8123"
