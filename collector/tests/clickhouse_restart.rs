@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::*;
 
 /// The command `scripts/with-clickhouse` exports to restart its server.
@@ -17,30 +15,14 @@ fn clickhouse_killed_and_restarted_under_load_loses_and_duplicates_nothing() {
         panic!("{RESTART_ENV} is not set; run the tests with `make test` (scripts/with-clickhouse)")
     });
     let c = Collector::start(&store.url(), &[]);
-    let addr = c.addr;
-    let producers: Vec<_> = (0..3u8)
-        .map(|n| {
-            std::thread::spawn(move || {
-                let mut p = TestProducer::new(80 + n, true);
-                let mut failures = 0;
-                // Paced, so the stream spans the restart.
-                for _ in 0..40 {
-                    let batch = p.batch(100);
-                    failures += CollectorAt(addr).deliver(&mut p, batch);
-                    std::thread::sleep(Duration::from_millis(40));
-                }
-                failures
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(400));
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&restart)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{restart} failed");
-    let failures: u32 = producers.into_iter().map(|t| t.join().unwrap()).sum();
+    let failures = stream_through(c.addr, 80, 40, || {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&restart)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{restart} failed");
+    });
     assert_eq!(
         store.count("SELECT count(*) FROM kong_looker_requests"),
         3 * 40 * 100

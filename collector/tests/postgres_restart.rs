@@ -3,33 +3,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::*;
 
 #[test]
 fn postgres_restarted_under_load_loses_and_duplicates_nothing() {
     let store = TestStore::postgres();
     let c = Collector::start(&store.url(), &[]);
-    let addr = c.addr;
-    let producers: Vec<_> = (0..3u8)
-        .map(|n| {
-            std::thread::spawn(move || {
-                let mut p = TestProducer::new(30 + n, true);
-                let mut failures = 0;
-                // Paced, so the stream spans the restart.
-                for _ in 0..25 {
-                    let batch = p.batch(100);
-                    failures += CollectorAt(addr).deliver(&mut p, batch);
-                    std::thread::sleep(Duration::from_millis(40));
-                }
-                failures
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(400));
-    support::stores::restart_postgres();
-    let failures: u32 = producers.into_iter().map(|t| t.join().unwrap()).sum();
+    let failures = stream_through(c.addr, 30, 25, support::stores::restart_postgres);
     assert_eq!(
         store.count("SELECT count(*) FROM kong_looker_requests"),
         3 * 25 * 100

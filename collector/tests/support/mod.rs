@@ -130,6 +130,35 @@ impl CollectorAt {
     }
 }
 
+/// Three producers (seeds `seed` to `seed + 2`, with request ids) each
+/// deliver `batches` batches of 100 records to `addr`, paced so the stream
+/// spans `fault`, which runs 400 ms in; returns the deliveries that failed
+/// and were retried.
+pub fn stream_through(
+    addr: std::net::SocketAddr,
+    seed: u8,
+    batches: usize,
+    fault: impl FnOnce(),
+) -> u32 {
+    let producers: Vec<_> = (0..3u8)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut p = TestProducer::new(seed + n, true);
+                let mut failures = 0;
+                for _ in 0..batches {
+                    let batch = p.batch(100);
+                    failures += CollectorAt(addr).deliver(&mut p, batch);
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+                failures
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    fault();
+    producers.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
 /// `kong-looker-collector serve` on a free port with `args`, which must
 /// refuse to start: what it wrote to stderr.
 pub fn serve_refused(args: &[&str]) -> String {
