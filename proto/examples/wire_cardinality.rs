@@ -14,6 +14,37 @@ use kong_looker_proto::builder::{BuilderOptions, Producer};
 use kong_looker_proto::mix::{CARDINALITIES, Mix, MixParams};
 use kong_looker_proto::v1::{self, Drops};
 use prost::Message;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts the bytes the process holds, to report what the builder holds.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: as the caller promised for `layout`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as the caller promised for `ptr` and `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// Where a batch's bytes went.
 #[derive(Default)]
@@ -54,7 +85,8 @@ impl Split {
                 + column(|r| &mut r.request_bytes, &mut r)
                 + column(|r| &mut r.response_bytes, &mut r);
             self.columns[3] += column(|r| &mut r.identity, &mut r);
-            self.columns[4] += column(|r| &mut r.client, &mut r);
+            self.columns[4] +=
+                column(|r| &mut r.client, &mut r) + column(|r| &mut r.client_inline, &mut r);
             self.columns[5] += column(|r| &mut r.agent, &mut r);
             self.columns[6] += r.encoded_len();
         }
@@ -82,16 +114,16 @@ impl Split {
 
 fn main() {
     println!(
-        "| cardinality (consumers / addresses) | dictionary cap | requests/s | B/record | columns: time | endpoint+outcome | latencies+sizes | identity | client | agent | dictionary: addresses | other strings | endpoints | identities | agents+outcomes | header and framing | new generations |"
+        "| cardinality (consumers / addresses) | dictionary cap | requests/s | B/record | columns: time | endpoint+outcome | latencies+sizes | identity | client | agent | dictionary: addresses | other strings | endpoints | identities | agents+outcomes | header and framing | new generations | builder's memory, peak |"
     );
     println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (name, consumers, addresses) in CARDINALITIES {
-        let caps: &[u64] = if consumers > 2_000 { &[1, 8] } else { &[1] };
+        let caps: &[u64] = if consumers > 2_000 { &[6, 8, 10, 12] } else { &[1] };
         for (&cap_mib, rate) in caps
             .iter()
-            .flat_map(|c| [100usize, 1_000, 10_000].map(move |r| (c, r)))
+            .flat_map(|c| [1_000usize].map(move |r| (c, r)))
         {
             let mut mix = Mix::new(MixParams {
                 consumers,
@@ -105,14 +137,17 @@ fn main() {
                 filter_version: env!("CARGO_PKG_VERSION").into(),
                 kong_version: "3.10.0".into(),
             };
+            let total = (rate * 1800).min(1_000_000);
+            let requests = mix.take_requests(total);
+            let baseline = LIVE.load(Ordering::Relaxed);
             let mut builder = BatchBuilder::new(
                 &producer,
                 BuilderOptions {
                     max_dictionary_bytes: cap_mib << 20,
+                    inline_addresses: std::env::var_os("NO_INLINE").is_none(),
                     ..BuilderOptions::default()
                 },
             );
-            let total = (rate * 1800).min(1_000_000);
             let mut split = Split::default();
             let mut opened_ms = None;
             let mut in_batch = 0usize;
@@ -128,7 +163,8 @@ fn main() {
                 generation = sealed.ack.generation;
                 builder.acknowledge(sealed.ack);
             };
-            for (i, r) in mix.take_requests(total).iter().enumerate() {
+            let mut peak = 0usize;
+            for (i, r) in requests.iter().enumerate() {
                 let record = mix.record(r);
                 let t = record.started_at_ms;
                 let open = *opened_ms.get_or_insert(t);
@@ -139,15 +175,20 @@ fn main() {
                 }
                 builder.append(&record).expect("append");
                 in_batch += 1;
+                if i % 1000 == 0 {
+                    peak = peak.max(LIVE.load(Ordering::Relaxed).saturating_sub(baseline));
+                }
             }
             seal(&mut builder, in_batch, true, 0);
+            let probe = builder.seal(0, &Drops::default());
+            eprintln!("lens {:?} dict {} live {}", probe.ack.lens, builder.dictionary_bytes(), LIVE.load(Ordering::Relaxed) - baseline);
             let per = |n: usize| n as f64 / split.records as f64;
             let cols: usize = split.columns.iter().sum();
             let dict: usize = split.dictionary.iter().sum();
             let [c0, c1, c2, c3, c4, c5, _] = split.columns;
             let [d0, d1, d2, d3, d4] = split.dictionary;
             println!(
-                "| {name} ({consumers} / {addresses}) | {cap_mib} MiB | {rate} | **{:.1}** | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                "| {name} ({consumers} / {addresses}) | {cap_mib} MiB | {rate} | **{:.3}** | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.1} MiB |",
                 per(split.total),
                 per(c0),
                 per(c1),
@@ -162,6 +203,7 @@ fn main() {
                 per(d4),
                 per(split.total.saturating_sub(cols + dict)),
                 split.resets,
+                peak as f64 / f64::from(1 << 20),
             );
         }
     }

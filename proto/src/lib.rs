@@ -71,9 +71,15 @@ pub use reader::{BatchReader, DecodedBatch, Dictionary};
 pub use record::{AgentRef, AiRef, IdentityRef, Record, RouteRef};
 pub use row::{OwnedRow, Row};
 
-/// The newest schema revision this crate reads, and the one it writes for a
-/// batch that carries AI figures.
-pub const SCHEMA_REVISION: u32 = 2;
+/// The newest schema revision this crate reads.
+pub const SCHEMA_REVISION: u32 = INLINE_REVISION;
+
+/// The revision of a batch with client addresses inline
+/// (`Records.client_inline`), with or without AI figures.
+pub const INLINE_REVISION: u32 = 3;
+
+/// The revision of a batch with AI figures and no inline address.
+pub const AI_REVISION: u32 = 2;
 
 /// The revision of a batch without AI figures: what a collector that
 /// predates them reads.

@@ -48,6 +48,7 @@ fn valid() -> v1::Batch {
             trace_id: vec![],
             sample_weight: vec![],
             ai: None,
+            client_inline: vec![],
         }),
         dictionary: Some(v1::Dictionary {
             generation: 0,
@@ -205,10 +206,10 @@ fn header_errors_name_the_field() {
         DecodeError::Missing("schema_revision")
     );
     assert!(matches!(
-        err(|b| b.schema_revision = 3),
+        err(|b| b.schema_revision = 4),
         DecodeError::UnsupportedRevision {
-            got: 3,
-            supported: 2
+            got: 4,
+            supported: 3
         }
     ));
     assert_eq!(err(|b| b.producer = None), DecodeError::Missing("producer"));
@@ -572,4 +573,60 @@ fn ai_errors_name_the_column() {
     assert!(ai_err(|a| a.calls = vec![2_000_000]).contains("records.ai.calls[0]"));
     let dangling = ai_err(|a| a.mcp_tool = vec![99]);
     assert!(dangling.contains("strings"), "{dangling}");
+}
+
+/// The valid batch at revision 3: record 0 has an inline IPv6 address,
+/// record 1 the dictionary's string 4 (shifted to 6).
+fn with_inline() -> v1::Batch {
+    let mut b = valid();
+    b.schema_revision = 3;
+    let r = records(&mut b);
+    r.client = vec![2, 6];
+    r.client_inline = "2001:db8::7"
+        .parse::<std::net::Ipv6Addr>()
+        .unwrap()
+        .octets()
+        .to_vec();
+    b
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn inline_addresses_read_as_their_text_beside_shifted_ids() {
+    let (batch, dict) = reader()
+        .decode_standalone(&with_inline().encode_to_vec())
+        .unwrap();
+    let clients: Vec<_> = batch.rows(&dict).unwrap().map(|r| r.client_address).collect();
+    assert_eq!(clients, [Some("2001:db8::7"), Some("203.0.113.7")]);
+    let mut b = with_inline();
+    let r = records(&mut b);
+    r.client = vec![1, 0];
+    r.client_inline = vec![198, 51, 100, 9];
+    let (batch, dict) = reader().decode_standalone(&b.encode_to_vec()).unwrap();
+    let clients: Vec<_> = batch.rows(&dict).unwrap().map(|r| r.client_address).collect();
+    assert_eq!(clients, [Some("198.51.100.9"), None]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn inline_address_errors_name_the_column() {
+    let inline_err = |mutate: fn(&mut v1::Batch)| {
+        let mut b = with_inline();
+        mutate(&mut b);
+        read(&b).unwrap_err().to_string()
+    };
+    let e = inline_err(|b| b.schema_revision = 2);
+    assert!(e.contains("records.client_inline: needs schema_revision 3"), "{e}");
+    let e = inline_err(|b| records(b).client = vec![2, 2]);
+    assert!(e.contains("ends inside the address of record 1"), "{e}");
+    let e = inline_err(|b| records(b).client = vec![1, 6]);
+    assert!(e.contains("12 bytes left after the last address"), "{e}");
+    let e = inline_err(|b| records(b).client = vec![2, 7]);
+    assert!(e.contains("records.client or ai[1]"), "{e}");
+    let e = inline_err(|b| {
+        let r = records(b);
+        *r = v1::Records {
+            client_inline: std::mem::take(&mut r.client_inline),
+            ..Default::default()
+        };
+    });
+    assert!(e.contains("addresses in a batch without records"), "{e}");
 }

@@ -40,6 +40,11 @@ fn text() -> impl Strategy<Value = String> {
         1 => any::<String>(),
         1 => "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         1 => "[0-9a-f]{32}",
+        // Addresses: the builder may send these inline, and the odd forms
+        // (leading zeros, upper case) must stay strings.
+        2 => any::<std::net::IpAddr>().prop_map(|ip| ip.to_string()),
+        1 => "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+        1 => "[0-9A-F]{1,4}::[0-9a-f]{1,4}",
         // Past the 2,048-byte limit, with two-byte characters across it.
         1 => (2040usize..2060).prop_map(|n| format!("a{}", "é".repeat(n / 2))),
     ]

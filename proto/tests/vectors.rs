@@ -34,7 +34,13 @@ fn producer() -> Producer {
 /// The vectors, built from fixed inputs with today's builder.
 fn build() -> Vec<(&'static str, SealedBatch)> {
     let mut out = Vec::new();
-    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    // These vectors predate inline addresses (revision 3) and keep their
+    // revision-1 and -2 bytes; the last two have addresses inline.
+    let options = BuilderOptions {
+        inline_addresses: false,
+        ..BuilderOptions::default()
+    };
+    let mut builder = BatchBuilder::new(&producer(), options.clone());
     let mut mix = Mix::new(MixParams {
         seed: 2026,
         request_ids: true,
@@ -76,7 +82,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
     };
     out.push(("mix_after_abandoned", builder.seal(CUT + 3000, &drops)));
 
-    let mut edge = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut edge = BatchBuilder::new(&producer(), options.clone());
     let groups = ["gold", "", "partners"];
     let long = "é".repeat(1100);
     let records = [
@@ -160,7 +166,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
 
     // Revision 2: AI figures on some records (a streamed chat completion, a
     // semantic-cache hit, an MCP tool call); the others carry none.
-    let mut ai = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut ai = BatchBuilder::new(&producer(), options);
     let chat = AiRef {
         provider: "openai",
         request_model: "gpt-4o",
@@ -210,6 +216,24 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
         .unwrap();
     }
     out.push(("ai_figures", ai.seal(CUT, &v1::Drops::default())));
+
+    // Revision 3: a fresh producer sends the addresses it meets for the
+    // first time inline and defines those it meets again; the second batch
+    // mixes ids, inline IPv4 and IPv6, and the mix's few AI records.
+    let mut inline = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut mix = Mix::new(MixParams {
+        seed: 2027,
+        ai_share: 0.05,
+        ..MixParams::default()
+    });
+    for name in ["inline_first", "inline_second"] {
+        for r in mix.take_requests(150) {
+            inline.append(&mix.record(&r)).unwrap();
+        }
+        let sealed = inline.seal(CUT, &v1::Drops::default());
+        inline.acknowledge(sealed.ack);
+        out.push((name, sealed));
+    }
     out
 }
 
@@ -264,7 +288,7 @@ fn read(vectors: &[(&str, Vec<u8>)]) -> Vec<Value> {
             let batch = reader.decode(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             // Each vector set starts a fresh producer dictionary.
             let dict = dicts.entry(batch.instance_id).or_insert_with(|| Dictionary::new(0));
-            if *name == "edge_cases" || *name == "ai_figures" {
+            if ["edge_cases", "ai_figures", "inline_first"].contains(name) {
                 *dict = Dictionary::new(0);
             }
             dict.apply(&batch, reader.limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -318,6 +342,17 @@ fn committed_vectors_read_to_committed_rows_and_the_builder_reproduces_them() {
         expected,
         "committed bytes no longer read to the committed rows"
     );
+    // The revision-3 vectors exercise every kind of client value.
+    for (name, bytes) in committed.iter().filter(|(n, _)| n.starts_with("inline_")) {
+        use prost::Message;
+        let batch = v1::Batch::decode(bytes.as_slice()).unwrap();
+        assert_eq!(batch.schema_revision, 3, "{name}");
+        let client = batch.records.unwrap().client;
+        for kind in [1, 2] {
+            assert!(client.contains(&kind), "{name}: no client value {kind}");
+        }
+        assert!(client.iter().any(|&c| c >= 3), "{name}: no client id");
+    }
     for ((name, sealed), (_, bytes)) in built.iter().zip(&committed) {
         assert!(
             sealed.bytes == *bytes,

@@ -1,18 +1,21 @@
 //! The producer's session dictionary: the five tables of one generation,
-//! interning each record's repeated values to ids, and writing the
-//! definitions a batch must carry.
+//! interning each record's repeated values to ids (or, for a client address
+//! not yet worth an entry, handing it back to travel inline), and writing
+//! the definitions a batch must carry.
 
 use core::hash::BuildHasher;
+use core::net::IpAddr;
 use std::cell::Cell;
 
 use foldhash::fast::FixedState;
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
 
-use super::table::{Entry, Table};
+use super::admission::Admission;
+use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
-use crate::coding::parse_canonical_uuid;
+use crate::coding::{parse_canonical_address, parse_canonical_uuid};
 use crate::limits::{MAX_GROUPS, MAX_STRING_BYTES};
 use crate::record::{AgentRef, IdentityRef, Record};
 use crate::v1;
@@ -23,11 +26,9 @@ pub(super) struct ProducerDictionary {
     /// Lookup keys are written here, reused across appends.
     scratch: Vec<u8>,
     pub(super) generation: u32,
-    /// Bytes of the lookup keys the endpoint and identity tables hold: an
-    /// identity's key carries its strings, groups included, so it can far
-    /// outweigh the ids the batches carry for it.
-    key_bytes: u64,
     strings: Table<Str>,
+    /// The string table's texts.
+    texts: Texts,
     endpoints: Table<EndpointKey>,
     identities: Table<IdentityEntry>,
     agents: Table<AgentKey>,
@@ -36,20 +37,31 @@ pub(super) struct ProducerDictionary {
     /// worked out for: the outbox asks after every record, and the answer
     /// changes only when an entry is defined or acknowledged.
     body_len_memo: Cell<Option<(u32, TableLens, TableLens, usize)>>,
+    /// Client addresses met once; `None` when addresses are always defined.
+    /// It outlives generations: it tracks traffic, not ids.
+    admission: Option<Admission>,
+}
+
+/// A record's client address: a string id, or raw bytes for the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Client {
+    Id(u32),
+    Inline(IpAddr),
 }
 
 impl ProducerDictionary {
-    pub(super) fn new(state: FixedState) -> Self {
+    pub(super) fn new(state: FixedState, inline_addresses: bool) -> Self {
         ProducerDictionary {
-            state,
+            admission: inline_addresses.then(Admission::new),
+            state: state.clone(),
             scratch: Vec::with_capacity(512),
             generation: 0,
-            key_bytes: 0,
-            strings: Table::new(3),
-            endpoints: Table::new(5),
-            identities: Table::new(7),
-            agents: Table::new(9),
-            outcomes: Table::new(11),
+            strings: Table::new(3, state.clone()),
+            texts: Texts::default(),
+            endpoints: Table::new(5, state.clone()),
+            identities: Table::new(7, state.clone()),
+            agents: Table::new(9, state.clone()),
+            outcomes: Table::new(11, state.clone()),
             body_len_memo: Cell::new(None),
         }
     }
@@ -60,12 +72,47 @@ impl ProducerDictionary {
         }
         let s = truncate(s, MAX_STRING_BYTES);
         let hash = self.state.hash_one(s);
-        if let Some(id) = self.strings.find(hash, |e| &*e.0 == s) {
-            return Ok(id);
+        match self.find_string(hash, s) {
+            Some(id) => Ok(id),
+            None => self.insert_string(hash, s),
         }
+    }
+
+    fn find_string(&self, hash: u64, s: &str) -> Option<u32> {
+        let texts = &self.texts;
+        self.strings.find(hash, |e| texts.get(e.0) == s)
+    }
+
+    fn insert_string(&mut self, hash: u64, s: &str) -> Result<u32, AppendError> {
+        let span = self.texts.push(s).ok_or(AppendError::DictionaryFull)?;
         self.strings
-            .insert(hash, Str(s.into()))
+            .insert(hash, Str(span), &self.texts)
             .ok_or(AppendError::DictionaryFull)
+    }
+
+    /// The client address's string id; or, for an address met for the
+    /// first time lately, the address itself, to travel inline.
+    pub(super) fn client(&mut self, s: &str) -> Result<Client, AppendError> {
+        // The first strings of a generation get one-byte ids, and the
+        // addresses among them are the busiest: define those at once.
+        let Some(admission) = &mut self.admission.as_mut().filter(|_| self.strings.len() >= 127)
+        else {
+            return self.string(s).map(Client::Id);
+        };
+        if s.is_empty() || s.len() > MAX_STRING_BYTES {
+            return self.string(s).map(Client::Id);
+        }
+        let hash = self.state.hash_one(s);
+        let texts = &self.texts;
+        if let Some(id) = self.strings.find(hash, |e| texts.get(e.0) == s) {
+            return Ok(Client::Id(id));
+        }
+        if let Some(ip) = parse_canonical_address(s)
+            && !admission.met_again(hash)
+        {
+            return Ok(Client::Inline(ip));
+        }
+        self.insert_string(hash, s).map(Client::Id)
     }
 
     /// Interns each string of `strs` into `ids`; only on a miss of the
@@ -112,13 +159,9 @@ impl ProducerDictionary {
             strings: self.strings(&strs)?,
             method,
         };
-        let key_len = entry.key.len() as u64;
-        let id = self
-            .endpoints
-            .insert(hash, entry)
-            .ok_or(AppendError::DictionaryFull)?;
-        self.key_bytes = self.key_bytes.saturating_add(key_len);
-        Ok(id)
+        self.endpoints
+            .insert(hash, entry, &self.texts)
+            .ok_or(AppendError::DictionaryFull)
     }
 
     pub(super) fn outcome(
@@ -140,7 +183,7 @@ impl ProducerDictionary {
             return Ok(id);
         }
         self.outcomes
-            .insert(hash, key)
+            .insert(hash, key, &self.texts)
             .ok_or(AppendError::DictionaryFull)
     }
 
@@ -148,19 +191,20 @@ impl ProducerDictionary {
         let category = agent.category as i32;
         let name = truncate(agent.name, MAX_STRING_BYTES);
         let hash = self.state.hash_one((category, name));
-        let strings = &self.strings;
+        let (strings, texts) = (&self.strings, &self.texts);
         let found = self.agents.find(hash, |e| {
-            e.category == category && str_eq(strings, e.name, name)
+            e.category == category && str_eq(strings, texts, e.name, name)
         });
         if let Some(id) = found {
             return Ok(id);
         }
         let entry = AgentKey {
+            hash,
             category,
             name: self.string(name)?,
         };
         self.agents
-            .insert(hash, entry)
+            .insert(hash, entry, &self.texts)
             .ok_or(AppendError::DictionaryFull)
     }
 
@@ -196,30 +240,37 @@ impl ProducerDictionary {
             strs: strs.iter().copied().chain(groups()),
         };
         let hash = key.hash(&self.state, &mut self.scratch);
-        let key_bytes = &self.scratch;
-        if let Some(found) = self.identities.find(hash, |e| *e.key == **key_bytes) {
+        let (strings, texts) = (&self.strings, &self.texts);
+        let same = |e: &IdentityEntry| {
+            (e.auth_method, e.trust, e.anonymous) == (auth_method, trust, id.anonymous)
+                && e.strings
+                    .iter()
+                    .zip(&strs)
+                    .all(|(&sid, s)| str_eq(strings, texts, sid, s))
+                && e.groups.len() == groups().count()
+                && e.groups
+                    .iter()
+                    .zip(groups())
+                    .all(|(&sid, s)| str_eq(strings, texts, sid, s))
+        };
+        if let Some(found) = self.identities.find(hash, same) {
             return Ok(found);
         }
-        let entry_key: Box<[u8]> = self.scratch.as_slice().into();
-        let key_len = entry_key.len() as u64;
         scratch.clear();
         for group in groups() {
             scratch.push(self.string(group)?);
         }
         let entry = IdentityEntry {
-            key: entry_key,
+            hash,
             auth_method,
             trust,
             anonymous: id.anonymous,
             strings: self.strings(&strs)?,
             groups: scratch.as_slice().into(),
         };
-        let id = self
-            .identities
-            .insert(hash, entry)
-            .ok_or(AppendError::DictionaryFull)?;
-        self.key_bytes = self.key_bytes.saturating_add(key_len);
-        Ok(id)
+        self.identities
+            .insert(hash, entry, &self.texts)
+            .ok_or(AppendError::DictionaryFull)
     }
 
     pub(super) fn lens(&self) -> TableLens {
@@ -259,10 +310,21 @@ impl ProducerDictionary {
         self.outcomes.set_acked(0);
     }
 
-    /// Roughly what the dictionary holds in memory: its definitions plus
-    /// the lookup keys. The builder starts a new generation past its cap.
+    /// What the dictionary holds in memory: its tables as allocated, with
+    /// their texts and lookup keys, and the admission table. The builder
+    /// starts a new generation past its cap.
     pub(super) fn memory_bytes(&self) -> u64 {
-        self.total_bytes().saturating_add(self.key_bytes)
+        [
+            self.strings.memory_bytes(),
+            self.texts.memory_bytes(),
+            self.endpoints.memory_bytes(),
+            self.identities.memory_bytes(),
+            self.agents.memory_bytes(),
+            self.outcomes.memory_bytes(),
+            self.admission.as_ref().map_or(0, Admission::memory_bytes),
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 
     pub(super) fn total_bytes(&self) -> u64 {
@@ -337,17 +399,17 @@ impl ProducerDictionary {
         }
         let [s0, e0, i0, a0, o0] = *from;
         let [s1, e1, i1, a1, o1] = *to;
-        encode_defs(&self.strings, 2, s0, s1, buf);
-        encode_defs(&self.endpoints, 4, e0, e1, buf);
-        encode_defs(&self.identities, 6, i0, i1, buf);
-        encode_defs(&self.agents, 8, a0, a1, buf);
-        encode_defs(&self.outcomes, 10, o0, o1, buf);
+        encode_defs(&self.strings, &self.texts, 2, s0, s1, buf);
+        encode_defs(&self.endpoints, &self.texts, 4, e0, e1, buf);
+        encode_defs(&self.identities, &self.texts, 6, i0, i1, buf);
+        encode_defs(&self.agents, &self.texts, 8, a0, a1, buf);
+        encode_defs(&self.outcomes, &self.texts, 10, o0, o1, buf);
     }
 
     pub(super) fn next_generation(&mut self) {
         self.generation = self.generation.wrapping_add(1);
-        self.key_bytes = 0;
         self.strings.clear();
+        self.texts.clear();
         self.endpoints.clear();
         self.identities.clear();
         self.agents.clear();
@@ -358,6 +420,7 @@ impl ProducerDictionary {
 /// Writes `*_from` and the definitions of ids `acked+1..=len`.
 fn encode_defs<T: Entry>(
     table: &Table<T>,
+    texts: &Texts,
     from_field: u32,
     acked: u32,
     len: u32,
@@ -370,7 +433,7 @@ fn encode_defs<T: Entry>(
     encode_key(from_field, WireType::Varint, buf);
     encode_varint(u64::from(from), buf);
     for entry in table.range(from, len) {
-        let msg = entry.to_msg();
+        let msg = entry.to_msg(texts);
         encode_key(from_field.saturating_add(1), WireType::LengthDelimited, buf);
         encode_varint(msg.encoded_len() as u64, buf);
         msg.encode_raw(buf);
@@ -378,9 +441,9 @@ fn encode_defs<T: Entry>(
 }
 
 /// True when string `id` is `s` (id 0 is the empty string).
-fn str_eq(strings: &Table<Str>, id: u32, s: &str) -> bool {
+fn str_eq(strings: &Table<Str>, texts: &Texts, id: u32, s: &str) -> bool {
     match strings.get(id) {
-        Some(e) => *e.0 == *s,
+        Some(e) => texts.get(e.0) == s,
         None => id == 0 && s.is_empty(),
     }
 }
@@ -406,15 +469,21 @@ impl<'a, I: Iterator<Item = &'a str> + Clone> LookupKey<'a, I> {
     }
 }
 
-struct Str(Box<str>);
+/// A string entry: where its text lies in [`Texts`].
+struct Str(Span);
 
 impl Entry for Str {
     type Msg = v1::Symbol;
 
-    fn to_msg(&self) -> v1::Symbol {
-        let value = match parse_canonical_uuid(&self.0) {
+    fn hash(&self, state: &FixedState, texts: &Texts) -> u64 {
+        state.hash_one(texts.get(self.0))
+    }
+
+    fn to_msg(&self, texts: &Texts) -> v1::Symbol {
+        let text = texts.get(self.0);
+        let value = match parse_canonical_uuid(text) {
             Some(bytes) => v1::symbol::Value::Uuid(bytes.to_vec()),
-            None => v1::symbol::Value::Text(self.0.to_string()),
+            None => v1::symbol::Value::Text(text.to_owned()),
         };
         v1::Symbol { value: Some(value) }
     }
@@ -433,7 +502,15 @@ struct EndpointKey {
 impl Entry for EndpointKey {
     type Msg = v1::Endpoint;
 
-    fn to_msg(&self) -> v1::Endpoint {
+    fn heap_bytes(&self) -> usize {
+        self.key.len()
+    }
+
+    fn hash(&self, state: &FixedState, _: &Texts) -> u64 {
+        state.hash_one(&*self.key)
+    }
+
+    fn to_msg(&self, _: &Texts) -> v1::Endpoint {
         let [
             route_id,
             route_name,
@@ -459,10 +536,12 @@ impl Entry for EndpointKey {
 }
 
 /// Strings in order: consumer id, username, custom id, credential, subject,
-/// issuer, client id.
+/// issuer, client id. Unlike an endpoint, an identity keeps no lookup key:
+/// there can be hundreds of thousands, and their strings are in the string
+/// table already, so a lookup compares through it.
 struct IdentityEntry {
-    /// The lookup key, as for [`EndpointKey`].
-    key: Box<[u8]>,
+    /// Its lookup key's hash: the key itself is not kept.
+    hash: u64,
     auth_method: i32,
     trust: i32,
     anonymous: bool,
@@ -473,7 +552,15 @@ struct IdentityEntry {
 impl Entry for IdentityEntry {
     type Msg = v1::Identity;
 
-    fn to_msg(&self) -> v1::Identity {
+    fn heap_bytes(&self) -> usize {
+        self.groups.len().saturating_mul(4)
+    }
+
+    fn hash(&self, _: &FixedState, _: &Texts) -> u64 {
+        self.hash
+    }
+
+    fn to_msg(&self, _: &Texts) -> v1::Identity {
         let [
             consumer_id,
             consumer_username,
@@ -500,6 +587,8 @@ impl Entry for IdentityEntry {
 }
 
 struct AgentKey {
+    /// Hashed with the name's text, which lives in the string table.
+    hash: u64,
     category: i32,
     name: u32,
 }
@@ -507,7 +596,11 @@ struct AgentKey {
 impl Entry for AgentKey {
     type Msg = v1::Agent;
 
-    fn to_msg(&self) -> v1::Agent {
+    fn hash(&self, _: &FixedState, _: &Texts) -> u64 {
+        self.hash
+    }
+
+    fn to_msg(&self, _: &Texts) -> v1::Agent {
         v1::Agent {
             category: self.category,
             name: self.name,
@@ -524,7 +617,11 @@ struct OutcomeKey {
 impl Entry for OutcomeKey {
     type Msg = v1::Outcome;
 
-    fn to_msg(&self) -> v1::Outcome {
+    fn hash(&self, state: &FixedState, _: &Texts) -> u64 {
+        state.hash_one(*self)
+    }
+
+    fn to_msg(&self, _: &Texts) -> v1::Outcome {
         v1::Outcome {
             status: self.status,
             source: self.source,

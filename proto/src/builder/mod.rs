@@ -12,13 +12,15 @@
 //! committed, and [`BatchBuilder::reset_acknowledgements`] forgets it all when
 //! the collector says it lost the dictionary.
 
+mod admission;
 mod ai;
 mod dictionary;
 mod table;
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
-use dictionary::ProducerDictionary;
+use dictionary::{Client, ProducerDictionary};
 
 use foldhash::fast::FixedState;
 use prost::Message;
@@ -32,25 +34,30 @@ use crate::limits::{
 };
 use crate::record::Record;
 use crate::v1;
-use crate::{BASE_REVISION, SCHEMA_REVISION, TableLens};
+use crate::{AI_REVISION, BASE_REVISION, INLINE_REVISION, TableLens};
 
 /// Builder settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuilderOptions {
-    /// Size of the dictionary, in bytes, past which the builder starts a new
-    /// generation after the next batch: its encoded definitions plus the
-    /// lookup keys it holds. The builder's memory is about twice this.
+    /// Memory of the dictionary, in bytes, past which the builder starts a
+    /// new generation after the next batch: its tables as allocated, with
+    /// their texts and lookup keys.
     pub max_dictionary_bytes: u64,
     /// Seed for the dictionary's hash tables. Draw it at random per instance
     /// so that clients cannot aim for hash collisions.
     pub hash_seed: u64,
+    /// Send a client address met for the first time lately as raw bytes in
+    /// its record (`Records.client_inline`, revision 3) rather than define
+    /// it. Off, every batch stays readable by a revision-2 collector.
+    pub inline_addresses: bool,
 }
 
 impl Default for BuilderOptions {
     fn default() -> Self {
         BuilderOptions {
-            max_dictionary_bytes: 1024 * 1024,
+            max_dictionary_bytes: 16 * 1024 * 1024,
             hash_seed: 0,
+            inline_addresses: true,
         }
     }
 }
@@ -127,7 +134,10 @@ impl BatchBuilder {
     /// A builder whose first batch has sequence 1 and dictionary generation 0.
     pub fn new(producer: &Producer, options: BuilderOptions) -> Self {
         BatchBuilder {
-            dict: ProducerDictionary::new(FixedState::with_seed(options.hash_seed)),
+            dict: ProducerDictionary::new(
+                FixedState::with_seed(options.hash_seed),
+                options.inline_addresses,
+            ),
             options,
             producer: encode_producer(producer),
             next_sequence: 1,
@@ -203,7 +213,7 @@ impl BatchBuilder {
             Some(id) => self.dict.identity(id, &mut self.scratch_groups)?,
             None => 0,
         };
-        let client = self.dict.string(r.client_address)?;
+        let client = self.dict.client(r.client_address)?;
         let agent = match &r.agent {
             Some(agent) => self.dict.agent(agent)?,
             None => 0,
@@ -237,7 +247,7 @@ impl BatchBuilder {
         put_varint(r.request_bytes.min(MAX_SIZE_BYTES), &mut c.request_bytes);
         put_varint(r.response_bytes.min(MAX_SIZE_BYTES), &mut c.response_bytes);
         put_varint(u64::from(identity), &mut c.identity);
-        put_varint(u64::from(client), &mut c.client);
+        c.push_client(client);
         put_varint(u64::from(agent), &mut c.agent);
         push_id(&mut c.request_id, 13, index, r.request_id);
         push_id(&mut c.trace_id, 14, index, r.trace_id);
@@ -499,7 +509,14 @@ struct Columns {
     request_bytes: Vec<u8>,
     response_bytes: Vec<u8>,
     identity: Vec<u8>,
+    /// The client column as revision 1 writes it, and as revision 3 does
+    /// (ids shifted past the two inline markers): which one a batch sends
+    /// is known only at the end, and a batch without inline addresses must
+    /// stay byte for byte what an older collector reads.
     client: Vec<u8>,
+    client_shifted: Vec<u8>,
+    /// Raw bytes of the inline addresses, in record order.
+    client_inline: Vec<u8>,
     agent: Vec<u8>,
     /// Whole `Id` elements with their keys, or `None` while no record had one.
     request_id: Option<Vec<u8>>,
@@ -511,13 +528,33 @@ struct Columns {
 }
 
 impl Columns {
-    /// The schema revision the batch needs: AI figures are revision 2.
+    /// The schema revision the batch needs: AI figures are revision 2,
+    /// inline addresses 3.
     fn revision(&self) -> u32 {
-        if self.ai.is_empty() {
-            BASE_REVISION
+        if !self.client_inline.is_empty() {
+            INLINE_REVISION
+        } else if !self.ai.is_empty() {
+            AI_REVISION
         } else {
-            SCHEMA_REVISION
+            BASE_REVISION
         }
+    }
+
+    fn push_client(&mut self, client: Client) {
+        let (id, shifted) = match client {
+            Client::Id(0) => (0, 0),
+            Client::Id(id) => (id, u64::from(id) + 2),
+            Client::Inline(IpAddr::V4(ip)) => {
+                self.client_inline.extend_from_slice(&ip.octets());
+                (0, 1)
+            }
+            Client::Inline(IpAddr::V6(ip)) => {
+                self.client_inline.extend_from_slice(&ip.octets());
+                (0, 2)
+            }
+        };
+        put_varint(u64::from(id), &mut self.client);
+        put_varint(shifted, &mut self.client_shifted);
     }
 
     /// The packed varint columns with their field numbers.
@@ -531,7 +568,14 @@ impl Columns {
             (8, &self.request_bytes),
             (9, &self.response_bytes),
             (10, &self.identity),
-            (11, &self.client),
+            (
+                11,
+                if self.client_inline.is_empty() {
+                    &self.client
+                } else {
+                    &self.client_shifted
+                },
+            ),
             (12, &self.agent),
         ]
     }
@@ -555,6 +599,9 @@ impl Columns {
         }
         if !self.ai.is_empty() {
             len.delimited(16, self.ai.body_len());
+        }
+        if !self.client_inline.is_empty() {
+            len.delimited(17, self.client_inline.len());
         }
         len.0
     }
@@ -584,6 +631,11 @@ impl Columns {
             encode_varint(self.ai.body_len() as u64, buf);
             self.ai.encode_body(buf);
         }
+        if !self.client_inline.is_empty() {
+            encode_key(17, WireType::LengthDelimited, buf);
+            encode_varint(self.client_inline.len() as u64, buf);
+            buf.extend_from_slice(&self.client_inline);
+        }
     }
 
     /// Empties the batch, keeping the buffers' capacity.
@@ -601,6 +653,8 @@ impl Columns {
             &mut self.response_bytes,
             &mut self.identity,
             &mut self.client,
+            &mut self.client_shifted,
+            &mut self.client_inline,
             &mut self.agent,
         ] {
             column.clear();

@@ -75,7 +75,11 @@ struct Columns {
     request_bytes: Vec<u64>,
     response_bytes: Vec<u64>,
     identity: Vec<u32>,
+    /// String ids; 0 for an inline address as well as for none.
     client: Vec<u32>,
+    /// Inline addresses: (record index, range of `client_text`).
+    client_inline: Vec<(u32, core::ops::Range<usize>)>,
+    client_text: String,
     agent: Vec<u32>,
     request_id: Vec<v1::Id>,
     trace_id: Vec<v1::Id>,
@@ -324,6 +328,12 @@ impl BatchReader {
                 format!("needs schema_revision 2, the batch says {revision}"),
             ));
         }
+        if !r.client_inline.is_empty() && revision < 3 {
+            return Err(DecodeError::invalid(
+                "records.client_inline",
+                format!("needs schema_revision 3, the batch says {revision}"),
+            ));
+        }
         if count > MAX_RECORDS {
             return Err(DecodeError::TooManyRecords {
                 count,
@@ -359,9 +369,16 @@ impl BatchReader {
             }
         }
         if n == 0 {
+            if !r.client_inline.is_empty() {
+                return Err(DecodeError::invalid(
+                    "records.client_inline",
+                    "addresses in a batch without records",
+                ));
+            }
             return Ok(Columns::default());
         }
         self.check_time("records.base_time_ms", r.base_time_ms)?;
+        let (client, client_inline, client_text) = clients(r.client, &r.client_inline)?;
 
         let mut started_at_ms = Vec::with_capacity(n);
         let mut latency_total_us = Vec::with_capacity(n);
@@ -435,7 +452,7 @@ impl BatchReader {
         let max = |v: &[u32]| v.iter().copied().max().unwrap_or(0);
         let ai_strings = ai.iter().flat_map(|(_, f)| f.strings()).max().unwrap_or(0);
         let max_ref = [
-            max(&r.client).max(ai_strings),
+            max(&client).max(ai_strings),
             max(&r.endpoint),
             max(&r.identity),
             max(&r.agent),
@@ -450,7 +467,9 @@ impl BatchReader {
             request_bytes: r.request_bytes,
             response_bytes: r.response_bytes,
             identity: r.identity,
-            client: r.client,
+            client,
+            client_inline,
+            client_text,
             agent: r.agent,
             request_id: r.request_id,
             trace_id: r.trace_id,
@@ -459,6 +478,65 @@ impl BatchReader {
             max_ref,
         })
     }
+}
+
+/// Inline client addresses and the column's ids, as `Records.client`'s
+/// comment describes: unchanged without `client_inline`, shifted by two
+/// with it, where 1 and 2 take the next 4 or 16 bytes.
+#[allow(clippy::type_complexity)]
+fn clients(
+    column: Vec<u32>,
+    inline: &[u8],
+) -> Result<(Vec<u32>, Vec<(u32, core::ops::Range<usize>)>, String), DecodeError> {
+    use core::fmt::Write;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    if inline.is_empty() {
+        return Ok((column, Vec::new(), String::new()));
+    }
+    let mut ids = Vec::with_capacity(column.len());
+    let mut spans = Vec::new();
+    let mut text = String::new();
+    let mut rest = inline;
+    let short = |i: usize| {
+        DecodeError::invalid(
+            "records.client_inline",
+            format!("ends inside the address of record {i}"),
+        )
+    };
+    for (i, value) in column.into_iter().enumerate() {
+        let ip = match value {
+            0 => {
+                ids.push(0);
+                continue;
+            }
+            1 => {
+                let (bytes, tail) = rest.split_first_chunk::<4>().ok_or_else(|| short(i))?;
+                rest = tail;
+                std::net::IpAddr::V4(Ipv4Addr::from(*bytes))
+            }
+            2 => {
+                let (bytes, tail) = rest.split_first_chunk::<16>().ok_or_else(|| short(i))?;
+                rest = tail;
+                std::net::IpAddr::V6(Ipv6Addr::from(*bytes))
+            }
+            id => {
+                ids.push(id - 2);
+                continue;
+            }
+        };
+        let start = text.len();
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{ip}");
+        spans.push((u32::try_from(i).unwrap_or(u32::MAX), start..text.len()));
+        ids.push(0);
+    }
+    if !rest.is_empty() {
+        return Err(DecodeError::invalid(
+            "records.client_inline",
+            format!("{} bytes left after the last address", rest.len()),
+        ));
+    }
+    Ok((ids, spans, text))
 }
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), DecodeError> {
@@ -627,7 +705,13 @@ impl DecodedBatch {
             subject: s(identity.subject),
             issuer: s(identity.issuer),
             client_id: s(identity.client_id),
-            client_address: s(at(&c.client)),
+            client_address: c
+                .client_inline
+                .binary_search_by_key(&i, |(index, _)| *index as usize)
+                .ok()
+                .and_then(|k| c.client_inline.get(k))
+                .and_then(|(_, span)| c.client_text.get(span.clone()))
+                .or_else(|| s(at(&c.client))),
             agent_category: has_agent.then(|| {
                 agent_category_name(
                     AgentCategory::try_from(agent.category).unwrap_or(AgentCategory::Unspecified),
