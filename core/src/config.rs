@@ -47,6 +47,10 @@ pub struct Config {
     /// Cap on buffered plus pending batch bytes in one worker; default
     /// [`Config::MAX_BUFFER_BYTES`].
     pub max_buffer_bytes: u32,
+    /// Cap on the session dictionary's memory in one worker; default
+    /// [`Config::MAX_DICTIONARY_BYTES`]. Past it the dictionary starts
+    /// again, and the next batches define again what they use.
+    pub max_dictionary_bytes: u32,
     /// Fraction of requests recorded, in (0, 1], default 1. 5xx, 401 and
     /// 403 are always recorded; kept records carry the weight 1/rate.
     pub sample_rate: f64,
@@ -81,6 +85,13 @@ impl Config {
     pub const MAX_BUFFER_BYTES: u32 = 4 * 1024 * 1024;
     /// Bounds of `max_buffer_bytes`.
     const MAX_BUFFER_BYTES_RANGE: RangeInclusive<u32> = 64 * 1024..=1024 * 1024 * 1024;
+    /// Default of `max_dictionary_bytes`: room for tens of thousands of
+    /// consumers and a couple of hundred thousand client addresses
+    /// (`bench/RESULTS.md`, production cardinality). Traffic of lower
+    /// cardinality holds only what it uses.
+    pub const MAX_DICTIONARY_BYTES: u32 = 16 * 1024 * 1024;
+    /// Bounds of `max_dictionary_bytes`.
+    const MAX_DICTIONARY_BYTES_RANGE: RangeInclusive<u32> = 64 * 1024..=1024 * 1024 * 1024;
 
     /// Parses and checks a config.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -104,6 +115,10 @@ impl Config {
             workspace: doc.string("workspace", "")?,
             batch: BatchConfig::read(doc.object("batch")?)?,
             max_buffer_bytes: doc.whole("max_buffer_bytes", Config::MAX_BUFFER_BYTES)?,
+            max_dictionary_bytes: doc.whole(
+                "max_dictionary_bytes",
+                Config::MAX_DICTIONARY_BYTES,
+            )?,
             sample_rate: doc.number("sample_rate", 1.0)?,
             request_id: doc.boolean("request_id", false)?,
             ai_model_header: doc.boolean("ai_model_header", false)?,
@@ -133,6 +148,11 @@ impl Config {
             "max_buffer_bytes",
             self.max_buffer_bytes,
             Config::MAX_BUFFER_BYTES_RANGE,
+        )?;
+        range(
+            "max_dictionary_bytes",
+            self.max_dictionary_bytes,
+            Config::MAX_DICTIONARY_BYTES_RANGE,
         )?;
         if self.max_buffer_bytes < self.batch.max_bytes {
             return fail(

@@ -63,6 +63,8 @@ pub struct Limits {
     pub max_retry_age_ms: i64,
     /// Cap on open plus pending bytes.
     pub max_buffer_bytes: usize,
+    /// Cap on the session dictionary's memory.
+    pub max_dictionary_bytes: u64,
     /// Timeout given to each call, ms.
     pub timeout_ms: i64,
     /// The host keeps batches on disk: hand over, rather than drop, the
@@ -82,6 +84,7 @@ impl Limits {
             max_in_flight: usize_of(b.max_in_flight),
             max_retry_age_ms: i64::from(b.max_retry_age_ms),
             max_buffer_bytes: usize_of(config.max_buffer_bytes),
+            max_dictionary_bytes: u64::from(config.max_dictionary_bytes),
             timeout_ms: i64::from(config.timeout_ms),
             spill: false,
         }
@@ -310,19 +313,15 @@ impl Outbox {
     /// An empty outbox for `producer`; `seed` drives the retry jitter and
     /// the dictionary's hash seed.
     pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
-        // The dictionary (definitions plus lookup keys) is bounded apart
-        // from the batches, at a quarter of their cap; the builder holds
-        // about twice that. Too small a bound costs wire bytes: each new
-        // generation defines again what the batches use.
-        let max_dictionary_bytes = u64::try_from(limits.max_buffer_bytes / 4)
-            .unwrap_or(u64::MAX)
-            .max(16 * 1024);
+        // Too small a dictionary costs wire bytes: each new generation
+        // defines again what the batches use.
         Outbox {
             builder: BatchBuilder::new(
                 producer,
                 BuilderOptions {
-                    max_dictionary_bytes,
+                    max_dictionary_bytes: limits.max_dictionary_bytes,
                     hash_seed: seed,
+                    ..BuilderOptions::default()
                 },
             ),
             limits,
@@ -872,6 +871,7 @@ mod tests {
             max_in_flight: 2,
             max_retry_age_ms: 60_000,
             max_buffer_bytes: 4 << 20,
+            max_dictionary_bytes: 16 << 20,
             timeout_ms: 5000,
             spill: false,
         }

@@ -61,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
             max_in_flight: 1,
             max_retry_age_ms: 1000,
             max_buffer_bytes: 65536,
+            max_dictionary_bytes: 65536,
             timeout_ms: 100,
             spill: false,
         },

@@ -115,6 +115,7 @@ pub fn outbox() -> Outbox {
         max_in_flight: 4,
         max_retry_age_ms: 300_000,
         max_buffer_bytes: 64 << 20,
+        max_dictionary_bytes: 16 << 20,
         timeout_ms: 5000,
         spill: false,
     };
