@@ -115,10 +115,8 @@ impl Config {
             workspace: doc.string("workspace", "")?,
             batch: BatchConfig::read(doc.object("batch")?)?,
             max_buffer_bytes: doc.whole("max_buffer_bytes", Config::MAX_BUFFER_BYTES)?,
-            max_dictionary_bytes: doc.whole(
-                "max_dictionary_bytes",
-                Config::MAX_DICTIONARY_BYTES,
-            )?,
+            max_dictionary_bytes: doc
+                .whole("max_dictionary_bytes", Config::MAX_DICTIONARY_BYTES)?,
             sample_rate: doc.number("sample_rate", 1.0)?,
             request_id: doc.boolean("request_id", false)?,
             ai_model_header: doc.boolean("ai_model_header", false)?,

@@ -25,13 +25,13 @@
 use std::collections::VecDeque;
 
 use crate::config::Config;
-use kong_looker_proto::Record;
 use kong_looker_proto::builder::{
     AppendError, BatchBuilder, BuilderOptions, Producer, SealedBatch,
 };
 use kong_looker_proto::limits::MAX_ABANDONED;
 use kong_looker_proto::v1::Drops;
 use kong_looker_proto::wire;
+use kong_looker_proto::{INLINE_REVISION, Record};
 
 /// First retry delay.
 const BACKOFF_BASE_MS: i64 = 500;
@@ -100,13 +100,25 @@ pub enum Reply {
         status: u16,
         /// `Retry-After`, seconds.
         retry_after_s: Option<u32>,
-        /// The body names `unknown_dictionary`: the collector lost this
-        /// producer's dictionary.
-        unknown_dictionary: bool,
+        /// The error code in the body, where the producer acts on it.
+        code: ReplyCode,
     },
     /// No answer: connection refused, reset, timed out (Kong 3.9 calls
     /// back with `:dispatch_status`; on 3.8 the outbox's deadline fires).
     Failed,
+}
+
+/// The error codes of a collector's reply that a producer acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyCode {
+    /// None of the below.
+    Other,
+    /// A 409 naming `unknown_dictionary`: the collector lost this
+    /// producer's dictionary.
+    UnknownDictionary,
+    /// A 400 naming `unsupported_revision`: the collector predates the
+    /// batch's schema revision.
+    UnsupportedRevision,
 }
 
 /// What a reply means for the batch it answers. Decided in
@@ -118,6 +130,10 @@ pub enum Verdict {
     /// 409 `unknown_dictionary`: the collector lost this producer's
     /// dictionary; define it all again and resend at once.
     Redefine,
+    /// 400 `unsupported_revision`: the collector predates inline addresses;
+    /// write them as strings from now on, and resend at once. Final for a
+    /// batch without them.
+    Downgrade,
     /// 429 busy, 503 store down: come back when the collector says
     /// (`Some` ms), or after the backoff.
     Busy(Option<i64>),
@@ -138,9 +154,14 @@ impl Reply {
         match *self {
             Reply::Status { status, .. } if (200..300).contains(&status) => Verdict::Committed,
             Reply::Status {
-                unknown_dictionary: true,
+                code: ReplyCode::UnknownDictionary,
                 ..
             } => Verdict::Redefine,
+            Reply::Status {
+                code: ReplyCode::UnsupportedRevision,
+                status: 400,
+                ..
+            } => Verdict::Downgrade,
             Reply::Status {
                 status,
                 retry_after_s,
@@ -167,8 +188,9 @@ impl Reply {
     }
 
     /// What an answer says: its `:status` (none when the call failed),
-    /// `Retry-After`, and, for a 409 only, whether its body (read through
-    /// `body`, and only when small) names [`wire::UNKNOWN_DICTIONARY`].
+    /// `Retry-After`, and, for a 409 or a 400 only, whether its body (read
+    /// through `body`, and only when small) names
+    /// [`wire::UNKNOWN_DICTIONARY`] or [`wire::UNSUPPORTED_REVISION`].
     pub fn read(
         status: Option<&str>,
         retry_after: Option<&str>,
@@ -179,14 +201,24 @@ impl Reply {
         let Some(status) = status.and_then(|s| s.trim().parse::<u16>().ok()) else {
             return Reply::Failed;
         };
-        let code = wire::UNKNOWN_DICTIONARY.as_bytes();
-        let unknown_dictionary = status == 409
-            && body_size <= wire::MAX_ERROR_BODY_BYTES
-            && body().is_some_and(|b| b.windows(code.len()).any(|w| w == code));
+        let wanted = match status {
+            409 => Some((wire::UNKNOWN_DICTIONARY, ReplyCode::UnknownDictionary)),
+            400 => Some((wire::UNSUPPORTED_REVISION, ReplyCode::UnsupportedRevision)),
+            _ => None,
+        };
+        let code = wanted
+            .filter(|_| body_size <= wire::MAX_ERROR_BODY_BYTES)
+            .and_then(|(name, code)| {
+                let name = name.as_bytes();
+                body()
+                    .is_some_and(|b| b.windows(name.len()).any(|w| w == name))
+                    .then_some(code)
+            })
+            .unwrap_or(ReplyCode::Other);
         Reply::Status {
             status,
             retry_after_s: retry_after.and_then(|s| s.trim().parse().ok()),
-            unknown_dictionary,
+            code,
         }
     }
 }
@@ -561,12 +593,28 @@ impl Outbox {
                     p.next_try_ms = now_ms;
                 }
             }
+            Verdict::Downgrade if p.batch.revision == INLINE_REVISION => {
+                add(&mut self.stats.batches_failed, 1);
+                self.builder.stop_inlining();
+                let mut lost = Vec::new();
+                for p in self.pending.iter_mut() {
+                    if self.builder.deinline(&mut p.batch) != Ok(true) {
+                        lost.push(p.batch.sequence);
+                    }
+                }
+                for seq in lost {
+                    self.abandon(seq, Reason::DispatchFailed);
+                }
+                if let Some(p) = self.find(sequence) {
+                    p.next_try_ms = now_ms;
+                }
+            }
             Verdict::Busy(delay) => {
                 add(&mut self.stats.batches_failed, 1);
                 self.close(delay, now_ms);
                 self.retry_later(sequence, delay, now_ms);
             }
-            Verdict::Refused => {
+            Verdict::Refused | Verdict::Downgrade => {
                 add(&mut self.stats.batches_failed, 1);
                 self.abandon(sequence, Reason::DispatchFailed);
             }
@@ -614,7 +662,15 @@ impl Outbox {
                 true
             }
             // A spooled batch defines what it uses when it can; one that
-            // still misses a definition cannot be repaired any more.
+            // still misses a definition cannot be repaired any more, nor
+            // can one with addresses inline, but later ones will not have
+            // them.
+            Verdict::Downgrade => {
+                add(&mut self.stats.batches_failed, 1);
+                self.builder.stop_inlining();
+                self.lose(records, Reason::DispatchFailed);
+                true
+            }
             Verdict::Redefine | Verdict::Refused => {
                 add(&mut self.stats.batches_failed, 1);
                 self.lose(records, Reason::DispatchFailed);
@@ -896,7 +952,7 @@ mod tests {
         Reply::Status {
             status: 204,
             retry_after_s: None,
-            unknown_dictionary: false,
+            code: ReplyCode::Other,
         }
     }
 
@@ -904,7 +960,7 @@ mod tests {
         Reply::Status {
             status,
             retry_after_s: None,
-            unknown_dictionary: false,
+            code: ReplyCode::Other,
         }
     }
 
@@ -1019,7 +1075,7 @@ mod tests {
             Reply::Status {
                 status: 429,
                 retry_after_s: Some(7),
-                unknown_dictionary: false,
+                code: ReplyCode::Other,
             },
             T0,
         );
@@ -1124,7 +1180,7 @@ mod tests {
             Reply::Status {
                 status: 503,
                 retry_after_s: Some(7),
-                unknown_dictionary: false
+                code: ReplyCode::Other
             }
         );
         let body = br#"{"error":"unknown_dictionary","message":"..."}"#.to_vec();
@@ -1132,7 +1188,7 @@ mod tests {
         assert!(matches!(
             lost,
             Reply::Status {
-                unknown_dictionary: true,
+                code: ReplyCode::UnknownDictionary,
                 ..
             }
         ));
@@ -1146,6 +1202,104 @@ mod tests {
             status(409),
             "a large body is not read"
         );
+        let old = br#"{"error":"unsupported_revision","message":"..."}"#.to_vec();
+        assert_eq!(
+            Reply::read(Some("400"), None, old.len(), || Some(old.clone())),
+            Reply::Status {
+                status: 400,
+                retry_after_s: None,
+                code: ReplyCode::UnsupportedRevision
+            }
+        );
+        assert_eq!(
+            Reply::read(Some("422"), None, old.len(), never),
+            status(422),
+            "only a 400 names a revision"
+        );
+    }
+
+    /// A record from client address `i` (a distinct IPv4 address each).
+    fn from_address(i: u32, text: &mut String) -> Record<'_> {
+        use std::fmt::Write;
+        text.clear();
+        let [a, b, c, d] = (0x0a00_0000 + i).to_be_bytes();
+        let _ = write!(text, "{a}.{b}.{c}.{d}");
+        Record {
+            client_address: text,
+            ..record(i)
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_collector_that_predates_inline_addresses_gets_strings_and_nothing_is_lost() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        let mut text = String::new();
+        for i in 0..300 {
+            o.push(&from_address(i, &mut text), T0);
+        }
+        o.tick(T0 + 1000);
+        // A revision-2 collector: it refuses what it cannot read, and
+        // commits the rest.
+        let reader = BatchReader::default();
+        let mut dict = kong_looker_proto::Dictionary::new(0);
+        let (mut refused, mut rows) = (0, 0);
+        let mut now = T0 + 1000;
+        while o.pending_batches() > 0 {
+            for (_, t, bytes) in send_all(&mut o, now, &mut token) {
+                let reply = if v1_revision(&bytes) > 2 {
+                    refused += 1;
+                    let body = br#"{"error":"unsupported_revision"}"#.to_vec();
+                    Reply::read(Some("400"), None, body.len(), || Some(body.clone()))
+                } else {
+                    let batch = reader.decode(&bytes).unwrap();
+                    dict.apply(&batch, reader.limits()).unwrap();
+                    for row in batch.rows(&dict).unwrap() {
+                        assert!(row.client_address.is_some_and(|a| a.starts_with("10.")));
+                        rows += 1;
+                    }
+                    ok()
+                };
+                o.answered(t, reply, now);
+            }
+            now += 100;
+            assert!(now < T0 + 60_000);
+        }
+        assert!(refused > 0, "the first batches had addresses inline");
+        assert_eq!(rows, 300, "every record reached the old collector");
+        assert_eq!(o.stats().dropped.dispatch_failed, 0);
+        // Later batches keep their addresses as strings.
+        for i in 300..400 {
+            o.push(&from_address(i, &mut text), now);
+        }
+        o.tick(now + 1000);
+        let s = send_all(&mut o, now + 1000, &mut token);
+        assert_eq!(v1_revision(&s[0].2), 1);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn an_unsupported_revision_without_inline_addresses_is_final() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        for i in 0..100 {
+            o.push(&record(i), T0);
+        }
+        let s = send_all(&mut o, T0, &mut token);
+        assert_eq!(v1_revision(&s[0].2), 1);
+        let body = br#"{"error":"unsupported_revision"}"#.to_vec();
+        let reply = Reply::read(Some("400"), None, body.len(), || Some(body.clone()));
+        o.answered(s[0].1, reply, T0);
+        assert_eq!(o.pending_batches(), 0, "nothing to rewrite: dropped");
+        assert_eq!(o.stats().dropped.dispatch_failed, 100);
+    }
+
+    /// The builder writes `schema_revision` (field 1, a one-byte varint)
+    /// first.
+    fn v1_revision(bytes: &[u8]) -> u32 {
+        match bytes {
+            [0x08, revision, ..] => u32::from(*revision),
+            _ => 0,
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -1393,7 +1547,7 @@ mod tests {
             Reply::Status {
                 status: 409,
                 retry_after_s: None,
-                unknown_dictionary: true,
+                code: ReplyCode::UnknownDictionary,
             },
             T0,
         );

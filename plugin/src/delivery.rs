@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kong_looker_core::config::Config;
 use kong_looker_core::destination::Destination;
-use kong_looker_core::outbox::{Limits, Outbox, Reply, Stats};
+use kong_looker_core::outbox::{Limits, Outbox, Reply, ReplyCode, Stats};
 use kong_looker_proto::builder::{Producer, SealedBatch};
 use kong_looker_proto::wire;
 use kong_looker_proto::{BatchReader, Record};
@@ -309,9 +309,10 @@ fn post(client: &Client, d: &Destination, body: &[u8]) -> Reply {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Only a 409's body matters (unknown_dictionary); read a bounded
-    // prefix of it, and drain nothing else.
-    let body = if status == "409" {
+    // Only a 409's or a 400's body matters (unknown_dictionary,
+    // unsupported_revision); read a bounded prefix of it, and drain
+    // nothing else.
+    let body = if status == "409" || status == "400" {
         resp.body_mut()
             .with_config()
             .limit(u64::try_from(wire::MAX_ERROR_BODY_BYTES).unwrap_or(4096))
@@ -320,9 +321,24 @@ fn post(client: &Client, d: &Destination, body: &[u8]) -> Reply {
     } else {
         Vec::new()
     };
-    Reply::read(Some(&status), retry_after.as_deref(), body.len(), || {
+    let reply = Reply::read(Some(&status), retry_after.as_deref(), body.len(), || {
         Some(body.clone())
-    })
+    });
+    if let Reply::Status {
+        code: ReplyCode::UnsupportedRevision,
+        ..
+    } = reply
+    {
+        log_limited(
+            Kind::Refused,
+            &format!(
+                "collector {} predates this plugin's schema revision: client addresses now \
+                 travel as dictionary strings; upgrade the collector",
+                d.upstream
+            ),
+        );
+    }
+    reply
 }
 
 /// How a lane's thread reaches its collector.

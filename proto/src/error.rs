@@ -147,7 +147,7 @@ impl DecodeError {
         match self {
             DecodeError::TooLarge { .. } => "too_large",
             DecodeError::Protobuf(_) => "malformed",
-            DecodeError::UnsupportedRevision { .. } => "unsupported_revision",
+            DecodeError::UnsupportedRevision { .. } => crate::wire::UNSUPPORTED_REVISION,
             DecodeError::Missing(_) => "missing_field",
             DecodeError::Invalid { .. } => "invalid_value",
             DecodeError::TooManyRecords { .. } => "too_many_records",

@@ -13,5 +13,9 @@ pub const SIGNATURE_HEADER: &str = "authorization";
 /// The code of a 409 that says the collector lost the producer's session
 /// dictionary: the producer must define everything again.
 pub const UNKNOWN_DICTIONARY: &str = "unknown_dictionary";
+/// The code of a 400 that says the collector does not read the batch's
+/// schema revision: a producer that wrote addresses inline (revision 3)
+/// writes them as strings instead.
+pub const UNSUPPORTED_REVISION: &str = "unsupported_revision";
 /// Longest error body a producer reads for a code.
 pub const MAX_ERROR_BODY_BYTES: usize = 4096;

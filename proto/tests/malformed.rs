@@ -595,14 +595,22 @@ fn inline_addresses_read_as_their_text_beside_shifted_ids() {
     let (batch, dict) = reader()
         .decode_standalone(&with_inline().encode_to_vec())
         .unwrap();
-    let clients: Vec<_> = batch.rows(&dict).unwrap().map(|r| r.client_address).collect();
+    let clients: Vec<_> = batch
+        .rows(&dict)
+        .unwrap()
+        .map(|r| r.client_address)
+        .collect();
     assert_eq!(clients, [Some("2001:db8::7"), Some("203.0.113.7")]);
     let mut b = with_inline();
     let r = records(&mut b);
     r.client = vec![1, 0];
     r.client_inline = vec![198, 51, 100, 9];
     let (batch, dict) = reader().decode_standalone(&b.encode_to_vec()).unwrap();
-    let clients: Vec<_> = batch.rows(&dict).unwrap().map(|r| r.client_address).collect();
+    let clients: Vec<_> = batch
+        .rows(&dict)
+        .unwrap()
+        .map(|r| r.client_address)
+        .collect();
     assert_eq!(clients, [Some("198.51.100.9"), None]);
 }
 
@@ -614,7 +622,10 @@ fn inline_address_errors_name_the_column() {
         read(&b).unwrap_err().to_string()
     };
     let e = inline_err(|b| b.schema_revision = 2);
-    assert!(e.contains("records.client_inline: needs schema_revision 3"), "{e}");
+    assert!(
+        e.contains("records.client_inline: needs schema_revision 3"),
+        "{e}"
+    );
     let e = inline_err(|b| records(b).client = vec![2, 2]);
     assert!(e.contains("ends inside the address of record 1"), "{e}");
     let e = inline_err(|b| records(b).client = vec![1, 6]);

@@ -134,6 +134,84 @@ fn a_collector_that_lost_the_dictionary_gets_it_all_again() {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
+fn a_collector_older_than_inline_addresses_gets_them_as_strings() {
+    let mut mix = Mix::new(MixParams {
+        consumers: 50_000,
+        addresses: 200_000,
+        ..MixParams::default()
+    });
+    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let reader = BatchReader::default();
+    let mut seal = |builder: &mut BatchBuilder| {
+        for r in mix.take_requests(500) {
+            builder.append(&mix.record(&r)).unwrap();
+        }
+        builder.seal(CUT, &no_drops())
+    };
+    let first = seal(&mut builder);
+    builder.acknowledge(first.ack);
+    let mut pending = [seal(&mut builder), seal(&mut builder)];
+    assert!(pending.iter().all(|b| b.revision == 3), "addresses inline");
+
+    // What a current collector reads from them, after the first batch.
+    let mut dict = Dictionary::new(0);
+    dict.apply(&reader.decode(&first.bytes).unwrap(), reader.limits())
+        .unwrap();
+    let mut current = dict.clone();
+    let mut expected = Vec::new();
+    for b in &pending {
+        let batch = reader.decode(&b.bytes).unwrap();
+        current.apply(&batch, reader.limits()).unwrap();
+        expected.extend(batch.rows(&current).unwrap().map(|r| r.to_owned_row()));
+    }
+
+    // The older collector refused them: rewrite both, and inline no more.
+    builder.stop_inlining();
+    for b in &mut pending {
+        assert_eq!(builder.deinline(b), Ok(true));
+        assert!(b.revision < 3);
+    }
+    let mut got = Vec::new();
+    for b in &pending {
+        let batch = reader.decode(&b.bytes).unwrap();
+        dict.apply(&batch, reader.limits()).unwrap();
+        got.extend(batch.rows(&dict).unwrap().map(|r| r.to_owned_row()));
+        builder.acknowledge(b.ack);
+    }
+    assert_eq!(got, expected);
+    let later = seal(&mut builder);
+    assert!(later.revision < 3, "no address inline after the refusal");
+    let batch = reader.decode(&later.bytes).unwrap();
+    dict.apply(&batch, reader.limits()).unwrap();
+    assert_eq!(batch.rows(&dict).unwrap().count(), 500);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_batch_of_a_dropped_generation_cannot_be_rewritten() {
+    let mut mix = Mix::new(MixParams {
+        addresses: 200_000,
+        ..MixParams::default()
+    });
+    let options = BuilderOptions {
+        max_dictionary_bytes: 64 * 1024,
+        ..BuilderOptions::default()
+    };
+    let mut builder = BatchBuilder::new(&producer(), options);
+    let mut batches: Vec<kong_looker_proto::SealedBatch> = Vec::new();
+    while batches.len() < 2 || batches[0].ack.generation == builder.generation() {
+        for r in mix.take_requests(400) {
+            builder.append(&mix.record(&r)).unwrap();
+        }
+        batches.push(builder.seal(CUT, &no_drops()));
+    }
+    let mut old = batches.swap_remove(0);
+    assert_eq!(old.revision, 3);
+    let before = old.bytes.clone();
+    assert_eq!(builder.deinline(&mut old), Ok(false));
+    assert_eq!(old.bytes, before);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
 fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
     let options = BuilderOptions {
         max_dictionary_bytes: 20_000,

@@ -18,7 +18,7 @@ use kong_looker_core::capture::capturer::Capturer;
 use kong_looker_core::config::Config;
 use kong_looker_core::destination::Destination;
 use kong_looker_core::log_limit::{Kind, held_note};
-use kong_looker_core::outbox::{Reply, Stats};
+use kong_looker_core::outbox::{Reply, ReplyCode, Stats};
 
 /// The longest tick period: one call per tick makes it the throughput cap.
 const MAX_TICK_MS: i64 = 100;
@@ -201,9 +201,19 @@ fn complaint(reply: Reply, d: &Destination) -> Option<(Kind, String)> {
             ),
         )),
         Reply::Status {
-            unknown_dictionary: true,
+            code: ReplyCode::UnknownDictionary,
             ..
         } => None,
+        Reply::Status {
+            code: ReplyCode::UnsupportedRevision,
+            ..
+        } => Some((
+            Kind::Refused,
+            format!(
+                "the collector at {} predates this filter's schema revision: client                  addresses now travel as dictionary strings, which costs wire bytes at                  high cardinality; upgrade the collector",
+                d.upstream
+            ),
+        )),
         Reply::Status { status, .. } => Some((
             Kind::Refused,
             format!(

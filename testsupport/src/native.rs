@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use kong_looker_core::capture::capturer::{Capturer, LogSource, PROPERTIES};
 use kong_looker_core::capture::headers;
 use kong_looker_core::config::Config;
-use kong_looker_core::outbox::{Limits, Outbox, Reply};
+use kong_looker_core::outbox::{Limits, Outbox, Reply, ReplyCode};
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::Profile;
@@ -135,7 +135,7 @@ pub fn deliver_all(outbox: &mut Outbox, now_ms: i64) -> usize {
             Reply::Status {
                 status: 204,
                 retry_after_s: None,
-                unknown_dictionary: false,
+                code: ReplyCode::Other,
             },
             now_ms,
         );

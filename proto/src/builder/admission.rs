@@ -63,10 +63,6 @@ impl Admission {
         }
     }
 
-    pub(super) fn memory_bytes(&self) -> u64 {
-        (self.slots.len() * size_of::<u32>()) as u64
-    }
-
     /// True when an address with this hash was met before and not yet
     /// defined: define it now. Otherwise it is to travel inline.
     pub(super) fn met_again(&mut self, hash: u64) -> bool {
@@ -139,7 +135,10 @@ mod tests {
             let other = (i << 40) | ((i % (SLOTS as u64 - 8)) + 8);
             a.met_again(other);
         }
-        assert!(!a.met_again(y), "x's fingerprint is stale: y takes the slot");
+        assert!(
+            !a.met_again(y),
+            "x's fingerprint is stale: y takes the slot"
+        );
         assert!(a.met_again(y));
         assert!(!a.met_again(x), "x was forgotten");
     }

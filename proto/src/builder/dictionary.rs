@@ -90,12 +90,19 @@ impl ProducerDictionary {
             .ok_or(AppendError::DictionaryFull)
     }
 
+    pub(super) fn stop_inlining(&mut self) {
+        self.admission = None;
+    }
+
     /// The client address's string id; or, for an address met for the
     /// first time lately, the address itself, to travel inline.
     pub(super) fn client(&mut self, s: &str) -> Result<Client, AppendError> {
         // The first strings of a generation get one-byte ids, and the
         // addresses among them are the busiest: define those at once.
-        let Some(admission) = &mut self.admission.as_mut().filter(|_| self.strings.len() >= 127)
+        let Some(admission) = &mut self
+            .admission
+            .as_mut()
+            .filter(|_| self.strings.len() >= 127)
         else {
             return self.string(s).map(Client::Id);
         };
@@ -311,8 +318,9 @@ impl ProducerDictionary {
     }
 
     /// What the dictionary holds in memory: its tables as allocated, with
-    /// their texts and lookup keys, and the admission table. The builder
-    /// starts a new generation past its cap.
+    /// their texts and lookup keys. The builder starts a new generation
+    /// past its cap. The admission table's fixed 64 KiB is not counted: a
+    /// new generation would not shrink it.
     pub(super) fn memory_bytes(&self) -> u64 {
         [
             self.strings.memory_bytes(),
@@ -321,7 +329,6 @@ impl ProducerDictionary {
             self.identities.memory_bytes(),
             self.agents.memory_bytes(),
             self.outcomes.memory_bytes(),
-            self.admission.as_ref().map_or(0, Admission::memory_bytes),
         ]
         .into_iter()
         .fold(0, u64::saturating_add)

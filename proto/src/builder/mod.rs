@@ -18,6 +18,7 @@ mod dictionary;
 mod table;
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::net::IpAddr;
 
 use dictionary::{Client, ProducerDictionary};
@@ -112,6 +113,9 @@ pub struct SealedBatch {
     pub sequence: u64,
     /// Records in it.
     pub record_count: u32,
+    /// Its schema revision: [`INLINE_REVISION`] when it has addresses
+    /// inline, which a collector older than them refuses.
+    pub revision: u32,
     /// Acknowledge with this once the collector committed it.
     pub ack: BatchAck,
     /// Where the `dictionary` field starts in `bytes`; it is always last.
@@ -311,6 +315,7 @@ impl BatchBuilder {
         let sealed = SealedBatch {
             sequence,
             record_count: self.cols.count,
+            revision: self.cols.revision(),
             ack: BatchAck {
                 generation: self.dict.generation,
                 lens: self.dict.lens(),
@@ -354,6 +359,77 @@ impl BatchBuilder {
         self.dict.encode_range(&[0; 5], &batch.ack.lens, &mut bytes);
         batch.bytes = bytes;
         true
+    }
+
+    /// Sends every client address as a dictionary string from now on, for
+    /// a collector that refuses revision 3 (`unsupported_revision`).
+    pub fn stop_inlining(&mut self) {
+        self.dict.stop_inlining();
+    }
+
+    /// Rewrites a sealed batch with addresses inline into one without
+    /// (revision 1 or 2): its addresses become dictionary strings, and it
+    /// defines everything the collector has not acknowledged. Returns
+    /// false, leaving the batch unchanged, when the batch belongs to a
+    /// generation this builder no longer holds, or is not one it wrote.
+    pub fn deinline(&mut self, batch: &mut SealedBatch) -> Result<bool, AppendError> {
+        if batch.revision != INLINE_REVISION {
+            return Ok(true);
+        }
+        if batch.ack.generation != self.dict.generation {
+            return Ok(false);
+        }
+        let Ok(mut msg) = v1::Batch::decode(batch.bytes.as_slice()) else {
+            return Ok(false);
+        };
+        let Some(records) = msg.records.as_mut() else {
+            return Ok(false);
+        };
+        let mut rest = records.client_inline.as_slice();
+        let mut text = String::new();
+        for value in records.client.iter_mut() {
+            let ip = match *value {
+                0 => continue,
+                1 => match rest.split_first_chunk::<4>() {
+                    Some((bytes, tail)) => {
+                        rest = tail;
+                        IpAddr::from(*bytes)
+                    }
+                    None => return Ok(false),
+                },
+                2 => match rest.split_first_chunk::<16>() {
+                    Some((bytes, tail)) => {
+                        rest = tail;
+                        IpAddr::from(*bytes)
+                    }
+                    None => return Ok(false),
+                },
+                id => {
+                    *value = id.saturating_sub(2);
+                    continue;
+                }
+            };
+            text.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{ip}");
+            *value = self.dict.string(&text)?;
+        }
+        records.client_inline = Vec::new();
+        msg.schema_revision = if records.ai.is_some() {
+            AI_REVISION
+        } else {
+            BASE_REVISION
+        };
+        msg.dictionary = None;
+        let mut bytes = msg.encode_to_vec();
+        let dictionary_offset = bytes.len();
+        let acked = self.dict.acked();
+        self.dict.encode(&acked, &mut bytes);
+        batch.bytes = bytes;
+        batch.dictionary_offset = dictionary_offset;
+        batch.revision = msg.schema_revision;
+        batch.ack.lens = self.dict.lens();
+        Ok(true)
     }
 
     fn header_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
