@@ -13,7 +13,7 @@
 //! `cargo run --release -p kong-looker-proto --features mix --example wire_cardinality`
 
 use kong_looker_proto::BatchBuilder;
-use kong_looker_proto::builder::{BuilderOptions, Producer};
+use kong_looker_proto::builder::{BuilderOptions, InlineAddresses, Producer};
 use kong_looker_proto::mix::{CARDINALITIES, Mix, MixParams};
 use kong_looker_proto::v1::{self, Drops};
 use prost::Message;
@@ -151,7 +151,11 @@ fn main() {
                 &producer,
                 BuilderOptions {
                     max_dictionary_bytes: cap_mib << 20,
-                    inline_addresses: inline,
+                    inline_addresses: if inline {
+                        InlineAddresses::Measured
+                    } else {
+                        InlineAddresses::Never
+                    },
                     ..BuilderOptions::default()
                 },
             );

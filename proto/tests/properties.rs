@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_row_matches, no_drops, producer};
-use kong_looker_proto::builder::BuilderOptions;
+use kong_looker_proto::builder::{BuilderOptions, InlineAddresses};
 use kong_looker_proto::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
     AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Record, RouteRef,
@@ -190,7 +190,13 @@ proptest! {
 
     #[test]
     fn every_valid_batch_decodes_to_what_was_built(records in prop::collection::vec(owned(), 1..60)) {
-        let mut builder = BatchBuilder::new(&producer(), BuilderOptions { hash_seed: 42, ..BuilderOptions::default() });
+        // Addresses inline from the first record, so that both ways of
+        // sending them are exercised.
+        let mut builder = BatchBuilder::new(&producer(), BuilderOptions {
+            hash_seed: 42,
+            inline_addresses: InlineAddresses::Always,
+            ..BuilderOptions::default()
+        });
         let groups: Vec<Vec<&str>> = records.iter().map(|o| o.groups.iter().map(String::as_str).collect()).collect();
         // Records whose end lies over a day from the first one's are refused
         // (a capture error for the filter); everything else must append.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_row_matches, no_drops, producer};
-use kong_looker_proto::builder::{BatchAck, BuilderOptions};
+use kong_looker_proto::builder::{BatchAck, BuilderOptions, InlineAddresses};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::{BatchBuilder, BatchReader, DecodeError, Dictionary, Limits, TableKind};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -140,7 +140,13 @@ fn a_collector_older_than_inline_addresses_gets_them_as_strings() {
         addresses: 200_000,
         ..MixParams::default()
     });
-    let mut builder = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut builder = BatchBuilder::new(
+        &producer(),
+        BuilderOptions {
+            inline_addresses: InlineAddresses::Always,
+            ..BuilderOptions::default()
+        },
+    );
     let reader = BatchReader::default();
     let mut seal = |builder: &mut BatchBuilder| {
         for r in mix.take_requests(500) {
@@ -194,6 +200,7 @@ fn a_batch_of_a_dropped_generation_cannot_be_rewritten() {
     });
     let options = BuilderOptions {
         max_dictionary_bytes: 64 * 1024,
+        inline_addresses: InlineAddresses::Always,
         ..BuilderOptions::default()
     };
     let mut builder = BatchBuilder::new(&producer(), options);

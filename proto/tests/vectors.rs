@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use kong_looker_proto::builder::{BuilderOptions, Producer, SealedBatch};
+use kong_looker_proto::builder::{BuilderOptions, InlineAddresses, Producer, SealedBatch};
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::{self, AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
@@ -37,7 +37,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
     // These vectors predate inline addresses (revision 3) and keep their
     // revision-1 and -2 bytes; the last two have addresses inline.
     let options = BuilderOptions {
-        inline_addresses: false,
+        inline_addresses: InlineAddresses::Never,
         ..BuilderOptions::default()
     };
     let mut builder = BatchBuilder::new(&producer(), options.clone());
@@ -220,7 +220,13 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
     // Revision 3: a fresh producer sends the addresses it meets for the
     // first time inline and defines those it meets again; the second batch
     // mixes ids, inline IPv4 and IPv6, and the mix's few AI records.
-    let mut inline = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut inline = BatchBuilder::new(
+        &producer(),
+        BuilderOptions {
+            inline_addresses: InlineAddresses::Always,
+            ..BuilderOptions::default()
+        },
+    );
     let mut mix = Mix::new(MixParams {
         seed: 2027,
         ai_share: 0.05,

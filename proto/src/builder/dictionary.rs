@@ -11,6 +11,7 @@ use foldhash::fast::FixedState;
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
 
+use super::InlineAddresses;
 use super::admission::Admission;
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
@@ -50,9 +51,13 @@ pub(super) enum Client {
 }
 
 impl ProducerDictionary {
-    pub(super) fn new(state: FixedState, inline_addresses: bool) -> Self {
+    pub(super) fn new(state: FixedState, inline: InlineAddresses) -> Self {
         ProducerDictionary {
-            admission: inline_addresses.then(Admission::new),
+            admission: match inline {
+                InlineAddresses::Never => None,
+                InlineAddresses::Measured => Some(Admission::new(false)),
+                InlineAddresses::Always => Some(Admission::new(true)),
+            },
             state: state.clone(),
             scratch: Vec::with_capacity(512),
             generation: 0,
@@ -97,6 +102,9 @@ impl ProducerDictionary {
     /// The client address's string id; or, for an address met for the
     /// first time lately, the address itself, to travel inline.
     pub(super) fn client(&mut self, s: &str) -> Result<Client, AppendError> {
+        if let Some(admission) = &mut self.admission {
+            admission.record();
+        }
         // The first strings of a generation get one-byte ids, and the
         // addresses among them are the busiest: define those at once.
         let Some(admission) = &mut self
@@ -115,7 +123,7 @@ impl ProducerDictionary {
             return Ok(Client::Id(id));
         }
         if let Some(ip) = parse_canonical_address(s)
-            && !admission.met_again(hash)
+            && !admission.define(hash)
         {
             return Ok(Client::Inline(ip));
         }

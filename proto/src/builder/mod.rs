@@ -47,10 +47,24 @@ pub struct BuilderOptions {
     /// Seed for the dictionary's hash tables. Draw it at random per instance
     /// so that clients cannot aim for hash collisions.
     pub hash_seed: u64,
-    /// Send a client address met for the first time lately as raw bytes in
-    /// its record (`Records.client_inline`, revision 3) rather than define
-    /// it. Off, every batch stays readable by a revision-2 collector.
-    pub inline_addresses: bool,
+    /// When a client address not in the dictionary travels as raw bytes in
+    /// its record (`Records.client_inline`, revision 3) rather than being
+    /// defined.
+    pub inline_addresses: InlineAddresses,
+}
+
+/// When client addresses travel inline; see the `admission` module.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InlineAddresses {
+    /// Never: every batch stays readable by a revision-2 collector.
+    Never,
+    /// When the traffic shows that most new addresses are not met again
+    /// soon, as at high cardinality; until then, addresses are defined.
+    #[default]
+    Measured,
+    /// Every address until it is met again, from the first record: for
+    /// traffic known to be of high cardinality, and for tests.
+    Always,
 }
 
 impl Default for BuilderOptions {
@@ -58,7 +72,7 @@ impl Default for BuilderOptions {
         BuilderOptions {
             max_dictionary_bytes: 16 * 1024 * 1024,
             hash_seed: 0,
-            inline_addresses: true,
+            inline_addresses: InlineAddresses::Measured,
         }
     }
 }

@@ -67,7 +67,7 @@ impl<T: Entry> Table<T> {
         [
             bytes(self.entries.capacity(), size_of::<T>()),
             bytes(self.def_end.capacity(), size_of::<u32>()),
-            bytes(buckets, size_of::<u32>() + 1),
+            bytes(buckets, size_of::<u32>().saturating_add(1)),
             self.heap,
         ]
         .into_iter()

@@ -520,7 +520,7 @@ fn clients(
                 std::net::IpAddr::V6(Ipv6Addr::from(*bytes))
             }
             id => {
-                ids.push(id - 2);
+                ids.push(id.saturating_sub(2));
                 continue;
             }
         };
