@@ -598,7 +598,7 @@ impl Outbox {
                 self.builder.stop_inlining();
                 let mut lost = Vec::new();
                 for p in self.pending.iter_mut() {
-                    if self.builder.deinline(&mut p.batch) != Ok(true) {
+                    if !self.builder.deinline(&mut p.batch) {
                         lost.push(p.batch.sequence);
                     }
                 }

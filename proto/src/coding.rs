@@ -147,8 +147,9 @@ pub fn parse_canonical_address(s: &str) -> Option<IpAddr> {
 /// Longest text `IpAddr` prints: an IPv4-mapped IPv6 address in full.
 const MAX_ADDRESS_TEXT: usize = 45;
 
-/// A stack buffer an address is printed into, for the comparison above.
-struct AddressText {
+/// A stack buffer an address is printed into: for the comparison above,
+/// and for the builder's rewrite of inline addresses as strings.
+pub(crate) struct AddressText {
     buf: [u8; MAX_ADDRESS_TEXT],
     len: usize,
 }
@@ -165,6 +166,13 @@ impl Default for AddressText {
 impl AddressText {
     fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// `ip` as text, in place of what the buffer held.
+    pub(crate) fn show(&mut self, ip: IpAddr) -> Option<&str> {
+        self.len = 0;
+        write!(self, "{ip}").ok()?;
+        core::str::from_utf8(self.as_bytes()).ok()
     }
 }
 

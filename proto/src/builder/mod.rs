@@ -15,10 +15,10 @@
 mod admission;
 mod ai;
 mod dictionary;
+mod rewrite;
 mod table;
 
 use std::borrow::Cow;
-use std::fmt::Write;
 use std::net::IpAddr;
 
 use dictionary::{Client, ProducerDictionary};
@@ -385,65 +385,32 @@ impl BatchBuilder {
     /// (revision 1 or 2): its addresses become dictionary strings, and it
     /// defines everything the collector has not acknowledged. Returns
     /// false, leaving the batch unchanged, when the batch belongs to a
-    /// generation this builder no longer holds, or is not one it wrote.
-    pub fn deinline(&mut self, batch: &mut SealedBatch) -> Result<bool, AppendError> {
+    /// generation this builder no longer holds, is not one it wrote, or the
+    /// dictionary is out of ids.
+    pub fn deinline(&mut self, batch: &mut SealedBatch) -> bool {
         if batch.revision != INLINE_REVISION {
-            return Ok(true);
+            return true;
         }
         if batch.ack.generation != self.dict.generation {
-            return Ok(false);
+            return false;
         }
-        let Ok(mut msg) = v1::Batch::decode(batch.bytes.as_slice()) else {
-            return Ok(false);
+        let Some(prefix) = batch.bytes.get(..batch.dictionary_offset) else {
+            return false;
         };
-        let Some(records) = msg.records.as_mut() else {
-            return Ok(false);
+        let dict = &mut self.dict;
+        let Some((mut bytes, revision)) =
+            rewrite::without_inline(prefix, |text| dict.string(text).ok())
+        else {
+            return false;
         };
-        let mut rest = records.client_inline.as_slice();
-        let mut text = String::new();
-        for value in records.client.iter_mut() {
-            let ip = match *value {
-                0 => continue,
-                1 => match rest.split_first_chunk::<4>() {
-                    Some((bytes, tail)) => {
-                        rest = tail;
-                        IpAddr::from(*bytes)
-                    }
-                    None => return Ok(false),
-                },
-                2 => match rest.split_first_chunk::<16>() {
-                    Some((bytes, tail)) => {
-                        rest = tail;
-                        IpAddr::from(*bytes)
-                    }
-                    None => return Ok(false),
-                },
-                id => {
-                    *value = id.saturating_sub(2);
-                    continue;
-                }
-            };
-            text.clear();
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{ip}");
-            *value = self.dict.string(&text)?;
-        }
-        records.client_inline = Vec::new();
-        msg.schema_revision = if records.ai.is_some() {
-            AI_REVISION
-        } else {
-            BASE_REVISION
-        };
-        msg.dictionary = None;
-        let mut bytes = msg.encode_to_vec();
         let dictionary_offset = bytes.len();
         let acked = self.dict.acked();
         self.dict.encode(&acked, &mut bytes);
         batch.bytes = bytes;
         batch.dictionary_offset = dictionary_offset;
-        batch.revision = msg.schema_revision;
+        batch.revision = revision;
         batch.ack.lens = self.dict.lens();
-        Ok(true)
+        true
     }
 
     fn header_len(&self, cut_time_ms: i64, drops: &v1::Drops) -> usize {
