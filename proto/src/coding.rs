@@ -1,12 +1,9 @@
 //! Scalar codings shared by the builder and the reader: duration coding,
-//! UUIDs as 16 bytes, per-request ids as 16 bytes or text, and client
-//! addresses as 4 or 16 bytes.
+//! UUIDs as 16 bytes, and per-request ids as 16 bytes or text. Client
+//! addresses as bytes are in [`crate::address`].
 //!
 //! Each coding is specified in `proto/README.md`; these functions are the
 //! reference implementation, and they never panic or overflow.
-
-use core::fmt::Write;
-use core::net::IpAddr;
 
 use uuid::Uuid;
 
@@ -129,65 +126,6 @@ pub fn parse_hex_id(s: &str) -> Option<[u8; 16]> {
     Uuid::try_parse(s).ok().map(|u| u.into_bytes())
 }
 
-/// Parses a client address that can travel as raw bytes: an IPv4 or IPv6
-/// address whose text is exactly what [`IpAddr`]'s `Display` prints (dotted
-/// decimal; RFC 5952 for IPv6, as nginx prints `$remote_addr`), so the
-/// reader's text equals the producer's. Anything else stays a string.
-pub fn parse_canonical_address(s: &str) -> Option<IpAddr> {
-    // Longer texts are not addresses, and the check below needs room.
-    if s.len() > MAX_ADDRESS_TEXT {
-        return None;
-    }
-    let ip: IpAddr = s.parse().ok()?;
-    let mut shown = AddressText::default();
-    write!(shown, "{ip}").ok()?;
-    (shown.as_bytes() == s.as_bytes()).then_some(ip)
-}
-
-/// Longest text `IpAddr` prints: an IPv4-mapped IPv6 address in full.
-const MAX_ADDRESS_TEXT: usize = 45;
-
-/// A stack buffer an address is printed into: for the comparison above,
-/// and for the builder's rewrite of inline addresses as strings.
-pub(crate) struct AddressText {
-    buf: [u8; MAX_ADDRESS_TEXT],
-    len: usize,
-}
-
-impl Default for AddressText {
-    fn default() -> Self {
-        AddressText {
-            buf: [0; MAX_ADDRESS_TEXT],
-            len: 0,
-        }
-    }
-}
-
-impl AddressText {
-    fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
-    }
-
-    /// `ip` as text, in place of what the buffer held.
-    pub(crate) fn show(&mut self, ip: IpAddr) -> Option<&str> {
-        self.len = 0;
-        write!(self, "{ip}").ok()?;
-        core::str::from_utf8(self.as_bytes()).ok()
-    }
-}
-
-impl Write for AddressText {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// A per-request id, as the reader hands it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdRef<'a> {
@@ -265,42 +203,6 @@ mod tests {
         let id = "2f6946328ffc4946b8c9120704a4a155";
         assert_eq!(IdRef::Binary(parse_hex_id(id).unwrap()).to_string(), id);
         assert_eq!(parse_hex_id(s), None);
-    }
-
-    #[wasm_bindgen_test(unsupported = test)]
-    fn only_addresses_that_print_back_the_same_travel_as_bytes() {
-        for s in [
-            "203.0.113.45",
-            "0.0.0.0",
-            "255.255.255.255",
-            "2001:db8:1a2b:3c4d::5e6f:7a8b",
-            "::1",
-            "::",
-            "::ffff:203.0.113.45",
-            "fe80::1",
-            "2001:db8:0:1:1:1:1:1",
-            "::ffff:255.255.255.255",
-        ] {
-            let ip = parse_canonical_address(s).unwrap_or_else(|| panic!("{s}"));
-            assert_eq!(ip.to_string(), s);
-        }
-        for s in [
-            "",
-            "203.0.113.045",
-            "203.0.113",
-            "203.0.113.0/24",
-            " 203.0.113.45",
-            "2001:DB8::1",
-            "2001:db8:0:0:0:0:0:1",
-            "2001:0db8::1",
-            "2001:db8::1%eth0",
-            "[2001:db8::1]",
-            "unix:",
-            "1f3870be274f6c49b3e31a0c6728957f",
-            &"1".repeat(200),
-        ] {
-            assert_eq!(parse_canonical_address(s), None, "{s}");
-        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

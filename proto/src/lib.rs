@@ -46,6 +46,7 @@
     )
 )]
 
+pub mod address;
 pub mod builder;
 pub mod coding;
 pub mod error;

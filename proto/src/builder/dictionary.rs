@@ -16,7 +16,8 @@ use super::admission::Admission;
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
-use crate::coding::{parse_canonical_address, parse_canonical_uuid};
+use crate::address::parse_canonical;
+use crate::coding::parse_canonical_uuid;
 use crate::limits::{MAX_GROUPS, MAX_STRING_BYTES};
 use crate::record::{AgentRef, IdentityRef, Record};
 use crate::v1;
@@ -122,7 +123,7 @@ impl ProducerDictionary {
         if let Some(id) = self.strings.find(hash, |e| texts.get(e.0) == s) {
             return Ok(Client::Id(id));
         }
-        if let Some(ip) = parse_canonical_address(s)
+        if let Some(ip) = parse_canonical(s)
             && !admission.define(hash)
         {
             return Ok(Client::Inline(ip));

@@ -67,7 +67,7 @@ pub(super) fn without_inline(
     let mut inline = records.iter().find(|f| f.number == CLIENT_INLINE)?.body?;
     let mut column = records.iter().find(|f| f.number == CLIENT)?.body?;
     let mut client = Vec::with_capacity(column.len());
-    let mut text = crate::coding::AddressText::default();
+    let mut text = crate::address::AddressText::default();
     while !column.is_empty() {
         let value = decode_varint(&mut column).ok()?;
         let id = match value {
@@ -82,7 +82,7 @@ pub(super) fn without_inline(
                     inline = tail;
                     IpAddr::from(*bytes)
                 };
-                u64::from(intern(text.show(ip)?)?)
+                u64::from(intern(text.show(ip))?)
             }
             id => id.checked_sub(2)?,
         };

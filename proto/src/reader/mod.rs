@@ -488,7 +488,6 @@ fn clients(
     column: Vec<u32>,
     inline: &[u8],
 ) -> Result<(Vec<u32>, Vec<(u32, core::ops::Range<usize>)>, String), DecodeError> {
-    use core::fmt::Write;
     use std::net::{Ipv4Addr, Ipv6Addr};
     if inline.is_empty() {
         return Ok((column, Vec::new(), String::new()));
@@ -496,6 +495,7 @@ fn clients(
     let mut ids = Vec::with_capacity(column.len());
     let mut spans = Vec::new();
     let mut text = String::new();
+    let mut shown = crate::address::AddressText::default();
     let mut rest = inline;
     let short = |i: usize| {
         DecodeError::invalid(
@@ -525,8 +525,7 @@ fn clients(
             }
         };
         let start = text.len();
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{ip}");
+        text.push_str(shown.show(ip));
         spans.push((u32::try_from(i).unwrap_or(u32::MAX), start..text.len()));
         ids.push(0);
     }
