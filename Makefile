@@ -124,6 +124,10 @@ lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm
 fuzz: tools ## Fuzz every parser for FUZZ_SECONDS each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --root "$(TOOLS)" cargo-fuzz --version 0.13.2
 	@mkdir -p proto/fuzz/corpus/reader && cp tests/vectors/*.bin proto/fuzz/corpus/reader/
+	@mkdir -p proto/fuzz/corpus/address
+	@printf '203.0.113.45' > proto/fuzz/corpus/address/v4
+	@printf '2001:db8:1a2b::5e6f:7a8b' > proto/fuzz/corpus/address/v6
+	@printf '::ffff:203.0.113.45' > proto/fuzz/corpus/address/mapped
 	@mkdir -p collector/fuzz/corpus/http_body collector/fuzz/corpus/http_log
 	@for f in tests/vectors/*.bin; do (printf '\x00'; cat $$f) > collector/fuzz/corpus/http_body/$$(basename $$f); done
 	@(printf '\x01'; cat collector/tests/data/kong_sample.json) > collector/fuzz/corpus/http_body/kong_sample

@@ -1,0 +1,29 @@
+//! Any text through the client-address parser: an address only when it
+//! prints back exactly as it came, so an inline address reads as the text
+//! the producer had; and any 4 or 16 bytes print as text that parses back
+//! to them. Never a panic.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use kong_looker_proto::address::{AddressText, parse_canonical};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut text = AddressText::default();
+    if let Ok(s) = std::str::from_utf8(data)
+        && let Some(ip) = parse_canonical(s)
+    {
+        assert_eq!(text.show(ip), s);
+        assert_eq!(ip.to_string(), s);
+    }
+    let ip = match data.len() {
+        4 => <[u8; 4]>::try_from(data).map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+        16 => <[u8; 16]>::try_from(data).map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+        _ => return,
+    };
+    if let Ok(ip) = ip {
+        let shown = text.show(ip).to_owned();
+        assert_eq!(parse_canonical(&shown), Some(ip), "{shown}");
+    }
+});
