@@ -604,3 +604,53 @@ fn a_worker_ships_30000_records_a_second_with_one_call_in_flight_and_no_drop() {
     );
     assert_eq!(Collected::from(&sink.received()).rows.len() as i64, sent);
 }
+
+#[test]
+fn at_high_cardinality_addresses_travel_inline_and_read_back_field_for_field() {
+    use kong_looker_proto::mix::{Mix, MixParams};
+    use kong_looker_testsupport::traffic;
+    let profile = Profile::from_env();
+    let sink = Sink::start().unwrap();
+    let chains = traffic::chains(&sink.address(), r#""request_id":true"#);
+    // One worker, so its dictionary meets enough traffic to measure that
+    // few new addresses come back (two epochs of 16,384 records).
+    let mut kong = kong(profile, &chains, 1);
+    let mut mix = Mix::new(MixParams {
+        consumers: 50_000,
+        addresses: 200_000,
+        request_ids: true,
+        ..MixParams::default()
+    });
+    let mut expected = std::collections::HashMap::new();
+    for (i, r) in mix.take_requests(45_000).iter().enumerate() {
+        let (req, row) = traffic::kong_request(&mix, r, profile);
+        expected.insert(r.request_id.clone().unwrap(), row);
+        assert_eq!(kong.request(i, &req).trap, None);
+        if i % 2000 == 1999 {
+            kong.advance(Duration::from_secs(1));
+        }
+    }
+    settle(&mut kong, 5);
+    let received = sink.received();
+    // The builder writes schema_revision first: 08 03 is revision 3.
+    let inline: Vec<bool> = received
+        .iter()
+        .map(|r| r.body.starts_with(&[0x08, 3]))
+        .collect();
+    let late = &inline[inline.len() * 4 / 5..];
+    assert!(
+        late.iter().filter(|&&i| i).count() * 2 > late.len(),
+        "most late batches carry addresses inline: {inline:?}"
+    );
+    let c = Collected::from(&received);
+    assert_eq!(c.rows.len(), 45_000);
+    for row in &c.rows {
+        let id = row.request_id.clone().expect("request id sent");
+        let want = expected.remove(&id).expect("each request once");
+        let got = kong_looker_proto::OwnedRow {
+            started_at_ms: 0,
+            ..row.clone()
+        };
+        assert_eq!(got, want, "request {id}");
+    }
+}

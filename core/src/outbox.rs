@@ -346,12 +346,18 @@ impl Outbox {
     /// the dictionary's hash seed.
     pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
         // Too small a dictionary costs wire bytes: each new generation
-        // defines again what the batches use.
+        // defines again what the batches use. The definitions every batch
+        // carries while the collector is away stay under a quarter of the
+        // buffer, or a long outage would leave no room for any batch.
+        let max_pending_definitions = u64::try_from(limits.max_buffer_bytes / 4)
+            .unwrap_or(u64::MAX)
+            .max(16 * 1024);
         Outbox {
             builder: BatchBuilder::new(
                 producer,
                 BuilderOptions {
                     max_dictionary_bytes: limits.max_dictionary_bytes,
+                    max_pending_definitions,
                     hash_seed: seed,
                     ..BuilderOptions::default()
                 },

@@ -220,6 +220,33 @@ fn a_batch_of_a_dropped_generation_cannot_be_rewritten() {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
+fn without_acknowledgements_the_definitions_a_batch_carries_stay_bounded() {
+    let options = BuilderOptions {
+        max_pending_definitions: 16 * 1024,
+        ..BuilderOptions::default()
+    };
+    let mut mix = Mix::new(MixParams {
+        consumers: 50_000,
+        addresses: 200_000,
+        ..MixParams::default()
+    });
+    let mut builder = BatchBuilder::new(&producer(), options);
+    let mut generations = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        for r in mix.take_requests(100) {
+            builder.append(&mix.record(&r)).unwrap();
+        }
+        // The collector is away: nothing is acknowledged.
+        let sealed = builder.seal(CUT, &no_drops());
+        let definitions = sealed.bytes.len() - sealed.dictionary_offset;
+        // What was pending before, plus what this batch's 100 records met.
+        assert!(definitions < 16 * 1024 + 100 * 200, "{definitions} bytes");
+        generations.insert(sealed.ack.generation);
+    }
+    assert!(generations.len() > 2, "new generations keep them bounded");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
 fn a_full_dictionary_starts_a_new_generation_with_small_ids() {
     let options = BuilderOptions {
         max_dictionary_bytes: 20_000,

@@ -44,6 +44,11 @@ pub struct BuilderOptions {
     /// new generation after the next batch: its tables as allocated, with
     /// their texts and lookup keys.
     pub max_dictionary_bytes: u64,
+    /// Bytes of definitions the collector has not acknowledged, past which
+    /// the builder starts a new generation after the next batch. Every
+    /// batch carries them all, so while the collector is away they would
+    /// otherwise grow with the dictionary until no batch fits the buffer.
+    pub max_pending_definitions: u64,
     /// Seed for the dictionary's hash tables. Draw it at random per instance
     /// so that clients cannot aim for hash collisions.
     pub hash_seed: u64,
@@ -71,6 +76,7 @@ impl Default for BuilderOptions {
     fn default() -> Self {
         BuilderOptions {
             max_dictionary_bytes: 16 * 1024 * 1024,
+            max_pending_definitions: 1024 * 1024,
             hash_seed: 0,
             inline_addresses: InlineAddresses::Measured,
         }
@@ -338,7 +344,9 @@ impl BatchBuilder {
             bytes: buf,
         };
         self.cols.clear();
-        if self.dict.memory_bytes() > self.options.max_dictionary_bytes {
+        if self.dict.memory_bytes() > self.options.max_dictionary_bytes
+            || self.dict.body_len() as u64 > self.options.max_pending_definitions
+        {
             self.dict.next_generation();
         }
         sealed
