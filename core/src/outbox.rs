@@ -346,12 +346,15 @@ impl Outbox {
     /// the dictionary's hash seed.
     pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
         // Too small a dictionary costs wire bytes: each new generation
-        // defines again what the batches use. The definitions every batch
-        // carries while the collector is away stay under a quarter of the
-        // buffer, or a long outage would leave no room for any batch.
-        let max_pending_definitions = u64::try_from(limits.max_buffer_bytes / 4)
-            .unwrap_or(u64::MAX)
-            .max(16 * 1024);
+        // defines again what the batches use. The definitions that every
+        // batch carries until the collector acknowledges them stay under
+        // half a batch and an eighth of the buffer: past that, a slow or
+        // absent collector would leave batches too full of definitions for
+        // records, and the buffer too full of batches.
+        let max_pending_definitions =
+            u64::try_from((limits.max_bytes / 2).min(limits.max_buffer_bytes / 8))
+                .unwrap_or(u64::MAX)
+                .max(4 * 1024);
         Outbox {
             builder: BatchBuilder::new(
                 producer,
