@@ -69,7 +69,7 @@ pub use builder::{BatchBuilder, BuilderOptions, SealedBatch};
 pub use error::DecodeError;
 pub use limits::Limits;
 pub use reader::{BatchReader, DecodedBatch, Dictionary};
-pub use record::{AgentRef, AiRef, IdentityRef, Record, RouteRef};
+pub use record::{AgentRef, AiRef, IdentityRef, Memo, Record, RouteRef};
 pub use row::{OwnedRow, Row};
 
 /// The newest schema revision this crate reads.

@@ -47,7 +47,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Zipf};
 
-use crate::record::{AgentRef, AiRef, IdentityRef, Record, RouteRef};
+use crate::record::{AgentRef, AiRef, IdentityRef, Memo, Record, RouteRef};
 use crate::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 
 /// Knobs of the mix; [`MixParams::default`] is the reference mix.
@@ -825,6 +825,7 @@ impl Mix {
             trace_id: "",
             sample_weight: 1.0,
             ai: request.ai.as_ref(),
+            memo: Memo::default(),
         }
     }
 }

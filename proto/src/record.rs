@@ -142,6 +142,24 @@ pub struct Record<'a> {
     pub sample_weight: f32,
     /// AI Gateway figures; `None` for a request without them.
     pub ai: Option<&'a AiRef<'a>>,
+    /// What the producer already knows of this record's repeated parts.
+    pub memo: Memo,
+}
+
+/// Keys by which a producer that already knows a record's endpoint or
+/// identity spares the builder rebuilding and hashing their lookup keys:
+/// for a capturer, a route and caller met before. Zero means none.
+///
+/// The contract: for the life of one builder, every record with the same
+/// nonzero key has the same value of that part. A key breaking it makes
+/// the builder attribute records to the wrong endpoint or caller; it
+/// cannot make it fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memo {
+    /// Stands for the route, workspace, method, host and path together.
+    pub endpoint: u64,
+    /// Stands for the whole identity.
+    pub identity: u64,
 }
 
 impl Default for Record<'_> {
@@ -166,6 +184,7 @@ impl Default for Record<'_> {
             trace_id: "",
             sample_weight: 1.0,
             ai: None,
+            memo: Memo::default(),
         }
     }
 }

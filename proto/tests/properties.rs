@@ -9,7 +9,7 @@ use common::{assert_row_matches, no_drops, producer};
 use kong_looker_proto::builder::{BuilderOptions, InlineAddresses};
 use kong_looker_proto::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
-    AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Record, RouteRef,
+    AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Memo, Record, RouteRef,
 };
 use proptest::prelude::*;
 
@@ -182,6 +182,7 @@ fn record<'a>(o: &'a Owned, groups: &'a [&'a str], ai: Option<&'a AiRef<'a>>) ->
         trace_id: s(7),
         sample_weight: o.weight,
         ai,
+        memo: Memo::default(),
     }
 }
 

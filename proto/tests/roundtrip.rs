@@ -402,3 +402,48 @@ fn abandoned_sequences_travel_packed_and_at_most_the_bound() {
     assert_eq!(batch.drops.abandoned, many.abandoned[..MAX_ABANDONED]);
     assert_eq!(batch.drops.dispatch_failed, 2000);
 }
+
+/// Memo keys that keep the contract change no byte: the same records with
+/// and without them give the same batches, across new generations too (a
+/// small dictionary cap forces several), where remembered ids are stale.
+#[wasm_bindgen_test(unsupported = test)]
+fn memo_keys_change_no_byte() {
+    let params = MixParams {
+        consumers: 3_000,
+        ..MixParams::default()
+    };
+    let options = BuilderOptions {
+        max_dictionary_bytes: 64 * 1024,
+        ..BuilderOptions::default()
+    };
+    let mut mix = Mix::new(params);
+    let mut plain = BatchBuilder::new(&producer(), options.clone());
+    let mut keyed = BatchBuilder::new(&producer(), options);
+    let mut generations = std::collections::BTreeSet::new();
+    let mut hits = 0;
+    for _ in 0..30 {
+        for request in mix.take_requests(500) {
+            let record = mix.record(&request);
+            plain.append(&record).unwrap();
+            // Keys from what the endpoint and caller are made of, plus one.
+            let endpoint = 1
+                + ((request.route as u64) << 40 | (request.path as u64) << 20)
+                + request.host as u64;
+            let identity = request.consumer.map_or(0, |c| c as u64 + 1);
+            hits += usize::from(identity != 0);
+            keyed
+                .append(&kong_looker_proto::Record {
+                    memo: kong_looker_proto::Memo { endpoint, identity },
+                    ..record
+                })
+                .unwrap();
+        }
+        let (a, b) = (plain.seal(CUT, &no_drops()), keyed.seal(CUT, &no_drops()));
+        assert_eq!(a, b);
+        generations.insert(a.ack.generation);
+        plain.acknowledge(a.ack);
+        keyed.acknowledge(b.ack);
+    }
+    assert!(generations.len() > 2, "generations {generations:?}");
+    assert!(hits > 10_000);
+}

@@ -12,7 +12,8 @@ use kong_looker_proto::builder::{BuilderOptions, InlineAddresses, Producer, Seal
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_proto::v1::{self, AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
-    AgentRef, AiRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Record, RouteRef, Row,
+    AgentRef, AiRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Memo, Record, RouteRef,
+    Row,
 };
 use serde_json::{Value, json};
 
@@ -127,6 +128,7 @@ fn build() -> Vec<(&'static str, SealedBatch)> {
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             sample_weight: 4.0,
             ai: None,
+            memo: Memo::default(),
         },
         Record {
             started_at_ms: CUT - 4000,

@@ -14,12 +14,13 @@ use std::ops::Range;
 
 use kong_looker_proto::row::method_from_name;
 use kong_looker_proto::v1::{Method, ResponseSource};
-use kong_looker_proto::{AgentRef, IdentityRef, Record, RouteRef};
+use kong_looker_proto::{AgentRef, IdentityRef, Memo, Record, RouteRef};
 
 use super::agent::AgentClassifier;
 use super::ai::{self, AiUsage};
 use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
+use super::memo::{self, EndpointKeys};
 use super::path::PathTemplater;
 use super::privacy::{self, AddressMode, Pseudonymiser};
 use super::sampler::Sampler;
@@ -191,6 +192,8 @@ struct Names {
     service_id: String,
     service_name: String,
     expires_ms: i64,
+    /// Stands for these names and their route id in endpoint keys.
+    memo: u64,
 }
 
 /// Per-chain capture state: the compiled config and the caches.
@@ -212,12 +215,14 @@ pub struct Capturer {
     token_bytes: usize,
     token_hasher: FixedState,
     /// Identities by a hash of all their evidence: a caller seen before
-    /// costs a lookup, not a resolution and a dozen strings.
-    identities: FastMap<u64, Option<Identity>>,
+    /// costs a lookup, not a resolution and a dozen strings. Each comes
+    /// with its key for the builder.
+    identities: FastMap<u64, Option<(Identity, u64)>>,
     identity_bytes: usize,
     identity_hasher: FixedState,
     /// The client address being recorded, kept for its capacity.
     address: String,
+    endpoint_keys: EndpointKeys,
 }
 
 impl Capturer {
@@ -245,6 +250,7 @@ impl Capturer {
             identity_bytes: 0,
             identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
             address: String::new(),
+            endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
             config,
         }
     }
@@ -463,9 +469,10 @@ impl Capturer {
 
         // The record borrows from here on.
         let names = looked_up.as_ref().or_else(|| self.names.get(route_id));
-        let identity = identity_key
+        let (identity, identity_memo) = identity_key
             .and_then(|k| self.identities.get(&k))
-            .and_then(Option::as_ref);
+            .and_then(Option::as_ref)
+            .map_or((None, 0), |(i, memo)| (Some(i), *memo));
         // The groups as the record lends them, without a Vec.
         let mut group_refs: [&str; identity::MAX_GROUPS] = [""; identity::MAX_GROUPS];
         let own_groups = identity.map_or(&[][..], |i| i.groups.as_slice());
@@ -473,6 +480,10 @@ impl Capturer {
             *slot = g.as_str();
         }
         let groups = own_groups.len().min(identity::MAX_GROUPS);
+        let host = super::cut(&host, 256);
+        let endpoint_memo =
+            self.endpoint_keys
+                .key(names.map_or(0, |n| n.memo), method, method_text, host, path);
         let record = Record {
             started_at_ms,
             route: RouteRef {
@@ -484,7 +495,7 @@ impl Capturer {
             },
             method,
             method_text,
-            host: super::cut(&host, 256),
+            host,
             path,
             status,
             source,
@@ -511,6 +522,10 @@ impl Capturer {
             trace_id: timing::trace_id(&traceparent).unwrap_or_default(),
             sample_weight,
             ai: ai_ref.as_ref(),
+            memo: Memo {
+                endpoint: endpoint_memo,
+                identity: identity_memo,
+            },
         };
         f(&record);
         true
@@ -554,6 +569,7 @@ impl Capturer {
             service_id,
             service_name,
             expires_ms: now_ms.saturating_add(NAME_TTL_MS),
+            memo: memo::fresh(),
         };
         if !route_id.is_empty() {
             if self.names.len() >= NAME_CACHE_ENTRIES {
@@ -681,7 +697,7 @@ impl Capturer {
             self.identity_bytes = 0;
         }
         self.identity_bytes = self.identity_bytes.saturating_add(size);
-        self.identities.insert(key, id);
+        self.identities.insert(key, id.map(|i| (i, memo::fresh())));
         Some(key)
     }
 }

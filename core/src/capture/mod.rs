@@ -15,6 +15,7 @@
 //! - [`identity`]: the strongest identity evidence, verified or claimed.
 //! - [`sampler`]: which records are kept, and their weights.
 //! - [`capturer`]: one chain's capture, from headers and properties to a record.
+//! - [`memo`]: the keys by which a capturer tells the builder what it knows.
 //! - [`ai`]: Kong's AI Gateway figures (tokens, cost, models) from a log entry.
 
 /// Hash maps of the capture caches: foldhash, seeded per instance, because
@@ -38,6 +39,7 @@ pub mod dn;
 pub mod headers;
 pub mod identity;
 pub mod jwt;
+pub mod memo;
 pub mod path;
 pub mod privacy;
 pub mod router;

@@ -13,6 +13,7 @@ use prost::encoding::{WireType, encode_key, encode_varint};
 
 use super::InlineAddresses;
 use super::admission::Admission;
+use super::memo::IdMemo;
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
@@ -42,6 +43,9 @@ pub(super) struct ProducerDictionary {
     /// Client addresses met once; `None` when addresses are always defined.
     /// It outlives generations: it tracks traffic, not ids.
     admission: Option<Admission>,
+    /// Endpoint and identity ids by the producer's keys for them.
+    endpoint_memo: IdMemo,
+    identity_memo: IdMemo,
 }
 
 /// A record's client address: a string id, or raw bytes for the record.
@@ -69,6 +73,8 @@ impl ProducerDictionary {
             agents: Table::new(9, state.clone()),
             outcomes: Table::new(11, state.clone()),
             body_len_memo: Cell::new(None),
+            endpoint_memo: IdMemo::new(),
+            identity_memo: IdMemo::new(),
         }
     }
 
@@ -143,6 +149,15 @@ impl ProducerDictionary {
     }
 
     pub(super) fn endpoint(&mut self, r: &Record<'_>) -> Result<u32, AppendError> {
+        if let Some(id) = self.endpoint_memo.get(r.memo.endpoint) {
+            return Ok(id);
+        }
+        let id = self.endpoint_by_key(r)?;
+        self.endpoint_memo.put(r.memo.endpoint, id);
+        Ok(id)
+    }
+
+    fn endpoint_by_key(&mut self, r: &Record<'_>) -> Result<u32, AppendError> {
         let method_text = if r.method == v1::Method::Other {
             r.method_text
         } else {
@@ -225,6 +240,20 @@ impl ProducerDictionary {
     }
 
     pub(super) fn identity(
+        &mut self,
+        id: &IdentityRef<'_>,
+        memo: u64,
+        scratch: &mut Vec<u32>,
+    ) -> Result<u32, AppendError> {
+        if let Some(found) = self.identity_memo.get(memo) {
+            return Ok(found);
+        }
+        let found = self.identity_by_key(id, scratch)?;
+        self.identity_memo.put(memo, found);
+        Ok(found)
+    }
+
+    fn identity_by_key(
         &mut self,
         id: &IdentityRef<'_>,
         scratch: &mut Vec<u32>,
@@ -328,8 +357,8 @@ impl ProducerDictionary {
 
     /// What the dictionary holds in memory: its tables as allocated, with
     /// their texts and lookup keys. The builder starts a new generation
-    /// past its cap. The admission table's fixed 64 KiB is not counted: a
-    /// new generation would not shrink it.
+    /// past its cap. The admission table's fixed 64 KiB and the memo's 32
+    /// KiB are not counted: a new generation would not shrink them.
     pub(super) fn memory_bytes(&self) -> u64 {
         [
             self.strings.memory_bytes(),
@@ -430,6 +459,8 @@ impl ProducerDictionary {
         self.identities.clear();
         self.agents.clear();
         self.outcomes.clear();
+        self.endpoint_memo.clear();
+        self.identity_memo.clear();
     }
 }
 

@@ -15,6 +15,7 @@
 mod admission;
 mod ai;
 mod dictionary;
+mod memo;
 mod rewrite;
 mod table;
 
@@ -234,7 +235,9 @@ impl BatchBuilder {
         let endpoint = self.dict.endpoint(r)?;
         let outcome = self.dict.outcome(r.status, r.source)?;
         let identity = match &r.identity {
-            Some(id) => self.dict.identity(id, &mut self.scratch_groups)?,
+            Some(id) => self
+                .dict
+                .identity(id, r.memo.identity, &mut self.scratch_groups)?,
             None => 0,
         };
         let client = self.dict.client(r.client_address)?;

@@ -1,0 +1,90 @@
+//! The keys a capturer gives the batch builder for what it already knows
+//! ([`kong_looker_proto::Memo`]): a fresh key for each cached value (a
+//! resolved caller, a route's names), and an endpoint's key made of the
+//! keys and short texts it is built from. With them, a record of a route
+//! and caller met before spares the builder its key building and hashing.
+//!
+//! The builder's contract is that a key stands for one value for its whole
+//! life. Fresh keys come from one counter per process and are never
+//! reused, so a value evicted from a cache and resolved again gets a new
+//! key; and a capturer's own key is part of every endpoint key, because
+//! the workspace and path templates are a capturer's own.
+
+use core::hash::BuildHasher;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use foldhash::fast::FixedState;
+use kong_looker_proto::v1::Method;
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A key no other value has had in this process; never 0.
+pub fn fresh() -> u64 {
+    // 2^64 keys outlast any process; `max(1)` keeps 0 meaning none anyway.
+    NEXT.fetch_add(1, Ordering::Relaxed).max(1)
+}
+
+/// Makes a capturer's endpoint keys.
+#[derive(Debug)]
+pub struct EndpointKeys {
+    capturer: u64,
+    hasher: FixedState,
+}
+
+impl EndpointKeys {
+    /// Keys for one capturer; `seed` is its per-instance seed, so that
+    /// clients cannot aim at collisions.
+    pub fn new(seed: u64) -> Self {
+        EndpointKeys {
+            capturer: fresh(),
+            hasher: FixedState::with_seed(seed),
+        }
+    }
+
+    /// The key of the endpoint made of these parts: `names` is the key of
+    /// the route's names (0 without a route), which stands for the route
+    /// id too. Equal parts give equal keys; unequal parts collide with a
+    /// chance of 2^-64 per pair, as the capturer's identity cache does.
+    pub fn key(
+        &self,
+        names: u64,
+        method: Method,
+        method_text: &str,
+        host: &str,
+        path: &str,
+    ) -> u64 {
+        self.hasher
+            .hash_one((self.capturer, names, method as i32, method_text, host, path))
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_by_every_part_and_by_capturer() {
+        let a = fresh();
+        assert!(fresh() > a && a > 0);
+        let keys = EndpointKeys::new(7);
+        let k = keys.key(3, Method::Get, "", "api.example.com", "/users/{id}");
+        assert_eq!(
+            k,
+            keys.key(3, Method::Get, "", "api.example.com", "/users/{id}")
+        );
+        for other in [
+            keys.key(4, Method::Get, "", "api.example.com", "/users/{id}"),
+            keys.key(3, Method::Post, "", "api.example.com", "/users/{id}"),
+            keys.key(3, Method::Get, "X", "api.example.com", "/users/{id}"),
+            keys.key(3, Method::Get, "", "api.example.org", "/users/{id}"),
+            keys.key(3, Method::Get, "", "api.example.com", "/users"),
+            // Parts are delimited: moving bytes between them changes the key.
+            keys.key(3, Method::Get, "", "api.example.com/users", "/{id}"),
+            EndpointKeys::new(7).key(3, Method::Get, "", "api.example.com", "/users/{id}"),
+        ] {
+            assert_ne!(k, other);
+            assert_ne!(other, 0);
+        }
+    }
+}
