@@ -6,10 +6,10 @@
 //! prints it (lowercase hex, no leading zeros, the longest run of two or
 //! more zero groups as `::`, the first of equal runs), and an IPv4-mapped
 //! address as `::ffff:` and its dotted IPv4. An address is inline only
-//! when it prints back exactly as it came. (A parser and printer written
-//! out here came to 6 KB more in the filter than the standard library's.)
+//! when it prints back exactly as it came. The printer is written out here
+//! (tested against the standard library's); the parser is the standard
+//! library's (a parser written out here came to 6 KB more in the filter).
 
-use core::fmt::Write;
 use core::net::IpAddr;
 
 /// Longest text printed: eight full groups.
@@ -44,22 +44,98 @@ impl AddressText {
     /// `ip` in the canonical text, in place of what the buffer held.
     pub fn show(&mut self, ip: IpAddr) -> &str {
         self.len = 0;
-        // Every address fits; a failure would leave the text short, and
-        // the caller's comparison would fail with it.
-        let _ = write!(self, "{ip}");
+        match ip {
+            IpAddr::V4(v4) => self.push_v4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => {
+                    self.push_bytes(b"::ffff:");
+                    self.push_v4(v4);
+                }
+                None => self.push_v6(v6.segments()),
+            },
+        }
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
     }
-}
 
-impl Write for AddressText {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+    // Printed here rather than through `fmt`: the formatter's machinery
+    // cost a capture 2,300 instructions per IPv6 address (bench/RESULTS.md).
+    fn push_v6(&mut self, groups: [u16; 8]) {
+        // The longest run of two or more zero groups, the first of equals.
+        let (mut best, mut best_len, mut run, mut run_len) = (0usize, 0usize, 0usize, 0usize);
+        for (i, g) in groups.iter().enumerate() {
+            if *g == 0 {
+                if run_len == 0 {
+                    run = i;
+                }
+                run_len = run_len.saturating_add(1);
+                if run_len > best_len {
+                    (best, best_len) = (run, run_len);
+                }
+            } else {
+                run_len = 0;
+            }
+        }
+        if best_len < 2 {
+            best_len = 0;
+            best = groups.len();
+        }
+        let after = best.saturating_add(best_len);
+        for (i, g) in groups.iter().enumerate() {
+            if i == best {
+                self.push_bytes(b"::");
+            } else if i > best && i < after {
+                continue;
+            } else {
+                if i != 0 && i != after {
+                    self.push_bytes(b":");
+                }
+                self.push_hex(*g);
+            }
+        }
+    }
+
+    fn push_v4(&mut self, v4: core::net::Ipv4Addr) {
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i != 0 {
+                self.push_bytes(b".");
+            }
+            let (h, t, u) = (octet / 100, octet / 10 % 10, octet % 10);
+            if h != 0 {
+                self.push_digit(h);
+            }
+            if h != 0 || t != 0 {
+                self.push_digit(t);
+            }
+            self.push_digit(u);
+        }
+    }
+
+    fn push_hex(&mut self, g: u16) {
+        let mut started = false;
+        for shift in [12u32, 8, 4, 0] {
+            let nibble = ((g >> shift) & 0xf) as u8;
+            if nibble != 0 || started || shift == 0 {
+                started = true;
+                self.push_digit(nibble);
+            }
+        }
+    }
+
+    /// A digit below 16, in lowercase hex.
+    fn push_digit(&mut self, d: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        if let Some(c) = HEX.get(usize::from(d)) {
+            self.push_bytes(core::slice::from_ref(c));
+        }
+    }
+
+    /// Appends; never past the buffer, which every address fits.
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hmac::{Hmac, KeyInit, Mac};
+use kong_looker_proto::address::AddressText;
 use sha2::Sha256;
 
 /// Longest address text the transform reads.
@@ -48,24 +49,10 @@ impl Pseudonymiser {
 
     /// [`Pseudonymiser::hash`] appended to `out`.
     pub fn hash_into(&self, value: &str, out: &mut String) {
-        self.hash_display(value, out);
-    }
-
-    /// The hash of `value`'s text, appended to `out`, the text never
-    /// being held anywhere.
-    pub fn hash_display(&self, value: impl core::fmt::Display, out: &mut String) {
-        use core::fmt::Write;
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        struct Feed(Hmac<Sha256>);
-        impl Write for Feed {
-            fn write_str(&mut self, s: &str) -> core::fmt::Result {
-                self.0.update(s.as_bytes());
-                Ok(())
-            }
-        }
-        let mut feed = Feed(self.mac.clone());
-        let _ = write!(feed, "{value}");
-        let digest = feed.0.finalize().into_bytes();
+        let mut mac = self.mac.clone();
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
         out.push_str("h:");
         for byte in digest.iter().take(12) {
             for nibble in [byte >> 4, byte & 0xf] {
@@ -96,7 +83,6 @@ pub fn client_address_into(
     hasher: Option<&Pseudonymiser>,
     out: &mut String,
 ) -> bool {
-    use std::fmt::Write;
     out.clear();
     let text = addr.trim();
     if text.len() > MAX_ADDRESS_BYTES {
@@ -105,34 +91,33 @@ pub fn client_address_into(
     let Ok(ip) = text.parse::<IpAddr>() else {
         return false;
     };
-    // Writing into a String cannot fail.
-    let _ = match mode {
+    let mut shown = AddressText::default();
+    match mode {
         // Rust's parser takes IPv4 only in its canonical form (no leading
-        // zeros), so the text is what formatting would write: copied, it
-        // spares the formatter on the common case.
-        AddressMode::Keep if ip.is_ipv4() => {
-            out.push_str(text);
-            Ok(())
+        // zeros), so the text is what printing would write: copied.
+        AddressMode::Keep if ip.is_ipv4() => out.push_str(text),
+        AddressMode::Keep => out.push_str(shown.show(ip)),
+        AddressMode::Truncate => {
+            let network = match ip {
+                IpAddr::V4(v4) => {
+                    let [a, b, c, _] = v4.octets();
+                    IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+                }
+                IpAddr::V6(v6) => {
+                    let s = v6.segments();
+                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+                }
+            };
+            out.push_str(shown.show(network));
+            out.push_str(if ip.is_ipv4() { "/24" } else { "/48" });
         }
-        AddressMode::Keep => write!(out, "{ip}"),
-        AddressMode::Truncate => match ip {
-            IpAddr::V4(v4) => {
-                let [a, b, c, _] = v4.octets();
-                write!(out, "{}/24", Ipv4Addr::new(a, b, c, 0))
-            }
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                write!(out, "{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
-            }
-        },
         AddressMode::Hash => {
             let Some(hasher) = hasher else {
                 return false;
             };
-            hasher.hash_display(ip, out);
-            Ok(())
+            hasher.hash_into(shown.show(ip), out);
         }
-    };
+    }
     true
 }
 
