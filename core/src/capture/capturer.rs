@@ -343,9 +343,13 @@ impl Capturer {
         now_ms: i64,
         f: impl FnOnce(&Record<'_>),
     ) -> bool {
-        let status = text(src.property("response.code"))
+        let status = src
+            .property("response.code")
             .and_then(|s| timing::status(&s))
-            .or_else(|| text(src.response_header(":status")).and_then(|s| timing::status(&s)))
+            .or_else(|| {
+                src.response_header(":status")
+                    .and_then(|s| timing::status(&s))
+            })
             .unwrap_or(0);
         // Left out by sampling is not a loss: kept records carry its weight.
         let Some(sample_weight) = self.sampler.keep(status) else {
@@ -356,7 +360,8 @@ impl Capturer {
             .unwrap_or(0)
             .saturating_mul(1000)
             .min(timing::MAX_DURATION_US);
-        let latency_total_us = text(src.property("ngx.request_time"))
+        let latency_total_us = src
+            .property("ngx.request_time")
             .and_then(|s| timing::seconds_to_us(&s))
             .unwrap_or(own_clock_us);
         let started_at_ms = if facts.start_from_request_time {
@@ -364,10 +369,12 @@ impl Capturer {
         } else {
             facts.started_at_ms
         };
-        let upstream_status = text(src.property("ngx.upstream_status"))
+        let upstream_status = src
+            .property("ngx.upstream_status")
             .and_then(|s| timing::last_upstream_status(&s));
         let latency_upstream_us = match upstream_status {
-            Some(_) => text(src.property("ngx.upstream_response_time"))
+            Some(_) => src
+                .property("ngx.upstream_response_time")
                 .and_then(|s| timing::upstream_us(&s)),
             None => None,
         };
@@ -381,10 +388,12 @@ impl Capturer {
         // does: nginx's $request_length and $bytes_sent. (The Envoy-style
         // `request.size` is $content_length in ngx_wasm_module, absent for
         // a GET, and `response.size` is the body alone.)
-        let request_bytes = text(src.property("ngx.request_length"))
+        let request_bytes = src
+            .property("ngx.request_length")
             .and_then(|s| timing::size(&s))
             .unwrap_or(0);
-        let response_bytes = text(src.property("ngx.bytes_sent"))
+        let response_bytes = src
+            .property("ngx.bytes_sent")
             .and_then(|s| timing::size(&s))
             .unwrap_or(0);
 
@@ -454,7 +463,6 @@ impl Capturer {
         } else {
             None
         };
-        let traceparent = facts.get(Field::Traceparent);
         let ai = src.ai().or_else(|| {
             if !self.config.ai_model_header {
                 return None;
@@ -519,7 +527,7 @@ impl Capturer {
             client_address: &self.address,
             agent,
             request_id: request_id_text.as_deref().unwrap_or(""),
-            trace_id: timing::trace_id(&traceparent).unwrap_or_default(),
+            trace_id: timing::trace_id(facts.raw(Field::Traceparent)).unwrap_or_default(),
             sample_weight,
             ai: ai_ref.as_ref(),
             memo: Memo {
