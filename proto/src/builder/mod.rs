@@ -486,6 +486,13 @@ fn delimited_len(field: u32, len: usize) -> usize {
     size.0
 }
 
+/// Bytes of a varint after a one-byte key (fields 1 to 15).
+#[inline]
+fn keyed_varint_len(value: u64) -> usize {
+    // A varint takes at most ten bytes.
+    encoded_len_varint(value).wrapping_add(1)
+}
+
 /// Adds up encoded sizes; saturating, though real sizes are far below.
 #[derive(Default)]
 struct Size(usize);
@@ -652,13 +659,16 @@ impl Columns {
         if self.count == 0 {
             return 0;
         }
-        let mut len = Size::default();
-        len.varint(1, u64::from(self.count));
+        // Runs on every append: fields 1 to 15 have one-byte keys, so the
+        // common part skips working out each key's length.
+        let mut len = Size(keyed_varint_len(u64::from(self.count)));
         if self.base_time_ms != 0 {
-            len.varint(2, self.base_time_ms as u64);
+            len.add(keyed_varint_len(self.base_time_ms as u64));
         }
         for (field, column) in self.packed() {
-            len.delimited(field, column.len());
+            debug_assert!(key_len(field) == 1);
+            len.add(keyed_varint_len(column.len() as u64));
+            len.add(column.len());
         }
         len.add(self.request_id.as_ref().map_or(0, Vec::len));
         len.add(self.trace_id.as_ref().map_or(0, Vec::len));
