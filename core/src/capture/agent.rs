@@ -70,7 +70,7 @@ fn category_from_word(word: &str) -> Option<AgentCategory> {
 /// Classifies User-Agent headers with a bounded cache.
 #[derive(Debug)]
 pub struct AgentClassifier {
-    cache: super::FastMap<Box<str>, Option<usize>>,
+    cache: super::FastMap<Box<[u8]>, Option<usize>>,
 }
 
 impl AgentClassifier {
@@ -82,9 +82,14 @@ impl AgentClassifier {
         }
     }
 
-    /// The rule that matches `user_agent`, if any.
-    pub fn classify(&mut self, user_agent: &str) -> Option<&'static AgentRule> {
-        let ua = super::cut(user_agent, MAX_AGENT_BYTES);
+    /// The rule that matches `user_agent`, if any. Taken as bytes: a
+    /// header met before costs a hash and a lookup, not a UTF-8 check.
+    pub fn classify<T: AsRef<[u8]> + ?Sized>(
+        &mut self,
+        user_agent: &T,
+    ) -> Option<&'static AgentRule> {
+        let ua = user_agent.as_ref();
+        let ua = ua.get(..MAX_AGENT_BYTES).unwrap_or(ua);
         if ua.is_empty() {
             return None;
         }
@@ -104,8 +109,9 @@ impl AgentClassifier {
 }
 
 /// Index of the first rule whose pattern occurs in `ua`, ignoring case.
-fn find(ua: &str) -> Option<usize> {
-    let lower = ua.to_ascii_lowercase();
+/// Patterns are ASCII, so replacing what is not UTF-8 changes no match.
+fn find(ua: &[u8]) -> Option<usize> {
+    let lower = String::from_utf8_lossy(ua).to_ascii_lowercase();
     rules()
         .iter()
         .position(|r| lower.contains(r.pattern.as_str()))
@@ -130,6 +136,18 @@ mod tests {
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .count();
         assert_eq!(rules().len(), lines, "every rule line parses");
+        // `find` relies on it: a replaced invalid byte matches no pattern.
+        assert!(rules().iter().all(|r| r.pattern.is_ascii()));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn invalid_utf8_around_a_name_still_matches() {
+        let mut c = AgentClassifier::new(7);
+        let rule = c
+            .classify(b"\xff\xfecurl/8.11.0 \xc3(")
+            .map(|r| r.name.as_str());
+        assert_eq!(rule, Some("curl"));
+        assert_eq!(c.classify(&[0xff_u8; 600][..]), None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -9,7 +9,7 @@
 //! wasm32 with a map standing in for Kong.
 
 use std::borrow::Cow;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 
 use kong_looker_proto::row::method_from_name;
@@ -452,7 +452,7 @@ impl Capturer {
         }
         let agent = self
             .agents
-            .classify(&facts.get(Field::UserAgent))
+            .classify(facts.raw(Field::UserAgent))
             .map(|rule| AgentRef {
                 category: rule.category,
                 name: rule.name.as_str(),
@@ -631,22 +631,35 @@ impl Capturer {
         // Hashing the bytes spares checking a dozen headers' UTF-8 for a
         // caller met before. The hasher is seeded per instance, so clients
         // cannot aim at a collision.
-        let key = self.identity_hasher.hash_one((
-            (
-                raw(ConsumerId),
-                raw(ConsumerUsername),
-                raw(ConsumerCustomId),
-            ),
-            (raw(Credential), raw(Anonymous), raw(ConsumerGroups)),
-            (raw(AuthenticatedGroups), raw(AuthenticatedUserid)),
-            (raw(AuthenticatedScope), raw(Authorization), raw(Trusted)),
-            (facts.api_key_present, mtls_verified),
-            (
-                verified_jwt.as_deref().unwrap_or_default(),
-                client_dn.as_deref().unwrap_or_default(),
-                client_fingerprint.as_deref().unwrap_or_default(),
-            ),
-        ));
+        let raw_evidence = [
+            raw(ConsumerId),
+            raw(ConsumerUsername),
+            raw(ConsumerCustomId),
+            raw(Credential),
+            raw(Anonymous),
+            raw(ConsumerGroups),
+            raw(AuthenticatedGroups),
+            raw(AuthenticatedUserid),
+            raw(AuthenticatedScope),
+            raw(Authorization),
+            raw(Trusted),
+            verified_jwt.as_deref().unwrap_or_default(),
+            client_dn.as_deref().unwrap_or_default(),
+            client_fingerprint.as_deref().unwrap_or_default(),
+        ];
+        // Most of it is absent: a mask of what is present, then only the
+        // present values, each with its length (so no two differ alike).
+        let mut mask = u32::from(facts.api_key_present) << 1 | u32::from(mtls_verified);
+        for value in &raw_evidence {
+            mask = mask << 1 | u32::from(!value.is_empty());
+        }
+        let mut hasher = self.identity_hasher.build_hasher();
+        hasher.write_u32(mask);
+        for value in raw_evidence.iter().filter(|v| !v.is_empty()) {
+            hasher.write_usize(value.len());
+            hasher.write(value);
+        }
+        let key = hasher.finish();
         if self.identities.contains_key(&key) {
             return Some(key);
         }
