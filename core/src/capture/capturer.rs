@@ -439,7 +439,7 @@ impl Capturer {
             raw_path = p;
         }
         let identity_key = self.identity(facts, src);
-        let has_address = text(src.property("ngx.remote_addr")).is_some_and(|a| {
+        let has_address = src.property("ngx.remote_addr").is_some_and(|a| {
             privacy::client_address_into(
                 &a,
                 &self.address_mode,

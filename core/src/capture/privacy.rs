@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hmac::{Hmac, KeyInit, Mac};
-use kong_looker_proto::address::AddressText;
+use kong_looker_proto::address::{self, AddressText};
 use sha2::Sha256;
 
 /// Longest address text the transform reads.
@@ -66,8 +66,8 @@ impl Pseudonymiser {
 
 /// The recorded form of a client address; `None` when it is not an IP
 /// address (nothing that is not an address is ever recorded there).
-pub fn client_address(
-    addr: &str,
+pub fn client_address<T: AsRef<[u8]> + ?Sized>(
+    addr: &T,
     mode: &AddressMode,
     hasher: Option<&Pseudonymiser>,
 ) -> Option<String> {
@@ -77,25 +77,33 @@ pub fn client_address(
 
 /// [`client_address`] into `out`, replacing what it held (so that a
 /// capturer reuses one buffer); false, and `out` empty, when there is none.
-pub fn client_address_into(
-    addr: &str,
+/// Read as bytes: an IPv4 address, most requests', needs no UTF-8 check.
+pub fn client_address_into<T: AsRef<[u8]> + ?Sized>(
+    addr: &T,
     mode: &AddressMode,
     hasher: Option<&Pseudonymiser>,
     out: &mut String,
 ) -> bool {
     out.clear();
-    let text = addr.trim();
+    let text = addr.as_ref().trim_ascii();
     if text.len() > MAX_ADDRESS_BYTES {
         return false;
     }
-    let Ok(ip) = text.parse::<IpAddr>() else {
-        return false;
+    let ip = match address::parse_v4(text) {
+        Some(v4) => IpAddr::V4(v4),
+        None => match std::str::from_utf8(text).map(str::parse::<IpAddr>) {
+            Ok(Ok(ip)) => ip,
+            _ => return false,
+        },
     };
     let mut shown = AddressText::default();
     match mode {
-        // Rust's parser takes IPv4 only in its canonical form (no leading
-        // zeros), so the text is what printing would write: copied.
-        AddressMode::Keep if ip.is_ipv4() => out.push_str(text),
+        // IPv4 is taken only in its canonical form (no leading zeros), so
+        // the text is what printing would write: copied.
+        AddressMode::Keep if ip.is_ipv4() => match std::str::from_utf8(text) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.push_str(shown.show(ip)),
+        },
         AddressMode::Keep => out.push_str(shown.show(ip)),
         AddressMode::Truncate => {
             let network = match ip {

@@ -1,15 +1,21 @@
 //! Any text through the client-address parser: an address only when it
 //! prints back exactly as it came, so an inline address reads as the text
 //! the producer had; and any 4 or 16 bytes print as text that parses back
-//! to them. Never a panic.
+//! to them. The IPv4 parser takes exactly what the standard library's
+//! takes. Never a panic.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use kong_looker_proto::address::{AddressText, parse_canonical};
+use kong_looker_proto::address::{AddressText, parse_canonical, parse_v4};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The byte parser for IPv4 agrees with the standard library's.
+    let std_v4 = std::str::from_utf8(data)
+        .ok()
+        .and_then(|s| s.parse::<Ipv4Addr>().ok());
+    assert_eq!(parse_v4(data), std_v4);
     let mut text = AddressText::default();
     if let Ok(s) = std::str::from_utf8(data)
         && let Some(ip) = parse_canonical(s)
