@@ -283,10 +283,12 @@ impl Capturer {
                 continue;
             };
             buf.copy_from_slice(raw);
-            buf.make_ascii_lowercase();
+            headers::lowercase_words(&mut lower, raw.len());
             // Matched as bytes: names are ASCII, and a name that is not
             // UTF-8 matches nothing anyway.
-            let name: &[u8] = buf;
+            let Some(name) = lower.get(..raw.len()) else {
+                continue;
+            };
             let field = match name {
                 b":method" => Field::Method,
                 b":path" => Field::Path,

@@ -86,10 +86,54 @@ pub fn serialize_into<'a>(
     }
 }
 
+/// Lowercases the ASCII letters of the first `len` bytes of `buf`, whole
+/// eight-byte words at a time, so bytes up to the next multiple of eight
+/// change too. Header names are lowercased to be matched on every request,
+/// and a loop over single bytes cost more than all the matching after it.
+pub fn lowercase_words(buf: &mut [u8], len: usize) {
+    for word in buf.chunks_exact_mut(8).take(len.div_ceil(8)) {
+        if let Ok(bytes) = <[u8; 8]>::try_from(&*word) {
+            word.copy_from_slice(&lowercase_word(u64::from_le_bytes(bytes)).to_le_bytes());
+        }
+    }
+}
+
+/// A word with `A`..=`Z` lowered in each byte. Added to a byte's low seven
+/// bits, 0x3f sets its top bit from `A` up and 0x25 past `Z`; no sum
+/// carries into the next byte, and bytes with the top bit set stay.
+fn lowercase_word(x: u64) -> u64 {
+    let low = x & 0x7f7f_7f7f_7f7f_7f7f;
+    let upper = low.wrapping_add(0x3f3f_3f3f_3f3f_3f3f)
+        & !low.wrapping_add(0x2525_2525_2525_2525)
+        & !x
+        & 0x8080_8080_8080_8080;
+    x | (upper >> 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn lowercasing_words_matches_std_for_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        for start in 0..all.len() {
+            for len in 0..20 {
+                let Some(slice) = all.get(start..start + len) else {
+                    continue;
+                };
+                let mut buf = [0u8; 24];
+                buf[..len].copy_from_slice(slice);
+                lowercase_words(&mut buf, len);
+                assert_eq!(&buf[..len], slice.to_ascii_lowercase(), "bytes {slice:?}");
+            }
+        }
+        // A length past the buffer's whole words lowers what there is.
+        let mut name = *b"X-Consumer-ID";
+        lowercase_words(&mut name, 13);
+        assert_eq!(&name, b"x-consumer-ID");
+    }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn round_trip() {
