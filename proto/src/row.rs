@@ -238,18 +238,18 @@ pub fn method_name(m: Method) -> Option<&'static str> {
 }
 
 /// The method for a token, e.g. `GET`; [`Method::Other`] for unknown tokens.
-pub fn method_from_name(token: &str) -> Method {
-    match token {
-        "" => Method::Unspecified,
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "OPTIONS" => Method::Options,
-        "CONNECT" => Method::Connect,
-        "TRACE" => Method::Trace,
+pub fn method_from_name<T: AsRef<[u8]> + ?Sized>(token: &T) -> Method {
+    match token.as_ref() {
+        b"" => Method::Unspecified,
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        b"POST" => Method::Post,
+        b"PUT" => Method::Put,
+        b"DELETE" => Method::Delete,
+        b"PATCH" => Method::Patch,
+        b"OPTIONS" => Method::Options,
+        b"CONNECT" => Method::Connect,
+        b"TRACE" => Method::Trace,
         _ => Method::Other,
     }
 }

@@ -188,6 +188,8 @@ impl RequestFacts {
 /// A value of Kong's router cache: what one route id resolves to.
 #[derive(Clone, Debug)]
 struct Names {
+    /// The route id as text, checked once for the route's cache entry.
+    route_id: String,
     route_name: String,
     service_id: String,
     service_name: String,
@@ -207,7 +209,7 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    names: FastMap<String, Names>,
+    names: FastMap<Box<[u8]>, Names>,
     tokens: FastMap<u64, Option<Claims>>,
     /// Bytes the token cache holds, roughly; it is cleared past
     /// [`TOKEN_CACHE_BYTES`], so that clients sending ever new tokens with
@@ -399,37 +401,40 @@ impl Capturer {
             .and_then(|s| timing::size(&s))
             .unwrap_or(0);
 
-        let route_id_text = text(src.property("kong.route_id"));
-        let route_id = route_id_text
+        // Looked up by its bytes: the names' entry holds it as text.
+        let route_property = src.property("kong.route_id");
+        let route_key = route_property
             .as_deref()
-            .map_or("", |s| super::cut(s, router::MAX_FIELD_BYTES));
+            .map_or(&[][..], |b| b.get(..router::MAX_FIELD_BYTES).unwrap_or(b));
         let fresh = self
             .names
-            .get(route_id)
+            .get(route_key)
             .is_some_and(|n| n.expires_ms > now_ms);
         // Kong names a route's service only when a route matched: with no
         // route id there is nothing to look up (five reads, each Lua on
         // Kong, for every request that matched no route).
-        let looked_up = if fresh || route_id.is_empty() {
+        let looked_up = if fresh || route_key.is_empty() {
             None
         } else {
-            Some(self.look_up_names(src, route_id, now_ms))
+            Some(self.look_up_names(src, route_key, now_ms))
         };
 
         // A request nginx answered in its rewrite phase never reached the
         // headers phase; the log phase can still read what it was.
-        let mut method_token = facts.get(Field::Method);
-        if method_token.is_empty()
-            && let Some(m) = text(src.property("request.method"))
+        let mut method_raw = Cow::Borrowed(facts.raw(Field::Method));
+        if method_raw.is_empty()
+            && let Some(m) = src.property("request.method")
         {
-            method_token = m;
+            method_raw = m;
         }
-        let method = method_from_name(&method_token);
-        let method_text = if method == Method::Other {
-            super::cut(&method_token, 32)
+        let method = method_from_name(&*method_raw);
+        // Text only for a method outside the enum.
+        let method_token = if method == Method::Other {
+            lossy(&method_raw)
         } else {
-            ""
+            Cow::Borrowed("")
         };
+        let method_text = super::cut(&method_token, 32);
         let mut host = facts.get(Field::Host);
         if host.is_empty() {
             host = facts.get(Field::Authority);
@@ -478,7 +483,7 @@ impl Capturer {
         let path = self.templater.template(&raw_path);
 
         // The record borrows from here on.
-        let names = looked_up.as_ref().or_else(|| self.names.get(route_id));
+        let names = looked_up.as_ref().or_else(|| self.names.get(route_key));
         let (identity, identity_memo) = identity_key
             .and_then(|k| self.identities.get(&k))
             .and_then(Option::as_ref)
@@ -497,7 +502,7 @@ impl Capturer {
         let record = Record {
             started_at_ms,
             route: RouteRef {
-                route_id,
+                route_id: names.map_or("", |n| n.route_id.as_str()),
                 route_name: names.map_or("", |n| n.route_name.as_str()),
                 service_id: names.map_or("", |n| n.service_id.as_str()),
                 service_name: names.map_or("", |n| n.service_name.as_str()),
@@ -546,7 +551,7 @@ impl Capturer {
     /// (3.8). Cached per route id for a minute, because on Kong each of
     /// these reads runs Lua; a route's names change rarely, and a changed
     /// config gets a fresh instance anyway.
-    fn look_up_names(&mut self, src: &dyn LogSource, route_id: &str, now_ms: i64) -> Names {
+    fn look_up_names(&mut self, src: &dyn LogSource, route_key: &[u8], now_ms: i64) -> Names {
         let field = |v: Option<Cow<'_, [u8]>>| {
             text(v)
                 .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
@@ -575,17 +580,18 @@ impl Capturer {
             }
         };
         let names = Names {
+            route_id: bounded(&lossy(route_key), router::MAX_FIELD_BYTES),
             route_name,
             service_id,
             service_name,
             expires_ms: now_ms.saturating_add(NAME_TTL_MS),
             memo: memo::fresh(),
         };
-        if !route_id.is_empty() {
+        if !route_key.is_empty() {
             if self.names.len() >= NAME_CACHE_ENTRIES {
                 self.names.clear();
             }
-            self.names.insert(route_id.to_string(), names.clone());
+            self.names.insert(route_key.into(), names.clone());
         }
         names
     }
