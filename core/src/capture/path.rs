@@ -82,12 +82,9 @@ impl PathTemplater {
 
 /// The path without query string or fragment, at most [`MAX_PATH_BYTES`].
 fn strip_query(raw: &str) -> &str {
-    // Bytes, not chars: both marks are ASCII, and a byte scan is what a
-    // path costs on every request.
-    let end = raw
-        .bytes()
-        .position(|b| b == b'?' || b == b'#')
-        .unwrap_or(raw.len());
+    // Bytes, not chars: both marks are ASCII. memchr's word-at-a-time
+    // search cost half of a loop over the bytes.
+    let end = memchr::memchr2(b'?', b'#', raw.as_bytes()).unwrap_or(raw.len());
     let path = raw.get(..end).unwrap_or("");
     super::cut(path, MAX_PATH_BYTES)
 }
