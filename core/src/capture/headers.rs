@@ -91,10 +91,9 @@ pub fn serialize_into<'a>(
 /// change too. Header names are lowercased to be matched on every request,
 /// and a loop over single bytes cost more than all the matching after it.
 pub fn lowercase_words(buf: &mut [u8], len: usize) {
-    for word in buf.chunks_exact_mut(8).take(len.div_ceil(8)) {
-        if let Ok(bytes) = <[u8; 8]>::try_from(&*word) {
-            word.copy_from_slice(&lowercase_word(u64::from_le_bytes(bytes)).to_le_bytes());
-        }
+    let (words, _) = buf.as_chunks_mut::<8>();
+    for word in words.iter_mut().take(len.div_ceil(8)) {
+        *word = lowercase_word(u64::from_le_bytes(*word)).to_le_bytes();
     }
 }
 
