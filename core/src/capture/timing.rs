@@ -14,34 +14,38 @@ pub const MAX_DURATION_US: u64 = 86_400_000_000;
 
 /// nginx seconds (`"0.123"`, `"12"`, `"0.5"`) as microseconds.
 pub fn seconds_to_us<T: AsRef<[u8]> + ?Sized>(text: &T) -> Option<u64> {
-    // One pass over the bytes: this runs twice on every request.
+    // This runs twice on every request: whole seconds, then the decimals
+    // by their weight, without a state per byte.
+    const WEIGHTS: [u64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
     let text = text.as_ref().trim_ascii();
     if text.len() > MAX_NUMBER_BYTES {
         return None;
     }
-    let mut secs: u64 = 0;
-    let mut micros: u64 = 0;
-    // The weight of the next decimal, once past the point; past the
-    // sixth decimal it is 0, and digits are checked and dropped.
-    let mut scale: Option<u64> = None;
-    let mut whole_digits = false;
-    for &b in text {
-        let digit = u64::from(b.wrapping_sub(b'0'));
-        match (b, scale) {
-            (b'0'..=b'9', None) => {
-                secs = secs.checked_mul(10)?.checked_add(digit)?;
-                whole_digits = true;
-            }
-            (b'.', None) => scale = Some(100_000),
-            (b'0'..=b'9', Some(weight)) => {
-                micros = micros.saturating_add(digit.saturating_mul(weight));
-                scale = Some(weight / 10);
-            }
-            _ => return None,
-        }
-    }
-    if !whole_digits {
+    let (whole, decimals) = match text.iter().position(|&b| b == b'.') {
+        Some(at) => (text.get(..at)?, text.get(at.checked_add(1)?..)?),
+        None => (text, &[][..]),
+    };
+    if whole.is_empty() {
         return None;
+    }
+    let mut secs: u64 = 0;
+    for &b in whole {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        secs = secs
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
+    }
+    let mut micros: u64 = 0;
+    for (i, &b) in decimals.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        // Past the sixth decimal, digits are checked and dropped.
+        if let Some(weight) = WEIGHTS.get(i) {
+            micros = micros.saturating_add(u64::from(b.wrapping_sub(b'0')).saturating_mul(*weight));
+        }
     }
     let us = secs.checked_mul(1_000_000)?.checked_add(micros)?;
     (us <= MAX_DURATION_US).then_some(us)
