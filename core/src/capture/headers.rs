@@ -1,6 +1,7 @@
 //! Decoding of the proxy-wasm header map: a little-endian pair count, then
 //! each pair's name and value lengths, then the bytes, each string followed
 //! by a NUL. Any inconsistency ends the decoding; nothing is trusted.
+//! Also the lowercasing of header names for matching.
 
 use std::ops::Range;
 
