@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use kong_looker_proto::v1::AgentCategory;
 
+use super::cache::Cache;
+
 /// Bytes of the header the rules look at.
 pub const MAX_AGENT_BYTES: usize = 512;
 /// Entries the per-worker cache holds before it starts over.
@@ -70,7 +72,7 @@ fn category_from_word(word: &str) -> Option<AgentCategory> {
 /// Classifies User-Agent headers with a bounded cache.
 #[derive(Debug)]
 pub struct AgentClassifier {
-    cache: super::FastMap<Box<[u8]>, Option<usize>>,
+    cache: Cache<Box<[u8]>, Option<usize>>,
 }
 
 impl AgentClassifier {
@@ -78,7 +80,7 @@ impl AgentClassifier {
     /// keys, so the seed must be the instance's own random one.
     pub fn new(seed: u64) -> Self {
         AgentClassifier {
-            cache: super::FastMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
+            cache: Cache::new(CACHE_ENTRIES, usize::MAX, seed),
         }
     }
 
@@ -97,10 +99,7 @@ impl AgentClassifier {
             Some(hit) => *hit,
             None => {
                 let found = find(ua);
-                if self.cache.len() >= CACHE_ENTRIES {
-                    self.cache.clear();
-                }
-                self.cache.insert(ua.into(), found);
+                self.cache.insert(ua.into(), found, 0);
                 found
             }
         };

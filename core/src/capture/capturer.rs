@@ -18,13 +18,14 @@ use kong_looker_proto::{AgentRef, IdentityRef, Memo, Record, RouteRef};
 
 use super::agent::AgentClassifier;
 use super::ai::{self, AiUsage};
+use super::cache::Cache;
 use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
 use super::memo::{self, EndpointKeys};
 use super::path::PathTemplater;
 use super::privacy::{self, AddressMode, Pseudonymiser};
 use super::sampler::Sampler;
-use super::{FastMap, headers, router, timing};
+use super::{headers, router, timing};
 use crate::config::Config;
 use foldhash::fast::FixedState;
 
@@ -43,7 +44,9 @@ const TOKEN_CACHE_ENTRIES: usize = 4096;
 const TOKEN_CACHE_BYTES: usize = 512 * 1024;
 /// Resolved identities a chain remembers, by their evidence.
 const IDENTITY_CACHE_ENTRIES: usize = 4096;
-/// Bytes of resolved identities a chain remembers.
+/// Bytes of resolved identities a chain remembers. Each cache may hold
+/// up to twice its caps for a while after it starts afresh, until its old
+/// entries are freed (the `cache` module).
 const IDENTITY_CACHE_BYTES: usize = 1024 * 1024;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
@@ -209,18 +212,16 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    names: FastMap<Box<[u8]>, Names>,
-    tokens: FastMap<u64, Option<Claims>>,
-    /// Bytes the token cache holds, roughly; it is cleared past
-    /// [`TOKEN_CACHE_BYTES`], so that clients sending ever new tokens with
-    /// large claims cannot grow the worker's memory.
-    token_bytes: usize,
+    names: Cache<Box<[u8]>, Names>,
+    /// Decoded claims by token; capped in bytes too, so that clients
+    /// sending ever new tokens with large claims cannot grow the worker's
+    /// memory.
+    tokens: Cache<u64, Option<Claims>>,
     token_hasher: FixedState,
     /// Identities by a hash of all their evidence: a caller seen before
     /// costs a lookup, not a resolution and a dozen strings. Each comes
     /// with its key for the builder.
-    identities: FastMap<u64, Option<(Identity, u64)>>,
-    identity_bytes: usize,
+    identities: Cache<u64, Option<(Identity, u64)>>,
     identity_hasher: FixedState,
     /// The client address being recorded, kept for its capacity.
     address: String,
@@ -244,12 +245,14 @@ impl Capturer {
             sampler: Sampler::new(config.sample_rate, seed),
             address_mode: config.privacy.client_address,
             hasher: Pseudonymiser::new(config.privacy.hash_key.as_bytes()),
-            names: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(11))),
-            tokens: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(23))),
-            token_bytes: 0,
+            names: Cache::new(NAME_CACHE_ENTRIES, usize::MAX, seed.rotate_left(11)),
+            tokens: Cache::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES, seed.rotate_left(23)),
             token_hasher: FixedState::with_seed(seed.rotate_left(37)),
-            identities: FastMap::with_hasher(FixedState::with_seed(seed.rotate_left(43))),
-            identity_bytes: 0,
+            identities: Cache::new(
+                IDENTITY_CACHE_ENTRIES,
+                IDENTITY_CACHE_BYTES,
+                seed.rotate_left(43),
+            ),
             identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
             address: String::new(),
             endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
@@ -588,10 +591,7 @@ impl Capturer {
             memo: memo::fresh(),
         };
         if !route_key.is_empty() {
-            if self.names.len() >= NAME_CACHE_ENTRIES {
-                self.names.clear();
-            }
-            self.names.insert(route_key.into(), names.clone());
+            self.names.insert(route_key.into(), names.clone(), 0);
         }
         names
     }
@@ -698,14 +698,7 @@ impl Capturer {
             if !self.tokens.contains_key(&key) {
                 let claims = jwt::claims(token, &cfg.groups_claim).ok();
                 let size = claims.as_ref().map_or(0, claims_bytes).saturating_add(64);
-                if self.tokens.len() >= TOKEN_CACHE_ENTRIES
-                    || self.token_bytes.saturating_add(size) > TOKEN_CACHE_BYTES
-                {
-                    self.tokens.clear();
-                    self.token_bytes = 0;
-                }
-                self.token_bytes = self.token_bytes.saturating_add(size);
-                self.tokens.insert(key, claims);
+                self.tokens.insert(key, claims, size);
             }
             self.tokens
                 .get(&key)
@@ -719,14 +712,8 @@ impl Capturer {
             id.pseudonymise(hasher);
         }
         let size = id.as_ref().map_or(0, identity_bytes).saturating_add(64);
-        if self.identities.len() >= IDENTITY_CACHE_ENTRIES
-            || self.identity_bytes.saturating_add(size) > IDENTITY_CACHE_BYTES
-        {
-            self.identities.clear();
-            self.identity_bytes = 0;
-        }
-        self.identity_bytes = self.identity_bytes.saturating_add(size);
-        self.identities.insert(key, id.map(|i| (i, memo::fresh())));
+        self.identities
+            .insert(key, id.map(|i| (i, memo::fresh())), size);
         Some(key)
     }
 }

@@ -17,6 +17,7 @@
 //! - [`capturer`]: one chain's capture, from headers and properties to a record.
 //! - [`memo`]: the keys by which a capturer tells the builder what it knows.
 //! - [`ai`]: Kong's AI Gateway figures (tokens, cost, models) from a log entry.
+//! - [`cache`]: the capped caches, whose old entries are freed a few at a time.
 
 /// Hash maps of the capture caches: foldhash, seeded per instance, because
 /// SipHash costs more than the lookups it guards on this hot path, and a
@@ -34,6 +35,7 @@ pub fn cut(s: &str, max: usize) -> &str {
 pub mod agent;
 pub mod ai;
 pub mod basic;
+pub mod cache;
 pub mod capturer;
 pub mod dn;
 pub mod headers;
