@@ -43,6 +43,15 @@ impl Destination {
     /// and authority as pseudo-headers, the content type, the scheme when
     /// TLS, and the signature when the destination has a key.
     pub fn batch_headers(&self, body: &[u8], now_ms: i64) -> Vec<(&'static str, String)> {
+        let signature = (!self.signing_key.is_empty()).then(|| {
+            signing::authorization(self.signing_key.as_bytes(), now_ms.div_euclid(1000), body)
+        });
+        self.call_headers(signature)
+    }
+
+    /// The same headers with a signature worked out beforehand
+    /// ([`crate::outbox::Outbox::sign_ahead`]), if any.
+    pub fn call_headers(&self, signature: Option<String>) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             (":method", "POST".to_owned()),
             (":path", wire::BATCHES_PATH.to_owned()),
@@ -52,11 +61,8 @@ impl Destination {
         if self.tls {
             headers.push((":scheme", "https".to_owned()));
         }
-        if !self.signing_key.is_empty() {
-            headers.push((
-                wire::SIGNATURE_HEADER,
-                signing::authorization(self.signing_key.as_bytes(), now_ms.div_euclid(1000), body),
-            ));
+        if let Some(signature) = signature {
+            headers.push((wire::SIGNATURE_HEADER, signature));
         }
         headers
     }

@@ -11,6 +11,8 @@
 //!   per-chain [`capture::capturer`] behind [`capture::capturer::LogSource`].
 //! - [`outbox`]: the buffer and its batches on their way to the collector:
 //!   cutting, sending, retrying, dropping and counting.
+//! - [`signature`]: a pending batch's signature, worked out ahead of its
+//!   send a slice at a time.
 //! - [`destination`]: where batches go, and the headers of a signed call.
 //! - [`log_limit`]: which repeated error-log lines are held back.
 //!
@@ -37,5 +39,6 @@ pub mod config;
 pub mod destination;
 pub mod log_limit;
 pub mod outbox;
+pub mod signature;
 
 pub use kong_looker_proto as proto;

@@ -84,7 +84,9 @@ impl Root {
                 let Some((sequence, body)) = lane.outbox.next_send(now) else {
                     continue;
                 };
-                let headers = lane.destination.batch_headers(body, now);
+                // Signed ahead, a slice per request (the outbox).
+                let signature = lane.outbox.authorization(sequence, now).map(str::to_owned);
+                let headers = lane.destination.call_headers(signature);
                 let timeout = Duration::from_millis(
                     u64::try_from(lane.outbox.limits().timeout_ms).unwrap_or(5_000),
                 );

@@ -133,8 +133,12 @@ impl Worker {
         }
         let seed = self.next_seed();
         let instance_id = self.new_instance_id();
+        let mut outbox = Outbox::new(&self.producer_of(instance_id), limits, seed);
+        // Hashing a whole batch in one tick would hold up the requests
+        // queued on this worker; the outbox signs a slice per request.
+        outbox.sign_ahead(config.signing_key.as_bytes());
         self.lanes.push(Lane {
-            outbox: Outbox::new(&self.producer_of(instance_id), limits, seed),
+            outbox,
             destination,
             instance_id,
         });

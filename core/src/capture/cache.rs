@@ -129,6 +129,7 @@ mod tests {
     use super::*;
     use std::cell::Cell;
     use std::rc::Rc;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     /// Counts its drops, so a test sees when an entry is freed.
     struct Tracked(Rc<Cell<usize>>);
@@ -139,7 +140,7 @@ mod tests {
         }
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn a_full_cache_starts_afresh_and_frees_the_old_entries_a_few_per_insert() {
         let freed = Rc::new(Cell::new(0));
         let mut c = Cache::new(100, usize::MAX, 7);
@@ -160,7 +161,7 @@ mod tests {
         assert_eq!(c.len(), 51);
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn the_byte_cap_restarts_it_too_and_a_known_key_never_does() {
         let mut c = Cache::new(1000, 100, 7);
         c.insert(1u64, "a", 60);
@@ -171,7 +172,7 @@ mod tests {
         assert_eq!(c.get(&2), Some(&"c"));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn a_restart_before_the_old_entries_are_freed_frees_the_rest() {
         let freed = Rc::new(Cell::new(0));
         let mut c = Cache::new(10, 10, 7);
