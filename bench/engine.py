@@ -9,8 +9,9 @@ upstream server in the same worker, so that all of a request's work is on
 that core; wrk, the collector and this script share core 1. The
 collector runs at the lowest priority there (`--collector-nice`): its
 bursts of work on each batch would otherwise delay wrk, and wrk counts its
-own delays as the server's latency (p99 2.9 ms against 1.9 in one run);
-in production the collector runs elsewhere.
+own delays as the server's latency (kong_looker's p99 was 2.9 ms, and
+1.9 with the collector niced, in two runs minutes apart); in production
+the collector runs elsewhere.
 
 It reports, per traffic mix (the reference mix and its high-cardinality
 form, from `testsupport/examples/wrk_requests.rs`):
