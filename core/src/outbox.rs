@@ -416,6 +416,7 @@ impl Outbox {
     /// Hashes up to `budget` bytes of the signatures of the batches next
     /// in line (as many as may be in flight at once, so that a backlog is
     /// not signed long before it can leave).
+    #[inline(never)]
     fn sign_some(&mut self, mut budget: usize, now_ms: i64) {
         let Some(key) = &self.signing_key else {
             return;
@@ -535,7 +536,9 @@ impl Outbox {
         } else if self.pending_bytes().saturating_add(open) > self.limits.max_buffer_bytes {
             self.enforce_cap();
         }
-        self.sign_some(SIGN_BYTES_PER_RECORD, now_ms);
+        if self.signing_key.is_some() {
+            self.sign_some(SIGN_BYTES_PER_RECORD, now_ms);
+        }
     }
 
     /// Housekeeping on a tick: cuts the open batch when it has waited long

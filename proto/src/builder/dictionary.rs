@@ -8,8 +8,7 @@ use core::net::IpAddr;
 use std::cell::Cell;
 
 use foldhash::fast::FixedState;
-use prost::Message;
-use prost::encoding::{WireType, encode_key, encode_varint};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 use super::InlineAddresses;
 use super::admission::Admission;
@@ -480,10 +479,8 @@ fn encode_defs<T: Entry>(
     encode_key(from_field, WireType::Varint, buf);
     encode_varint(u64::from(from), buf);
     for entry in table.range(from, len) {
-        let msg = entry.to_msg(texts);
         encode_key(from_field.saturating_add(1), WireType::LengthDelimited, buf);
-        encode_varint(msg.encoded_len() as u64, buf);
-        msg.encode_raw(buf);
+        entry.encode_msg(texts, buf);
     }
 }
 
@@ -533,6 +530,51 @@ impl Entry for Str {
             None => v1::symbol::Value::Text(text.to_owned()),
         };
         v1::Symbol { value: Some(value) }
+    }
+
+    // Written from the text in place: a batch at high cardinality defines
+    // thousands of strings, and a message each would be two allocations.
+    fn msg_len(&self, texts: &Texts) -> usize {
+        let (field, bytes) = symbol_value(texts.get(self.0));
+        field_len(field, bytes.as_ref().len())
+    }
+
+    fn encode_msg(&self, texts: &Texts, buf: &mut Vec<u8>) {
+        let (field, bytes) = symbol_value(texts.get(self.0));
+        let bytes = bytes.as_ref();
+        encode_varint(field_len(field, bytes.len()) as u64, buf);
+        encode_key(field, WireType::LengthDelimited, buf);
+        encode_varint(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
+    }
+}
+
+/// A `Symbol`'s one field: `uuid` (2) for a canonical UUID, else `text` (1).
+fn symbol_value(text: &str) -> (u32, SymbolBytes<'_>) {
+    match parse_canonical_uuid(text) {
+        Some(uuid) => (2, SymbolBytes::Uuid(uuid)),
+        None => (1, SymbolBytes::Text(text.as_bytes())),
+    }
+}
+
+/// Encoded length of a length-delimited field of `len` bytes.
+fn field_len(field: u32, len: usize) -> usize {
+    key_len(field)
+        .saturating_add(encoded_len_varint(len as u64))
+        .saturating_add(len)
+}
+
+enum SymbolBytes<'a> {
+    Uuid([u8; 16]),
+    Text(&'a [u8]),
+}
+
+impl AsRef<[u8]> for SymbolBytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            SymbolBytes::Uuid(bytes) => bytes,
+            SymbolBytes::Text(bytes) => bytes,
+        }
     }
 }
 
@@ -672,6 +714,36 @@ impl Entry for OutcomeKey {
         v1::Outcome {
             status: self.status,
             source: self.source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_string_is_written_as_its_message_would_be() {
+        let mut texts = Texts::default();
+        let long = "x".repeat(300);
+        for text in [
+            "a",
+            "/v1/orders/{id}",
+            "5b1a4b86-0f2e-4a3d-9b7c-2f55e6d1c0aa",
+            "5B1A4B86-0F2E-4A3D-9B7C-2F55E6D1C0AA",
+            "5b1a4b86-0f2e-4a3d-9b7c-2f55e6d1c0a",
+            "203.0.113.7",
+            "ünïcödé",
+            &long,
+        ] {
+            let entry = Str(texts.push(text).unwrap());
+            let msg = entry.to_msg(&texts);
+            let mut direct = Vec::new();
+            entry.encode_msg(&texts, &mut direct);
+            assert_eq!(direct, msg.encode_length_delimited_to_vec(), "{text}");
+            assert_eq!(entry.msg_len(&texts), msg.encoded_len(), "{text}");
         }
     }
 }

@@ -15,6 +15,18 @@ pub(crate) trait Entry {
 
     fn to_msg(&self, texts: &Texts) -> Self::Msg;
 
+    /// Encoded length of the entry's message.
+    fn msg_len(&self, texts: &Texts) -> usize {
+        self.to_msg(texts).encoded_len()
+    }
+
+    /// Writes the entry's message, its length first.
+    fn encode_msg(&self, texts: &Texts, buf: &mut Vec<u8>) {
+        let msg = self.to_msg(texts);
+        prost::encoding::encode_varint(msg.encoded_len() as u64, buf);
+        msg.encode_raw(buf);
+    }
+
     /// The hash the entry was found and inserted with, for when the index
     /// grows: worked out again from the entry, or kept in it where it
     /// cannot be.
@@ -86,7 +98,7 @@ impl<T: Entry> Table<T> {
     /// `None` only if the table has 2^32 - 1 entries.
     pub(crate) fn insert(&mut self, hash: u64, entry: T, texts: &Texts) -> Option<u32> {
         let id = u32::try_from(self.entries.len()).ok()?.checked_add(1)?;
-        let len = entry.to_msg(texts).encoded_len();
+        let len = entry.msg_len(texts);
         let def_len = key_len(self.field)
             .saturating_add(encoded_len_varint(len as u64))
             .saturating_add(len);
