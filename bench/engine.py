@@ -21,7 +21,11 @@ form, from `testsupport/examples/wrk_requests.rs`):
 - each worker's resident memory before and after;
 - host calls per request, counted with uprobes on the engine's own
   functions (`--count`), and a perf profile of kong_looker's worker
-  (`--profile`).
+  (`--profile`);
+- instead of the timed blocks: each log phase and tick of kong_looker
+  timed with uprobes, to find the long ones that hold up queued requests
+  (`--stalls`), or instructions per request with nginx under callgrind,
+  which do not drift with the machine's load (`--instructions`).
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
@@ -37,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -76,6 +81,40 @@ def wait_port(port, what, proc=None):
         except OSError:
             time.sleep(0.05)
     sys.exit(f"{what} never listened on {port}")
+
+
+def wait_served(port, what, proc):
+    """Until a request is answered: a listening socket is not yet a filter
+    ready to run."""
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=600).read()
+            return
+        except OSError:
+            time.sleep(1)
+    sys.exit(f"{what} never answered")
+
+
+def instructions(nginx, script, seconds):
+    """Instructions per request of nginx under callgrind: its counters zeroed
+    after a warm-up, `seconds` of wrk (four connections: the server runs
+    about a hundred times slower), then dumped. User space only: nginx,
+    the engine and the filter's compiled code, not the kernel."""
+    wrk(nginx.port, script, 5, 4)
+    subprocess.run(["callgrind_control", "-z", str(nginx.worker)], check=True,
+                   capture_output=True)
+    served = wrk(nginx.port, script, seconds, 4)["requests"]
+    subprocess.run(["callgrind_control", "-d", "measured", str(nginx.worker)], check=True,
+                   capture_output=True)
+    dumps = [f for f in os.listdir(nginx.prefix) if f.startswith("callgrind.out.")]
+    if len(dumps) != 1:
+        sys.exit(f"{nginx.variant}: expected one callgrind dump, found {dumps}")
+    with open(os.path.join(nginx.prefix, dumps[0])) as f:
+        total = next(int(l.split()[1]) for l in f if l.startswith("summary:"))
+    return total / max(served, 1), served
 
 
 def build(args):
@@ -124,7 +163,8 @@ def wrk_script(work, requests, rate, connections):
 
 
 class Nginx:
-    def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra=""):
+    def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra="",
+                 callgrind=False):
         self.variant = variant
         self.prefix = os.path.join(work, f"nginx-{variant}")
         os.makedirs(os.path.join(self.prefix, "logs"))
@@ -144,9 +184,9 @@ class Nginx:
             filt = f"proxy_wasm {variant};"
         p = self.prefix
         conf = f"""daemon off;
-master_process on;
+master_process {"off" if callgrind else "on"};
 worker_processes 1;
-worker_cpu_affinity 01;
+{"" if callgrind else "worker_cpu_affinity 01;"}
 error_log {p}/logs/error.log notice;
 pid {p}/logs/nginx.pid;
 events {{ worker_connections 1024; }}
@@ -173,13 +213,21 @@ http {{
         self.conf = os.path.join(p, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
+        # Under callgrind nginx is one process, so that the count is the
+        # worker's; compiling the filter there takes a minute.
+        valgrind = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file",
+                    f"--callgrind-out-file={p}/callgrind.out"] if callgrind else []
         self.proc = subprocess.Popen(
-            [engine, "-p", p, "-c", self.conf, "-e", "stderr"],
+            valgrind + [engine, "-p", p, "-c", self.conf, "-e", "stderr"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(p, "logs/stderr.log"), "w"))
         wait_port(self.port, f"nginx ({variant})", self.proc)
         wait_port(upstream, f"nginx upstream ({variant})", self.proc)
-        self.worker = self.find_worker()
+        if callgrind:
+            self.worker = self.proc.pid
+            wait_served(self.port, f"nginx ({variant}) under callgrind", self.proc)
+        else:
+            self.worker = self.find_worker()
 
     def find_worker(self):
         deadline = time.time() + 10
@@ -259,6 +307,40 @@ def count_calls(nginx, script, seconds, engine):
     return {name: counts.get(fn, 0) / result["requests"] for name, fn in PROBES.items()}
 
 
+def stalls(nginx, script, seconds, engine):
+    """The engine's calls into the filter timed one by one, with uprobes on
+    `ngx_proxy_wasm_run_step` (its step: 7 the log phase, 9 a tick) and its
+    return: the long calls that hold up every queued request."""
+    for p in ("ngx_proxy_wasm_run_step step=%si:u32", "ngx_proxy_wasm_run_step%return"):
+        subprocess.run(["perf", "probe", "-q", "-x", engine, "--add", p], capture_output=True)
+    group = "probe_" + os.path.basename(engine).replace("-", "_").replace(".", "_")
+    data = os.path.join(os.path.dirname(script), f"stalls-{nginx.variant}.data")
+    rec = subprocess.Popen(["perf", "record", "-q", "-o", data, "-e",
+                            f"{group}:ngx_proxy_wasm_run_step,"
+                            f"{group}:ngx_proxy_wasm_run_step__return",
+                            "-p", str(nginx.worker)], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    res = wrk(nginx.port, script, seconds, 16)
+    rec.send_signal(signal.SIGINT)
+    rec.wait()
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "time,event,trace"],
+                         capture_output=True, text=True).stdout
+    open_steps, took = [], {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+):\s+(\S+):\s*(.*)", line)
+        if not m:
+            continue
+        t, event, rest = float(m.group(1)), m.group(2), m.group(3)
+        if event.endswith("__return"):
+            if open_steps:
+                step, t0 = open_steps.pop()
+                took.setdefault(step, []).append((t - t0) * 1e6)
+        else:
+            step = re.search(r"step=(\d+)", rest)
+            open_steps.append((int(step.group(1)) if step else -1, t))
+    return res, took.get(7, []), took.get(9, [])
+
+
 def profile(nginx, script, seconds, work):
     """perf's view of a worker under load: by part, then the hottest symbols
     of nginx and of the guest."""
@@ -290,6 +372,56 @@ def profile(nginx, script, seconds, work):
     symbols = [(p * us / 100, sym.split("[.]", 1)[-1].split("[k]", 1)[-1].strip(), sym)
                for p, sym in report("dso", "symbol")]
     return us, parts, symbols
+
+
+def time_stalls(args, engine, work, wasm, cport, variants):
+    """The --stalls report: the long calls into kong_looker, per round."""
+    variants = [v for v in variants if v in ("before", "kong_looker")]
+    servers = {v: Nginx(engine, work, v, wasm.get(v), cport, extra=args.config)
+               for v in variants}
+    try:
+        for mix in args.mixes.split(","):
+            script = wrk_script(work, requests_file(work, mix, args.requests), 0, 16)
+            for s in servers.values():
+                wrk(s.port, script, 3, 16)
+            print(f"\n## mix: {mix}, {args.seconds} s per round at saturation\n")
+            print("| filter, round | requests | log phases over 1 ms | over 250 µs | longest "
+                  "| ticks | over 1 ms | over 250 µs | longest | wrk p99 ms |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for r in range(args.rounds):
+                for v in (variants if r % 2 == 0 else variants[::-1]):
+                    res, logs, ticks = stalls(servers[v], script, args.seconds, engine)
+                    over = lambda xs, us: sum(x > us for x in xs)
+                    print(f"| {v}, {r + 1} | {res['requests']:,} | {over(logs, 1000)} | "
+                          f"{over(logs, 250)} | {max(logs, default=0) / 1000:.2f} ms | "
+                          f"{len(ticks)} | {over(ticks, 1000)} | {over(ticks, 250)} | "
+                          f"{max(ticks, default=0) / 1000:.2f} ms | {res['p99_ms']:.2f} |")
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def count_instructions(args, engine, work, wasm, cport, variants):
+    """The --instructions report: each variant in turn, alone on the machine."""
+    print(f"engine {os.path.basename(engine)} under callgrind, "
+          f"{args.instruction_seconds} s of wrk -t1 -c4 per variant")
+    for mix in args.mixes.split(","):
+        script = wrk_script(work, requests_file(work, mix, args.requests), 0, 4)
+        per = {}
+        for v in variants:
+            nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
+                          extra=args.config, callgrind=True)
+            try:
+                per[v] = instructions(nginx, script, args.instruction_seconds)
+            finally:
+                nginx.stop()
+        print(f"\n## mix: {mix}\n")
+        print("| filter | requests | instructions per request | over none | over no-op "
+              "| over floor |\n|---|---:|---:|---:|---:|---:|")
+        for v, (n, served) in per.items():
+            over = [f"{n - per[b][0]:+,.0f}" if b in per and b != v else ""
+                    for b in ("none", "noop", "floor")]
+            print(f"| {v} | {served:,} | {n:,.0f} | " + " | ".join(over) + " |")
 
 
 def demangle(name):
@@ -330,14 +462,24 @@ def main():
     ap.add_argument("--config", default="", metavar="JSON_MEMBERS",
                     help='more of kong_looker\'s config, e.g. \'"batch":{"max_records":1000}\'')
     ap.add_argument("--variants", default="", help="only these, comma-separated")
+    ap.add_argument("--stalls", action="store_true",
+                    help="time each log phase and tick of kong_looker (and 'before') with "
+                         "uprobes, in alternating rounds, instead of the timed blocks")
+    ap.add_argument("--instructions", action="store_true",
+                    help="instructions per request under callgrind instead of timed blocks "
+                         "(figures that do not drift with the machine's load)")
+    ap.add_argument("--instruction-seconds", type=int, default=30)
     ap.add_argument("--collector-nice", type=int, default=19, metavar="N",
                     help="the collector's niceness, below wrk on the shared core")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
-    for tool in ("wrk", "taskset") + (("perf",) if args.count or args.profile else ()):
+    tools = ("wrk", "taskset") + (("perf",) if args.count or args.profile else ())
+    tools += ("valgrind", "callgrind_control") if args.instructions else ()
+    tools += ("perf",) if args.stalls else ()
+    for tool in tools:
         if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install wrk util-linux linux-perf")
+            sys.exit(f"{tool} is missing: apt-get install wrk util-linux linux-perf valgrind")
     if not os.access(engine, os.X_OK):
         sys.exit(f"no engine at {engine}: see ../shared/ngx-wasm/README.md")
 
@@ -364,6 +506,12 @@ def main():
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
         procs.append(collector)
         wait_port(cport, "collector", collector)
+        if args.instructions:
+            count_instructions(args, engine, work, wasm, cport, variants)
+            return
+        if args.stalls:
+            time_stalls(args, engine, work, wasm, cport, variants)
+            return
         servers = {}
         for v in variants:
             servers[v] = Nginx(engine, work, v, wasm.get(v), cport, args.profile, args.config)
