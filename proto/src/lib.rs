@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`v1`]: the types prost generates from the `.proto` files.
 //! - [`record`]: what the filter hands the builder for one request.
+//! - [`bytes`]: byte strings as hash keys, hashed and compared a word at a time.
 //! - [`coding`]: the scalar codings both sides share (durations, ids, UUIDs).
 //! - [`builder`]: [`BatchBuilder`], the producer side, with its session
 //!   dictionary (`builder/dictionary.rs`) and interning tables
@@ -48,6 +49,7 @@
 
 pub mod address;
 pub mod builder;
+pub mod bytes;
 pub mod coding;
 pub mod error;
 pub mod limits;

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use kong_looker_proto::v1::AgentCategory;
 
 use super::cache::Cache;
+use kong_looker_proto::bytes::{Key, Query};
 
 /// Bytes of the header the rules look at.
 pub const MAX_AGENT_BYTES: usize = 512;
@@ -72,7 +73,7 @@ fn category_from_word(word: &str) -> Option<AgentCategory> {
 /// Classifies User-Agent headers with a bounded cache.
 #[derive(Debug)]
 pub struct AgentClassifier {
-    cache: Cache<Box<[u8]>, Option<usize>>,
+    cache: Cache<Key<[u8]>, Option<usize>>,
 }
 
 impl AgentClassifier {
@@ -95,11 +96,11 @@ impl AgentClassifier {
         if ua.is_empty() {
             return None;
         }
-        let index = match self.cache.get(ua) {
+        let index = match self.cache.get(&Query(ua)) {
             Some(hit) => *hit,
             None => {
                 let found = find(ua);
-                self.cache.insert(ua.into(), found, 0);
+                self.cache.insert(Key(ua.into()), found, 0);
                 found
             }
         };

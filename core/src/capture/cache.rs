@@ -10,13 +10,15 @@
 //! map is set aside, and each insert that follows frees a few of its
 //! entries; the old table's memory goes when its last entry does.
 
-use std::borrow::Borrow;
-use std::collections::hash_map::IntoIter;
 use std::hash::Hash;
 
 use foldhash::fast::FixedState;
+use hashbrown::hash_map::IntoIter;
+use hashbrown::{Equivalent, HashMap};
 
-use super::FastMap;
+/// hashbrown's map rather than std's: lookups by [`Equivalent`] keys, so
+/// byte-string keys are looked up without a copy (`kong_looker_proto::bytes`).
+type Map<K, V> = HashMap<K, V, FixedState>;
 
 /// Old entries freed per insert. A new map needs as many inserts to fill as
 /// the old one held (or, when bytes filled it, about as many), so two per
@@ -26,7 +28,7 @@ const FREED_PER_INSERT: usize = 2;
 /// A map of at most `max_entries` entries and about `max_bytes` bytes.
 #[derive(Debug)]
 pub struct Cache<K, V> {
-    live: FastMap<K, V>,
+    live: Map<K, V>,
     /// The entries of the map before the last restart, freed a few at a time.
     retiring: Option<IntoIter<K, V>>,
     max_entries: usize,
@@ -38,7 +40,7 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     /// An empty cache whose hash tables are seeded with `seed`.
     pub fn new(max_entries: usize, max_bytes: usize, seed: u64) -> Self {
         Cache {
-            live: FastMap::with_hasher(FixedState::with_seed(seed)),
+            live: Map::with_hasher(FixedState::with_seed(seed)),
             retiring: None,
             max_entries,
             max_bytes,
@@ -50,8 +52,7 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.live.get(key)
     }
@@ -60,8 +61,7 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.live.contains_key(key)
     }
@@ -105,7 +105,7 @@ impl<K: Hash + Eq, V> Cache<K, V> {
     /// restart left is freed now; it is little, by [`FREED_PER_INSERT`].
     #[cold]
     fn restart(&mut self) {
-        let fresh = FastMap::with_capacity_and_hasher(self.live.len(), self.live.hasher().clone());
+        let fresh = Map::with_capacity_and_hasher(self.live.len(), self.live.hasher().clone());
         let old = std::mem::replace(&mut self.live, fresh);
         self.retiring = Some(old.into_iter());
         self.bytes = 0;

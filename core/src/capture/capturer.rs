@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 
+use kong_looker_proto::bytes::{Key, Query};
 use kong_looker_proto::row::method_from_name;
 use kong_looker_proto::v1::{Method, ResponseSource};
 use kong_looker_proto::{AgentRef, IdentityRef, Memo, Record, RouteRef};
@@ -151,6 +152,29 @@ pub enum Field {
 
 const FIELDS: usize = 18;
 
+/// The header names of the fields, as Kong's plugins and clients write them
+/// (matched in any case). Configured key and trusted proxy headers are
+/// matched apart.
+const FIELD_NAMES: headers::NameTable<Field> = headers::NameTable::new(&[
+    (":method", Field::Method),
+    (":path", Field::Path),
+    (":authority", Field::Authority),
+    (":scheme", Field::Scheme),
+    ("host", Field::Host),
+    ("user-agent", Field::UserAgent),
+    ("authorization", Field::Authorization),
+    ("traceparent", Field::Traceparent),
+    ("x-consumer-id", Field::ConsumerId),
+    ("x-consumer-username", Field::ConsumerUsername),
+    ("x-consumer-custom-id", Field::ConsumerCustomId),
+    ("x-credential-identifier", Field::Credential),
+    ("x-anonymous-consumer", Field::Anonymous),
+    ("x-consumer-groups", Field::ConsumerGroups),
+    ("x-authenticated-groups", Field::AuthenticatedGroups),
+    ("x-authenticated-userid", Field::AuthenticatedUserid),
+    ("x-authenticated-scope", Field::AuthenticatedScope),
+]);
+
 impl RequestFacts {
     /// Facts of a request whose headers were not seen.
     pub fn empty(started_at_ms: i64) -> Self {
@@ -212,7 +236,7 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    names: Cache<Box<[u8]>, Names>,
+    names: Cache<Key<[u8]>, Names>,
     /// Decoded claims by token; capped in bytes too, so that clients
     /// sending ever new tokens with large claims cannot grow the worker's
     /// memory.
@@ -279,56 +303,37 @@ impl Capturer {
             ..RequestFacts::default()
         };
         let consumer = self.config.identity.consumer_headers;
-        let mut lower = [0u8; 128];
         for (name, value) in headers::spans(&map) {
-            let Some(raw) = map.get(name) else {
+            let Some(raw) = map.get(name.clone()) else {
                 continue;
             };
-            let Some(buf) = lower.get_mut(..raw.len()) else {
-                continue;
-            };
-            buf.copy_from_slice(raw);
-            headers::lowercase_words(&mut lower, raw.len());
             // Matched as bytes: names are ASCII, and a name that is not
             // UTF-8 matches nothing anyway.
-            let Some(name) = lower.get(..raw.len()) else {
-                continue;
+            let known = FIELD_NAMES.find_at(&map, name);
+            let field = match known {
+                Some(Field::Authorization) if value.len() > MAX_AUTHORIZATION_BYTES => None,
+                Some(
+                    Field::ConsumerId
+                    | Field::ConsumerUsername
+                    | Field::ConsumerCustomId
+                    | Field::Credential,
+                ) if !consumer => None,
+                field => field,
             };
-            let field = match name {
-                b":method" => Field::Method,
-                b":path" => Field::Path,
-                b":authority" => Field::Authority,
-                b":scheme" => Field::Scheme,
-                b"host" => Field::Host,
-                b"user-agent" => Field::UserAgent,
-                b"authorization" if value.len() <= MAX_AUTHORIZATION_BYTES => Field::Authorization,
-                b"traceparent" => Field::Traceparent,
-                b"x-consumer-id" if consumer => Field::ConsumerId,
-                b"x-consumer-username" if consumer => Field::ConsumerUsername,
-                b"x-consumer-custom-id" if consumer => Field::ConsumerCustomId,
-                b"x-credential-identifier" if consumer => Field::Credential,
-                b"x-anonymous-consumer" => Field::Anonymous,
-                b"x-consumer-groups" => Field::ConsumerGroups,
-                b"x-authenticated-groups" => Field::AuthenticatedGroups,
-                b"x-authenticated-userid" => Field::AuthenticatedUserid,
-                b"x-authenticated-scope" => Field::AuthenticatedScope,
-                other => {
-                    if self.key_names.iter().any(|k| k.as_bytes() == other) {
-                        facts.api_key_present = true;
-                    } else if let Some(rank) = self
-                        .trusted_headers
-                        .iter()
-                        .position(|t| t.as_bytes() == other)
-                        && rank < facts.trusted_rank
-                        && !value.is_empty()
-                    {
-                        facts.trusted_rank = rank;
-                        if let Some(slot) = facts.spans.get_mut(Field::Trusted as usize) {
-                            *slot = Some(value);
-                        }
+            let Some(field) = field else {
+                let is = |configured: &String| raw.eq_ignore_ascii_case(configured.as_bytes());
+                if self.key_names.iter().any(is) {
+                    facts.api_key_present = true;
+                } else if let Some(rank) = self.trusted_headers.iter().position(is)
+                    && rank < facts.trusted_rank
+                    && !value.is_empty()
+                {
+                    facts.trusted_rank = rank;
+                    if let Some(slot) = facts.spans.get_mut(Field::Trusted as usize) {
+                        *slot = Some(value);
                     }
-                    continue;
                 }
+                continue;
             };
             if let Some(slot) = facts.spans.get_mut(field as usize) {
                 *slot = Some(value);
@@ -363,10 +368,12 @@ impl Capturer {
             return false;
         };
 
+        // Capped before the multiply, which then cannot overflow (a
+        // saturating u64 multiply is a 128-bit call on wasm32).
         let own_clock_us = u64::try_from(now_ms.saturating_sub(facts.started_at_ms))
             .unwrap_or(0)
-            .saturating_mul(1000)
-            .min(timing::MAX_DURATION_US);
+            .min(timing::MAX_DURATION_US / 1000)
+            .wrapping_mul(1000);
         let latency_total_us = src
             .property("ngx.request_time")
             .and_then(|s| timing::seconds_to_us(&s))
@@ -411,7 +418,7 @@ impl Capturer {
             .map_or(&[][..], |b| b.get(..router::MAX_FIELD_BYTES).unwrap_or(b));
         let fresh = self
             .names
-            .get(route_key)
+            .get(&Query(route_key))
             .is_some_and(|n| n.expires_ms > now_ms);
         // Kong names a route's service only when a route matched: with no
         // route id there is nothing to look up (five reads, each Lua on
@@ -486,7 +493,9 @@ impl Capturer {
         let path = self.templater.template(&raw_path);
 
         // The record borrows from here on.
-        let names = looked_up.as_ref().or_else(|| self.names.get(route_key));
+        let names = looked_up
+            .as_ref()
+            .or_else(|| self.names.get(&Query(route_key)));
         let (identity, identity_memo) = identity_key
             .and_then(|k| self.identities.get(&k))
             .and_then(Option::as_ref)
@@ -591,7 +600,7 @@ impl Capturer {
             memo: memo::fresh(),
         };
         if !route_key.is_empty() {
-            self.names.insert(route_key.into(), names.clone(), 0);
+            self.names.insert(Key(route_key.into()), names.clone(), 0);
         }
         names
     }
@@ -639,7 +648,8 @@ impl Capturer {
         // Hashing the bytes spares checking a dozen headers' UTF-8 for a
         // caller met before. The hasher is seeded per instance, so clients
         // cannot aim at a collision.
-        let raw_evidence = [
+        const EVIDENCE: usize = 14;
+        let raw_evidence: [&[u8]; EVIDENCE] = [
             raw(ConsumerId),
             raw(ConsumerUsername),
             raw(ConsumerCustomId),
@@ -661,10 +671,17 @@ impl Capturer {
         for value in &raw_evidence {
             mask = mask << 1 | u32::from(!value.is_empty());
         }
+        // The mask and the lengths go in one write: foldhash takes each
+        // integer written alone through 128-bit shifts, calls on wasm32.
+        let mut head = [0u8; 4 + 2 * EVIDENCE];
+        let (mask_bytes, lens) = head.split_at_mut(4);
+        mask_bytes.copy_from_slice(&mask.to_le_bytes());
+        for (slot, value) in lens.as_chunks_mut::<2>().0.iter_mut().zip(&raw_evidence) {
+            *slot = u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes();
+        }
         let mut hasher = self.identity_hasher.build_hasher();
-        hasher.write_u32(mask);
+        hasher.write(&head);
         for value in raw_evidence.iter().filter(|v| !v.is_empty()) {
-            hasher.write_usize(value.len());
             hasher.write(value);
         }
         let key = hasher.finish();

@@ -87,21 +87,166 @@ pub fn serialize_into<'a>(
     }
 }
 
-/// Lowercases the ASCII letters of the first `len` bytes of `buf`, whole
-/// eight-byte words at a time, so bytes up to the next multiple of eight
-/// change too. Header names are lowercased to be matched on every request,
-/// and a loop over single bytes cost more than all the matching after it.
-pub fn lowercase_words(buf: &mut [u8], len: usize) {
-    let (words, _) = buf.as_chunks_mut::<8>();
-    for word in words.iter_mut().take(len.div_ceil(8)) {
-        *word = lowercase_word(u64::from_le_bytes(*word)).to_le_bytes();
+/// A header name of up to [`ShortName::MAX`] bytes, lowercased, as three
+/// little-endian words with zeros past its end. Names are matched on every
+/// header of every request; as words they compare as numbers. Copying each
+/// name to lowercase it and comparing it with `memcmp` cost a call into
+/// the engine per copy in Wasm (`memory.copy` is a Wasmtime builtin) and a
+/// byte loop per compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortName {
+    len: usize,
+    words: [u64; 3],
+}
+
+impl ShortName {
+    /// Longest name held.
+    pub const MAX: usize = 24;
+
+    /// `name` lowercased; `None` when longer than [`ShortName::MAX`].
+    #[inline]
+    pub fn of(name: &[u8]) -> Option<ShortName> {
+        Self::at(name, 0..name.len())
     }
+
+    /// The name at `range` of `buf`, lowercased; `None` when longer than
+    /// [`ShortName::MAX`] or out of bounds. Whole words are read past the
+    /// name's end where `buf` allows (in a header map its value follows)
+    /// and masked to its bytes, so that short names need no byte loop.
+    #[inline]
+    pub fn at(buf: &[u8], range: Range<usize>) -> Option<ShortName> {
+        let len = range.end.checked_sub(range.start)?;
+        if len > Self::MAX || range.end > buf.len() {
+            return None;
+        }
+        let mut words = [0u64; 3];
+        let mut tail = buf.get(range.start..)?;
+        let mut rest = buf.get(range)?;
+        for word in &mut words {
+            if rest.is_empty() {
+                break;
+            }
+            let take = rest.len().min(8);
+            let raw = match tail.first_chunk::<8>() {
+                Some(chunk) => u64::from_le_bytes(*chunk) & low_bytes(take),
+                None => rest
+                    .iter()
+                    .take(take)
+                    .rev()
+                    .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+            };
+            *word = lowercase_word(raw);
+            rest = rest.get(take..).unwrap_or_default();
+            tail = tail.get(take..).unwrap_or_default();
+        }
+        Some(ShortName { len, words })
+    }
+
+    /// A name known when compiling, already in lowercase.
+    pub const fn constant(name: &str) -> ShortName {
+        let bytes = name.as_bytes();
+        assert!(bytes.len() <= Self::MAX, "name too long");
+        let mut words = [0u64; 3];
+        let mut i = 0;
+        while i < bytes.len() {
+            // Evaluated at compile time: a bad index fails the build.
+            #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+            {
+                assert!(!bytes[i].is_ascii_uppercase(), "name not in lowercase");
+                words[i / 8] |= (bytes[i] as u64) << (8 * (i % 8));
+            }
+            #[allow(clippy::arithmetic_side_effects)]
+            {
+                i += 1;
+            }
+        }
+        ShortName {
+            len: bytes.len(),
+            words,
+        }
+    }
+
+    /// Its slot in a [`NameTable`].
+    const fn slot(&self) -> usize {
+        let mixed = self.words[0]
+            ^ self.words[1].rotate_left(17)
+            ^ self.words[2].rotate_left(31)
+            ^ self.len as u64;
+        (mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53) >> (64 - NameTable::<()>::BITS)) as usize
+    }
+}
+
+/// Names known when compiling and what each stands for, found with one
+/// hash and one compare: a perfect hash, checked when compiling (names
+/// that share a slot fail the build).
+#[derive(Debug)]
+pub struct NameTable<T: Copy + 'static> {
+    slots: [Option<(ShortName, T)>; 1 << NameTable::<()>::BITS],
+    /// Bit n is set when a name is n bytes long: most other names are
+    /// turned away on their length alone.
+    lengths: u32,
+}
+
+impl<T: Copy + 'static> NameTable<T> {
+    const BITS: u32 = 6;
+
+    /// The table of `entries`, whose names must not share a slot.
+    pub const fn new(entries: &[(&str, T)]) -> Self {
+        let mut slots = [None; 1 << NameTable::<()>::BITS];
+        let mut lengths = 0u32;
+        let mut i = 0;
+        while i < entries.len() {
+            // Evaluated at compile time, as in `ShortName::constant`.
+            #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+            {
+                let name = ShortName::constant(entries[i].0);
+                let slot = name.slot();
+                assert!(
+                    slots[slot].is_none(),
+                    "two names share a slot: pick another multiplier"
+                );
+                slots[slot] = Some((name, entries[i].1));
+                lengths |= 1 << name.len;
+                i += 1;
+            }
+        }
+        NameTable { slots, lengths }
+    }
+
+    /// What `name` stands for.
+    #[inline]
+    pub fn find(&self, name: &ShortName) -> Option<T> {
+        match self.slots.get(name.slot()) {
+            Some(Some((known, value))) if known == name => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// What the name at `range` of `buf` (of any case) stands for.
+    #[inline]
+    pub fn find_at(&self, buf: &[u8], range: Range<usize>) -> Option<T> {
+        let len = range.end.checked_sub(range.start)?;
+        if len > ShortName::MAX || self.lengths & (1 << len) == 0 {
+            return None;
+        }
+        self.find(&ShortName::at(buf, range)?)
+    }
+
+    /// What `name` (of any case) stands for.
+    pub fn get(&self, name: &[u8]) -> Option<T> {
+        self.find_at(name, 0..name.len())
+    }
+}
+
+/// A mask of the low `n` bytes of a word, `n` from 1 to 8.
+fn low_bytes(n: usize) -> u64 {
+    u64::MAX >> 8usize.saturating_sub(n).min(7).saturating_mul(8)
 }
 
 /// A word with `A`..=`Z` lowered in each byte. Added to a byte's low seven
 /// bits, 0x3f sets its top bit from `A` up and 0x25 past `Z`; no sum
 /// carries into the next byte, and bytes with the top bit set stay.
-fn lowercase_word(x: u64) -> u64 {
+const fn lowercase_word(x: u64) -> u64 {
     let low = x & 0x7f7f_7f7f_7f7f_7f7f;
     let upper = low.wrapping_add(0x3f3f_3f3f_3f3f_3f3f)
         & !low.wrapping_add(0x2525_2525_2525_2525)
@@ -116,23 +261,69 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test(unsupported = test)]
-    fn lowercasing_words_matches_std_for_every_byte() {
+    fn short_names_match_std_lowercasing_for_every_byte() {
         let all: Vec<u8> = (0..=255).collect();
         for start in 0..all.len() {
-            for len in 0..20 {
+            for len in 0..=ShortName::MAX {
                 let Some(slice) = all.get(start..start + len) else {
                     continue;
                 };
-                let mut buf = [0u8; 24];
-                buf[..len].copy_from_slice(slice);
-                lowercase_words(&mut buf, len);
-                assert_eq!(&buf[..len], slice.to_ascii_lowercase(), "bytes {slice:?}");
+                let lower = slice.to_ascii_lowercase();
+                let of = ShortName::of(slice).expect("short");
+                assert_eq!(of, ShortName::of(&lower).expect("short"), "{slice:?}");
+                if let Ok(text) = std::str::from_utf8(&lower) {
+                    assert_eq!(of, ShortName::constant(text), "{slice:?}");
+                }
+                // One byte more or less, or changed, is another name.
+                assert_ne!(
+                    Some(of),
+                    ShortName::of(&lower[..len.saturating_sub(1)]).filter(|_| len > 0)
+                );
+                let mut other = lower.clone();
+                other.push(b'a');
+                assert_ne!(Some(of), ShortName::of(&other));
             }
         }
-        // A length past the buffer's whole words lowers what there is.
-        let mut name = *b"X-Consumer-ID";
-        lowercase_words(&mut name, 13);
-        assert_eq!(&name, b"x-consumer-ID");
+        assert_eq!(ShortName::of(&[b'a'; 25]), None);
+        // Read in place, with bytes after it, it is the same name.
+        let map = b"..X-Consumer-ID\0value that follows";
+        assert_eq!(
+            ShortName::at(map, 2..15),
+            Some(ShortName::constant("x-consumer-id"))
+        );
+        assert_eq!(ShortName::at(map, 2..6), Some(ShortName::constant("x-co")));
+        assert_eq!(ShortName::at(map, 2..200), None);
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = 6..2;
+        assert_eq!(ShortName::at(map, backwards), None);
+        assert_eq!(
+            ShortName::of(b"X-Consumer-ID"),
+            Some(ShortName::constant("x-consumer-id"))
+        );
+        assert_ne!(
+            ShortName::of(b"x-consumer-id\0"),
+            Some(ShortName::constant("x-consumer-id")),
+            "a trailing NUL is part of the name"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn name_tables_find_their_names_in_any_case_and_nothing_else() {
+        const TABLE: NameTable<u8> =
+            NameTable::new(&[("host", 1), ("user-agent", 2), (":path", 3)]);
+        assert_eq!(TABLE.get(b"Host"), Some(1));
+        assert_eq!(TABLE.get(b"USER-AGENT"), Some(2));
+        assert_eq!(TABLE.get(b":path"), Some(3));
+        for other in [
+            &b"hos"[..],
+            b"hostx",
+            b"",
+            b":Path ",
+            b"user_agent",
+            &[b'h'; 40],
+        ] {
+            assert_eq!(TABLE.get(other), None, "{other:?}");
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

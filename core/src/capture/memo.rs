@@ -10,7 +10,7 @@
 //! key; and a capturer's own key is part of every endpoint key, because
 //! the workspace and path templates are a capturer's own.
 
-use core::hash::BuildHasher;
+use core::hash::{BuildHasher, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::fast::FixedState;
@@ -27,7 +27,8 @@ pub fn fresh() -> u64 {
 /// Makes a capturer's endpoint keys.
 #[derive(Debug)]
 pub struct EndpointKeys {
-    capturer: u64,
+    /// Seeded with the capturer's own fresh key as well as its seed, so
+    /// that no two capturers share keys.
     hasher: FixedState,
 }
 
@@ -35,9 +36,9 @@ impl EndpointKeys {
     /// Keys for one capturer; `seed` is its per-instance seed, so that
     /// clients cannot aim at collisions.
     pub fn new(seed: u64) -> Self {
+        let capturer = fresh().wrapping_mul(0x9e37_79b9_7f4a_7c15);
         EndpointKeys {
-            capturer: fresh(),
-            hasher: FixedState::with_seed(seed),
+            hasher: FixedState::with_seed(seed ^ capturer),
         }
     }
 
@@ -53,9 +54,24 @@ impl EndpointKeys {
         host: &str,
         path: &str,
     ) -> u64 {
-        self.hasher
-            .hash_one((self.capturer, names, method as i32, method_text, host, path))
-            .max(1)
+        // One 16-byte write for the numbers and the lengths (which keep the
+        // texts apart), then one per text: foldhash takes integers and
+        // `str`'s end marker through 128-bit shifts, calls on wasm32.
+        let field = |n: usize, max: u64| u64::try_from(n).unwrap_or(max).min(max);
+        let packed = field(method as usize, 0xff)
+            | field(method_text.len(), 0xff) << 8
+            | field(host.len(), 0xffff) << 16
+            | field(path.len(), 0xffff_ffff) << 32;
+        let mut head = [0u8; 16];
+        let (a, b) = head.split_at_mut(8);
+        a.copy_from_slice(&names.to_le_bytes());
+        b.copy_from_slice(&packed.to_le_bytes());
+        let mut h = self.hasher.build_hasher();
+        h.write(&head);
+        h.write(method_text.as_bytes());
+        h.write(host.as_bytes());
+        h.write(path.as_bytes());
+        h.finish().max(1)
     }
 }
 

@@ -5,9 +5,11 @@
 //! the number of distinct templates per worker is capped: paths past the cap
 //! become `{other}` and are counted.
 
+use kong_looker_proto::bytes::{Key, Query};
+
 /// The templates seen: hashbrown's set, which finds or inserts a template
-/// in one lookup.
-type Seen = hashbrown::HashSet<Box<str>, foldhash::fast::FixedState>;
+/// in one lookup, by a key that hashes and compares it a word at a time.
+type Seen = hashbrown::HashSet<Key<str>, foldhash::fast::FixedState>;
 
 /// Longest path the templater looks at, in bytes; the rest is ignored.
 pub const MAX_PATH_BYTES: usize = 2048;
@@ -61,12 +63,15 @@ impl PathTemplater {
                 self.scratch.as_str()
             }
         };
-        if self.seen.len() >= self.max_templates && !self.seen.contains(candidate) {
+        let query = Query(candidate.as_bytes());
+        if self.seen.len() >= self.max_templates && !self.seen.contains(&query) {
             self.overflowed = self.overflowed.saturating_add(1);
             return OTHER;
         }
-        self.seen
-            .get_or_insert_with(candidate, |c: &str| Box::from(c))
+        &self
+            .seen
+            .get_or_insert_with(&query, |_| Key(Box::from(candidate)))
+            .0
     }
 
     /// Paths recorded as `{other}` so far.

@@ -28,26 +28,32 @@ pub fn seconds_to_us<T: AsRef<[u8]> + ?Sized>(text: &T) -> Option<u64> {
     if whole.is_empty() {
         return None;
     }
+    // Bounded by comparison rather than checked multiplication: a checked
+    // u64 multiply is a 128-bit multiply call on wasm32. Past a day the
+    // text is refused anyway, and below that nothing here can overflow.
+    const MAX_SECONDS: u64 = MAX_DURATION_US / 1_000_000;
     let mut secs: u64 = 0;
     for &b in whole {
-        if !b.is_ascii_digit() {
+        if !b.is_ascii_digit() || secs > MAX_SECONDS {
             return None;
         }
         secs = secs
-            .checked_mul(10)?
-            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(b.wrapping_sub(b'0')));
     }
     let mut micros: u64 = 0;
     for (i, &b) in decimals.iter().enumerate() {
         if !b.is_ascii_digit() {
             return None;
         }
-        // Past the sixth decimal, digits are checked and dropped.
+        // Past the sixth decimal, digits are checked and dropped. At most
+        // 999,999 in all.
         if let Some(weight) = WEIGHTS.get(i) {
-            micros = micros.saturating_add(u64::from(b.wrapping_sub(b'0')).saturating_mul(*weight));
+            micros = micros.wrapping_add(u64::from(b.wrapping_sub(b'0')).wrapping_mul(*weight));
         }
     }
-    let us = secs.checked_mul(1_000_000)?.checked_add(micros)?;
+    // secs is at most ten times MAX_SECONDS plus 9 here.
+    let us = secs.wrapping_mul(1_000_000).wrapping_add(micros);
     (us <= MAX_DURATION_US).then_some(us)
 }
 
@@ -115,10 +121,11 @@ pub fn size<T: AsRef<[u8]> + ?Sized>(text: &T) -> Option<u64> {
         return None;
     }
     text.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
+        // Compared, not a checked multiply (a 128-bit call on wasm32).
+        if !d.is_ascii_digit() || n > u64::MAX / 10 {
             return None;
         }
-        n.checked_mul(10)?
+        n.wrapping_mul(10)
             .checked_add(u64::from(d.wrapping_sub(b'0')))
     })
 }
@@ -166,6 +173,13 @@ mod tests {
             assert_eq!(seconds_to_us(bad), None, "{bad}");
         }
         assert_eq!(seconds_to_us("86401"), None);
+        assert_eq!(seconds_to_us("86400"), Some(MAX_DURATION_US));
+        assert_eq!(seconds_to_us("86400.000001"), None);
+        assert_eq!(
+            seconds_to_us("000000000000086399.999999"),
+            Some(MAX_DURATION_US - 1)
+        );
+        assert_eq!(seconds_to_us("864009.5"), None);
         assert_eq!(seconds_to_us("1."), Some(1_000_000));
     }
 
@@ -226,6 +240,9 @@ mod tests {
         assert_eq!(size("1234"), Some(1234));
         assert_eq!(size("-1"), None);
         assert_eq!(size("123456789012345678901"), None);
+        assert_eq!(size("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(size("18446744073709551616"), None);
+        assert_eq!(size("99999999999999999999"), None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]

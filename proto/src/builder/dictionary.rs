@@ -17,6 +17,7 @@ use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
 use crate::address::parse_canonical;
+use crate::bytes;
 use crate::coding::parse_canonical_uuid;
 use crate::limits::{MAX_GROUPS, MAX_STRING_BYTES};
 use crate::record::{AgentRef, IdentityRef, Record};
@@ -82,7 +83,7 @@ impl ProducerDictionary {
             return Ok(0);
         }
         let s = truncate(s, MAX_STRING_BYTES);
-        let hash = self.state.hash_one(s);
+        let hash = bytes::hash(&self.state, s.as_bytes());
         match self.find_string(hash, s) {
             Some(id) => Ok(id),
             None => self.insert_string(hash, s),
@@ -91,7 +92,9 @@ impl ProducerDictionary {
 
     fn find_string(&self, hash: u64, s: &str) -> Option<u32> {
         let texts = &self.texts;
-        self.strings.find(hash, |e| texts.get(e.0) == s)
+        self.strings.find(hash, |e| {
+            bytes::same(texts.get(e.0).as_bytes(), s.as_bytes())
+        })
     }
 
     fn insert_string(&mut self, hash: u64, s: &str) -> Result<u32, AppendError> {
@@ -123,9 +126,11 @@ impl ProducerDictionary {
         if s.is_empty() || s.len() > MAX_STRING_BYTES {
             return self.string(s).map(Client::Id);
         }
-        let hash = self.state.hash_one(s);
+        let hash = bytes::hash(&self.state, s.as_bytes());
         let texts = &self.texts;
-        if let Some(id) = self.strings.find(hash, |e| texts.get(e.0) == s) {
+        if let Some(id) = self.strings.find(hash, |e| {
+            bytes::same(texts.get(e.0).as_bytes(), s.as_bytes())
+        }) {
             return Ok(Client::Id(id));
         }
         if let Some(ip) = parse_canonical(s)
@@ -181,7 +186,7 @@ impl ProducerDictionary {
         };
         let hash = key.hash(&self.state, &mut self.scratch);
         let scratch = &self.scratch;
-        if let Some(id) = self.endpoints.find(hash, |e| *e.key == **scratch) {
+        if let Some(id) = self.endpoints.find(hash, |e| bytes::same(&e.key, scratch)) {
             return Ok(id);
         }
         let entry = EndpointKey {
@@ -487,7 +492,7 @@ fn encode_defs<T: Entry>(
 /// True when string `id` is `s` (id 0 is the empty string).
 fn str_eq(strings: &Table<Str>, texts: &Texts, id: u32, s: &str) -> bool {
     match strings.get(id) {
-        Some(e) => texts.get(e.0) == s,
+        Some(e) => bytes::same(texts.get(e.0).as_bytes(), s.as_bytes()),
         None => id == 0 && s.is_empty(),
     }
 }
@@ -509,7 +514,7 @@ impl<'a, I: Iterator<Item = &'a str> + Clone> LookupKey<'a, I> {
             scratch.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
             scratch.extend_from_slice(s.as_bytes());
         }
-        state.hash_one(scratch.as_slice())
+        bytes::hash(state, scratch)
     }
 }
 
@@ -520,7 +525,7 @@ impl Entry for Str {
     type Msg = v1::Symbol;
 
     fn hash(&self, state: &FixedState, texts: &Texts) -> u64 {
-        state.hash_one(texts.get(self.0))
+        bytes::hash(state, texts.get(self.0).as_bytes())
     }
 
     fn to_msg(&self, texts: &Texts) -> v1::Symbol {
@@ -596,7 +601,7 @@ impl Entry for EndpointKey {
     }
 
     fn hash(&self, state: &FixedState, _: &Texts) -> u64 {
-        state.hash_one(&*self.key)
+        bytes::hash(state, &self.key)
     }
 
     fn to_msg(&self, _: &Texts) -> v1::Endpoint {

@@ -1,0 +1,156 @@
+//! Byte strings as hash-table keys, for the lookups made on every record
+//! (dictionary strings and endpoints here; agents, route names and path
+//! templates in the capture core). In the Wasm filter two costs dominated
+//! them:
+//! - `Hash` for `str` and `[u8]` adds an end marker or a length prefix,
+//!   which foldhash folds in through 128-bit shifts, and wasm32 runs each
+//!   as a call. Hashing the bytes with one `write` needs neither: a key
+//!   is one byte string, so nothing can run into the next.
+//! - Slice equality calls `memcmp`, a loop over single bytes in
+//!   wasi-libc. Comparing eight bytes at a time needs no call.
+
+use core::hash::{BuildHasher, Hash, Hasher};
+
+/// The hash of `bytes`, as every key here hashes.
+#[inline]
+pub fn hash(state: &impl BuildHasher, bytes: &[u8]) -> u64 {
+    let mut h = state.build_hasher();
+    h.write(bytes);
+    h.finish()
+}
+
+/// Whether `a` and `b` hold the same bytes: natively the libc's vector
+/// `memcmp`, which is faster still; on wasm32 a word at a time.
+#[inline]
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        a == b
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        same_words(a, b)
+    }
+}
+
+/// [`same`] eight bytes at a time.
+#[inline]
+pub fn same_words(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_tail) = a.as_chunks::<8>();
+    let (b_words, b_tail) = b.as_chunks::<8>();
+    a_words
+        .iter()
+        .zip(b_words)
+        .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
+        && a_tail.iter().zip(b_tail).all(|(x, y)| x == y)
+}
+
+/// An owned key of a hashbrown map or set, hashed and compared as above;
+/// looked up with a [`Query`] so that a lookup copies nothing. (Not
+/// `Borrow<T>`: `T`'s own hash differs, so std's maps would miss.)
+#[derive(Debug)]
+pub struct Key<T: ?Sized>(pub Box<T>);
+
+impl<T: ?Sized> Clone for Key<T>
+where
+    Box<T>: Clone,
+{
+    fn clone(&self) -> Self {
+        Key(self.0.clone())
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> Key<T> {
+    /// Its bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> Hash for Key<T> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.bytes());
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> PartialEq for Key<T> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        same(self.bytes(), other.bytes())
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> Eq for Key<T> {}
+
+/// The bytes to look a [`Key`] up by.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a>(pub &'a [u8]);
+
+impl Hash for Query<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> hashbrown::Equivalent<Key<T>> for Query<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Key<T>) -> bool {
+        same(self.0, key.bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foldhash::fast::FixedState;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn same_agrees_with_slice_equality() {
+        let text: Vec<u8> = (0..40u8).collect();
+        for same in [same, same_words] {
+            for len in 0..text.len() {
+                let a = &text[..len];
+                // Equal bytes elsewhere in memory.
+                let copy = a.to_vec();
+                assert!(same(a, &copy));
+                for at in 0..len {
+                    let mut b = a.to_vec();
+                    b[at] ^= 1;
+                    assert!(!same(a, &b), "differs at {at} of {len}");
+                }
+                assert!(!same(a, &text[..len + 1]));
+                assert!(!same(&text[1..len + 1], a) || len == 0);
+            }
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn keys_and_queries_hash_alike_and_find_each_other() {
+        let state = FixedState::with_seed(7);
+        let mut set: hashbrown::HashSet<Key<str>, FixedState> =
+            hashbrown::HashSet::with_hasher(state.clone());
+        for s in ["", "a", "/users/{id}", "a longer template, past two words"] {
+            let key = Key(Box::<str>::from(s));
+            assert_eq!(state.hash_one(&key), hash(&state, s.as_bytes()));
+            assert_eq!(
+                state.hash_one(Query(s.as_bytes())),
+                hash(&state, s.as_bytes())
+            );
+            set.insert(key);
+        }
+        assert!(set.contains(&Query(b"/users/{id}")));
+        assert!(!set.contains(&Query(b"/users/{id")));
+        let got = set.get_or_insert_with(&Query(b"new"), |q| {
+            Key(Box::from(std::str::from_utf8(q.0).unwrap_or_default()))
+        });
+        assert_eq!(&*got.0, "new");
+        assert_eq!(set.len(), 5);
+    }
+}
