@@ -98,12 +98,18 @@ def wait_served(port, what, proc):
     sys.exit(f"{what} never answered")
 
 
-def instructions(nginx, script, seconds):
+def instructions(nginx, script, seconds, warmup_requests):
     """Instructions per request of nginx under callgrind: its counters zeroed
     after a warm-up, `seconds` of wrk (four connections: the server runs
     about a hundred times slower), then dumped. User space only: nginx,
-    the engine and the filter's compiled code, not the kernel."""
-    wrk(nginx.port, script, 5, 4)
+    the engine and the filter's compiled code, not the kernel.
+
+    The warm-up sends the whole request file once, as the timed blocks do
+    many times over: otherwise the count is of a filter meeting every
+    caller, token and address for the first time."""
+    sent = 0
+    while sent < warmup_requests:
+        sent += wrk(nginx.port, script, 10, 4)["requests"]
     subprocess.run(["callgrind_control", "-z", str(nginx.worker)], check=True,
                    capture_output=True)
     served = wrk(nginx.port, script, seconds, 4)["requests"]
@@ -114,7 +120,73 @@ def instructions(nginx, script, seconds):
         sys.exit(f"{nginx.variant}: expected one callgrind dump, found {dumps}")
     with open(os.path.join(nginx.prefix, dumps[0])) as f:
         total = next(int(l.split()[1]) for l in f if l.startswith("summary:"))
-    return total / max(served, 1), served
+    return total / max(served, 1), served, os.path.join(nginx.prefix, dumps[0])
+
+
+def self_costs(dump):
+    """Each function's own instructions in a callgrind dump, by (object,
+    function): cost lines under `fn=`, less the inclusive cost line that
+    follows each `calls=`."""
+    names = {"ob": {}, "fn": {}}
+    costs = {}
+    ob = fn = None
+    skip = False
+    with open(dump) as f:
+        for line in f:
+            m = re.match(r"(c?)(ob|fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+            if m:
+                call, kind, ident, name = m.groups()
+                table = names[kind]
+                if name is not None:
+                    table[ident] = name
+                if not call:
+                    if kind == "ob":
+                        ob = table.get(ident)
+                    else:
+                        fn = table.get(ident)
+                continue
+            if line.startswith("calls="):
+                skip = True
+                continue
+            if line[:1].isdigit() or line[:1] in "+-*":
+                if skip:
+                    skip = False
+                    continue
+                parts = line.split()
+                if len(parts) >= 2:
+                    key = (ob, fn)
+                    costs[key] = costs.get(key, 0) + int(parts[1])
+    return costs
+
+
+def jit_symbols(pid):
+    """Wasmtime's perf map of a process: sorted (start, end, name)."""
+    out = []
+    with open(f"/tmp/perf-{pid}.map") as f:
+        for line in f:
+            start, size, name = line.rstrip("\n").split(" ", 2)
+            out.append((int(start, 16), int(start, 16) + int(size, 16), name))
+    return sorted(out)
+
+
+def attribute(costs, symbols, served):
+    """Instructions per request by part and by guest function: code with no
+    object (Wasmtime's JIT) is named from the perf map by address."""
+    import bisect
+    starts = [s for s, _, _ in symbols]
+    parts, guest = {}, {}
+    for (ob, fn), n in costs.items():
+        per = n / max(served, 1)
+        if ob in (None, "???") and fn and fn.startswith("0x"):
+            addr = int(fn.split("'")[0], 16)
+            i = bisect.bisect_right(starts, addr) - 1
+            name = symbols[i][2] if i >= 0 and addr < symbols[i][1] else "(JIT, unnamed)"
+            guest[name] = guest.get(name, 0) + per
+            part = "the guest (JIT)"
+        else:
+            part = os.path.basename(ob or "?")
+        parts[part] = parts.get(part, 0) + per
+    return parts, guest
 
 
 def build(args):
@@ -284,6 +356,20 @@ def to_ms(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def cpu_ticks():
+    """The machine's CPU ticks so far, all and stolen (/proc/stat: time the
+    hypervisor gave this VM's vCPUs to others)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields), fields[7] if len(fields) > 7 else 0
+
+
+def steal_since(start):
+    """Percent of the CPU time since `start` (from cpu_ticks) that was stolen."""
+    total, stolen = cpu_ticks()
+    return 100.0 * (stolen - start[1]) / max(total - start[0], 1)
+
+
 def count_calls(nginx, script, seconds, engine):
     """Host calls per request, from uprobes on the engine's functions."""
     for fn in PROBES.values():
@@ -408,11 +494,18 @@ def count_instructions(args, engine, work, wasm, cport, variants):
     for mix in args.mixes.split(","):
         script = wrk_script(work, requests_file(work, mix, args.requests), 0, 4)
         per = {}
+        shares = {}
         for v in variants:
             nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
-                          extra=args.config, callgrind=True)
+                          perfmap=args.profile and v != "none", extra=args.config,
+                          callgrind=True)
             try:
-                per[v] = instructions(nginx, script, args.instruction_seconds)
+                n, served, dump = instructions(nginx, script, args.instruction_seconds,
+                                               args.requests)
+                per[v] = (n, served)
+                if args.profile and v != "none":
+                    shares[v] = attribute(self_costs(dump), jit_symbols(nginx.proc.pid),
+                                          served)
             finally:
                 nginx.stop()
         print(f"\n## mix: {mix}\n")
@@ -422,6 +515,20 @@ def count_instructions(args, engine, work, wasm, cport, variants):
             over = [f"{n - per[b][0]:+,.0f}" if b in per and b != v else ""
                     for b in ("none", "noop", "floor")]
             print(f"| {v} | {served:,} | {n:,.0f} | " + " | ".join(over) + " |")
+        if shares:
+            parts = sorted({p for ps, _ in shares.values() for p in ps},
+                           key=lambda p: -max(ps.get(p, 0) for ps, _ in shares.values()))
+            print("\nInstructions per request by part:\n")
+            print("| part | " + " | ".join(shares) + " |\n|---|" + "---:|" * len(shares))
+            for part in parts:
+                print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):,.0f}"
+                                                   for ps, _ in shares.values()) + " |")
+            for v, (_, guest) in shares.items():
+                print(f"\n{v}: the guest's functions, own instructions per request\n")
+                print("| function | instructions |\n|---|---:|")
+                for name, n in sorted(guest.items(), key=lambda kv: -kv[1])[:40]:
+                    if n >= 1:
+                        print(f"| `{demangle(name)[:100]}` | {n:,.0f} |")
 
 
 def demangle(name):
@@ -456,7 +563,9 @@ def main():
     ap.add_argument("--mixes", default="reference,high")
     ap.add_argument("--requests", type=int, default=20000, help="distinct requests per mix")
     ap.add_argument("--count", action="store_true", help="count host calls with uprobes")
-    ap.add_argument("--profile", action="store_true", help="perf profile of kong_looker")
+    ap.add_argument("--profile", action="store_true",
+                    help="perf profile of kong_looker; with --instructions, the instructions "
+                         "by part and by guest function")
     ap.add_argument("--before", metavar="WASM",
                     help="an earlier kong_looker.wasm, run beside the others as 'before'")
     ap.add_argument("--config", default="", metavar="JSON_MEMBERS",
@@ -527,6 +636,7 @@ def main():
                 wrk(s.port, script, 3, 16)
             rps = {v: [] for v in variants}
             p99 = {v: [] for v in variants}
+            ticks = cpu_ticks()
             for r in range(args.rounds):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for v in order:
@@ -535,7 +645,11 @@ def main():
                         sys.exit(f"{v}: {res}")
                     rps[v].append(res["rps"])
                     p99[v].append(res["p99_ms"])
+            steal = steal_since(ticks)
             print(f"\n## mix: {mix}\n")
+            print(f"Steal time during the saturation blocks: {steal:.1f}%"
+                  + (" (over 5%: the figures drift with the machine's other load)"
+                     if steal > 5 else "") + "\n")
             print("| filter | requests/s (each round) | µs per request | added over none | "
                   "over no-op | over floor | p99 ms at saturation |")
             print("|---|---|---:|---:|---:|---:|---|")
@@ -548,17 +662,19 @@ def main():
                       + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
 
             rated = wrk_script(work, reqs, args.rate, 16)
-            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rate_seconds} s each):\n")
-            print("| filter | requests/s | worker CPU µs per request | added over none | "
-                  "over no-op | over floor | p99 ms |")
-            print("|---|---:|---:|---:|---:|---:|---:|")
             cpu = {}
             rows = []
+            ticks = cpu_ticks()
             for v in variants:
                 before = servers[v].cpu_s()
                 res = wrk(servers[v].port, rated, args.rate_seconds, 16)
                 cpu[v] = (servers[v].cpu_s() - before) * 1e6 / max(res["requests"], 1)
                 rows.append((v, res))
+            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rate_seconds} s each; "
+                  f"steal time {steal_since(ticks):.1f}%):\n")
+            print("| filter | requests/s | worker CPU µs per request | added over none | "
+                  "over no-op | over floor | p99 ms |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             for v, res in rows:
                 added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
                 print(f"| {v} | {res['requests'] / args.rate_seconds:,.0f} | {cpu[v]:.1f} | "
