@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use crate::config::Config;
 use crate::signature::Signature;
 use kong_looker_proto::builder::{
-    AppendError, BatchBuilder, BuilderOptions, Producer, SealedBatch,
+    AppendError, BatchBuilder, BuilderOptions, FRAMING_MAX, Producer, SealedBatch,
 };
 use kong_looker_proto::limits::MAX_ABANDONED;
 use kong_looker_proto::v1::Drops;
@@ -356,32 +356,60 @@ pub struct Outbox {
     spilled: VecDeque<SealedBatch>,
     /// The key batches are signed with ahead of their send, if any.
     signing_key: Option<Vec<u8>>,
+    /// The open batch's last exact size, and what it was worked out at.
+    sized: Option<Sized>,
+}
+
+/// The builder's options under `limits`.
+fn builder_options(limits: &Limits, seed: u64) -> BuilderOptions {
+    // Too small a dictionary costs wire bytes: each new generation defines
+    // again what the batches use. The definitions that every batch carries
+    // until the collector acknowledges them stay under half a batch and an
+    // eighth of the buffer: past that, a slow or absent collector would
+    // leave batches too full of definitions for records, and the buffer too
+    // full of batches.
+    let max_pending_definitions =
+        u64::try_from((limits.max_bytes / 2).min(limits.max_buffer_bytes / 8))
+            .unwrap_or(u64::MAX)
+            .max(4 * 1024);
+    BuilderOptions {
+        max_dictionary_bytes: limits.max_dictionary_bytes,
+        max_pending_definitions,
+        hash_seed: seed,
+        ..BuilderOptions::default()
+    }
+}
+
+/// An exact size of the open batch and the state it held for: the
+/// builder's payload and epoch, and the drops its header carried (as
+/// [`drops_mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sized {
+    bytes: usize,
+    payload: usize,
+    epoch: u64,
+    drops: [u64; 5],
+}
+
+/// What tells the drops of one open batch apart: between two cuts the
+/// counts only grow and the abandoned sequences are only appended to, so
+/// equal marks are equal drops.
+fn drops_mark(d: &Drops) -> [u64; 5] {
+    [
+        d.buffer_full,
+        d.dispatch_failed,
+        d.capture_error,
+        d.instance_reset,
+        u64::try_from(d.abandoned.len()).unwrap_or(u64::MAX),
+    ]
 }
 
 impl Outbox {
     /// An empty outbox for `producer`; `seed` drives the retry jitter and
     /// the dictionary's hash seed.
     pub fn new(producer: &Producer, limits: Limits, seed: u64) -> Self {
-        // Too small a dictionary costs wire bytes: each new generation
-        // defines again what the batches use. The definitions that every
-        // batch carries until the collector acknowledges them stay under
-        // half a batch and an eighth of the buffer: past that, a slow or
-        // absent collector would leave batches too full of definitions for
-        // records, and the buffer too full of batches.
-        let max_pending_definitions =
-            u64::try_from((limits.max_bytes / 2).min(limits.max_buffer_bytes / 8))
-                .unwrap_or(u64::MAX)
-                .max(4 * 1024);
         Outbox {
-            builder: BatchBuilder::new(
-                producer,
-                BuilderOptions {
-                    max_dictionary_bytes: limits.max_dictionary_bytes,
-                    max_pending_definitions,
-                    hash_seed: seed,
-                    ..BuilderOptions::default()
-                },
-            ),
+            builder: BatchBuilder::new(producer, builder_options(&limits, seed)),
             limits,
             open_since_ms: None,
             pending: VecDeque::new(),
@@ -392,6 +420,7 @@ impl Outbox {
             failures: 0,
             spilled: VecDeque::new(),
             signing_key: None,
+            sized: None,
         }
     }
 
@@ -527,9 +556,9 @@ impl Outbox {
         if self.open_since_ms.is_none() {
             self.open_since_ms = Some(now_ms);
         }
-        // The open batch's size, worked out once per record: it decides
-        // the cut and, with the pending batches, whether the cap is near.
-        let open = self.builder.encoded_len(now_ms, &self.drops);
+        // The open batch's size decides the cut and, with the pending
+        // batches, whether the cap is near.
+        let open = self.open_size(now_ms);
         if self.builder.len() >= self.limits.max_records || open >= self.limits.max_bytes {
             self.cut(now_ms);
             self.enforce_cap();
@@ -539,6 +568,37 @@ impl Outbox {
         if self.signing_key.is_some() {
             self.sign_some(SIGN_BYTES_PER_RECORD, now_ms);
         }
+    }
+
+    /// The open batch's size after a push: exact, or a bound on it that is
+    /// below both limits, so that the push decides as the exact size
+    /// would. The exact size works out every key and prefix of the batch
+    /// (about 550 Wasm instructions a record); the bound is the last exact
+    /// size plus what the contents grew by since, plus the most the
+    /// framing can add ([`FRAMING_MAX`]).
+    fn open_size(&mut self, now_ms: i64) -> usize {
+        let payload = self.builder.payload_len();
+        let epoch = self.builder.epoch();
+        let drops = drops_mark(&self.drops);
+        if let Some(last) = self.sized
+            && (last.epoch, last.drops) == (epoch, drops)
+            && let Some(grown) = payload.checked_sub(last.payload)
+        {
+            let bound = last.bytes.saturating_add(grown).saturating_add(FRAMING_MAX);
+            if bound < self.limits.max_bytes
+                && self.pending_bytes().saturating_add(bound) <= self.limits.max_buffer_bytes
+            {
+                return bound;
+            }
+        }
+        let bytes = self.builder.encoded_len(now_ms, &self.drops);
+        self.sized = Some(Sized {
+            bytes,
+            payload,
+            epoch,
+            drops,
+        });
+        bytes
     }
 
     /// Housekeeping on a tick: cuts the open batch when it has waited long
@@ -1190,6 +1250,51 @@ mod tests {
         for (_, _, body) in &sent {
             // Over the budget by at most one record.
             assert!(body.len() < 2048 + 64, "{}", body.len());
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn cuts_where_sizing_every_push_exactly_would() {
+        // The push bounds the open batch's size between exact sizings. Its
+        // batches must be those of a builder sized exactly after every
+        // record, byte for byte, whatever the budget: new hosts keep adding
+        // definitions, some records carry request ids, and the columns'
+        // length prefixes grow a byte as they pass 128 bytes.
+        let hosts: Vec<String> = (0..3000).map(|i| format!("h{}.example", i / 20)).collect();
+        let ids: Vec<String> = (0..3000u32).map(|i| format!("{i:032x}")).collect();
+        let rec = |i: usize| Record {
+            host: &hosts[i],
+            request_id: if i.is_multiple_of(50) { &ids[i] } else { "" },
+            ..record(i as u32)
+        };
+        for max_bytes in (6000..9000).step_by(97) {
+            let l = Limits {
+                max_records: 100_000,
+                max_bytes,
+                max_in_flight: 1000,
+                ..limits()
+            };
+            let mut o = outbox(l.clone());
+            let mut exact = BatchBuilder::new(&Producer::default(), builder_options(&l, 42));
+            let mut expected = Vec::new();
+            for i in 0..hosts.len() {
+                o.push(&rec(i), T0);
+                exact.append(&rec(i)).unwrap();
+                if exact.encoded_len(T0, &Drops::default()) >= l.max_bytes {
+                    expected.push(exact.seal(T0, &Drops::default()).bytes);
+                }
+            }
+            let mut token = 0;
+            let sent: Vec<Vec<u8>> = send_all(&mut o, T0, &mut token)
+                .into_iter()
+                .map(|(_, _, body)| body)
+                .collect();
+            assert!(expected.len() > 5, "{}", expected.len());
+            assert_eq!(
+                sent.get(..expected.len()),
+                Some(&expected[..]),
+                "max_bytes {max_bytes}"
+            );
         }
     }
 

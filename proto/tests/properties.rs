@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_row_matches, no_drops, producer};
-use kong_looker_proto::builder::{BuilderOptions, InlineAddresses};
+use kong_looker_proto::builder::{BuilderOptions, FRAMING_MAX, InlineAddresses};
 use kong_looker_proto::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
     AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Memo, Record, RouteRef,
@@ -225,6 +225,49 @@ proptest! {
         prop_assert_eq!(rows.len(), accepted.len());
         for (i, (row, (o, g, ai))) in rows.iter().zip(&accepted).enumerate() {
             assert_row_matches(row, &record(o, g, ai.as_ref()), i);
+        }
+    }
+
+    #[test]
+    fn the_payload_bounds_the_size_between_exact_sizings(
+        records in prop::collection::vec(owned(), 1..60),
+        always_inline in any::<bool>(),
+        ack_after in 0usize..60,
+    ) {
+        // Measured inlining switches the client column to its shifted form
+        // in mid-batch once 127 strings are defined; columns, ids, weights
+        // and AI figures start late in some cases, definitions come and go.
+        let mut builder = BatchBuilder::new(&producer(), BuilderOptions {
+            hash_seed: 7,
+            inline_addresses: if always_inline { InlineAddresses::Always } else { InlineAddresses::Measured },
+            ..BuilderOptions::default()
+        });
+        let drops = kong_looker_proto::v1::Drops { capture_error: 3, abandoned: vec![9, 10], ..no_drops() };
+        let groups: Vec<Vec<&str>> = records.iter().map(|o| o.groups.iter().map(String::as_str).collect()).collect();
+        let ais: Vec<Option<AiRef<'_>>> = records.iter().map(ai_ref).collect();
+        // (exact size, payload, epoch) after each append.
+        let mut points: Vec<(usize, usize, u64)> = Vec::new();
+        for (i, ((o, g), ai)) in records.iter().zip(&groups).zip(&ais).enumerate() {
+            if i == ack_after && !builder.is_empty() {
+                let epoch = builder.epoch();
+                let sealed = builder.seal(1_767_614_460_000, &drops);
+                builder.acknowledge(sealed.ack);
+                prop_assert_ne!(builder.epoch(), epoch, "sealing starts a new epoch");
+            }
+            if builder.append(&record(o, g, ai.as_ref())).is_err() {
+                continue;
+            }
+            // The cut time differs between sizings, as the clock moves.
+            let cut = if i % 2 == 0 { 0 } else { 1_767_614_460_000 + i as i64 };
+            let now = (builder.encoded_len(cut, &drops), builder.payload_len(), builder.epoch());
+            for &(bytes, payload, _) in points.iter().filter(|p| p.2 == now.2) {
+                prop_assert!(now.1 >= payload, "the payload shrank within an epoch");
+                prop_assert!(
+                    now.0 <= bytes + (now.1 - payload) + FRAMING_MAX,
+                    "{} bytes, bound {} + {} + {}", now.0, bytes, now.1 - payload, FRAMING_MAX
+                );
+            }
+            points.push(now);
         }
     }
 

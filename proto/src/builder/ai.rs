@@ -90,6 +90,22 @@ impl AiColumns {
         }
     }
 
+    /// The body's column bytes without their keys and prefixes: only the
+    /// columns the body carries, so that one starting to count (its earlier
+    /// zeros with it) shows here.
+    pub(super) fn payload_len(&self) -> usize {
+        if self.count == 0 {
+            return 0;
+        }
+        self.columns
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| **used)
+            .fold(self.record_delta.len(), |n, (column, _)| {
+                n.saturating_add(column.len())
+            })
+    }
+
     /// Bytes of the `AiColumns` message body.
     pub(super) fn body_len(&self) -> usize {
         let mut len = Size::default();

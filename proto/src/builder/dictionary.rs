@@ -36,6 +36,9 @@ pub(super) struct ProducerDictionary {
     identities: Table<IdentityEntry>,
     agents: Table<AgentKey>,
     outcomes: Table<OutcomeKey>,
+    /// Bytes of the acknowledged definitions ([`Table::def_bytes_to`] of
+    /// each table's acknowledged length, summed).
+    acked_def_bytes: u64,
     /// The last [`ProducerDictionary::body_len`] and the state it was
     /// worked out for: the outbox asks after every record, and the answer
     /// changes only when an entry is defined or acknowledged.
@@ -72,6 +75,7 @@ impl ProducerDictionary {
             identities: Table::new(7, state.clone()),
             agents: Table::new(9, state.clone()),
             outcomes: Table::new(11, state.clone()),
+            acked_def_bytes: 0,
             body_len_memo: Cell::new(None),
             endpoint_memo: IdMemo::new(),
             identity_memo: IdMemo::new(),
@@ -93,14 +97,14 @@ impl ProducerDictionary {
     fn find_string(&self, hash: u64, s: &str) -> Option<u32> {
         let texts = &self.texts;
         self.strings.find(hash, |e| {
-            bytes::same(texts.get(e.0).as_bytes(), s.as_bytes())
+            bytes::same(texts.get(e.span).as_bytes(), s.as_bytes())
         })
     }
 
     fn insert_string(&mut self, hash: u64, s: &str) -> Result<u32, AppendError> {
         let span = self.texts.push(s).ok_or(AppendError::DictionaryFull)?;
         self.strings
-            .insert(hash, Str(span), &self.texts)
+            .insert(hash, Str::new(span, s), &self.texts)
             .ok_or(AppendError::DictionaryFull)
     }
 
@@ -129,7 +133,7 @@ impl ProducerDictionary {
         let hash = bytes::hash(&self.state, s.as_bytes());
         let texts = &self.texts;
         if let Some(id) = self.strings.find(hash, |e| {
-            bytes::same(texts.get(e.0).as_bytes(), s.as_bytes())
+            bytes::same(texts.get(e.span).as_bytes(), s.as_bytes())
         }) {
             return Ok(Client::Id(id));
         }
@@ -349,6 +353,7 @@ impl ProducerDictionary {
         self.identities.set_acked(self.identities.acked().max(i));
         self.agents.set_acked(self.agents.acked().max(a));
         self.outcomes.set_acked(self.outcomes.acked().max(o));
+        self.count_acked_def_bytes();
     }
 
     pub(super) fn lower_acked_to_zero(&mut self) {
@@ -357,11 +362,12 @@ impl ProducerDictionary {
         self.identities.set_acked(0);
         self.agents.set_acked(0);
         self.outcomes.set_acked(0);
+        self.count_acked_def_bytes();
     }
 
     /// What the dictionary holds in memory: its tables as allocated, with
     /// their texts and lookup keys. The builder starts a new generation
-    /// past its cap. The admission table's fixed 64 KiB and the memo's 32
+    /// past its cap. The admission table's fixed 64 KiB and the memos' 128
     /// KiB are not counted: a new generation would not shrink them.
     pub(super) fn memory_bytes(&self) -> u64 {
         [
@@ -403,6 +409,28 @@ impl ProducerDictionary {
         ]
         .into_iter()
         .fold(0u64, u64::saturating_add)
+    }
+
+    /// Bytes of the definitions not acknowledged, without the prefixes of
+    /// the `Dictionary` around them. Asked after every record: the
+    /// acknowledged part is kept, so this is five loads.
+    pub(super) fn pending_def_bytes(&self) -> usize {
+        let defined = [
+            self.strings.def_bytes_to(self.strings.len()),
+            self.endpoints.def_bytes_to(self.endpoints.len()),
+            self.identities.def_bytes_to(self.identities.len()),
+            self.agents.def_bytes_to(self.agents.len()),
+            self.outcomes.def_bytes_to(self.outcomes.len()),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add);
+        usize::try_from(defined.saturating_sub(self.acked_def_bytes)).unwrap_or(usize::MAX)
+    }
+
+    /// Notes the bytes of the acknowledged definitions, after the
+    /// acknowledgements changed.
+    fn count_acked_def_bytes(&mut self) {
+        self.acked_def_bytes = self.def_bytes(&[0; 5], &self.acked());
     }
 
     /// Body length of the `Dictionary` defining everything not acknowledged.
@@ -465,6 +493,7 @@ impl ProducerDictionary {
         self.outcomes.clear();
         self.endpoint_memo.clear();
         self.identity_memo.clear();
+        self.count_acked_def_bytes();
     }
 }
 
@@ -492,7 +521,7 @@ fn encode_defs<T: Entry>(
 /// True when string `id` is `s` (id 0 is the empty string).
 fn str_eq(strings: &Table<Str>, texts: &Texts, id: u32, s: &str) -> bool {
     match strings.get(id) {
-        Some(e) => bytes::same(texts.get(e.0).as_bytes(), s.as_bytes()),
+        Some(e) => bytes::same(texts.get(e.span).as_bytes(), s.as_bytes()),
         None => id == 0 && s.is_empty(),
     }
 }
@@ -518,21 +547,50 @@ impl<'a, I: Iterator<Item = &'a str> + Clone> LookupKey<'a, I> {
     }
 }
 
-/// A string entry: where its text lies in [`Texts`].
-struct Str(Span);
+/// A string entry: where its text lies in [`Texts`], and whether it
+/// travels as a UUID (found once, when it is stored: parsing a UUID is
+/// about a thousand instructions in Wasm, and a definition's size is asked
+/// for again whenever a batch is sized).
+struct Str {
+    span: Span,
+    uuid: bool,
+}
+
+impl Str {
+    fn new(span: Span, text: &str) -> Self {
+        Str {
+            span,
+            uuid: parse_canonical_uuid(text).is_some(),
+        }
+    }
+
+    /// The `Symbol`'s one field and its bytes: `uuid` (2) for a canonical
+    /// UUID, else `text` (1).
+    fn value<'a>(&self, texts: &'a Texts) -> (u32, SymbolBytes<'a>) {
+        let text = texts.get(self.span);
+        let uuid = if self.uuid {
+            parse_canonical_uuid(text)
+        } else {
+            None
+        };
+        match uuid {
+            Some(uuid) => (2, SymbolBytes::Uuid(uuid)),
+            None => (1, SymbolBytes::Text(text.as_bytes())),
+        }
+    }
+}
 
 impl Entry for Str {
     type Msg = v1::Symbol;
 
     fn hash(&self, state: &FixedState, texts: &Texts) -> u64 {
-        bytes::hash(state, texts.get(self.0).as_bytes())
+        bytes::hash(state, texts.get(self.span).as_bytes())
     }
 
     fn to_msg(&self, texts: &Texts) -> v1::Symbol {
-        let text = texts.get(self.0);
-        let value = match parse_canonical_uuid(text) {
-            Some(bytes) => v1::symbol::Value::Uuid(bytes.to_vec()),
-            None => v1::symbol::Value::Text(text.to_owned()),
+        let value = match self.value(texts) {
+            (_, SymbolBytes::Uuid(bytes)) => v1::symbol::Value::Uuid(bytes.to_vec()),
+            (_, SymbolBytes::Text(_)) => v1::symbol::Value::Text(texts.get(self.span).to_owned()),
         };
         v1::Symbol { value: Some(value) }
     }
@@ -540,25 +598,20 @@ impl Entry for Str {
     // Written from the text in place: a batch at high cardinality defines
     // thousands of strings, and a message each would be two allocations.
     fn msg_len(&self, texts: &Texts) -> usize {
-        let (field, bytes) = symbol_value(texts.get(self.0));
-        field_len(field, bytes.as_ref().len())
+        if self.uuid {
+            field_len(2, 16)
+        } else {
+            field_len(1, texts.get(self.span).len())
+        }
     }
 
     fn encode_msg(&self, texts: &Texts, buf: &mut Vec<u8>) {
-        let (field, bytes) = symbol_value(texts.get(self.0));
+        let (field, bytes) = self.value(texts);
         let bytes = bytes.as_ref();
         encode_varint(field_len(field, bytes.len()) as u64, buf);
         encode_key(field, WireType::LengthDelimited, buf);
         encode_varint(bytes.len() as u64, buf);
         buf.extend_from_slice(bytes);
-    }
-}
-
-/// A `Symbol`'s one field: `uuid` (2) for a canonical UUID, else `text` (1).
-fn symbol_value(text: &str) -> (u32, SymbolBytes<'_>) {
-    match parse_canonical_uuid(text) {
-        Some(uuid) => (2, SymbolBytes::Uuid(uuid)),
-        None => (1, SymbolBytes::Text(text.as_bytes())),
     }
 }
 
@@ -743,12 +796,42 @@ mod tests {
             "ünïcödé",
             &long,
         ] {
-            let entry = Str(texts.push(text).unwrap());
+            let entry = Str::new(texts.push(text).unwrap(), text);
             let msg = entry.to_msg(&texts);
             let mut direct = Vec::new();
             entry.encode_msg(&texts, &mut direct);
             assert_eq!(direct, msg.encode_length_delimited_to_vec(), "{text}");
             assert_eq!(entry.msg_len(&texts), msg.encoded_len(), "{text}");
         }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn pending_definitions_are_counted_through_acknowledgements() {
+        let mut dict = ProducerDictionary::new(FixedState::with_seed(3), InlineAddresses::Never);
+        let pending = |d: &ProducerDictionary| d.def_bytes(&d.acked(), &d.lens()) as usize;
+        let mut acks = Vec::new();
+        for i in 0..300u32 {
+            dict.string(&format!("text-{i}")).unwrap();
+            dict.outcome(200 + (i % 7) as u16, v1::ResponseSource::Upstream)
+                .unwrap();
+            if i % 40 == 0 {
+                acks.push(dict.lens());
+            }
+            assert_eq!(dict.pending_def_bytes(), pending(&dict));
+        }
+        for lens in acks.iter().rev().chain(&acks) {
+            dict.raise_acked(lens);
+            assert_eq!(dict.pending_def_bytes(), pending(&dict));
+        }
+        assert!(dict.pending_def_bytes() > 0);
+        dict.lower_acked_to_zero();
+        assert_eq!(dict.pending_def_bytes(), pending(&dict));
+        dict.raise_acked(&dict.lens());
+        assert_eq!(dict.pending_def_bytes(), 0);
+        dict.next_generation();
+        assert_eq!(dict.pending_def_bytes(), 0);
+        dict.string("after").unwrap();
+        assert_eq!(dict.pending_def_bytes(), pending(&dict));
+        assert!(dict.pending_def_bytes() > 0);
     }
 }

@@ -5,7 +5,8 @@
 //! lookup that copies nothing when the value is known) and appends one varint
 //! per column to reusable buffers, so steady-state appends do not allocate.
 //! [`BatchBuilder::encoded_len`] is exact at every point, which lets the
-//! filter cut a batch at a byte budget.
+//! filter cut a batch at a byte budget; [`BatchBuilder::payload_len`] and
+//! [`FRAMING_MAX`] let it bound the size between exact sizings for less.
 //!
 //! A sealed batch defines the dictionary entries the collector has not
 //! acknowledged yet; [`BatchBuilder::acknowledge`] records that a batch was
@@ -145,6 +146,25 @@ pub struct SealedBatch {
     pub bytes: Vec<u8>,
 }
 
+/// Most bytes of keys, length prefixes and small fields that a batch's
+/// [`BatchBuilder::encoded_len`] holds beyond [`BatchBuilder::payload_len`]
+/// and the header fields that stay the same while a batch is open (its
+/// revision is one byte; producer, sequence number and drops are the
+/// caller's). Lengths below 2^35 take at most five bytes.
+pub const FRAMING_MAX: usize = {
+    // A key and a length.
+    const PREFIX: usize = 1 + 5;
+    // A key and a ten-byte varint.
+    const VARINT: usize = 1 + 10;
+    let cut_time = VARINT;
+    // The section, the count, the base time, the ten packed columns, the
+    // weights, the AI section with its twenty columns, the inline addresses.
+    let records = PREFIX + PREFIX + VARINT + 10 * PREFIX + PREFIX + PREFIX * 21 + PREFIX;
+    // The section, the generation, the first id of each of the five tables.
+    let dictionary = PREFIX + VARINT + 5 * PREFIX;
+    cut_time + records + dictionary
+};
+
 /// Builds batches for one producer. See the module docs.
 pub struct BatchBuilder {
     dict: ProducerDictionary,
@@ -153,6 +173,9 @@ pub struct BatchBuilder {
     next_sequence: u64,
     cols: Columns,
     scratch_groups: Vec<u32>,
+    /// Counts the calls other than appends that may change the batch's
+    /// size: sizes bounded by [`BatchBuilder::payload_len`] hold within one.
+    epoch: u64,
 }
 
 impl BatchBuilder {
@@ -168,12 +191,38 @@ impl BatchBuilder {
             next_sequence: 1,
             cols: Columns::default(),
             scratch_groups: Vec::with_capacity(MAX_GROUPS),
+            epoch: 0,
         }
     }
 
     /// Updates the producer fields, e.g. once the node id is known.
     pub fn set_producer(&mut self, producer: &Producer) {
         self.producer = encode_producer(producer);
+        self.next_epoch();
+    }
+
+    /// Changes whenever something other than [`BatchBuilder::append`] may
+    /// have changed the open batch's size: sealing, acknowledgements, a new
+    /// producer, rewriting a batch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn next_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// The open batch's contents, less the keys and length prefixes that
+    /// frame its sections and columns: the records' column bytes and the
+    /// unacknowledged definitions. Between two points of one
+    /// [`BatchBuilder::epoch`], called with the same drops,
+    /// [`BatchBuilder::encoded_len`] grows by at most what this grew by
+    /// plus [`FRAMING_MAX`]; and this is a few sums, where the exact size
+    /// works out every prefix, on every record.
+    pub fn payload_len(&self) -> usize {
+        self.cols
+            .payload_len()
+            .saturating_add(self.dict.pending_def_bytes())
     }
 
     /// Records in the open batch.
@@ -352,6 +401,7 @@ impl BatchBuilder {
         {
             self.dict.next_generation();
         }
+        self.next_epoch();
         sealed
     }
 
@@ -361,12 +411,14 @@ impl BatchBuilder {
         if ack.generation == self.dict.generation {
             self.dict.raise_acked(&ack.lens);
         }
+        self.next_epoch();
     }
 
     /// Forgets every acknowledgement, so the next batch defines the whole
     /// dictionary; for a collector that lost its copy.
     pub fn reset_acknowledgements(&mut self) {
         self.dict.lower_acked_to_zero();
+        self.next_epoch();
     }
 
     /// Rewrites a sealed batch so that it defines every entry it refers to,
@@ -390,6 +442,7 @@ impl BatchBuilder {
     /// a collector that refuses revision 3 (`unsupported_revision`).
     pub fn stop_inlining(&mut self) {
         self.dict.stop_inlining();
+        self.next_epoch();
     }
 
     /// Rewrites a sealed batch with addresses inline into one without
@@ -408,6 +461,7 @@ impl BatchBuilder {
         let Some(prefix) = batch.bytes.get(..batch.dictionary_offset) else {
             return false;
         };
+        self.next_epoch();
         let dict = &mut self.dict;
         let Some((mut bytes, revision)) =
             rewrite::without_inline(prefix, |text| dict.string(text).ok())
@@ -653,6 +707,24 @@ impl Columns {
             ),
             (12, &self.agent),
         ]
+    }
+
+    /// What the packed columns, ids, weights, AI figures and inline
+    /// addresses hold, without their keys and prefixes.
+    fn payload_len(&self) -> usize {
+        let packed = self
+            .packed()
+            .iter()
+            .fold(0usize, |n, (_, column)| n.saturating_add(column.len()));
+        [
+            self.request_id.as_ref().map_or(0, Vec::len),
+            self.trace_id.as_ref().map_or(0, Vec::len),
+            self.sample_weight.as_ref().map_or(0, Vec::len),
+            self.client_inline.len(),
+            self.ai.payload_len(),
+        ]
+        .into_iter()
+        .fold(packed, usize::saturating_add)
     }
 
     fn body_len(&self) -> usize {
