@@ -8,6 +8,10 @@
 //!   is one byte string, so nothing can run into the next.
 //! - Slice equality calls `memcmp`, a loop over single bytes in
 //!   wasi-libc. Comparing eight bytes at a time needs no call.
+//!
+//! Also the UTF-8 check of header values and paths ([`text`]): std's
+//! checks wasm32's four-byte words only when aligned, so short text went a
+//! byte at a time.
 
 use core::hash::{BuildHasher, Hash, Hasher};
 
@@ -46,6 +50,38 @@ pub fn same_words(a: &[u8], b: &[u8]) -> bool {
         .zip(b_words)
         .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
         && a_tail.iter().zip(b_tail).all(|(x, y)| x == y)
+}
+
+/// `bytes` as text, as `std::str::from_utf8` would give it. On wasm32,
+/// ASCII (nearly every host, path and address) is found eight bytes at a
+/// time first.
+#[inline]
+#[allow(unsafe_code)]
+pub fn text(bytes: &[u8]) -> Result<&str, core::str::Utf8Error> {
+    #[cfg(target_arch = "wasm32")]
+    if is_ascii_words(bytes) {
+        // SAFETY: ASCII is UTF-8.
+        return Ok(unsafe { core::str::from_utf8_unchecked(bytes) });
+    }
+    core::str::from_utf8(bytes)
+}
+
+/// Whether every byte is ASCII, eight at a time; past eight bytes the last
+/// word overlaps the one before, so that no byte loop is needed.
+#[inline]
+pub fn is_ascii_words(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (words, tail) = bytes.as_chunks::<8>();
+    let mut seen = words
+        .iter()
+        .fold(0u64, |acc, w| acc | u64::from_ne_bytes(*w));
+    if !tail.is_empty() {
+        seen |= match bytes.last_chunk::<8>() {
+            Some(last) => u64::from_ne_bytes(*last),
+            None => tail.iter().fold(0u64, |acc, &b| acc | u64::from(b)),
+        };
+    }
+    seen & HIGH == 0
 }
 
 /// An owned key of a hashbrown map or set, hashed and compared as above;
@@ -127,6 +163,25 @@ mod tests {
                 }
                 assert!(!same(a, &text[..len + 1]));
                 assert!(!same(&text[1..len + 1], a) || len == 0);
+            }
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn text_agrees_with_std_at_every_length_and_position() {
+        // ASCII with one byte changed at each position, to a high byte, a
+        // valid two-byte character or half of one.
+        for len in 0..40 {
+            let ascii: Vec<u8> = (0..len as u8).map(|i| b'a' + i % 26).collect();
+            assert!(is_ascii_words(&ascii));
+            assert_eq!(text(&ascii), std::str::from_utf8(&ascii));
+            for at in 0..len {
+                for swap in [&[0x80][..], "é".as_bytes(), &[0xc3], &[0x7f]] {
+                    let mut b = ascii.clone();
+                    b.splice(at..at + 1, swap.iter().copied());
+                    assert_eq!(is_ascii_words(&b), b.is_ascii(), "{b:?}");
+                    assert_eq!(text(&b), std::str::from_utf8(&b), "{b:?}");
+                }
             }
         }
     }

@@ -24,7 +24,7 @@ use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
 use super::memo::{self, EndpointKeys};
 use super::path::PathTemplater;
-use super::privacy::{self, AddressMode, Pseudonymiser};
+use super::privacy::{self, AddressMode, Pseudonymiser, Recorded};
 use super::sampler::Sampler;
 use super::{headers, router, timing};
 use crate::config::Config;
@@ -297,19 +297,23 @@ impl Capturer {
     /// Notes where the needed headers lie in the host's serialized header
     /// map, which it keeps. Names are matched without regard to case.
     pub fn request_facts(&self, map: Vec<u8>, started_at_ms: i64) -> RequestFacts {
+        // Built where it is returned, the map in it from the start: built
+        // aside and moved, its 300 bytes were a `memory.copy` in Wasm.
         let mut facts = RequestFacts {
             started_at_ms,
             trusted_rank: usize::MAX,
+            map,
             ..RequestFacts::default()
         };
         let consumer = self.config.identity.consumer_headers;
-        for (name, value) in headers::spans(&map) {
+        let map = &facts.map;
+        for (name, value) in headers::spans(map) {
             let Some(raw) = map.get(name.clone()) else {
                 continue;
             };
             // Matched as bytes: names are ASCII, and a name that is not
             // UTF-8 matches nothing anyway.
-            let known = FIELD_NAMES.find_at(&map, name);
+            let known = FIELD_NAMES.find_at(map, name);
             let field = match known {
                 Some(Field::Authorization) if value.len() > MAX_AUTHORIZATION_BYTES => None,
                 Some(
@@ -339,7 +343,6 @@ impl Capturer {
                 *slot = Some(value);
             }
         }
-        facts.map = map;
         facts
     }
 
@@ -456,17 +459,17 @@ impl Capturer {
             raw_path = p;
         }
         let identity_key = self.identity(facts, src);
-        let has_address = src.property("ngx.remote_addr").is_some_and(|a| {
-            privacy::client_address_into(
-                &a,
+        // Borrowed from the host's answer when kept as it is.
+        let remote_addr = src.property("ngx.remote_addr");
+        let address = match &remote_addr {
+            Some(a) => privacy::recorded_address(
+                a,
                 &self.address_mode,
                 self.hasher.as_ref(),
                 &mut self.address,
-            )
-        });
-        if !has_address {
-            self.address.clear();
-        }
+            ),
+            None => Recorded::Nothing,
+        };
         let agent = self
             .agents
             .classify(facts.raw(Field::UserAgent))
@@ -543,7 +546,11 @@ impl Capturer {
                 client_id: &i.client_id,
                 anonymous: i.anonymous,
             }),
-            client_address: &self.address,
+            client_address: match address {
+                Recorded::AsGiven(text) => text,
+                Recorded::Written => &self.address,
+                Recorded::Nothing => "",
+            },
             agent,
             request_id: request_id_text.as_deref().unwrap_or(""),
             trace_id: timing::trace_id(facts.raw(Field::Traceparent)).unwrap_or_default(),
@@ -763,7 +770,7 @@ fn claims_bytes(c: &Claims) -> usize {
 /// Bytes as text, borrowed when they are UTF-8 (checked the fast way
 /// first: the lossy decoder is several times slower on valid text).
 fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
+    match kong_looker_proto::bytes::text(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
     }

@@ -101,40 +101,53 @@ pub fn generic_template(path: &str) -> String {
     out
 }
 
-/// [`generic_template`] into `out`, replacing what it held.
+/// [`generic_template`] into `out`, replacing what it held. The path is
+/// copied in runs, from one identifier to the next, not a segment at a
+/// time: in Wasm each copy is a call into the engine (`memory.copy`).
 fn generic_template_into(path: &str, out: &mut String) {
     out.clear();
     if !path.starts_with('/') {
         out.push('/');
     }
+    let len = path.len();
+    // `path[copied..]` is not yet in `out`; `start` is the segment's.
+    let mut copied = 0;
+    let mut start = 0;
     // Segments found by a byte scan: `split('/')` searched with memchr,
     // whose setup cost more than the few bytes of a segment.
-    let mut rest = path;
     for i in 0.. {
-        let (segment, tail) = match rest.bytes().position(|b| b == b'/') {
-            Some(at) => rest.split_at_checked(at).unwrap_or((rest, "")),
-            None => (rest, ""),
-        };
+        let rest = path.as_bytes().get(start..).unwrap_or_default();
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(len, |at| start.saturating_add(at));
         if i > MAX_SEGMENTS {
+            // Up to the slash before this segment.
+            push_run(out, path, copied, start.saturating_sub(1));
             out.push_str("/{more}");
+            copied = len;
             break;
         }
-        if i > 0 {
-            out.push('/');
-        }
-        if is_identifier(segment) {
+        if is_identifier(path.get(start..end).unwrap_or_default()) {
+            push_run(out, path, copied, start);
             out.push_str("{id}");
-        } else {
-            out.push_str(segment);
+            copied = end;
         }
-        // `tail` starts with the slash, if there was one.
-        match tail.strip_prefix('/') {
-            Some(next) => rest = next,
-            None => break,
+        if end >= len {
+            break;
         }
+        start = end.saturating_add(1);
     }
+    push_run(out, path, copied, len);
     if out.is_empty() {
         out.push('/');
+    }
+}
+
+/// Appends `path[from..to]`, if any: an empty copy is still a call.
+fn push_run(out: &mut String, path: &str, from: usize, to: usize) {
+    if from < to {
+        out.push_str(path.get(from..to).unwrap_or_default());
     }
 }
 
@@ -189,6 +202,72 @@ mod tests {
         PathTemplater::new(Vec::new(), 100, 7)
             .template(path)
             .to_string()
+    }
+
+    /// Templating a segment at a time, as the code first did: what the
+    /// run-copying one must match.
+    fn by_segments(path: &str) -> String {
+        let mut out = String::new();
+        if !path.starts_with('/') {
+            out.push('/');
+        }
+        for (i, segment) in path.split('/').enumerate() {
+            if i > MAX_SEGMENTS {
+                out.push_str("/{more}");
+                break;
+            }
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(if is_identifier(segment) {
+                "{id}"
+            } else {
+                segment
+            });
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn runs_are_copied_as_segments_would_be() {
+        let parts = [
+            "",
+            "a",
+            "orders",
+            "8412",
+            "v1",
+            "ü",
+            "0f1a4101-3327-4274-b1e4-484a4ab0c030",
+            "{x}",
+        ];
+        let mut paths = vec![String::new()];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for lead in ["", "/"] {
+                        paths.push(format!("{lead}{a}/{b}/{c}"));
+                        paths.push(format!("{lead}{a}/{b}//{c}/"));
+                    }
+                }
+            }
+        }
+        for n in [
+            MAX_SEGMENTS - 1,
+            MAX_SEGMENTS,
+            MAX_SEGMENTS + 1,
+            MAX_SEGMENTS + 2,
+            60,
+        ] {
+            paths.push("/7".repeat(n));
+            paths.push("/a".repeat(n));
+            paths.push(format!("x{}", "/7/b".repeat(n)));
+        }
+        for path in &paths {
+            assert_eq!(generic_template(path), by_segments(path), "{path:?}");
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

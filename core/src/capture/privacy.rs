@@ -77,31 +77,61 @@ pub fn client_address<T: AsRef<[u8]> + ?Sized>(
 
 /// [`client_address`] into `out`, replacing what it held (so that a
 /// capturer reuses one buffer); false, and `out` empty, when there is none.
-/// Read as bytes: an IPv4 address, most requests', needs no UTF-8 check.
 pub fn client_address_into<T: AsRef<[u8]> + ?Sized>(
     addr: &T,
     mode: &AddressMode,
     hasher: Option<&Pseudonymiser>,
     out: &mut String,
 ) -> bool {
+    match recorded_address(addr.as_ref(), mode, hasher, out) {
+        Recorded::AsGiven(text) => {
+            out.push_str(text);
+            true
+        }
+        Recorded::Written => true,
+        Recorded::Nothing => false,
+    }
+}
+
+/// How a client address is recorded, by [`recorded_address`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded<'a> {
+    /// As the host gave it: kept, and already in its canonical form (most
+    /// requests': an IPv4 address under the default setting).
+    AsGiven(&'a str),
+    /// Written into the buffer.
+    Written,
+    /// Not an IP address: nothing is recorded.
+    Nothing,
+}
+
+/// [`client_address`], borrowing the host's text when that is what is
+/// recorded, else writing into `out` (emptied first). Read as bytes: an
+/// IPv4 address needs no UTF-8 check, and when kept, no copy.
+pub fn recorded_address<'a>(
+    addr: &'a [u8],
+    mode: &AddressMode,
+    hasher: Option<&Pseudonymiser>,
+    out: &mut String,
+) -> Recorded<'a> {
     out.clear();
-    let text = addr.as_ref().trim_ascii();
+    let text = addr.trim_ascii();
     if text.len() > MAX_ADDRESS_BYTES {
-        return false;
+        return Recorded::Nothing;
     }
     let ip = match address::parse_v4(text) {
         Some(v4) => IpAddr::V4(v4),
         None => match std::str::from_utf8(text).map(str::parse::<IpAddr>) {
             Ok(Ok(ip)) => ip,
-            _ => return false,
+            _ => return Recorded::Nothing,
         },
     };
     let mut shown = AddressText::default();
     match mode {
         // IPv4 is taken only in its canonical form (no leading zeros), so
-        // the text is what printing would write: copied.
-        AddressMode::Keep if ip.is_ipv4() => match std::str::from_utf8(text) {
-            Ok(text) => out.push_str(text),
+        // the text is what printing would write.
+        AddressMode::Keep if ip.is_ipv4() => match kong_looker_proto::bytes::text(text) {
+            Ok(text) => return Recorded::AsGiven(text),
             Err(_) => out.push_str(shown.show(ip)),
         },
         AddressMode::Keep => out.push_str(shown.show(ip)),
@@ -121,18 +151,46 @@ pub fn client_address_into<T: AsRef<[u8]> + ?Sized>(
         }
         AddressMode::Hash => {
             let Some(hasher) = hasher else {
-                return false;
+                return Recorded::Nothing;
             };
             hasher.hash_into(shown.show(ip), out);
         }
     }
-    true
+    Recorded::Written
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_kept_ipv4_address_is_borrowed_and_the_rest_written() {
+        let h = Pseudonymiser::new(b"secret-key").unwrap();
+        let mut out = String::from("stale");
+        let given = b" 203.0.113.77 ";
+        let recorded = recorded_address(given, &AddressMode::Keep, None, &mut out);
+        assert_eq!(recorded, Recorded::AsGiven("203.0.113.77"));
+        assert_eq!(out, "", "emptied");
+        for (addr, mode, shown) in [
+            ("2001:DB8::0:1", AddressMode::Keep, "2001:db8::1"),
+            ("203.0.113.77", AddressMode::Truncate, "203.0.113.0/24"),
+        ] {
+            let recorded = recorded_address(addr.as_bytes(), &mode, Some(&h), &mut out);
+            assert_eq!((recorded, out.as_str()), (Recorded::Written, shown));
+        }
+        let recorded = recorded_address(b"203.0.113.77", &AddressMode::Hash, Some(&h), &mut out);
+        assert_eq!(recorded, Recorded::Written);
+        assert!(out.starts_with("h:"));
+        for junk in [&b"010.0.0.1"[..], b"nope", b"", &[0xff, b'1']] {
+            let recorded = recorded_address(junk, &AddressMode::Keep, None, &mut out);
+            assert_eq!(
+                (recorded, out.as_str()),
+                (Recorded::Nothing, ""),
+                "{junk:?}"
+            );
+        }
+    }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn keep_truncate_and_hash() {

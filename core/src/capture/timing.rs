@@ -17,6 +17,24 @@ pub fn seconds_to_us<T: AsRef<[u8]> + ?Sized>(text: &T) -> Option<u64> {
     // This runs twice on every request: whole seconds, then the decimals
     // by their weight, without a state per byte.
     const WEIGHTS: [u64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+    // nginx writes `%T.%03M`: under ten seconds, one shape.
+    if let [
+        w @ b'0'..=b'9',
+        b'.',
+        a @ b'0'..=b'9',
+        b @ b'0'..=b'9',
+        c @ b'0'..=b'9',
+    ] = *text.as_ref()
+    {
+        let digit = |d: u8| u64::from(d.wrapping_sub(b'0'));
+        return Some(
+            digit(w)
+                .wrapping_mul(1_000_000)
+                .wrapping_add(digit(a).wrapping_mul(100_000))
+                .wrapping_add(digit(b).wrapping_mul(10_000))
+                .wrapping_add(digit(c).wrapping_mul(1_000)),
+        );
+    }
     let text = text.as_ref().trim_ascii();
     if text.len() > MAX_NUMBER_BYTES {
         return None;
@@ -181,6 +199,23 @@ mod tests {
         );
         assert_eq!(seconds_to_us("864009.5"), None);
         assert_eq!(seconds_to_us("1."), Some(1_000_000));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn nginx_shape_reads_as_the_general_reading_does() {
+        // A leading space takes the general path.
+        for ms in 0..10_000 {
+            let text = format!("{}.{:03}", ms / 1000, ms % 1000);
+            assert_eq!(seconds_to_us(&text), Some(ms * 1000), "{text}");
+            assert_eq!(seconds_to_us(&text), seconds_to_us(&format!(" {text}")));
+        }
+        for near in ["0.0a0", "a.000", "0,000", "0.00", "0.0000", "00.00"] {
+            assert_eq!(
+                seconds_to_us(near),
+                seconds_to_us(&format!(" {near}")),
+                "{near}"
+            );
+        }
     }
 
     /// The one-pass reader agrees with the plain reading (split at the
