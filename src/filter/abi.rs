@@ -4,7 +4,10 @@
 //!   trap that fails the request;
 //! - reading a property: the SDK allocates the path twice per read (a `Vec`
 //!   of segments, then its serialized form) and panics on a status it does
-//!   not expect; a dotted name is its own one-segment path.
+//!   not expect; a dotted name is its own one-segment path;
+//! - reading the clock: the SDK's `SystemTime` costs a subtraction of
+//!   timespecs and a 128-bit multiply (a call on wasm32) to come back to
+//!   milliseconds, on every request.
 #![allow(unsafe_code)]
 
 use std::ptr::null_mut;
@@ -21,12 +24,24 @@ unsafe extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+}
+
+/// The host's wall clock, Unix ms; 0 if the host cannot tell.
+pub fn now_ms() -> i64 {
+    let mut ns: u64 = 0;
+    // SAFETY: the host writes one u64 during the call.
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut ns) };
+    if status != STATUS_OK {
+        return 0;
+    }
+    i64::try_from(ns / 1_000_000).unwrap_or(0)
 }
 
 /// A property by its dotted name (ngx_wasm_module joins a path's segments
