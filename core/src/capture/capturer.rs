@@ -849,4 +849,50 @@ mod tests {
         let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
         assert_eq!(asked, listed);
     }
+
+    #[test]
+    fn evidence_that_differs_only_in_where_values_end_is_another_caller() {
+        // The cache key hashes the values' lengths with them: the
+        // same bytes split differently between headers are not one caller.
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let src = Recording {
+            asked: Default::default(),
+            answer: Some("200"),
+            missing: &[],
+        };
+        let callers = [
+            ("ab", "c", ""),
+            ("a", "bc", ""),
+            ("a", "b", "c"),
+            ("ab", "", "c"),
+            ("abc", "", ""),
+        ];
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            for (id, username, credential) in callers {
+                let map = headers::serialize(
+                    [
+                        (&b"x-consumer-id"[..], id.as_bytes()),
+                        (b"x-consumer-username", username.as_bytes()),
+                        (b"x-credential-identifier", credential.as_bytes()),
+                    ]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty()),
+                );
+                let facts = capturer.request_facts(map, 1_000);
+                capturer.capture(&facts, &src, 2_000, |r| {
+                    let i = r.identity.as_ref().unwrap();
+                    seen.push((i.consumer_id.to_string(), i.consumer_username.to_string()));
+                });
+            }
+        }
+        // The second pass comes from the cache, and must say the same.
+        let expected: Vec<_> = callers
+            .iter()
+            .chain(&callers)
+            .map(|(id, username, _)| (id.to_string(), username.to_string()))
+            .collect();
+        assert_eq!(seen, expected);
+    }
 }
