@@ -815,3 +815,27 @@ impl Columns {
         self.ai.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn varints_are_prosts() {
+        let mut values: Vec<u64> = (0..=1000).collect();
+        for bit in 0..64 {
+            let p = 1u64 << bit;
+            values.extend([p - 1, p, p + 1, p.wrapping_mul(3)]);
+        }
+        values.extend([u64::MAX - 1, u64::MAX, (1 << 56) - 1, 1 << 56]);
+        // After bytes already in the buffer, which must stay.
+        let mut ours = vec![0xee; 3];
+        let mut theirs = vec![0xee; 3];
+        for v in values {
+            put_varint(v, &mut ours);
+            encode_varint(v, &mut theirs);
+            assert_eq!(ours, theirs, "{v}");
+        }
+    }
+}
