@@ -4,6 +4,8 @@
 //! # Layout
 //! - `filter/` (wasm32-wasip1 only): the proxy-wasm contexts, the worker
 //!   state and the metrics; the only code that calls the host.
+//! - `allocator`: the cache of small freed blocks in front of the
+//!   filter's allocator (natively, for its tests only).
 //!
 //! Everything else (config, capture, the outbox) is the core's, and runs
 //! natively too.
@@ -23,6 +25,8 @@
     )
 )]
 
+#[cfg(any(target_os = "wasi", test))]
+mod allocator;
 #[cfg(target_os = "wasi")]
 mod filter;
 
