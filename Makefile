@@ -14,13 +14,14 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 FUZZ_SECONDS ?= 60
 # Binaryen's wasm-opt, from npm (it runs in Node, which the wasm32 tests
 # need anyway), shrinks the filter by about 12% after rustc. The features are
-# the ones rustc enables for wasm32-wasip1; the release build strips the
-# section that would tell wasm-opt.
+# the ones rustc enables for wasm32-wasip1, and SIMD, which
+# .cargo/config.toml turns on; the release build strips the section that
+# would tell wasm-opt.
 BINARYEN_VERSION = 132.0.0
 WASM_OPT := $(TOOLS)/binaryen-$(BINARYEN_VERSION)/node_modules/binaryen/bin/wasm-opt
 WASM_FEATURES = --enable-bulk-memory --enable-bulk-memory-opt --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-mutable-globals --enable-multivalue \
-	--enable-reference-types
+	--enable-reference-types --enable-simd
 # The Looker project's tests run in a Python venv outside the clone too.
 VENV ?= $(HOME)/.cache/kong-looker/venv
 PYTHON := $(VENV)/bin/python
