@@ -119,18 +119,22 @@ pub fn recorded_address<'a>(
     if text.len() > MAX_ADDRESS_BYTES {
         return Recorded::Nothing;
     }
-    let ip = match address::parse_v4(text) {
-        Some(v4) => IpAddr::V4(v4),
-        None => match std::str::from_utf8(text).map(str::parse::<IpAddr>) {
-            Ok(Ok(ip)) => ip,
-            _ => return Recorded::Nothing,
+    // Both byte parsers take only the canonical form (IPv4 without leading
+    // zeros, IPv6 as RFC 5952 writes it), so such a text is what printing
+    // would write; any other form of an address is printed afresh.
+    let (ip, canonical) = match address::parse_v4(text) {
+        Some(v4) => (IpAddr::V4(v4), true),
+        None => match address::parse_v6_canonical(text) {
+            Some(v6) => (IpAddr::V6(v6), true),
+            None => match std::str::from_utf8(text).map(str::parse::<IpAddr>) {
+                Ok(Ok(ip)) => (ip, false),
+                _ => return Recorded::Nothing,
+            },
         },
     };
     let mut shown = AddressText::default();
     match mode {
-        // IPv4 is taken only in its canonical form (no leading zeros), so
-        // the text is what printing would write.
-        AddressMode::Keep if ip.is_ipv4() => match kong_looker_proto::bytes::text(text) {
+        AddressMode::Keep if canonical => match kong_looker_proto::bytes::text(text) {
             Ok(text) => return Recorded::AsGiven(text),
             Err(_) => out.push_str(shown.show(ip)),
         },
@@ -172,6 +176,13 @@ mod tests {
         let recorded = recorded_address(given, &AddressMode::Keep, None, &mut out);
         assert_eq!(recorded, Recorded::AsGiven("203.0.113.77"));
         assert_eq!(out, "", "emptied");
+        let recorded = recorded_address(b"2001:db8::1", &AddressMode::Keep, None, &mut out);
+        assert_eq!(recorded, Recorded::AsGiven("2001:db8::1"));
+        let recorded = recorded_address(b"::ffff:1.2.3.4", &AddressMode::Keep, None, &mut out);
+        assert_eq!(
+            (recorded, out.as_str()),
+            (Recorded::Written, "::ffff:1.2.3.4")
+        );
         for (addr, mode, shown) in [
             ("2001:DB8::0:1", AddressMode::Keep, "2001:db8::1"),
             ("203.0.113.77", AddressMode::Truncate, "203.0.113.0/24"),
