@@ -17,7 +17,8 @@ It reports, per traffic mix (the reference mix and its high-cardinality
 form, from `testsupport/examples/wrk_requests.rs`):
 - requests/s at saturation (wrk -t1 -c16, keep-alive), in alternating
   blocks, and the added microseconds per request over each baseline;
-- the worker's CPU microseconds per request at a fixed rate, and p99;
+- the worker's CPU microseconds per request at a fixed rate, and p99, in
+  alternating rounds as well;
 - each worker's resident memory before and after;
 - host calls per request, counted with uprobes on the engine's own
   functions (`--count`), and a perf profile of kong_looker's worker
@@ -661,24 +662,36 @@ def main():
                 print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                       + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
 
+            # Fixed-rate blocks alternate too: one block a filter cannot
+            # tell apart builds a few µs apart on a machine that drifts.
             rated = wrk_script(work, reqs, args.rate, 16)
-            cpu = {}
-            rows = []
+            cpu_s = {v: 0.0 for v in variants}
+            served = {v: 0 for v in variants}
+            per_round = {v: [] for v in variants}
+            rate_p99 = {v: [] for v in variants}
             ticks = cpu_ticks()
+            for r in range(args.rounds):
+                order = variants if r % 2 == 0 else variants[::-1]
+                for v in order:
+                    before = servers[v].cpu_s()
+                    res = wrk(servers[v].port, rated, args.rate_seconds, 16)
+                    spent = servers[v].cpu_s() - before
+                    cpu_s[v] += spent
+                    served[v] += res["requests"]
+                    per_round[v].append(spent * 1e6 / max(res["requests"], 1))
+                    rate_p99[v].append(res["p99_ms"])
+            cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
+            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rounds} rounds of "
+                  f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
+            print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
+                  "added over none | over no-op | over floor | p99 ms (each round) |")
+            print("|---|---:|---|---:|---:|---:|---:|---|")
             for v in variants:
-                before = servers[v].cpu_s()
-                res = wrk(servers[v].port, rated, args.rate_seconds, 16)
-                cpu[v] = (servers[v].cpu_s() - before) * 1e6 / max(res["requests"], 1)
-                rows.append((v, res))
-            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rate_seconds} s each; "
-                  f"steal time {steal_since(ticks):.1f}%):\n")
-            print("| filter | requests/s | worker CPU µs per request | added over none | "
-                  "over no-op | over floor | p99 ms |")
-            print("|---|---:|---:|---:|---:|---:|---:|")
-            for v, res in rows:
                 added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
-                print(f"| {v} | {res['requests'] / args.rate_seconds:,.0f} | {cpu[v]:.1f} | "
-                      f"{added[0]} | {added[1]} | {added[2]} | {res['p99_ms']:.2f} |")
+                rate = served[v] / (args.rate_seconds * args.rounds)
+                print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
+                      + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
+                      + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
 
             if args.count:
                 print("\nHost calls per request (uprobes; these runs are not timed):\n")
