@@ -11,7 +11,8 @@ collector runs at the lowest priority there (`--collector-nice`): its
 bursts of work on each batch would otherwise delay wrk, and wrk counts its
 own delays as the server's latency (kong_looker's p99 was 2.9 ms, and
 1.9 with the collector niced, in two runs minutes apart); in production
-the collector runs elsewhere.
+the collector runs elsewhere. `--collector-idle` runs it under SCHED_IDLE
+instead (no difference seen, bench/RESULTS.md).
 
 It reports, per traffic mix (the reference mix and its high-cardinality
 form, from `testsupport/examples/wrk_requests.rs`):
@@ -581,6 +582,9 @@ def main():
     ap.add_argument("--instruction-seconds", type=int, default=30)
     ap.add_argument("--collector-nice", type=int, default=19, metavar="N",
                     help="the collector's niceness, below wrk on the shared core")
+    ap.add_argument("--collector-idle", action="store_true",
+                    help="run the collector under SCHED_IDLE instead: only when wrk "
+                         "and this script leave core 1 idle")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
@@ -609,8 +613,9 @@ def main():
             f.write(KEY)
         cport = free_port()
         collector = subprocess.Popen(
-            ["nice", "-n", str(args.collector_nice),
-             "taskset", "-c", "1", os.path.join(TARGET, "release/kong-looker-collector"),
+            (["chrt", "--idle", "0"] if args.collector_idle
+             else ["nice", "-n", str(args.collector_nice)]) +
+            ["taskset", "-c", "1", os.path.join(TARGET, "release/kong-looker-collector"),
              "serve", "--listen", f"127.0.0.1:{cport}", "--hmac-key-file", key,
              "--store", f"sqlite:{work}/bench.sqlite", "--log", "warn"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
