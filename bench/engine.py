@@ -27,7 +27,8 @@ form, from `testsupport/examples/wrk_requests.rs`):
 - instead of the timed blocks: each log phase and tick of kong_looker
   timed with uprobes, to find the long ones that hold up queued requests
   (`--stalls`), or instructions per request with nginx under callgrind,
-  which do not drift with the machine's load (`--instructions`).
+  which do not drift with the machine's load (`--instructions`), with
+  its simulated caches' misses (`--cache-sim`).
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
@@ -120,9 +121,15 @@ def instructions(nginx, script, seconds, warmup_requests):
     dumps = [f for f in os.listdir(nginx.prefix) if f.startswith("callgrind.out.")]
     if len(dumps) != 1:
         sys.exit(f"{nginx.variant}: expected one callgrind dump, found {dumps}")
+    events, totals = [], []
     with open(os.path.join(nginx.prefix, dumps[0])) as f:
-        total = next(int(l.split()[1]) for l in f if l.startswith("summary:"))
-    return total / max(served, 1), served, os.path.join(nginx.prefix, dumps[0])
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:"):
+                totals = [int(x) for x in line.split()[1:]]
+    per = {e: t / max(served, 1) for e, t in zip(events, totals)}
+    return per.get("Ir", 0), served, os.path.join(nginx.prefix, dumps[0]), per
 
 
 def self_costs(dump):
@@ -238,7 +245,7 @@ def wrk_script(work, requests, rate, connections):
 
 class Nginx:
     def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra="",
-                 callgrind=False):
+                 callgrind=False, cache_sim=False):
         self.variant = variant
         self.prefix = os.path.join(work, f"nginx-{variant}")
         os.makedirs(os.path.join(self.prefix, "logs"))
@@ -291,6 +298,8 @@ http {{
         # worker's; compiling the filter there takes a minute.
         valgrind = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file",
                     f"--callgrind-out-file={p}/callgrind.out"] if callgrind else []
+        if callgrind and cache_sim:
+            valgrind.append("--cache-sim=yes")
         self.proc = subprocess.Popen(
             valgrind + [engine, "-p", p, "-c", self.conf, "-e", "stderr"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -497,14 +506,16 @@ def count_instructions(args, engine, work, wasm, cport, variants):
         script = wrk_script(work, requests_file(work, mix, args.requests), 0, 4)
         per = {}
         shares = {}
+        misses = {}
         for v in variants:
             nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
                           perfmap=args.profile and v != "none", extra=args.config,
-                          callgrind=True)
+                          callgrind=True, cache_sim=args.cache_sim)
             try:
-                n, served, dump = instructions(nginx, script, args.instruction_seconds,
-                                               args.requests)
+                n, served, dump, events = instructions(nginx, script, args.instruction_seconds,
+                                                       args.requests)
                 per[v] = (n, served)
+                misses[v] = events
                 if args.profile and v != "none":
                     shares[v] = attribute(self_costs(dump), jit_symbols(nginx.proc.pid),
                                           served)
@@ -517,6 +528,24 @@ def count_instructions(args, engine, work, wasm, cport, variants):
             over = [f"{n - per[b][0]:+,.0f}" if b in per and b != v else ""
                     for b in ("none", "noop", "floor")]
             print(f"| {v} | {served:,} | {n:,.0f} | " + " | ".join(over) + " |")
+        if args.cache_sim:
+            # callgrind's simulated caches (valgrind's defaults, or the
+            # host's where it can read them): what the instructions miss.
+            kinds = (("reads", "Dr"), ("writes", "Dw"), ("L1 data misses", "D1mr+D1mw"),
+                     ("last-level data misses", "DLmr+DLmw"), ("L1 instruction misses", "I1mr"))
+            print("\nSimulated caches, per request (`--cache-sim`):\n")
+            print("| filter | " + " | ".join(k for k, _ in kinds) + " |\n|---|"
+                  + "---:|" * len(kinds))
+            for v, ev in misses.items():
+                cells = [sum(ev.get(e, 0) for e in spec.split("+")) for _, spec in kinds]
+                floor = misses.get("floor")
+                text = []
+                for (_, spec), c in zip(kinds, cells):
+                    over = ""
+                    if floor and v != "floor":
+                        over = f" ({c - sum(floor.get(e, 0) for e in spec.split('+')):+,.1f})"
+                    text.append(f"{c:,.1f}{over}")
+                print(f"| {v} | " + " | ".join(text) + " |")
         if shares:
             parts = sorted({p for ps, _ in shares.values() for p in ps},
                            key=lambda p: -max(ps.get(p, 0) for ps, _ in shares.values()))
@@ -579,6 +608,9 @@ def main():
     ap.add_argument("--instructions", action="store_true",
                     help="instructions per request under callgrind instead of timed blocks "
                          "(figures that do not drift with the machine's load)")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --instructions, callgrind's cache simulation: data reads, "
+                         "writes and misses per request (over the floor in brackets)")
     ap.add_argument("--instruction-seconds", type=int, default=30)
     ap.add_argument("--collector-nice", type=int, default=19, metavar="N",
                     help="the collector's niceness, below wrk on the shared core")
