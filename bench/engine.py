@@ -132,16 +132,21 @@ def instructions(nginx, script, seconds, warmup_requests):
     return per.get("Ir", 0), served, os.path.join(nginx.prefix, dumps[0]), per
 
 
-def self_costs(dump):
-    """Each function's own instructions in a callgrind dump, by (object,
-    function): cost lines under `fn=`, less the inclusive cost line that
-    follows each `calls=`."""
+def self_costs(dump, event="Ir"):
+    """Each function's own count of one event (instructions by default) in a
+    callgrind dump, by (object, function): cost lines under `fn=`, less the
+    inclusive cost line that follows each `calls=`."""
     names = {"ob": {}, "fn": {}}
     costs = {}
     ob = fn = None
     skip = False
+    column = 1
     with open(dump) as f:
         for line in f:
+            if line.startswith("events:"):
+                # a cost line is a position, then the events in this order
+                column = 1 + line.split()[1:].index(event)
+                continue
             m = re.match(r"(c?)(ob|fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
             if m:
                 call, kind, ident, name = m.groups()
@@ -162,9 +167,9 @@ def self_costs(dump):
                     skip = False
                     continue
                 parts = line.split()
-                if len(parts) >= 2:
+                if len(parts) > column:
                     key = (ob, fn)
-                    costs[key] = costs.get(key, 0) + int(parts[1])
+                    costs[key] = costs.get(key, 0) + int(parts[column])
     return costs
 
 
@@ -506,6 +511,7 @@ def count_instructions(args, engine, work, wasm, cport, variants):
         script = wrk_script(work, requests_file(work, mix, args.requests), 0, 4)
         per = {}
         shares = {}
+        ishares = {}
         misses = {}
         for v in variants:
             nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
@@ -517,8 +523,10 @@ def count_instructions(args, engine, work, wasm, cport, variants):
                 per[v] = (n, served)
                 misses[v] = events
                 if args.profile and v != "none":
-                    shares[v] = attribute(self_costs(dump), jit_symbols(nginx.proc.pid),
-                                          served)
+                    symbols = jit_symbols(nginx.proc.pid)
+                    shares[v] = attribute(self_costs(dump), symbols, served)
+                    if args.cache_sim:
+                        ishares[v] = attribute(self_costs(dump, "I1mr"), symbols, served)
             finally:
                 nginx.stop()
         print(f"\n## mix: {mix}\n")
@@ -546,20 +554,61 @@ def count_instructions(args, engine, work, wasm, cport, variants):
                         over = f" ({c - sum(floor.get(e, 0) for e in spec.split('+')):+,.1f})"
                     text.append(f"{c:,.1f}{over}")
                 print(f"| {v} | " + " | ".join(text) + " |")
-        if shares:
-            parts = sorted({p for ps, _ in shares.values() for p in ps},
-                           key=lambda p: -max(ps.get(p, 0) for ps, _ in shares.values()))
-            print("\nInstructions per request by part:\n")
-            print("| part | " + " | ".join(shares) + " |\n|---|" + "---:|" * len(shares))
-            for part in parts:
-                print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):,.0f}"
-                                                   for ps, _ in shares.values()) + " |")
-            for v, (_, guest) in shares.items():
-                print(f"\n{v}: the guest's functions, own instructions per request\n")
-                print("| function | instructions |\n|---|---:|")
-                for name, n in sorted(guest.items(), key=lambda kv: -kv[1])[:40]:
-                    if n >= 1:
-                        print(f"| `{demangle(name)[:100]}` | {n:,.0f} |")
+        for what, table in (("instructions", shares), ("L1 instruction misses", ishares)):
+            print_shares(what, table)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if n else float("nan")
+
+
+def print_paired(what, per_round, ratio=False):
+    """Each filter against each baseline round by round. A round's blocks
+    run back to back, so the machine's slow drift, which moves whole
+    rounds, mostly cancels in the difference; the median of the rounds'
+    differences is the figure to quote, and their spread says how far to
+    trust it."""
+    bases = [b for b in ("noop", "floor") if b in per_round]
+    others = [v for v in per_round if v not in ("none", "noop")]
+    if not bases or not others or len(next(iter(per_round.values()))) < 2:
+        return
+    print(f"\nPaired by round, {what}: "
+          + ("ratio to" if ratio else "difference from") + " each baseline's block "
+          "in the same round, then the median and range of the rounds\n")
+    print("| filter | baseline | each round | median | range |\n|---|---|---|---:|---|")
+    for v in others:
+        for b in bases:
+            if b == v:
+                continue
+            if ratio:
+                d = [x / y for x, y in zip(per_round[v], per_round[b]) if y > 0]
+                show = lambda x: f"{x:.2f}x"
+            else:
+                d = [x - y for x, y in zip(per_round[v], per_round[b])]
+                show = lambda x: f"{x:+.1f}"
+            print(f"| {v} | {b} | " + ", ".join(show(x) for x in d) + f" | {show(median(d))} | "
+                  f"{show(min(d))} to {show(max(d))} |")
+
+
+def print_shares(what, shares):
+    """A profile's counts per request by part, then by guest function."""
+    if not shares:
+        return
+    parts = sorted({p for ps, _ in shares.values() for p in ps},
+                   key=lambda p: -max(ps.get(p, 0) for ps, _ in shares.values()))
+    print(f"\n{what[0].upper() + what[1:]} per request by part:\n")
+    print("| part | " + " | ".join(shares) + " |\n|---|" + "---:|" * len(shares))
+    for part in parts:
+        print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):,.0f}"
+                                           for ps, _ in shares.values()) + " |")
+    for v, (_, guest) in shares.items():
+        print(f"\n{v}: the guest's functions, own {what} per request\n")
+        print(f"| function | {what} |\n|---|---:|")
+        for name, n in sorted(guest.items(), key=lambda kv: -kv[1])[:40]:
+            if n >= 1:
+                print(f"| `{demangle(name)[:100]}` | {n:,.0f} |")
 
 
 def demangle(name):
@@ -698,6 +747,8 @@ def main():
                 added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", "floor")]
                 print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                       + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
+            print_paired("µs per request at saturation",
+                         {v: [1e6 / x for x in xs] for v, xs in rps.items()})
 
             # Fixed-rate blocks alternate too: one block a filter cannot
             # tell apart builds a few µs apart on a machine that drifts.
@@ -729,6 +780,8 @@ def main():
                 print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
                       + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                       + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
+            print_paired("worker CPU µs per request at the fixed rate", per_round)
+            print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
 
             if args.count:
                 print("\nHost calls per request (uprobes; these runs are not timed):\n")
