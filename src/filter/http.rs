@@ -1,6 +1,7 @@
 //! The HTTP context of one request: in the log phase it reads the request
-//! header map and Kong's properties, captures the record and appends it to
-//! the worker's outbox. It never changes the request and never pauses it.
+//! header map and Kong's properties, and leaves the answers to the worker's
+//! stage, which assembles the record and appends it to the outbox. It
+//! never changes the request and never pauses it.
 //!
 //! Nothing happens in the headers phase. Kong's auth plugins have set the
 //! consumer headers by then, and they are the same at the end of the
@@ -18,7 +19,7 @@ use proxy_wasm::types::MapType;
 use kong_looker_proto::builder::Producer;
 
 use super::root::Chain;
-use super::{abi, now_ms, worker};
+use super::{abi, now_ms, stage, worker};
 use kong_looker_core::capture::capturer::LogSource;
 
 /// One request's context.
@@ -49,14 +50,6 @@ impl LogSource for Host {
     }
 }
 
-fn count_capture_error(lane: usize) {
-    worker::with(|w| {
-        if let Some(lane) = w.lanes.get_mut(lane) {
-            lane.outbox.count_capture_error();
-        }
-    });
-}
-
 impl Context for Http {}
 
 impl HttpContext for Http {
@@ -66,12 +59,12 @@ impl HttpContext for Http {
         };
         let now = now_ms();
         let Ok(mut capturer) = chain.capturer.try_borrow_mut() else {
-            count_capture_error(chain.lane);
+            worker::count_capture_error(chain.lane);
             return;
         };
         let mut facts = capturer.request_facts(abi::request_header_map(), now);
         facts.start_from_request_time = true;
-        let done = worker::with(|w| {
+        let known = worker::with(|w| {
             if !w.producer_known {
                 w.producer_known = true;
                 let text = |name: &str| {
@@ -89,14 +82,17 @@ impl HttpContext for Http {
                     });
                 }
             }
-            if let Some(lane) = w.lanes.get_mut(chain.lane) {
-                capturer.capture(&facts, &Host, now, |record| {
-                    lane.outbox.push(record, now);
-                });
-            }
         });
-        if done.is_none() {
-            count_capture_error(chain.lane);
+        if known.is_none() {
+            worker::count_capture_error(chain.lane);
+            return;
+        }
+        // Every host read happens here, in the log phase; the record is
+        // assembled later with others (the `stage` module).
+        let reads = capturer.read(Cow::Owned(facts), &Host, now);
+        drop(capturer);
+        if let Some(reads) = reads {
+            stage::keep(chain, reads);
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The proxy-wasm contexts that Kong drives: the only code that calls the
 //! host. Root contexts ([`root`]) parse the config, tick and ship batches;
-//! HTTP contexts ([`http`]) read the request and capture it in the log
-//! phase; every context of the Wasm instance shares one [`worker`] state.
+//! HTTP contexts ([`http`]) read the request in the log phase, and the
+//! [`stage`] assembles the records a few dozen at a time; every context of
+//! the Wasm instance shares one [`worker`] state.
 
 mod abi;
 mod http;
 mod metrics;
 mod root;
+mod stage;
 mod worker;
 
 use proxy_wasm::traits::RootContext;

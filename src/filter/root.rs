@@ -13,7 +13,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use super::http::Http;
 use super::metrics::Metrics;
 
-use super::{log, now_ms, worker};
+use super::{log, now_ms, stage, worker};
 use kong_looker_core::capture::capturer::Capturer;
 use kong_looker_core::config::Config;
 use kong_looker_core::destination::Destination;
@@ -298,6 +298,8 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        // Records wait at most a tick, whichever root ticks.
+        stage::assemble();
         let now = now_ms();
         let flusher = worker::with(|w| w.elect(self.id, now, self.tick_ms)).unwrap_or(false);
         if flusher {

@@ -66,6 +66,15 @@ pub fn with<R>(f: impl FnOnce(&mut Worker) -> R) -> Option<R> {
     })
 }
 
+/// Counts a record lost to a capture error on `lane`.
+pub fn count_capture_error(lane: usize) {
+    with(|w| {
+        if let Some(lane) = w.lanes.get_mut(lane) {
+            lane.outbox.count_capture_error();
+        }
+    });
+}
+
 impl Worker {
     fn new() -> Self {
         // std's RandomState draws from WASI random_get, which Kong provides.

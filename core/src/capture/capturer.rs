@@ -1,9 +1,12 @@
-//! One chain's capture: notes what it needs from the request headers in
-//! `on_http_request_headers` ([`RequestFacts`]), then in `on_log` reads
-//! Kong's properties through a [`LogSource`] and assembles the record.
-//! Properties are read lazily, only when the config and the request call
-//! for them, because each read is a host call (and, for `kong.*`, Lua).
-//! Route names and decoded tokens are cached, because they repeat.
+//! One chain's capture: notes where the needed request headers lie
+//! ([`RequestFacts`]), reads Kong's properties through a [`LogSource`]
+//! ([`Capturer::read`]), and assembles the record from what was read
+//! ([`Capturer::assemble`]). Reading must happen in the log phase, where
+//! the host answers; assembling asks the host for nothing, so a host may
+//! run it later, records in a row. Properties are read only when the
+//! config and the request call for them, because each read is a host call
+//! (and, for `kong.*`, Lua). Route names and decoded tokens are cached,
+//! because they repeat.
 //!
 //! The host is behind [`LogSource`], so all of this runs natively and on
 //! wasm32 with a map standing in for Kong.
@@ -11,6 +14,7 @@
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
+use std::sync::Arc;
 
 use kong_looker_proto::bytes::{Key, Query};
 use kong_looker_proto::row::method_from_name;
@@ -212,6 +216,51 @@ impl RequestFacts {
     }
 }
 
+/// What one request's log phase read from the host for its record
+/// ([`Capturer::read`]): the answers as the host gave them, parsed only
+/// where a later read depends on them. A Wasm host's answers are its own
+/// buffers, so it can keep these past the log phase and assemble records
+/// in a row, with the code that assembles them still in the caches.
+#[derive(Debug)]
+pub struct Reads<'a> {
+    facts: Cow<'a, RequestFacts>,
+    now_ms: i64,
+    status: u16,
+    sample_weight: f32,
+    request_time: Option<Cow<'a, [u8]>>,
+    upstream_status: Option<u16>,
+    upstream_response_time: Option<Cow<'a, [u8]>>,
+    request_length: Option<Cow<'a, [u8]>>,
+    bytes_sent: Option<Cow<'a, [u8]>>,
+    /// The route's names, shared with the cache: held here, they cannot
+    /// be evicted before the record is assembled.
+    names: Option<Arc<Names>>,
+    /// `request.method` and `request.path`, read when the headers lack them.
+    method: Option<Cow<'a, [u8]>>,
+    path: Option<Cow<'a, [u8]>>,
+    evidence: EvidenceReads<'a>,
+    remote_addr: Option<Cow<'a, [u8]>>,
+    request_id: Option<Cow<'a, [u8]>>,
+    /// Boxed: rare, and large for a value moved with every request.
+    ai: Option<Box<AiUsage>>,
+}
+
+impl Reads<'_> {
+    /// When the log phase read it: the clock its record is assembled at.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+}
+
+/// The caller's evidence that comes from properties, not headers.
+#[derive(Debug, Default)]
+struct EvidenceReads<'a> {
+    verified_jwt: Option<Cow<'a, [u8]>>,
+    client_dn: Option<Cow<'a, [u8]>>,
+    client_fingerprint: Option<Cow<'a, [u8]>>,
+    mtls_verified: bool,
+}
+
 /// A value of Kong's router cache: what one route id resolves to.
 #[derive(Clone, Debug)]
 struct Names {
@@ -236,7 +285,7 @@ pub struct Capturer {
     sampler: Sampler,
     address_mode: AddressMode,
     hasher: Option<Pseudonymiser>,
-    names: Cache<Key<[u8]>, Names>,
+    names: Cache<Key<[u8]>, Arc<Names>>,
     /// Decoded claims by token; capped in bytes too, so that clients
     /// sending ever new tokens with large claims cannot grow the worker's
     /// memory.
@@ -351,6 +400,9 @@ impl Capturer {
     /// clock in `on_log`. When the route, caller, path template and agent
     /// have been seen before, nothing is allocated here: values are
     /// borrowed from `facts`, `src` and the caches.
+    ///
+    /// The same as [`Capturer::read`] then [`Capturer::assemble`], which a
+    /// host may run apart.
     pub fn capture(
         &mut self,
         facts: &RequestFacts,
@@ -358,6 +410,26 @@ impl Capturer {
         now_ms: i64,
         f: impl FnOnce(&Record<'_>),
     ) -> bool {
+        match self.read(Cow::Borrowed(facts), src, now_ms) {
+            Some(reads) => {
+                self.assemble(&reads, f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Everything the record of a finished request needs from the host,
+    /// read now, in the order and under the conditions that the config,
+    /// the request and the caches call for; `None` when sampling leaves
+    /// the request out. The host can answer only in the log phase; what
+    /// is read can wait for [`Capturer::assemble`], which reads nothing.
+    pub fn read<'a, S: LogSource + ?Sized>(
+        &mut self,
+        facts: Cow<'a, RequestFacts>,
+        src: &'a S,
+        now_ms: i64,
+    ) -> Option<Reads<'a>> {
         let status = src
             .property("response.code")
             .and_then(|s| timing::status(&s))
@@ -367,83 +439,134 @@ impl Capturer {
             })
             .unwrap_or(0);
         // Left out by sampling is not a loss: kept records carry its weight.
-        let Some(sample_weight) = self.sampler.keep(status) else {
-            return false;
+        let sample_weight = self.sampler.keep(status)?;
+        let request_time = src.property("ngx.request_time");
+        let upstream_status = src
+            .property("ngx.upstream_status")
+            .and_then(|s| timing::last_upstream_status(&s));
+        let upstream_response_time = match upstream_status {
+            Some(_) => src.property("ngx.upstream_response_time"),
+            None => None,
+        };
+        // The schema counts headers and body, as Kong's own log serializer
+        // does: nginx's $request_length and $bytes_sent. (The Envoy-style
+        // `request.size` is $content_length in ngx_wasm_module, absent for
+        // a GET, and `response.size` is the body alone.)
+        let request_length = src.property("ngx.request_length");
+        let bytes_sent = src.property("ngx.bytes_sent");
+
+        // Looked up by its bytes: the names' entry holds it as text.
+        let route = src.property("kong.route_id");
+        let route_key = route
+            .as_deref()
+            .map_or(&[][..], |b| b.get(..router::MAX_FIELD_BYTES).unwrap_or(b));
+        // Kong names a route's service only when a route matched: with no
+        // route id there is nothing to look up (five reads, each Lua on
+        // Kong, for every request that matched no route).
+        let names = if route_key.is_empty() {
+            None
+        } else {
+            match self.names.get(&Query(route_key)) {
+                Some(n) if n.expires_ms > now_ms => Some(Arc::clone(n)),
+                _ => Some(self.look_up_names(src, route_key, now_ms)),
+            }
         };
 
+        // A request nginx answered in its rewrite phase never reached the
+        // headers phase; the log phase can still read what it was.
+        let method = match facts.raw(Field::Method) {
+            b"" => src.property("request.method"),
+            _ => None,
+        };
+        let path = match facts.raw(Field::Path) {
+            b"" => src.property("request.path"),
+            _ => None,
+        };
+        let evidence = self.evidence_reads(&facts, src);
+        let remote_addr = src.property("ngx.remote_addr");
+        let request_id = if self.config.request_id {
+            src.property("ngx.kong_request_id")
+        } else {
+            None
+        };
+        let ai = src.ai().or_else(|| {
+            if !self.config.ai_model_header {
+                return None;
+            }
+            let model = src.response_header("x-kong-llm-model")?;
+            let cache = src.response_header("x-cache-status");
+            ai::from_headers(Some(&model), cache.as_deref())
+        });
+        Some(Reads {
+            facts,
+            now_ms,
+            status,
+            sample_weight,
+            request_time,
+            upstream_status,
+            upstream_response_time,
+            request_length,
+            bytes_sent,
+            names,
+            method,
+            path,
+            evidence,
+            remote_addr,
+            request_id,
+            ai: ai.map(Box::new),
+        })
+    }
+
+    /// Assembles the record from what [`Capturer::read`] read, and hands it
+    /// to `f`. It asks the host for nothing, so it may run after the log
+    /// phase, records in a row.
+    pub fn assemble(&mut self, reads: &Reads<'_>, f: impl FnOnce(&Record<'_>)) {
+        let facts = &reads.facts;
+        let now_ms = reads.now_ms;
         // Capped before the multiply, which then cannot overflow (a
         // saturating u64 multiply is a 128-bit call on wasm32).
         let own_clock_us = u64::try_from(now_ms.saturating_sub(facts.started_at_ms))
             .unwrap_or(0)
             .min(timing::MAX_DURATION_US / 1000)
             .wrapping_mul(1000);
-        let latency_total_us = src
-            .property("ngx.request_time")
-            .and_then(|s| timing::seconds_to_us(&s))
+        let latency_total_us = reads
+            .request_time
+            .as_deref()
+            .and_then(timing::seconds_to_us)
             .unwrap_or(own_clock_us);
         let started_at_ms = if facts.start_from_request_time {
             now_ms.saturating_sub(i64::try_from(latency_total_us / 1000).unwrap_or(0))
         } else {
             facts.started_at_ms
         };
-        let upstream_status = src
-            .property("ngx.upstream_status")
-            .and_then(|s| timing::last_upstream_status(&s));
-        let latency_upstream_us = match upstream_status {
-            Some(_) => src
-                .property("ngx.upstream_response_time")
-                .and_then(|s| timing::upstream_us(&s)),
-            None => None,
-        };
-        let source = if upstream_status.is_some() {
+        let latency_upstream_us = reads
+            .upstream_response_time
+            .as_deref()
+            .and_then(timing::upstream_us);
+        let source = if reads.upstream_status.is_some() {
             ResponseSource::Upstream
         } else {
             ResponseSource::Kong
         };
-
-        // The schema counts headers and body, as Kong's own log serializer
-        // does: nginx's $request_length and $bytes_sent. (The Envoy-style
-        // `request.size` is $content_length in ngx_wasm_module, absent for
-        // a GET, and `response.size` is the body alone.)
-        let request_bytes = src
-            .property("ngx.request_length")
-            .and_then(|s| timing::size(&s))
-            .unwrap_or(0);
-        let response_bytes = src
-            .property("ngx.bytes_sent")
-            .and_then(|s| timing::size(&s))
-            .unwrap_or(0);
-
-        // Looked up by its bytes: the names' entry holds it as text.
-        let route_property = src.property("kong.route_id");
-        let route_key = route_property
+        let request_bytes = reads
+            .request_length
             .as_deref()
-            .map_or(&[][..], |b| b.get(..router::MAX_FIELD_BYTES).unwrap_or(b));
-        let fresh = self
-            .names
-            .get(&Query(route_key))
-            .is_some_and(|n| n.expires_ms > now_ms);
-        // Kong names a route's service only when a route matched: with no
-        // route id there is nothing to look up (five reads, each Lua on
-        // Kong, for every request that matched no route).
-        let looked_up = if fresh || route_key.is_empty() {
-            None
-        } else {
-            Some(self.look_up_names(src, route_key, now_ms))
-        };
+            .and_then(timing::size)
+            .unwrap_or(0);
+        let response_bytes = reads
+            .bytes_sent
+            .as_deref()
+            .and_then(timing::size)
+            .unwrap_or(0);
 
-        // A request nginx answered in its rewrite phase never reached the
-        // headers phase; the log phase can still read what it was.
-        let mut method_raw = Cow::Borrowed(facts.raw(Field::Method));
-        if method_raw.is_empty()
-            && let Some(m) = src.property("request.method")
-        {
-            method_raw = m;
-        }
-        let method = method_from_name(&*method_raw);
+        let method_raw = match &reads.method {
+            Some(m) => m.as_ref(),
+            None => facts.raw(Field::Method),
+        };
+        let method = method_from_name(method_raw);
         // Text only for a method outside the enum.
         let method_token = if method == Method::Other {
-            lossy(&method_raw)
+            lossy(method_raw)
         } else {
             Cow::Borrowed("")
         };
@@ -452,16 +575,13 @@ impl Capturer {
         if host.is_empty() {
             host = facts.get(Field::Authority);
         }
-        let mut raw_path = facts.get(Field::Path);
-        if raw_path.is_empty()
-            && let Some(p) = text(src.property("request.path"))
-        {
-            raw_path = p;
-        }
-        let identity_key = self.identity(facts, src);
+        let raw_path = match &reads.path {
+            Some(p) => lossy(p),
+            None => facts.get(Field::Path),
+        };
+        let identity_key = self.identity(facts, &reads.evidence);
         // Borrowed from the host's answer when kept as it is.
-        let remote_addr = src.property("ngx.remote_addr");
-        let address = match &remote_addr {
+        let address = match &reads.remote_addr {
             Some(a) => privacy::recorded_address(
                 a,
                 &self.address_mode,
@@ -477,28 +597,17 @@ impl Capturer {
                 category: rule.category,
                 name: rule.name.as_str(),
             });
-        let request_id_text = if self.config.request_id {
-            text(src.property("ngx.kong_request_id"))
-                .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
-        } else {
-            None
-        };
-        let ai = src.ai().or_else(|| {
-            if !self.config.ai_model_header {
-                return None;
-            }
-            let model = src.response_header("x-kong-llm-model")?;
-            let cache = src.response_header("x-cache-status");
-            ai::from_headers(Some(&model), cache.as_deref())
-        });
-        let ai_ref = ai.as_ref().map(AiUsage::as_record);
+        let request_id_text = reads
+            .request_id
+            .as_deref()
+            .map(lossy)
+            .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()));
+        let ai_ref = reads.ai.as_deref().map(AiUsage::as_record);
         // Last of the mutable work: the template borrows the templater.
         let path = self.templater.template(&raw_path);
 
         // The record borrows from here on.
-        let names = looked_up
-            .as_ref()
-            .or_else(|| self.names.get(&Query(route_key)));
+        let names = reads.names.as_deref();
         let (identity, identity_memo) = identity_key
             .and_then(|k| self.identities.get(&k))
             .and_then(Option::as_ref)
@@ -527,7 +636,7 @@ impl Capturer {
             method_text,
             host,
             path,
-            status,
+            status: reads.status,
             source,
             latency_total_us,
             latency_upstream_us,
@@ -554,7 +663,7 @@ impl Capturer {
             agent,
             request_id: request_id_text.as_deref().unwrap_or(""),
             trace_id: timing::trace_id(facts.raw(Field::Traceparent)).unwrap_or_default(),
-            sample_weight,
+            sample_weight: reads.sample_weight,
             ai: ai_ref.as_ref(),
             memo: Memo {
                 endpoint: endpoint_memo,
@@ -562,7 +671,6 @@ impl Capturer {
             },
         };
         f(&record);
-        true
     }
 
     /// Route name, service id and service name for `route_id`: from
@@ -570,7 +678,12 @@ impl Capturer {
     /// (3.8). Cached per route id for a minute, because on Kong each of
     /// these reads runs Lua; a route's names change rarely, and a changed
     /// config gets a fresh instance anyway.
-    fn look_up_names(&mut self, src: &dyn LogSource, route_key: &[u8], now_ms: i64) -> Names {
+    fn look_up_names<S: LogSource + ?Sized>(
+        &mut self,
+        src: &S,
+        route_key: &[u8],
+        now_ms: i64,
+    ) -> Arc<Names> {
         let field = |v: Option<Cow<'_, [u8]>>| {
             text(v)
                 .map(|s| bounded(&s, router::MAX_FIELD_BYTES))
@@ -598,23 +711,28 @@ impl Capturer {
                 entity.name.unwrap_or_default()
             }
         };
-        let names = Names {
+        let names = Arc::new(Names {
             route_id: bounded(&lossy(route_key), router::MAX_FIELD_BYTES),
             route_name,
             service_id,
             service_name,
             expires_ms: now_ms.saturating_add(NAME_TTL_MS),
             memo: memo::fresh(),
-        };
+        });
         if !route_key.is_empty() {
-            self.names.insert(Key(route_key.into()), names.clone(), 0);
+            self.names
+                .insert(Key(route_key.into()), Arc::clone(&names), 0);
         }
         names
     }
 
-    /// Resolves the caller and caches the result by its evidence; returns
-    /// the cache key (the identity itself may be `None`: no evidence).
-    fn identity(&mut self, facts: &RequestFacts, src: &dyn LogSource) -> Option<u64> {
+    /// The properties the caller's evidence needs beyond the headers: the
+    /// token Kong's jwt plugin verified, and the client certificate.
+    fn evidence_reads<'a, S: LogSource + ?Sized>(
+        &self,
+        facts: &RequestFacts,
+        src: &'a S,
+    ) -> EvidenceReads<'a> {
         use Field::*;
         let cfg = &self.config.identity;
         let raw = |f| facts.raw(f);
@@ -650,6 +768,24 @@ impl Capturer {
         } else {
             (None, None, false)
         };
+        EvidenceReads {
+            verified_jwt,
+            client_dn,
+            client_fingerprint,
+            mtls_verified,
+        }
+    }
+
+    /// Resolves the caller and caches the result by its evidence; returns
+    /// the cache key (the identity itself may be `None`: no evidence).
+    fn identity(&mut self, facts: &RequestFacts, reads: &EvidenceReads<'_>) -> Option<u64> {
+        use Field::*;
+        let cfg = &self.config.identity;
+        let raw = |f| facts.raw(f);
+        let mtls_verified = reads.mtls_verified;
+        let verified_jwt = reads.verified_jwt.as_deref();
+        let client_dn = reads.client_dn.as_deref();
+        let client_fingerprint = reads.client_fingerprint.as_deref();
         // Everything the resolution depends on, as raw bytes (the config
         // and keys are the capturer's own): equal evidence, equal identity.
         // Hashing the bytes spares checking a dozen headers' UTF-8 for a
@@ -668,9 +804,9 @@ impl Capturer {
             raw(AuthenticatedScope),
             raw(Authorization),
             raw(Trusted),
-            verified_jwt.as_deref().unwrap_or_default(),
-            client_dn.as_deref().unwrap_or_default(),
-            client_fingerprint.as_deref().unwrap_or_default(),
+            verified_jwt.unwrap_or_default(),
+            client_dn.unwrap_or_default(),
+            client_fingerprint.unwrap_or_default(),
         ];
         // Most of it is absent: a mask of what is present, then only the
         // present values, each with its length (so no two differ alike).
@@ -695,9 +831,9 @@ impl Capturer {
         if self.identities.contains_key(&key) {
             return Some(key);
         }
-        let verified_jwt = text(verified_jwt).unwrap_or_default();
-        let client_dn = text(client_dn).unwrap_or_default();
-        let client_fingerprint = text(client_fingerprint).unwrap_or_default();
+        let verified_jwt = verified_jwt.map(lossy).unwrap_or_default();
+        let client_dn = client_dn.map(lossy).unwrap_or_default();
+        let client_fingerprint = client_fingerprint.map(lossy).unwrap_or_default();
         let evidence = Evidence {
             consumer_id: &facts.get(ConsumerId),
             consumer_username: &facts.get(ConsumerUsername),
@@ -848,6 +984,50 @@ mod tests {
         }
         let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
         assert_eq!(asked, listed);
+    }
+
+    /// Kong 3.9's answers for a request on route `r-N`, named `route-N`.
+    struct OnRoute(u32);
+
+    impl LogSource for OnRoute {
+        fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+            let text = match name {
+                "response.code" => "200".to_string(),
+                "kong.route_id" => format!("r-{}", self.0),
+                "kong.route_name" => format!("route-{}", self.0),
+                "kong.service_id" => "s-1".to_string(),
+                "kong.service_name" => "service".to_string(),
+                _ => return None,
+            };
+            Some(Cow::Owned(text.into_bytes()))
+        }
+        fn response_header(&self, _: &str) -> Option<Cow<'_, [u8]>> {
+            None
+        }
+    }
+
+    #[test]
+    fn names_read_with_a_request_outlast_their_cache_entry() {
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let first = capturer
+            .read(Cow::Owned(RequestFacts::empty(1_000)), &OnRoute(0), 2_000)
+            .unwrap();
+        // More routes than the cache holds, read before the first record
+        // is assembled: its route's entry is gone by then.
+        for route in 1..=2 * NAME_CACHE_ENTRIES as u32 {
+            capturer.read(
+                Cow::Owned(RequestFacts::empty(1_000)),
+                &OnRoute(route),
+                2_000,
+            );
+        }
+        assert!(capturer.names.get(&Query(b"r-0")).is_none());
+        let mut seen = None;
+        capturer.assemble(&first, |r| {
+            seen = Some((r.route.route_id.to_string(), r.route.route_name.to_string()));
+        });
+        assert_eq!(seen, Some(("r-0".into(), "route-0".into())));
     }
 
     #[test]
