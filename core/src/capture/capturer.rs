@@ -736,16 +736,20 @@ impl Capturer {
         use Field::*;
         let cfg = &self.config.identity;
         let raw = |f| facts.raw(f);
-        let consumer = !raw(ConsumerId).is_empty() || !raw(Credential).is_empty();
-        let authorization = raw(Authorization).trim_ascii_start();
-        let bearer = authorization.starts_with(b"Bearer ") || authorization.starts_with(b"bearer ");
-        // Kong's jwt plugin keeps the token it verified here; read it only
-        // when the request shows a consumer but no bearer token (the plugin
-        // also takes tokens from the query and cookies).
-        // A key or Basic credentials say which plugin authenticated: the
-        // read (Lua on Kong) is left for requests that show neither.
-        let basic = authorization.starts_with(b"Basic ") || authorization.starts_with(b"basic ");
-        let verified_jwt = if cfg.jwt && consumer && !bearer && !basic && !facts.api_key_present {
+        // Kong's jwt plugin keeps the token it verified here. The read is
+        // Lua on Kong, so it is made only where that plugin may have
+        // authenticated the request: the plugin always sets the credential
+        // header (to its key), and a token it took from `Authorization`
+        // is a bearer token the filter decodes itself. It is left out when
+        // the header is missing (consumer headers alone, anonymous), when
+        // `Authorization` holds any credential (a bearer token, Basic,
+        // HMAC, SigV4: another plugin's) and when a key was sent; what is
+        // left is a token from the query or a cookie.
+        let verified_jwt = if cfg.jwt
+            && !raw(Credential).is_empty()
+            && raw(Authorization).trim_ascii().is_empty()
+            && !facts.api_key_present
+        {
             src.property("kong.ctx.shared.authenticated_jwt_token")
         } else {
             None
@@ -965,8 +969,11 @@ mod tests {
         // with answers (names from Kong 3.9's properties, then from the
         // router JSON of 3.8, on routes not met before), and without (the
         // rewrite-phase reads of method and path).
-        let map =
-            headers::serialize([(&b":scheme"[..], &b"https"[..]), (b"x-consumer-id", b"c-1")]);
+        let map = headers::serialize([
+            (&b":scheme"[..], &b"https"[..]),
+            (b"x-consumer-id", b"c-1"),
+            (b"x-credential-identifier", b"jwt-key-1"),
+        ]);
         let passes: [(Option<&str>, &[&str]); 3] = [
             (Some("200"), &[]),
             (Some("201"), &["kong.route_name", "kong.service_name"]),
@@ -984,6 +991,48 @@ mod tests {
         }
         let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
         assert_eq!(asked, listed);
+    }
+
+    #[test]
+    fn the_verified_token_is_read_only_where_the_jwt_plugin_may_have_put_it() {
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let jwt = "kong.ctx.shared.authenticated_jwt_token";
+        let id = (&b"x-consumer-id"[..], &b"c-1"[..]);
+        let credential = (&b"x-credential-identifier"[..], &b"jwt-key-1"[..]);
+        let cases: [(&[(&[u8], &[u8])], bool); 8] = [
+            // A token from the query or a cookie: only Kong knows it.
+            (&[id, credential], true),
+            (&[credential], true),
+            (&[id, credential, (b"authorization", b"  ")], true),
+            // Consumer headers without a credential: not the jwt plugin.
+            (&[id], false),
+            (&[id, (b"x-anonymous-consumer", b"true")], false),
+            // The credential is in the request for the filter to see.
+            (
+                &[id, credential, (b"authorization", b"Bearer a.b.c")],
+                false,
+            ),
+            (
+                &[
+                    id,
+                    credential,
+                    (b"authorization", b"AWS4-HMAC-SHA256 Credential=AKIA"),
+                ],
+                false,
+            ),
+            (&[id, credential, (b"apikey", b"k-1")], false),
+        ];
+        for (headers, read) in cases {
+            let facts = capturer.request_facts(headers::serialize(headers.iter().copied()), 1_000);
+            let src = Recording {
+                asked: Default::default(),
+                answer: Some("200"),
+                missing: &[],
+            };
+            capturer.capture(&facts, &src, 2_000, |_| {});
+            assert_eq!(src.asked.borrow().contains(jwt), read, "{headers:?}");
+        }
     }
 
     /// Kong 3.9's answers for a request on route `r-N`, named `route-N`.
