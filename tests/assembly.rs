@@ -1,11 +1,11 @@
 //! Records read in the log phase and assembled later, in a row, as the
 //! filter's stage does, are the records captured one request at a time:
 //! over the reference mix as Kong 3.9 presents it, where routes, callers
-//! and tokens are met for the first time in the middle of a row.
+//! and tokens are met for the first time in the middle of a row, and with
+//! each row's reads made into the slots the last row's filled.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::borrow::Cow;
-
+use kong_looker_core::capture::capturer::Reads;
 use kong_looker_proto::Memo;
 use kong_looker_proto::mix::MixParams;
 use kong_looker_testsupport::native::{capturers, requests};
@@ -37,19 +37,31 @@ fn records_assembled_in_a_row_are_those_captured_one_at_a_time() {
         capturer.capture(&facts, r, now, |record| one_at_a_time.push(text(record)));
     }
 
+    // Slots refilled in place, as the stage keeps them. Every other row
+    // they are released after assembly, as the stage does; in the others
+    // each read must overwrite all that the slot's last request left.
     let mut in_rows = Vec::new();
     let mut capturers_b = capturers();
-    for row in requests.chunks(32) {
-        let mut reads = Vec::new();
+    let mut slots: Vec<(usize, Reads<'_>)> = Vec::new();
+    for (n, row) in requests.chunks(32).enumerate() {
+        let mut len = 0;
         for r in row {
+            if len == slots.len() {
+                slots.push((0, Reads::empty()));
+            }
+            let (chain, reads) = &mut slots[len];
             let capturer = &mut capturers_b[r.chain];
-            let facts = capturer.request_facts(r.header_map.clone(), now);
-            if let Some(read) = capturer.read(Cow::Owned(facts), r, now) {
-                reads.push((r.chain, read));
+            capturer.request_facts_into(reads.facts_mut(), r.header_map.clone(), now);
+            if capturer.read_into(reads, r, now) {
+                *chain = r.chain;
+                len += 1;
             }
         }
-        for (chain, read) in &reads {
-            capturers_b[*chain].assemble(read, |record| in_rows.push(text(record)));
+        for (chain, reads) in &mut slots[..len] {
+            capturers_b[*chain].assemble(reads, |record| in_rows.push(text(record)));
+            if n % 2 == 0 {
+                reads.release();
+            }
         }
     }
 

@@ -62,8 +62,6 @@ impl HttpContext for Http {
             worker::count_capture_error(chain.lane);
             return;
         };
-        let mut facts = capturer.request_facts(abi::request_header_map(), now);
-        facts.start_from_request_time = true;
         let known = worker::with(|w| {
             if !w.producer_known {
                 w.producer_known = true;
@@ -87,12 +85,21 @@ impl HttpContext for Http {
             worker::count_capture_error(chain.lane);
             return;
         }
-        // Every host read happens here, in the log phase; the record is
-        // assembled later with others (the `stage` module).
-        let reads = capturer.read(Cow::Owned(facts), &Host, now);
+        // Every host read happens here, in the log phase, into the stage's
+        // next slot; the record is assembled later with others.
+        let full = stage::read(chain, |reads| {
+            let facts = reads.facts_mut();
+            capturer.request_facts_into(facts, abi::request_header_map(), now);
+            facts.start_from_request_time = true;
+            capturer.read_into(reads, &Host, now)
+        });
         drop(capturer);
-        if let Some(reads) = reads {
-            stage::keep(chain, reads);
+        match full {
+            Some(true) => stage::assemble(),
+            Some(false) => {}
+            // Only a re-entered host callback holds the stage: the record
+            // is lost, and counted.
+            None => worker::count_capture_error(chain.lane),
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The requests read in the log phase whose records wait to be assembled.
-//! Each log phase makes its host reads at once ([`Capturer::read`]) and
-//! leaves the answers here; every [`RECORDS`] requests, and on each tick,
-//! the records are assembled and appended in a row. Assembling is the
-//! longest stretch of the filter's code that runs once per request: run
-//! between two requests of nginx's, it starts with the caches cold each
-//! time, and in a row it finds them warm.
+//! Each log phase makes its host reads at once ([`Capturer::read_into`])
+//! into a slot here; every [`RECORDS`] requests, and on each tick, the
+//! records are assembled and appended in a row. Assembling is the longest
+//! stretch of the filter's code that runs once per request: run between
+//! two requests of nginx's, it starts with the caches cold each time, and
+//! in a row it finds them warm.
 //!
-//! [`Capturer::read`]: kong_looker_core::capture::capturer::Capturer::read
+//! The slots stay where they are and are refilled in place: a request's
+//! reads are some 450 bytes, and each move of them was a `memory.copy`.
+//!
+//! [`Capturer::read_into`]: kong_looker_core::capture::capturer::Capturer::read_into
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,68 +24,69 @@ use super::worker;
 /// and a record waits at most this many requests or one tick.
 pub const RECORDS: usize = 32;
 
-thread_local! {
-    static STAGE: RefCell<Vec<(Rc<Chain>, Reads<'static>)>> =
-        RefCell::new(Vec::with_capacity(RECORDS));
+/// The slots, and how many of them hold a request's reads.
+struct Stage {
+    slots: Vec<(Option<Rc<Chain>>, Reads<'static>)>,
+    len: usize,
 }
 
-/// Keeps one request's reads; assembles every waiting record once
-/// [`RECORDS`] wait.
-pub fn keep(chain: &Rc<Chain>, reads: Reads<'static>) {
-    let full = STAGE.with(|stage| {
+thread_local! {
+    static STAGE: RefCell<Stage> = RefCell::new(Stage {
+        slots: Vec::with_capacity(RECORDS),
+        len: 0,
+    });
+}
+
+/// Has `read` fill the next slot with a request's reads on `chain` (it
+/// returns false for a request that sampling leaves out). Whether
+/// [`RECORDS`] now wait, for the caller to [`assemble`] them once it has
+/// let go of the capturer; `None` when the stage is held by a re-entered
+/// host callback, and nothing was read.
+pub fn read(chain: &Rc<Chain>, read: impl FnOnce(&mut Reads<'static>) -> bool) -> Option<bool> {
+    STAGE.with(|stage| {
         let Ok(mut stage) = stage.try_borrow_mut() else {
             return None;
         };
-        stage.push((chain.clone(), reads));
-        Some(stage.len() >= RECORDS)
-    });
-    match full {
-        Some(true) => assemble(),
-        Some(false) => {}
-        // Only a re-entered host callback holds the stage: the record is
-        // lost, and counted.
-        None => worker::count_capture_error(chain.lane),
-    }
+        let stage = &mut *stage;
+        if stage.len >= stage.slots.len() {
+            stage.slots.push((None, Reads::empty()));
+        }
+        let slot = stage.slots.get_mut(stage.len)?;
+        if read(&mut slot.1) {
+            slot.0 = Some(chain.clone());
+            stage.len = stage.len.saturating_add(1);
+        }
+        Some(stage.len >= RECORDS)
+    })
 }
 
-/// Assembles every waiting record into its lane's outbox, oldest first.
+/// Assembles every waiting record into its lane's outbox, oldest first,
+/// and empties the slots.
 pub fn assemble() {
-    // Taken out and put back, so its capacity serves the next requests.
-    let Some(mut waiting) = STAGE.with(|stage| {
-        stage
-            .try_borrow_mut()
-            .ok()
-            .map(|mut s| std::mem::take(&mut *s))
-    }) else {
-        return;
-    };
-    // When a re-entered callback holds the worker state, nothing is
-    // assembled and the records wait for the next call.
-    worker::with(|w| {
-        // By reference, then cleared: moving each out would copy it.
-        for (chain, reads) in &waiting {
-            let Some(lane) = w.lanes.get_mut(chain.lane) else {
-                continue;
-            };
-            match chain.capturer.try_borrow_mut() {
-                Ok(mut capturer) => capturer.assemble(reads, |record| {
-                    lane.outbox.push(record, reads.now_ms());
-                }),
-                Err(_) => lane.outbox.count_capture_error(),
-            }
-        }
-        waiting.clear();
-    });
-    put_back(waiting);
-}
-
-/// Returns the stage's buffer, with what it still holds, ahead of anything
-/// kept since it was taken.
-fn put_back(mut waiting: Vec<(Rc<Chain>, Reads<'static>)>) {
     STAGE.with(|stage| {
-        if let Ok(mut stage) = stage.try_borrow_mut() {
-            waiting.append(&mut stage);
-            *stage = waiting;
-        }
+        // Assembling makes no host call, so nothing re-enters the stage;
+        // held (a re-entered callback), the records wait for the next call.
+        let Ok(mut stage) = stage.try_borrow_mut() else {
+            return;
+        };
+        let stage = &mut *stage;
+        let len = stage.len;
+        // When a re-entered callback holds the worker state, nothing is
+        // assembled and the records wait too.
+        worker::with(|w| {
+            for (chain, reads) in stage.slots.iter_mut().take(len) {
+                if let Some(chain) = chain.take() {
+                    match (w.lanes.get_mut(chain.lane), chain.capturer.try_borrow_mut()) {
+                        (Some(lane), Ok(mut capturer)) => capturer.assemble(reads, |record| {
+                            lane.outbox.push(record, reads.now_ms());
+                        }),
+                        (Some(lane), Err(_)) => lane.outbox.count_capture_error(),
+                        (None, _) => {}
+                    }
+                }
+                reads.release();
+            }
+            stage.len = 0;
+        });
     });
 }

@@ -245,7 +245,60 @@ pub struct Reads<'a> {
     ai: Option<Box<AiUsage>>,
 }
 
-impl Reads<'_> {
+impl<'a> Reads<'a> {
+    /// Reads not yet made, for the request `facts` describes.
+    pub fn of(facts: Cow<'a, RequestFacts>) -> Self {
+        Reads {
+            facts,
+            now_ms: 0,
+            status: 0,
+            sample_weight: 1.0,
+            request_time: None,
+            upstream_status: None,
+            upstream_response_time: None,
+            request_length: None,
+            bytes_sent: None,
+            names: None,
+            method: None,
+            path: None,
+            evidence: EvidenceReads::default(),
+            remote_addr: None,
+            request_id: None,
+            ai: None,
+        }
+    }
+
+    /// Room for one request's reads, which a host keeps and refills in
+    /// place ([`Reads::facts_mut`], [`Capturer::read_into`]).
+    pub fn empty() -> Self {
+        Reads::of(Cow::Owned(RequestFacts::default()))
+    }
+
+    /// The request facts, to refill ([`Capturer::request_facts_into`]);
+    /// borrowed facts are copied first.
+    pub fn facts_mut(&mut self) -> &mut RequestFacts {
+        self.facts.to_mut()
+    }
+
+    /// Gives back what the host's answers hold (the buffers return to the
+    /// allocator, for the next request's answers), keeping the room.
+    pub fn release(&mut self) {
+        if let Cow::Owned(facts) = &mut self.facts {
+            facts.map = Vec::new();
+        }
+        self.request_time = None;
+        self.upstream_response_time = None;
+        self.request_length = None;
+        self.bytes_sent = None;
+        self.names = None;
+        self.method = None;
+        self.path = None;
+        self.evidence = EvidenceReads::default();
+        self.remote_addr = None;
+        self.request_id = None;
+        self.ai = None;
+    }
+
     /// When the log phase read it: the clock its record is assembled at.
     pub fn now_ms(&self) -> i64 {
         self.now_ms
@@ -346,14 +399,20 @@ impl Capturer {
     /// Notes where the needed headers lie in the host's serialized header
     /// map, which it keeps. Names are matched without regard to case.
     pub fn request_facts(&self, map: Vec<u8>, started_at_ms: i64) -> RequestFacts {
-        // Built where it is returned, the map in it from the start: built
-        // aside and moved, its 300 bytes were a `memory.copy` in Wasm.
-        let mut facts = RequestFacts {
-            started_at_ms,
-            trusted_rank: usize::MAX,
-            map,
-            ..RequestFacts::default()
-        };
+        let mut facts = RequestFacts::default();
+        self.request_facts_into(&mut facts, map, started_at_ms);
+        facts
+    }
+
+    /// [`Capturer::request_facts`] in place of what `facts` held (a host
+    /// that keeps its reads refills them where they lie).
+    pub fn request_facts_into(&self, facts: &mut RequestFacts, map: Vec<u8>, started_at_ms: i64) {
+        facts.started_at_ms = started_at_ms;
+        facts.start_from_request_time = false;
+        facts.api_key_present = false;
+        facts.trusted_rank = usize::MAX;
+        facts.spans.fill(None);
+        facts.map = map;
         let consumer = self.config.identity.consumer_headers;
         let map = &facts.map;
         for (name, value) in headers::spans(map) {
@@ -392,7 +451,6 @@ impl Capturer {
                 *slot = Some(value);
             }
         }
-        facts
     }
 
     /// Assembles the record of a finished request and hands it to `f`;
@@ -430,7 +488,22 @@ impl Capturer {
         src: &'a S,
         now_ms: i64,
     ) -> Option<Reads<'a>> {
-        let status = src
+        let mut reads = Reads::of(facts);
+        self.read_into(&mut reads, src, now_ms).then_some(reads)
+    }
+
+    /// [`Capturer::read`] for the request whose facts `reads` holds, in
+    /// place of the reads it held before; false when sampling leaves the
+    /// request out. A host that keeps reads refills them where they lie:
+    /// moved, they are a `memory.copy` of some 450 bytes in Wasm.
+    pub fn read_into<'a, S: LogSource + ?Sized>(
+        &mut self,
+        reads: &mut Reads<'a>,
+        src: &'a S,
+        now_ms: i64,
+    ) -> bool {
+        reads.now_ms = now_ms;
+        reads.status = src
             .property("response.code")
             .and_then(|s| timing::status(&s))
             .or_else(|| {
@@ -439,12 +512,15 @@ impl Capturer {
             })
             .unwrap_or(0);
         // Left out by sampling is not a loss: kept records carry its weight.
-        let sample_weight = self.sampler.keep(status)?;
-        let request_time = src.property("ngx.request_time");
-        let upstream_status = src
+        let Some(sample_weight) = self.sampler.keep(reads.status) else {
+            return false;
+        };
+        reads.sample_weight = sample_weight;
+        reads.request_time = src.property("ngx.request_time");
+        reads.upstream_status = src
             .property("ngx.upstream_status")
             .and_then(|s| timing::last_upstream_status(&s));
-        let upstream_response_time = match upstream_status {
+        reads.upstream_response_time = match reads.upstream_status {
             Some(_) => src.property("ngx.upstream_response_time"),
             None => None,
         };
@@ -452,8 +528,8 @@ impl Capturer {
         // does: nginx's $request_length and $bytes_sent. (The Envoy-style
         // `request.size` is $content_length in ngx_wasm_module, absent for
         // a GET, and `response.size` is the body alone.)
-        let request_length = src.property("ngx.request_length");
-        let bytes_sent = src.property("ngx.bytes_sent");
+        reads.request_length = src.property("ngx.request_length");
+        reads.bytes_sent = src.property("ngx.bytes_sent");
 
         // Looked up by its bytes: the names' entry holds it as text.
         let route = src.property("kong.route_id");
@@ -463,7 +539,7 @@ impl Capturer {
         // Kong names a route's service only when a route matched: with no
         // route id there is nothing to look up (five reads, each Lua on
         // Kong, for every request that matched no route).
-        let names = if route_key.is_empty() {
+        reads.names = if route_key.is_empty() {
             None
         } else {
             match self.names.get(&Query(route_key)) {
@@ -474,17 +550,18 @@ impl Capturer {
 
         // A request nginx answered in its rewrite phase never reached the
         // headers phase; the log phase can still read what it was.
-        let method = match facts.raw(Field::Method) {
+        let facts = &reads.facts;
+        reads.method = match facts.raw(Field::Method) {
             b"" => src.property("request.method"),
             _ => None,
         };
-        let path = match facts.raw(Field::Path) {
+        reads.path = match facts.raw(Field::Path) {
             b"" => src.property("request.path"),
             _ => None,
         };
-        let evidence = self.evidence_reads(&facts, src);
-        let remote_addr = src.property("ngx.remote_addr");
-        let request_id = if self.config.request_id {
+        reads.evidence = self.evidence_reads(facts, src);
+        reads.remote_addr = src.property("ngx.remote_addr");
+        reads.request_id = if self.config.request_id {
             src.property("ngx.kong_request_id")
         } else {
             None
@@ -497,24 +574,8 @@ impl Capturer {
             let cache = src.response_header("x-cache-status");
             ai::from_headers(Some(&model), cache.as_deref())
         });
-        Some(Reads {
-            facts,
-            now_ms,
-            status,
-            sample_weight,
-            request_time,
-            upstream_status,
-            upstream_response_time,
-            request_length,
-            bytes_sent,
-            names,
-            method,
-            path,
-            evidence,
-            remote_addr,
-            request_id,
-            ai: ai.map(Box::new),
-        })
+        reads.ai = ai.map(Box::new);
+        true
     }
 
     /// Assembles the record from what [`Capturer::read`] read, and hands it
@@ -1000,7 +1061,8 @@ mod tests {
         let jwt = "kong.ctx.shared.authenticated_jwt_token";
         let id = (&b"x-consumer-id"[..], &b"c-1"[..]);
         let credential = (&b"x-credential-identifier"[..], &b"jwt-key-1"[..]);
-        let cases: [(&[(&[u8], &[u8])], bool); 8] = [
+        type Header = (&'static [u8], &'static [u8]);
+        let cases: [(&[Header], bool); 8] = [
             // A token from the query or a cookie: only Kong knows it.
             (&[id, credential], true),
             (&[credential], true),
