@@ -98,7 +98,7 @@ pub trait LogSource {
 /// The request headers a record needs: the host's header map, kept whole,
 /// and where in it each needed value lies, so that nothing is copied per
 /// header.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestFacts {
     /// When the request started, Unix ms, as the host knows it.
     pub started_at_ms: i64,
@@ -109,8 +109,40 @@ pub struct RequestFacts {
     /// A configured API key header was present.
     pub api_key_present: bool,
     map: Vec<u8>,
-    spans: [Option<Range<usize>>; FIELDS],
+    spans: Spans,
     trusted_rank: usize,
+}
+
+/// Where each field's value lies in the map, start and end, for the fields
+/// whose bit is set: cleared in one store when the facts are refilled, and
+/// half the size of optional ranges.
+#[derive(Clone, Debug, Default)]
+struct Spans {
+    at: [(u32, u32); FIELDS],
+    present: u32,
+}
+
+impl Spans {
+    /// Notes where `field`'s value lies; a range past what `u32` holds (no
+    /// host map is that large) is left out.
+    fn set(&mut self, field: Field, value: Range<usize>) {
+        let (Ok(start), Ok(end)) = (u32::try_from(value.start), u32::try_from(value.end)) else {
+            return;
+        };
+        if let Some(slot) = self.at.get_mut(field as usize) {
+            *slot = (start, end);
+            self.present |= 1 << field as u32;
+        }
+    }
+
+    fn get(&self, field: Field) -> Option<Range<usize>> {
+        match self.at.get(field as usize) {
+            Some(&(start, end)) if self.present & (1 << field as u32) != 0 => {
+                Some(start as usize..end as usize)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The headers a record may use.
@@ -155,6 +187,7 @@ pub enum Field {
 }
 
 const FIELDS: usize = 18;
+const _: () = assert!(FIELDS <= u32::BITS as usize, "a bit per field");
 
 /// The header names of the fields, as Kong's plugins and clients write them
 /// (matched in any case). Configured key and trusted proxy headers are
@@ -203,8 +236,7 @@ impl RequestFacts {
     pub fn raw(&self, field: Field) -> &[u8] {
         let bytes = self
             .spans
-            .get(field as usize)
-            .and_then(|s| s.clone())
+            .get(field)
             .and_then(|range| self.map.get(range))
             .unwrap_or_default();
         let limit = if field == Field::Authorization {
@@ -411,7 +443,7 @@ impl Capturer {
         facts.start_from_request_time = false;
         facts.api_key_present = false;
         facts.trusted_rank = usize::MAX;
-        facts.spans.fill(None);
+        facts.spans.present = 0;
         facts.map = map;
         let consumer = self.config.identity.consumer_headers;
         let map = &facts.map;
@@ -441,15 +473,11 @@ impl Capturer {
                     && !value.is_empty()
                 {
                     facts.trusted_rank = rank;
-                    if let Some(slot) = facts.spans.get_mut(Field::Trusted as usize) {
-                        *slot = Some(value);
-                    }
+                    facts.spans.set(Field::Trusted, value);
                 }
                 continue;
             };
-            if let Some(slot) = facts.spans.get_mut(field as usize) {
-                *slot = Some(value);
-            }
+            facts.spans.set(field, value);
         }
     }
 
@@ -468,13 +496,14 @@ impl Capturer {
         now_ms: i64,
         f: impl FnOnce(&Record<'_>),
     ) -> bool {
-        match self.read(Cow::Borrowed(facts), src, now_ms) {
-            Some(reads) => {
-                self.assemble(&reads, f);
-                true
-            }
-            None => false,
+        // Filled where it lies: returned from `read`, the reads would be
+        // moved once more.
+        let mut reads = Reads::of(Cow::Borrowed(facts));
+        let kept = self.read_into(&mut reads, src, now_ms);
+        if kept {
+            self.assemble(&reads, f);
         }
+        kept
     }
 
     /// Everything the record of a finished request needs from the host,
