@@ -569,7 +569,7 @@ def print_paired(what, per_round, ratio=False):
     run back to back, so the machine's slow drift, which moves whole
     rounds, mostly cancels in the difference; the median of the rounds'
     differences is the figure to quote, and their spread says how far to
-    trust it."""
+    trust it. kong_looker is paired with 'before' too, when it ran."""
     bases = [b for b in ("noop", "floor") if b in per_round]
     others = [v for v in per_round if v not in ("none", "noop")]
     if not bases or not others or len(next(iter(per_round.values()))) < 2:
@@ -579,7 +579,8 @@ def print_paired(what, per_round, ratio=False):
           "in the same round, then the median and range of the rounds\n")
     print("| filter | baseline | each round | median | range |\n|---|---|---|---:|---|")
     for v in others:
-        for b in bases:
+        # The build under test is also paired with the earlier one.
+        for b in bases + (["before"] if v == "kong_looker" and "before" in per_round else []):
             if b == v:
                 continue
             if ratio:
