@@ -386,12 +386,21 @@ def steal_since(start):
     return 100.0 * (stolen - start[1]) / max(total - start[0], 1)
 
 
+def add_probes(engine, probes):
+    """Uprobes on the engine's functions, made afresh: a probe left from an
+    earlier run points at the file it was made on, and if the engine was
+    replaced since, it never fires (and adding it again fails as a
+    duplicate)."""
+    group = "probe_" + os.path.basename(engine).replace("-", "_").replace(".", "_")
+    subprocess.run(["perf", "probe", "-q", "-d", f"{group}:*"], capture_output=True)
+    for p in probes:
+        subprocess.run(["perf", "probe", "-q", "-x", engine, "--add", p], capture_output=True)
+    return group
+
+
 def count_calls(nginx, script, seconds, engine):
     """Host calls per request, from uprobes on the engine's functions."""
-    for fn in PROBES.values():
-        subprocess.run(["perf", "probe", "-q", "-x", engine, "--add", fn],
-                       capture_output=True)
-    group = "probe_" + os.path.basename(engine).replace("-", "_").replace(".", "_")
+    group = add_probes(engine, PROBES.values())
     events = ",".join(f"{group}:{fn}" for fn in PROBES.values())
     out_file = os.path.join(os.path.dirname(script), f"count-{nginx.variant}.txt")
     stat = subprocess.Popen(["perf", "stat", "-x,", "-o", out_file, "-e", events,
@@ -413,9 +422,8 @@ def stalls(nginx, script, seconds, engine):
     """The engine's calls into the filter timed one by one, with uprobes on
     `ngx_proxy_wasm_run_step` (its step: 7 the log phase, 9 a tick) and its
     return: the long calls that hold up every queued request."""
-    for p in ("ngx_proxy_wasm_run_step step=%si:u32", "ngx_proxy_wasm_run_step%return"):
-        subprocess.run(["perf", "probe", "-q", "-x", engine, "--add", p], capture_output=True)
-    group = "probe_" + os.path.basename(engine).replace("-", "_").replace(".", "_")
+    group = add_probes(engine, ("ngx_proxy_wasm_run_step step=%si:u32",
+                                "ngx_proxy_wasm_run_step%return"))
     data = os.path.join(os.path.dirname(script), f"stalls-{nginx.variant}.data")
     rec = subprocess.Popen(["perf", "record", "-q", "-o", data, "-e",
                             f"{group}:ngx_proxy_wasm_run_step,"
@@ -641,6 +649,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per mix")
     ap.add_argument("--rate", type=int, default=3000, help="requests/s for the CPU figure")
     ap.add_argument("--rate-seconds", type=int, default=10)
+    ap.add_argument("--rate-rounds", type=int, default=None,
+                    help="alternating fixed-rate rounds (default: --rounds); with "
+                         "--rounds 0, only these run")
     ap.add_argument("--mixes", default="reference,high")
     ap.add_argument("--requests", type=int, default=20000, help="distinct requests per mix")
     ap.add_argument("--count", action="store_true", help="count host calls with uprobes")
@@ -733,23 +744,24 @@ def main():
                         sys.exit(f"{v}: {res}")
                     rps[v].append(res["rps"])
                     p99[v].append(res["p99_ms"])
-            steal = steal_since(ticks)
             print(f"\n## mix: {mix}\n")
-            print(f"Steal time during the saturation blocks: {steal:.1f}%"
-                  + (" (over 5%: the figures drift with the machine's other load)"
-                     if steal > 5 else "") + "\n")
-            print("| filter | requests/s (each round) | µs per request | added over none | "
-                  "over no-op | over floor | p99 ms at saturation |")
-            print("|---|---|---:|---:|---:|---:|---|")
-            mean = {v: sum(x) / len(x) for v, x in rps.items()}
-            us = {v: 1e6 / mean[v] for v in variants}
-            for v in variants:
-                rounds = ", ".join(f"{x:,.0f}" for x in rps[v])
-                added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", "floor")]
-                print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
-                      + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
-            print_paired("µs per request at saturation",
-                         {v: [1e6 / x for x in xs] for v, xs in rps.items()})
+            if args.rounds:
+                steal = steal_since(ticks)
+                print(f"Steal time during the saturation blocks: {steal:.1f}%"
+                      + (" (over 5%: the figures drift with the machine's other load)"
+                         if steal > 5 else "") + "\n")
+                print("| filter | requests/s (each round) | µs per request | added over none | "
+                      "over no-op | over floor | p99 ms at saturation |")
+                print("|---|---|---:|---:|---:|---:|---|")
+                mean = {v: sum(x) / len(x) for v, x in rps.items()}
+                us = {v: 1e6 / mean[v] for v in variants}
+                for v in variants:
+                    rounds = ", ".join(f"{x:,.0f}" for x in rps[v])
+                    added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", "floor")]
+                    print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
+                          + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
+                print_paired("µs per request at saturation",
+                             {v: [1e6 / x for x in xs] for v, xs in rps.items()})
 
             # Fixed-rate blocks alternate too: one block a filter cannot
             # tell apart builds a few µs apart on a machine that drifts.
@@ -759,7 +771,8 @@ def main():
             per_round = {v: [] for v in variants}
             rate_p99 = {v: [] for v in variants}
             ticks = cpu_ticks()
-            for r in range(args.rounds):
+            rate_rounds = args.rounds if args.rate_rounds is None else args.rate_rounds
+            for r in range(rate_rounds):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for v in order:
                     before = servers[v].cpu_s()
@@ -770,14 +783,14 @@ def main():
                     per_round[v].append(spent * 1e6 / max(res["requests"], 1))
                     rate_p99[v].append(res["p99_ms"])
             cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
-            print(f"\nAt a fixed {args.rate:,} requests/s ({args.rounds} rounds of "
+            print(f"\nAt a fixed {args.rate:,} requests/s ({rate_rounds} rounds of "
                   f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
             print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
                   "added over none | over no-op | over floor | p99 ms (each round) |")
             print("|---|---:|---|---:|---:|---:|---:|---|")
             for v in variants:
                 added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
-                rate = served[v] / (args.rate_seconds * args.rounds)
+                rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
                 print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
                       + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                       + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
