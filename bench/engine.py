@@ -726,8 +726,10 @@ def main():
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
 
-        print(f"engine {os.path.basename(engine)}, {args.seconds} s blocks, "
-              f"{args.rounds} rounds, wrk -t1 -c16 on core 1, worker on core 0")
+        blocks = (f"{args.seconds} s blocks, {args.rounds} rounds" if args.rounds
+                  else "fixed-rate rounds only")
+        print(f"engine {os.path.basename(engine)}, {blocks}, "
+              f"wrk -t1 -c16 on core 1, worker on core 0")
         for mix in args.mixes.split(","):
             reqs = requests_file(work, mix, args.requests)
             script = wrk_script(work, reqs, 0, 16)
