@@ -19,7 +19,9 @@ form, from `testsupport/examples/wrk_requests.rs`):
 - requests/s at saturation (wrk -t1 -c16, keep-alive), in alternating
   blocks, and the added microseconds per request over each baseline;
 - the worker's CPU microseconds per request at a fixed rate, and p99, in
-  alternating rounds as well;
+  alternating rounds as well, with its page faults and context switches
+  (kernel work that callgrind cannot see), and with `--rate-profile` a
+  perf profile of that CPU time by part;
 - each worker's resident memory before and after;
 - host calls per request, counted with uprobes on the engine's own
   functions (`--count`), and a perf profile of kong_looker's worker
@@ -335,6 +337,19 @@ http {{
         with open(f"/proc/{self.worker}/schedstat") as f:
             return int(f.read().split()[0]) / 1e9
 
+    def faults_and_switches(self):
+        """Minor page faults and context switches so far: kernel work that
+        callgrind's user-space count cannot see."""
+        with open(f"/proc/{self.worker}/stat") as f:
+            # Fields after the command's closing parenthesis; minflt is 10th.
+            minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+        switches = 0
+        with open(f"/proc/{self.worker}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    switches += int(line.split()[1])
+        return minflt, switches
+
     def rss_kib(self):
         with open(f"/proc/{self.worker}/status") as f:
             for line in f:
@@ -453,21 +468,27 @@ def stalls(nginx, script, seconds, engine):
     return res, took.get(7, []), took.get(9, [])
 
 
-def profile(nginx, script, seconds, work):
+def profile(nginx, script, seconds, work, fixed=False):
     """perf's view of a worker under load: by part, then the hottest symbols
-    of nginx and of the guest."""
+    of nginx and of the guest. At saturation the µs per request are the
+    inverse of the rate; at a fixed rate (`fixed`), the worker's CPU time
+    per request, shared out by the samples."""
     # Wasmtime compiled the module in the master and wrote the master's map.
     shutil.copy(f"/tmp/perf-{nginx.proc.pid}.map", f"/tmp/perf-{nginx.worker}.map")
     data = os.path.join(work, f"perf-{nginx.variant}.data")
     rec = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p", str(nginx.worker)],
                            stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    us = 1e6 / wrk(nginx.port, script, seconds, 16)["rps"]
+    cpu = nginx.cpu_s()
+    res = wrk(nginx.port, script, seconds, 16)
+    us = ((nginx.cpu_s() - cpu) * 1e6 / max(res["requests"], 1) if fixed
+          else 1e6 / res["rps"])
     rec.send_signal(signal.SIGINT)
     rec.wait()
 
-    def report(*sort):
-        out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g",
+    def report(*sort, children=False):
+        out = subprocess.run(["perf", "report", "-i", data,
+                              "--children" if children else "--no-children", "--stdio", "-g",
                               "none", "--sort", ",".join(sort)],
                              capture_output=True, text=True).stdout
         rows = []
@@ -481,9 +502,46 @@ def profile(nginx, script, seconds, work):
     for pct, dso in report("dso"):
         part = "the guest (JIT)" if dso.startswith("[JIT]") else dso
         parts[part] = parts.get(part, 0) + pct * us / 100
+    if fixed:
+        # A response's write wakes its reader, wrk on the other vCPU: in a
+        # VM an idle vCPU is woken by an interrupt the hypervisor carries,
+        # and the writer pays for it. With children, a row's share
+        # includes what it called: the first number is that share.
+        woke = next((pct for pct, rest in report("symbol", children=True)
+                     if rest.endswith(" sock_def_readable")), 0.0)
+        kernel = "[kernel.kallsyms]"
+        parts["kernel: waking a socket's reader"] = woke * us / 100
+        parts[kernel] = parts.get(kernel, 0) - woke * us / 100
     symbols = [(p * us / 100, sym.split("[.]", 1)[-1].split("[k]", 1)[-1].strip(), sym)
                for p, sym in report("dso", "symbol")]
     return us, parts, symbols
+
+
+def rate_profile(args, servers, variants, script, work):
+    """The --rate-profile report: where the worker's CPU time per request
+    goes at the fixed rate, by part, averaged over alternating rounds."""
+    profiled = [v for v in variants if v in ("floor", "before", "kong_looker")]
+    rounds = args.rate_profile
+    acc = {v: {} for v in profiled}
+    for r in range(rounds):
+        for v in profiled if r % 2 == 0 else profiled[::-1]:
+            us, parts, _ = profile(servers[v], script, args.rate_seconds, work, fixed=True)
+            parts["all"] = us
+            for part, x in parts.items():
+                acc[v][part] = acc[v].get(part, 0) + x / rounds
+    print(f"\nperf at the fixed rate ({rounds} rounds of {args.rate_seconds} s), worker CPU "
+          "µs per request by part (perf's own cost included):\n")
+    print("| part | " + " | ".join(profiled) + " | "
+          + " | ".join(f"{v} over the floor" for v in profiled if v != "floor") + " |")
+    print("|---|" + "---:|" * (2 * len(profiled) - 1))
+    parts = sorted({p for a in acc.values() for p in a} - {"all"},
+                   key=lambda p: -acc[profiled[-1]].get(p, 0)) + ["all"]
+    for part in parts:
+        row = [acc[v].get(part, 0) for v in profiled]
+        over = [acc[v].get(part, 0) - acc["floor"].get(part, 0) for v in profiled
+                if v != "floor" and "floor" in acc]
+        print(f"| {part} | " + " | ".join(f"{x:.2f}" for x in row) + " | "
+              + " | ".join(f"{x:+.2f}" for x in over) + " |")
 
 
 def time_stalls(args, engine, work, wasm, cport, variants):
@@ -660,6 +718,10 @@ def main():
     ap.add_argument("--profile", action="store_true",
                     help="perf profile of kong_looker; with --instructions, the instructions "
                          "by part and by guest function")
+    ap.add_argument("--rate-profile", type=int, default=0, metavar="ROUNDS",
+                    help="perf profiles of the floor and kong_looker (and 'before') at the "
+                         "fixed rate, in this many alternating rounds: CPU µs per request "
+                         "by part")
     ap.add_argument("--before", metavar="WASM",
                     help="an earlier kong_looker.wasm, run beside the others as 'before'")
     ap.add_argument("--config", default="", metavar="JSON_MEMBERS",
@@ -687,7 +749,8 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
-    tools = ("wrk", "taskset") + (("perf",) if args.count or args.profile else ())
+    tools = ("wrk", "taskset") + (("perf",) if args.count or args.profile or args.rate_profile
+                                  else ())
     tools += ("valgrind", "callgrind_control") if args.instructions else ()
     tools += ("perf",) if args.stalls else ()
     for tool in tools:
@@ -728,7 +791,8 @@ def main():
             return
         servers = {}
         for v in variants:
-            servers[v] = Nginx(engine, work, v, wasm.get(v), cport, args.profile, args.config)
+            servers[v] = Nginx(engine, work, v, wasm.get(v), cport,
+                               args.profile or args.rate_profile > 0, args.config)
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
 
@@ -778,14 +842,18 @@ def main():
             served = {v: 0 for v in variants}
             per_round = {v: [] for v in variants}
             rate_p99 = {v: [] for v in variants}
+            kernel = {v: [0, 0] for v in variants}
             ticks = cpu_ticks()
             rate_rounds = args.rounds if args.rate_rounds is None else args.rate_rounds
             for r in range(rate_rounds):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for v in order:
                     before = servers[v].cpu_s()
+                    marks = servers[v].faults_and_switches()
                     res = wrk(servers[v].port, rated, args.rate_seconds, 16)
                     spent = servers[v].cpu_s() - before
+                    for i, m in enumerate(servers[v].faults_and_switches()):
+                        kernel[v][i] += m - marks[i]
                     cpu_s[v] += spent
                     served[v] += res["requests"]
                     per_round[v].append(spent * 1e6 / max(res["requests"], 1))
@@ -804,6 +872,14 @@ def main():
                       + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
             print_paired("worker CPU µs per request at the fixed rate", per_round)
             print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
+            print("\nThe worker's minor page faults and context switches per 1,000 requests "
+                  "at the fixed rate:\n")
+            print("| filter | page faults | context switches |\n|---|---:|---:|")
+            for v in variants:
+                n = max(served[v], 1) / 1000
+                print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
+            if args.rate_profile:
+                rate_profile(args, servers, variants, rated, work)
 
             if args.count:
                 print("\nHost calls per request (uprobes; these runs are not timed):\n")
