@@ -43,16 +43,20 @@ const MAX_HEADER_BYTES: usize = 4096;
 const NAME_CACHE_ENTRIES: usize = 4096;
 /// How long remembered names are trusted, ms.
 const NAME_TTL_MS: i64 = 60_000;
-/// Decoded tokens a chain remembers.
-const TOKEN_CACHE_ENTRIES: usize = 4096;
+/// Decoded tokens a chain remembers. Sized, like the identities, for
+/// production cardinality (50,000 consumers): at 4,096 entries each
+/// the high-cardinality mix missed often enough to cost 1,400 Wasm
+/// instructions a request (`bench/RESULTS.md`). Traffic of lower
+/// cardinality holds only what it uses.
+const TOKEN_CACHE_ENTRIES: usize = 65_536;
 /// Bytes of decoded claims a chain remembers.
-const TOKEN_CACHE_BYTES: usize = 512 * 1024;
+const TOKEN_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Resolved identities a chain remembers, by their evidence.
-const IDENTITY_CACHE_ENTRIES: usize = 4096;
-/// Bytes of resolved identities a chain remembers. Each cache may hold
-/// up to twice its caps for a while after it starts afresh, until its old
-/// entries are freed (the `cache` module).
-const IDENTITY_CACHE_BYTES: usize = 1024 * 1024;
+const IDENTITY_CACHE_ENTRIES: usize = 65_536;
+/// Bytes of resolved identities a chain remembers (some 300 bytes each).
+/// Each cache may hold up to twice its caps for a while after it starts
+/// afresh, until its old entries are freed (the `cache` module).
+const IDENTITY_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
 /// must be able to answer (a test keeps the list exact).
