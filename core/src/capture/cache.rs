@@ -36,6 +36,15 @@ pub struct Cache<K, V> {
     bytes: usize,
 }
 
+impl<K, V> Cache<K, V> {
+    /// What each entry costs against the byte cap beside its own size: its
+    /// slot in the table. hashbrown keeps its buckets at most 7/8 full and
+    /// doubles them when they fill, so a table holds up to 16/7 slots, each
+    /// with a control byte, per entry. Without this a cache of many small
+    /// values could hold many times its cap in its table alone.
+    pub const SLOT_BYTES: usize = (size_of::<(K, V)>() + 1) * 16 / 7 + 1;
+}
+
 impl<K: Hash + Eq, V> Cache<K, V> {
     /// An empty cache whose hash tables are seeded with `seed`.
     pub fn new(max_entries: usize, max_bytes: usize, seed: u64) -> Self {
@@ -83,19 +92,26 @@ impl<K: Hash + Eq, V> Cache<K, V> {
         self.retiring.as_ref().map_or(0, ExactSizeIterator::len)
     }
 
-    /// Caches `value`, which holds about `size` bytes, first starting
-    /// afresh if the cache is full; then frees a few retired entries.
+    /// Caches `value`, which holds about `size` bytes on the heap, first
+    /// starting afresh if the cache is full; then frees a few retired
+    /// entries.
     // Out of line: a miss costs far more than the call, and the hot path
     // of the capturer stays small.
     #[inline(never)]
     pub fn insert(&mut self, key: K, value: V, size: usize) {
-        if !self.live.contains_key(&key)
-            && (self.live.len() >= self.max_entries
-                || self.bytes.saturating_add(size) > self.max_bytes)
-        {
-            self.restart();
-        }
-        self.bytes = self.bytes.saturating_add(size);
+        // A key already cached keeps its slot.
+        let charge = if self.live.contains_key(&key) {
+            size
+        } else {
+            let charge = size.saturating_add(Self::SLOT_BYTES);
+            if self.live.len() >= self.max_entries
+                || self.bytes.saturating_add(charge) > self.max_bytes
+            {
+                self.restart();
+            }
+            charge
+        };
+        self.bytes = self.bytes.saturating_add(charge);
         self.live.insert(key, value);
         self.free_some();
     }
@@ -163,25 +179,48 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn the_byte_cap_restarts_it_too_and_a_known_key_never_does() {
-        let mut c = Cache::new(1000, 100, 7);
+        let slot = Cache::<u64, &str>::SLOT_BYTES;
+        let mut c = Cache::new(1000, 100 + 2 * slot, 7);
         c.insert(1u64, "a", 60);
         c.insert(1u64, "b", 30);
         assert_eq!((c.len(), c.get(&1)), (1, Some(&"b")));
         c.insert(2u64, "c", 30);
-        assert_eq!(c.len(), 1, "90 bytes + 30 passes 100");
+        assert_eq!(c.len(), 1, "90 bytes + 30, and two slots, pass the cap");
         assert_eq!(c.get(&2), Some(&"c"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_table_counts_against_the_byte_cap() {
+        // Values with nothing on the heap: only their slots fill the cache.
+        type Big = [u8; 100];
+        let cap = 64 * 1024;
+        let mut c: Cache<u64, Big> = Cache::new(usize::MAX, cap, 7);
+        let mut restarts = 0;
+        for k in 0..10_000u64 {
+            let before = c.len();
+            c.insert(k, [0; 100], 0);
+            restarts += usize::from(c.len() < before);
+            // hashbrown's buckets hold at most 7/8 of them full.
+            let table = c.live.capacity() * 8 / 7 * (size_of::<(u64, Big)>() + 1);
+            assert!(
+                table <= cap,
+                "a table of {table} bytes under a cap of {cap}"
+            );
+        }
+        assert!(restarts > 10, "restarted {restarts} times");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn a_restart_before_the_old_entries_are_freed_frees_the_rest() {
         let freed = Rc::new(Cell::new(0));
-        let mut c = Cache::new(10, 10, 7);
+        let slot = Cache::<u64, Tracked>::SLOT_BYTES;
+        let mut c = Cache::new(10, 10 * (1 + slot), 7);
         for k in 0..10u64 {
             c.insert(k, Tracked(freed.clone()), 1);
         }
         // One entry as big as the cap: a restart on every insert.
-        c.insert(10, Tracked(freed.clone()), 10);
-        c.insert(11, Tracked(freed.clone()), 10);
+        c.insert(10, Tracked(freed.clone()), 10 * (1 + slot));
+        c.insert(11, Tracked(freed.clone()), 10 * (1 + slot));
         assert_eq!(freed.get(), 11, "the 10 set aside first, then entry 10");
         assert_eq!(c.len(), 1);
     }

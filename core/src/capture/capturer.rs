@@ -44,18 +44,19 @@ const NAME_CACHE_ENTRIES: usize = 4096;
 /// How long remembered names are trusted, ms.
 const NAME_TTL_MS: i64 = 60_000;
 /// Decoded tokens a chain remembers. Sized, like the identities, for
-/// production cardinality (50,000 consumers): at 4,096 entries each
-/// the high-cardinality mix missed often enough to cost 1,400 Wasm
-/// instructions a request (`bench/RESULTS.md`). Traffic of lower
-/// cardinality holds only what it uses.
+/// production cardinality (50,000 consumers): at 4,096 entries each the
+/// high-cardinality mix missed often enough to cost 830 instructions a
+/// request natively, and 1.5 µs in Kong's engine (`bench/RESULTS.md`).
+/// Traffic of lower cardinality holds only what it uses.
 const TOKEN_CACHE_ENTRIES: usize = 65_536;
-/// Bytes of decoded claims a chain remembers.
+/// Bytes of decoded claims a chain remembers, the table included.
 const TOKEN_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Resolved identities a chain remembers, by their evidence.
 const IDENTITY_CACHE_ENTRIES: usize = 65_536;
-/// Bytes of resolved identities a chain remembers (some 300 bytes each).
-/// Each cache may hold up to twice its caps for a while after it starts
-/// afresh, until its old entries are freed (the `cache` module).
+/// Bytes of resolved identities a chain remembers, the table included
+/// (some 300 bytes each on wasm32). Each cache may hold up to twice its
+/// caps for a while after it starts afresh, until its old entries are
+/// freed (the `cache` module).
 const IDENTITY_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
@@ -955,7 +956,7 @@ impl Capturer {
             let key = self.token_hasher.hash_one(token);
             if !self.tokens.contains_key(&key) {
                 let claims = jwt::claims(token, &cfg.groups_claim).ok();
-                let size = claims.as_ref().map_or(0, claims_bytes).saturating_add(64);
+                let size = claims.as_ref().map_or(0, claims_bytes);
                 self.tokens.insert(key, claims, size);
             }
             self.tokens
@@ -969,14 +970,15 @@ impl Capturer {
         {
             id.pseudonymise(hasher);
         }
-        let size = id.as_ref().map_or(0, identity_bytes).saturating_add(64);
+        let size = id.as_ref().map_or(0, identity_bytes);
         self.identities
             .insert(key, id.map(|i| (i, memo::fresh())), size);
         Some(key)
     }
 }
 
-/// Roughly what a resolved identity occupies.
+/// Roughly what a resolved identity holds on the heap (the cache counts
+/// its slot, where the struct itself lies).
 fn identity_bytes(i: &Identity) -> usize {
     [
         &i.consumer_id,
@@ -988,8 +990,24 @@ fn identity_bytes(i: &Identity) -> usize {
         &i.client_id,
     ]
     .into_iter()
-    .chain(&i.groups)
-    .fold(0usize, |n, s| n.saturating_add(s.len()).saturating_add(24))
+    .map(String::as_str)
+    .map(heap_bytes)
+    .chain(i.groups.iter().map(String::as_str).map(in_vec_bytes))
+    .fold(0, usize::saturating_add)
+}
+
+/// A string's bytes on the heap, with an allocator's header.
+fn heap_bytes(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len().saturating_add(16)
+    }
+}
+
+/// A string's bytes in a vector: its own, and its place in the vector's.
+fn in_vec_bytes(s: &str) -> usize {
+    heap_bytes(s).saturating_add(size_of::<String>())
 }
 
 /// Roughly what a decoded token's claims occupy.
@@ -997,8 +1015,10 @@ fn claims_bytes(c: &Claims) -> usize {
     [&c.subject, &c.issuer, &c.client_id]
         .into_iter()
         .flatten()
-        .chain(&c.groups)
-        .fold(0usize, |n, s| n.saturating_add(s.len()).saturating_add(24))
+        .map(String::as_str)
+        .map(heap_bytes)
+        .chain(c.groups.iter().map(String::as_str).map(in_vec_bytes))
+        .fold(0, usize::saturating_add)
 }
 
 /// Bytes as text, borrowed when they are UTF-8 (checked the fast way
