@@ -51,6 +51,11 @@ pub struct Config {
     /// [`Config::MAX_DICTIONARY_BYTES`]. Past it the dictionary starts
     /// again, and the next batches define again what they use.
     pub max_dictionary_bytes: u32,
+    /// Cap on the memory of one filter chain's caches of resolved
+    /// identities (two thirds) and decoded tokens (a third), their tables
+    /// included; default [`Config::MAX_CACHE_BYTES`]. Each may hold twice
+    /// its share for a moment after it starts afresh.
+    pub max_cache_bytes: u32,
     /// Fraction of requests recorded, in (0, 1], default 1. 5xx, 401 and
     /// 403 are always recorded; kept records carry the weight 1/rate.
     pub sample_rate: f64,
@@ -92,6 +97,12 @@ impl Config {
     pub const MAX_DICTIONARY_BYTES: u32 = 16 * 1024 * 1024;
     /// Bounds of `max_dictionary_bytes`.
     const MAX_DICTIONARY_BYTES_RANGE: RangeInclusive<u32> = 64 * 1024..=1024 * 1024 * 1024;
+    /// Default of `max_cache_bytes`: room for the identities and tokens of
+    /// some 50,000 consumers (`bench/RESULTS.md`, production cardinality).
+    /// Traffic of lower cardinality holds only what it uses.
+    pub const MAX_CACHE_BYTES: u32 = 12 * 1024 * 1024;
+    /// Bounds of `max_cache_bytes`.
+    const MAX_CACHE_BYTES_RANGE: RangeInclusive<u32> = 64 * 1024..=1024 * 1024 * 1024;
 
     /// Parses and checks a config.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -117,6 +128,7 @@ impl Config {
             max_buffer_bytes: doc.whole("max_buffer_bytes", Config::MAX_BUFFER_BYTES)?,
             max_dictionary_bytes: doc
                 .whole("max_dictionary_bytes", Config::MAX_DICTIONARY_BYTES)?,
+            max_cache_bytes: doc.whole("max_cache_bytes", Config::MAX_CACHE_BYTES)?,
             sample_rate: doc.number("sample_rate", 1.0)?,
             request_id: doc.boolean("request_id", false)?,
             ai_model_header: doc.boolean("ai_model_header", false)?,
@@ -151,6 +163,11 @@ impl Config {
             "max_dictionary_bytes",
             self.max_dictionary_bytes,
             Config::MAX_DICTIONARY_BYTES_RANGE,
+        )?;
+        range(
+            "max_cache_bytes",
+            self.max_cache_bytes,
+            Config::MAX_CACHE_BYTES_RANGE,
         )?;
         if self.max_buffer_bytes < self.batch.max_bytes {
             return fail(
@@ -610,6 +627,7 @@ mod tests {
         assert_eq!(c.batch.max_bytes, 512 * 1024);
         assert_eq!(c.batch.flush_interval_ms, 1000);
         assert_eq!(c.max_buffer_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.max_cache_bytes, 12 * 1024 * 1024);
         assert_eq!(c.sample_rate, 1.0);
         assert!(c.identity.jwt && c.identity.consumer_headers && !c.identity.auth_plugin);
         assert_eq!(c.privacy.client_address, AddressMode::Keep);
@@ -691,7 +709,8 @@ mod tests {
             "signing_key":"0123456789abcdef!","timeout_ms":7000,"workspace":"payments",
             "batch":{"max_records":500,"max_bytes":65536,"flush_interval_ms":250,
                      "max_in_flight":2,"max_retry_age_ms":60000},
-            "max_buffer_bytes":1048576,"sample_rate":0.25,"request_id":true,"metrics":false,
+            "max_buffer_bytes":1048576,"max_cache_bytes":262144,"sample_rate":0.25,
+            "request_id":true,"metrics":false,
             "identity":{"consumer_headers":false,"auth_plugin":true,"key_names":["x-api-key"],
                         "jwt":false,"groups_claim":"roles","mtls":false,"sigv4":false,
                         "basic":false,"trusted_headers":["X-Forwarded-User"]},
@@ -721,7 +740,10 @@ mod tests {
                 max_retry_age_ms: 60000
             }
         );
-        assert_eq!((c.max_buffer_bytes, c.sample_rate), (1_048_576, 0.25));
+        assert_eq!(
+            (c.max_buffer_bytes, c.max_cache_bytes, c.sample_rate),
+            (1_048_576, 262_144, 0.25)
+        );
         assert!(c.request_id && !c.metrics);
         let i = &c.identity;
         assert!(!i.consumer_headers && i.auth_plugin && !i.jwt && !i.mtls && !i.sigv4 && !i.basic);
@@ -750,6 +772,10 @@ mod tests {
             ),
             (r#"{"collector":"a:1","sample_rate":0}"#, "sample_rate"),
             (r#"{"collector":"a:1","sample_rate":1.5}"#, "sample_rate"),
+            (
+                r#"{"collector":"a:1","max_cache_bytes":1024}"#,
+                "max_cache_bytes",
+            ),
             (
                 r#"{"collector":"a:1","max_buffer_bytes":100000,"batch":{"max_bytes":200000}}"#,
                 "max_buffer_bytes",

@@ -47,17 +47,14 @@ const NAME_TTL_MS: i64 = 60_000;
 /// production cardinality (50,000 consumers): at 4,096 entries each the
 /// high-cardinality mix missed often enough to cost 830 instructions a
 /// request natively, and 1.5 µs in Kong's engine (`bench/RESULTS.md`).
-/// Traffic of lower cardinality holds only what it uses.
+/// Traffic of lower cardinality holds only what it uses. Their bytes,
+/// tables included, come from `max_cache_bytes`: a third for the tokens,
+/// the rest for the identities (some 300 bytes each on wasm32). Each
+/// cache may hold up to twice its caps for a while after it starts
+/// afresh, until its old entries are freed (the `cache` module).
 const TOKEN_CACHE_ENTRIES: usize = 65_536;
-/// Bytes of decoded claims a chain remembers, the table included.
-const TOKEN_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Resolved identities a chain remembers, by their evidence.
 const IDENTITY_CACHE_ENTRIES: usize = 65_536;
-/// Bytes of resolved identities a chain remembers, the table included
-/// (some 300 bytes each on wasm32). Each cache may hold up to twice its
-/// caps for a while after it starts afresh, until its old entries are
-/// freed (the `cache` module).
-const IDENTITY_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
 /// must be able to answer (a test keeps the list exact).
@@ -396,6 +393,8 @@ impl Capturer {
     /// instance.
     pub fn new(config: Config, seed: u64) -> Self {
         let lower = |names: &[String]| names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let cache_bytes = usize::try_from(config.max_cache_bytes).unwrap_or(usize::MAX);
+        let token_bytes = cache_bytes / 3;
         Capturer {
             key_names: lower(&config.identity.key_names),
             trusted_headers: lower(&config.identity.trusted_headers),
@@ -409,11 +408,11 @@ impl Capturer {
             address_mode: config.privacy.client_address,
             hasher: Pseudonymiser::new(config.privacy.hash_key.as_bytes()),
             names: Cache::new(NAME_CACHE_ENTRIES, usize::MAX, seed.rotate_left(11)),
-            tokens: Cache::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES, seed.rotate_left(23)),
+            tokens: Cache::new(TOKEN_CACHE_ENTRIES, token_bytes, seed.rotate_left(23)),
             token_hasher: FixedState::with_seed(seed.rotate_left(37)),
             identities: Cache::new(
                 IDENTITY_CACHE_ENTRIES,
-                IDENTITY_CACHE_BYTES,
+                cache_bytes.saturating_sub(token_bytes),
                 seed.rotate_left(43),
             ),
             identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
