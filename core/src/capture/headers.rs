@@ -17,22 +17,27 @@ pub fn pairs(map: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// refer into it without copying each value.
 pub fn spans(map: &[u8]) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
     let count = read_u32(map, 0).unwrap_or(0).min(MAX_PAIRS);
-    let mut data = count
-        .checked_mul(8)
-        .and_then(|n| n.checked_add(4))
-        .unwrap_or(usize::MAX);
-    (0..count).map_while(move |i| {
-        let at = i.checked_mul(8)?.checked_add(4)?;
-        let name_len = read_u32(map, at)?;
-        let value_len = read_u32(map, at.checked_add(4)?)?;
-        let name = data..data.checked_add(name_len)?;
-        let value_at = name.end.checked_add(1)?;
-        let value = value_at..value_at.checked_add(value_len)?;
-        if value.end > map.len() {
+    // The lengths as 8-byte chunks, each a name's and a value's: read
+    // without a check per length (one per header, in Wasm, is most of
+    // the header scan). A map shorter than its count yields none.
+    let lengths = map
+        .get(4..)
+        .and_then(|rest| rest.as_chunks::<8>().0.get(..count))
+        .unwrap_or_default();
+    let mut data = count.wrapping_mul(8).wrapping_add(4);
+    lengths.iter().map_while(move |pair| {
+        let [n0, n1, n2, n3, v0, v1, v2, v3] = *pair;
+        let name_len = usize::try_from(u32::from_le_bytes([n0, n1, n2, n3])).ok()?;
+        let value_len = usize::try_from(u32::from_le_bytes([v0, v1, v2, v3])).ok()?;
+        let name_end = data.checked_add(name_len)?;
+        let value_at = name_end.checked_add(1)?;
+        let value_end = value_at.checked_add(value_len)?;
+        if value_end > map.len() {
             return None;
         }
-        data = value.end.checked_add(1)?;
-        Some((name, value))
+        let name = data..name_end;
+        data = value_end.checked_add(1)?;
+        Some((name, value_at..value_end))
     })
 }
 
