@@ -146,20 +146,23 @@ pub struct Record<'a> {
     pub memo: Memo,
 }
 
-/// Keys by which a producer that already knows a record's endpoint or
-/// identity spares the builder rebuilding and hashing their lookup keys:
-/// for a capturer, a route and caller met before. Zero means none.
+/// Keys by which a producer that already knows a record's endpoint,
+/// identity or agent spares the builder rebuilding and hashing their lookup
+/// keys: for a capturer, a route and caller met before, and the agent
+/// table's rule. Zero means none.
 ///
 /// The contract: for the life of one builder, every record with the same
 /// nonzero key has the same value of that part. A key breaking it makes
-/// the builder attribute records to the wrong endpoint or caller; it
-/// cannot make it fail.
+/// the builder attribute records to the wrong endpoint, caller or agent;
+/// it cannot make it fail.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Memo {
     /// Stands for the route, workspace, method, host and path together.
     pub endpoint: u64,
     /// Stands for the whole identity.
     pub identity: u64,
+    /// Stands for the agent's category and name.
+    pub agent: u64,
 }
 
 impl Default for Record<'_> {

@@ -433,7 +433,11 @@ fn memo_keys_change_no_byte() {
             hits += usize::from(identity != 0);
             keyed
                 .append(&kong_looker_proto::Record {
-                    memo: kong_looker_proto::Memo { endpoint, identity },
+                    memo: kong_looker_proto::Memo {
+                        endpoint,
+                        identity,
+                        agent: request.agent.map_or(0, |a| a as u64 + 1),
+                    },
                     ..record
                 })
                 .unwrap();

@@ -91,6 +91,15 @@ impl AgentClassifier {
         &mut self,
         user_agent: &T,
     ) -> Option<&'static AgentRule> {
+        self.classify_keyed(user_agent).map(|(rule, _)| rule)
+    }
+
+    /// [`AgentClassifier::classify`], with a key that stands for the rule
+    /// (its place in the table, from 1) for the builder's memo.
+    pub fn classify_keyed<T: AsRef<[u8]> + ?Sized>(
+        &mut self,
+        user_agent: &T,
+    ) -> Option<(&'static AgentRule, u64)> {
         let ua = user_agent.as_ref();
         let ua = ua.get(..MAX_AGENT_BYTES).unwrap_or(ua);
         if ua.is_empty() {
@@ -103,8 +112,9 @@ impl AgentClassifier {
                 self.cache.insert(Key(ua.into()), found, 0);
                 found
             }
-        };
-        index.and_then(|i| rules().get(i))
+        }?;
+        let rule = rules().get(index)?;
+        Some((rule, u64::try_from(index).ok()?.checked_add(1)?))
     }
 }
 

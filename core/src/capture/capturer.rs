@@ -687,13 +687,12 @@ impl Capturer {
             ),
             None => Recorded::Nothing,
         };
-        let agent = self
-            .agents
-            .classify(facts.raw(Field::UserAgent))
-            .map(|rule| AgentRef {
-                category: rule.category,
-                name: rule.name.as_str(),
-            });
+        let agent = self.agents.classify_keyed(facts.raw(Field::UserAgent));
+        let agent_memo = agent.map_or(0, |(_, key)| key);
+        let agent = agent.map(|(rule, _)| AgentRef {
+            category: rule.category,
+            name: rule.name.as_str(),
+        });
         let request_id_text = reads
             .request_id
             .as_deref()
@@ -765,6 +764,7 @@ impl Capturer {
             memo: Memo {
                 endpoint: endpoint_memo,
                 identity: identity_memo,
+                agent: agent_memo,
             },
         };
         f(&record);

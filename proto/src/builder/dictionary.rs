@@ -46,9 +46,12 @@ pub(super) struct ProducerDictionary {
     /// Client addresses met once; `None` when addresses are always defined.
     /// It outlives generations: it tracks traffic, not ids.
     admission: Option<Admission>,
-    /// Endpoint and identity ids by the producer's keys for them.
+    /// Endpoint, identity and agent ids by the producer's keys for them,
+    /// and outcome ids by the outcome.
     endpoint_memo: IdMemo,
     identity_memo: IdMemo,
+    agent_memo: IdMemo,
+    outcome_memo: IdMemo,
 }
 
 /// A record's client address: a string id, or raw bytes for the record.
@@ -79,6 +82,8 @@ impl ProducerDictionary {
             body_len_memo: Cell::new(None),
             endpoint_memo: IdMemo::new(),
             identity_memo: IdMemo::new(),
+            agent_memo: IdMemo::few(),
+            outcome_memo: IdMemo::few(),
         }
     }
 
@@ -213,20 +218,38 @@ impl ProducerDictionary {
         } else {
             0
         };
+        // The key is the outcome itself, so it keeps the memo's contract;
+        // the high bit keeps it from being 0.
+        let memo = 1 << 63 | u64::from(status) << 32 | u64::from(source as i32 as u32);
+        if let Some(id) = self.outcome_memo.get(memo) {
+            return Ok(id);
+        }
         let key = OutcomeKey {
             status: u32::from(status),
             source: source as i32,
         };
         let hash = self.state.hash_one(key);
-        if let Some(id) = self.outcomes.find(hash, |e| *e == key) {
-            return Ok(id);
-        }
-        self.outcomes
-            .insert(hash, key, &self.texts)
-            .ok_or(AppendError::DictionaryFull)
+        let id = match self.outcomes.find(hash, |e| *e == key) {
+            Some(id) => id,
+            None => self
+                .outcomes
+                .insert(hash, key, &self.texts)
+                .ok_or(AppendError::DictionaryFull)?,
+        };
+        self.outcome_memo.put(memo, id);
+        Ok(id)
     }
 
-    pub(super) fn agent(&mut self, agent: &AgentRef<'_>) -> Result<u32, AppendError> {
+    pub(super) fn agent(&mut self, agent: &AgentRef<'_>, memo: u64) -> Result<u32, AppendError> {
+        if let Some(id) = self.agent_memo.get(memo) {
+            return Ok(id);
+        }
+        let id = self.agent_by_key(agent)?;
+        self.agent_memo.put(memo, id);
+        Ok(id)
+    }
+
+    fn agent_by_key(&mut self, agent: &AgentRef<'_>) -> Result<u32, AppendError> {
         let category = agent.category as i32;
         let name = truncate(agent.name, MAX_STRING_BYTES);
         let hash = self.state.hash_one((category, name));
@@ -493,6 +516,8 @@ impl ProducerDictionary {
         self.outcomes.clear();
         self.endpoint_memo.clear();
         self.identity_memo.clear();
+        self.agent_memo.clear();
+        self.outcome_memo.clear();
         self.count_acked_def_bytes();
     }
 }

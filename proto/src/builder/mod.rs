@@ -291,7 +291,7 @@ impl BatchBuilder {
         };
         let client = self.dict.client(r.client_address)?;
         let agent = match &r.agent {
-            Some(agent) => self.dict.agent(agent)?,
+            Some(agent) => self.dict.agent(agent, r.memo.agent)?,
             None => 0,
         };
         let ai_names = match r.ai {
