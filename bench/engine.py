@@ -640,7 +640,8 @@ def print_paired(what, per_round, ratio=False):
     trust it. kong_looker is paired with 'before' too, when it ran."""
     bases = [b for b in ("noop", "floor") if b in per_round]
     others = [v for v in per_round if v not in ("none", "noop")]
-    if not bases or not others or len(next(iter(per_round.values()))) < 2:
+    against_before = "before" in per_round and "kong_looker" in per_round
+    if not (bases or against_before) or not others or len(next(iter(per_round.values()))) < 2:
         return
     print(f"\nPaired by round, {what}: "
           + ("ratio to" if ratio else "difference from") + " each baseline's block "
@@ -858,26 +859,27 @@ def main():
                     served[v] += res["requests"]
                     per_round[v].append(spent * 1e6 / max(res["requests"], 1))
                     rate_p99[v].append(res["p99_ms"])
-            cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
-            print(f"\nAt a fixed {args.rate:,} requests/s ({rate_rounds} rounds of "
-                  f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
-            print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
-                  "added over none | over no-op | over floor | p99 ms (each round) |")
-            print("|---|---:|---|---:|---:|---:|---:|---|")
-            for v in variants:
-                added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
-                rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
-                print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
-                      + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
-                      + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
-            print_paired("worker CPU µs per request at the fixed rate", per_round)
-            print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
-            print("\nThe worker's minor page faults and context switches per 1,000 requests "
-                  "at the fixed rate:\n")
-            print("| filter | page faults | context switches |\n|---|---:|---:|")
-            for v in variants:
-                n = max(served[v], 1) / 1000
-                print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
+            if rate_rounds:  # else nothing ran at the fixed rate
+                cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
+                print(f"\nAt a fixed {args.rate:,} requests/s ({rate_rounds} rounds of "
+                      f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
+                print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
+                      "added over none | over no-op | over floor | p99 ms (each round) |")
+                print("|---|---:|---|---:|---:|---:|---:|---|")
+                for v in variants:
+                    added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
+                    rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
+                    print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
+                          + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
+                          + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
+                print_paired("worker CPU µs per request at the fixed rate", per_round)
+                print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
+                print("\nThe worker's minor page faults and context switches per 1,000 requests "
+                      "at the fixed rate:\n")
+                print("| filter | page faults | context switches |\n|---|---:|---:|")
+                for v in variants:
+                    n = max(served[v], 1) / 1000
+                    print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
             if args.rate_profile:
                 rate_profile(args, servers, variants, rated, work)
 
