@@ -52,7 +52,7 @@ fn records_assembled_in_a_row_are_those_captured_one_at_a_time() {
             let (chain, reads) = &mut slots[len];
             let capturer = &mut capturers_b[r.chain];
             capturer.request_facts_into(reads.facts_mut(), r.header_map.clone(), now);
-            if capturer.read_into(reads, r, now) {
+            if capturer.read_into(reads, r, || now) {
                 *chain = r.chain;
                 len += 1;
             }

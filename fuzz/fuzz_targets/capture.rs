@@ -12,7 +12,7 @@ use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
 use libfuzzer_sys::fuzz_target;
 
-const PROPERTIES: [&str; 17] = [
+const PROPERTIES: [&str; 18] = [
     "response.code",
     "ngx.request_time",
     "ngx.upstream_status",
@@ -30,6 +30,8 @@ const PROPERTIES: [&str; 17] = [
     "connection.mtls",
     "kong.ctx.shared.authenticated_jwt_token",
     "ngx.kong_request_id",
+    // Last, so that earlier inputs keep their meaning.
+    "ngx.kong_looker_log",
 ];
 
 struct Source<'a>(Vec<&'a [u8]>);

@@ -26,6 +26,7 @@ use super::ai::{self, AiUsage};
 use super::cache::Cache;
 use super::identity::{self, Evidence, Identity};
 use super::jwt::{self, Claims};
+use super::log_line::{self, LineError};
 use super::memo::{self, EndpointKeys};
 use super::path::PathTemplater;
 use super::privacy::{self, AddressMode, Pseudonymiser, Recorded};
@@ -58,7 +59,8 @@ const IDENTITY_CACHE_ENTRIES: usize = 65_536;
 
 /// Every property a [`Capturer`] may ask a [`LogSource`] for: what a host
 /// must be able to answer (a test keeps the list exact).
-pub const PROPERTIES: [&str; 20] = [
+pub const PROPERTIES: [&str; 21] = [
+    log_line::PROPERTY,
     "response.code",
     "ngx.request_time",
     "ngx.upstream_status",
@@ -264,11 +266,12 @@ pub struct Reads<'a> {
     now_ms: i64,
     status: u16,
     sample_weight: f32,
-    request_time: Option<Cow<'a, [u8]>>,
+    /// nginx's figures, parsed as read: from one line or from single reads.
+    latency_total_us: Option<u64>,
     upstream_status: Option<u16>,
-    upstream_response_time: Option<Cow<'a, [u8]>>,
-    request_length: Option<Cow<'a, [u8]>>,
-    bytes_sent: Option<Cow<'a, [u8]>>,
+    latency_upstream_us: Option<u64>,
+    request_bytes: u64,
+    response_bytes: u64,
     /// The route's names, shared with the cache: held here, they cannot
     /// be evicted before the record is assembled.
     names: Option<Arc<Names>>,
@@ -276,7 +279,10 @@ pub struct Reads<'a> {
     method: Option<Cow<'a, [u8]>>,
     path: Option<Cow<'a, [u8]>>,
     evidence: EvidenceReads<'a>,
+    /// `ngx.remote_addr`, or the log line whose end it is
+    /// ([`Reads::remote_addr_at`] on).
     remote_addr: Option<Cow<'a, [u8]>>,
+    remote_addr_at: usize,
     request_id: Option<Cow<'a, [u8]>>,
     /// Boxed: rare, and large for a value moved with every request.
     ai: Option<Box<AiUsage>>,
@@ -290,16 +296,17 @@ impl<'a> Reads<'a> {
             now_ms: 0,
             status: 0,
             sample_weight: 1.0,
-            request_time: None,
+            latency_total_us: None,
             upstream_status: None,
-            upstream_response_time: None,
-            request_length: None,
-            bytes_sent: None,
+            latency_upstream_us: None,
+            request_bytes: 0,
+            response_bytes: 0,
             names: None,
             method: None,
             path: None,
             evidence: EvidenceReads::default(),
             remote_addr: None,
+            remote_addr_at: 0,
             request_id: None,
             ai: None,
         }
@@ -323,10 +330,6 @@ impl<'a> Reads<'a> {
         if let Cow::Owned(facts) = &mut self.facts {
             facts.map = Vec::new();
         }
-        self.request_time = None;
-        self.upstream_response_time = None;
-        self.request_length = None;
-        self.bytes_sent = None;
         self.names = None;
         self.method = None;
         self.path = None;
@@ -389,6 +392,22 @@ pub struct Capturer {
     /// The client address being recorded, kept for its capacity.
     address: String,
     endpoint_keys: EndpointKeys,
+    /// Whether the host has `$kong_looker_log` ([`log_line`]).
+    line: LineUse,
+}
+
+/// Whether a capturer reads nginx's figures as one line ([`log_line`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineUse {
+    /// Not asked yet: the first request tries it.
+    Untried,
+    /// Defined and read on every request.
+    Read,
+    /// Not defined: the figures are read one by one.
+    Absent,
+    /// Defined, but not in the format this build reads: the figures are
+    /// read one by one, and the host says why once.
+    Refused(LineError),
 }
 
 impl Capturer {
@@ -421,6 +440,7 @@ impl Capturer {
             identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
             address: String::new(),
             endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
+            line: LineUse::Untried,
             config,
         }
     }
@@ -428,6 +448,12 @@ impl Capturer {
     /// The config.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether nginx's figures come as one line ([`log_line`]), so that
+    /// a host can say so once.
+    pub fn line_use(&self) -> &LineUse {
+        &self.line
     }
 
     /// Paths recorded as `{other}` because the template bound was reached.
@@ -506,7 +532,7 @@ impl Capturer {
         // Filled where it lies: returned from `read`, the reads would be
         // moved once more.
         let mut reads = Reads::of(Cow::Borrowed(facts));
-        let kept = self.read_into(&mut reads, src, now_ms);
+        let kept = self.read_into(&mut reads, src, || now_ms);
         if kept {
             self.assemble(&reads, f);
         }
@@ -525,7 +551,7 @@ impl Capturer {
         now_ms: i64,
     ) -> Option<Reads<'a>> {
         let mut reads = Reads::of(facts);
-        self.read_into(&mut reads, src, now_ms).then_some(reads)
+        self.read_into(&mut reads, src, || now_ms).then_some(reads)
     }
 
     /// [`Capturer::read`] for the request whose facts `reads` holds, in
@@ -536,36 +562,22 @@ impl Capturer {
         &mut self,
         reads: &mut Reads<'a>,
         src: &'a S,
-        now_ms: i64,
+        now_ms: impl FnOnce() -> i64,
     ) -> bool {
-        reads.now_ms = now_ms;
-        reads.status = src
-            .property("response.code")
-            .and_then(|s| timing::status(&s))
-            .or_else(|| {
-                src.response_header(":status")
-                    .and_then(|s| timing::status(&s))
-            })
-            .unwrap_or(0);
+        reads.now_ms = i64::MIN;
+        let kept = match self.line {
+            LineUse::Untried | LineUse::Read => self.read_line(reads, src),
+            LineUse::Absent | LineUse::Refused(_) => None,
+        };
         // Left out by sampling is not a loss: kept records carry its weight.
-        let Some(sample_weight) = self.sampler.keep(reads.status) else {
+        if !kept.unwrap_or_else(|| self.read_figures(reads, src)) {
             return false;
-        };
-        reads.sample_weight = sample_weight;
-        reads.request_time = src.property("ngx.request_time");
-        reads.upstream_status = src
-            .property("ngx.upstream_status")
-            .and_then(|s| timing::last_upstream_status(&s));
-        reads.upstream_response_time = match reads.upstream_status {
-            Some(_) => src.property("ngx.upstream_response_time"),
-            None => None,
-        };
-        // The schema counts headers and body, as Kong's own log serializer
-        // does: nginx's $request_length and $bytes_sent. (The Envoy-style
-        // `request.size` is $content_length in ngx_wasm_module, absent for
-        // a GET, and `response.size` is the body alone.)
-        reads.request_length = src.property("ngx.request_length");
-        reads.bytes_sent = src.property("ngx.bytes_sent");
+        }
+        // The host's clock only where the line did not bring nginx's.
+        if reads.now_ms == i64::MIN {
+            reads.now_ms = now_ms();
+        }
+        let now_ms = reads.now_ms;
 
         // Looked up by its bytes: the names' entry holds it as text.
         let route = src.property("kong.route_id");
@@ -596,7 +608,6 @@ impl Capturer {
             _ => None,
         };
         reads.evidence = self.evidence_reads(facts, src);
-        reads.remote_addr = src.property("ngx.remote_addr");
         reads.request_id = if self.config.request_id {
             src.property("ngx.kong_request_id")
         } else {
@@ -614,6 +625,99 @@ impl Capturer {
         true
     }
 
+    /// nginx's figures from `$kong_looker_log`, in one host call: whether
+    /// sampling keeps the request, or `None` when the host has no such line
+    /// (the figures are then read one by one, and the line is not asked for
+    /// again). `reads.now_ms` stays `i64::MIN` when the line had no clock.
+    fn read_line<'a, S: LogSource + ?Sized>(
+        &mut self,
+        reads: &mut Reads<'a>,
+        src: &'a S,
+    ) -> Option<bool> {
+        let Some(line) = src.property(log_line::PROPERTY) else {
+            self.line = LineUse::Absent;
+            return None;
+        };
+        let at = match log_line::parse(&line) {
+            Ok(l) => {
+                reads.status = timing::status(l.status)
+                    .or_else(|| {
+                        src.response_header(":status")
+                            .and_then(|s| timing::status(&s))
+                    })
+                    .unwrap_or(0);
+                reads.latency_total_us = timing::seconds_to_us(l.request_time);
+                reads.upstream_status = timing::last_upstream_status(l.upstream_status);
+                reads.latency_upstream_us = match reads.upstream_status {
+                    Some(_) => timing::upstream_us(l.upstream_response_time),
+                    None => None,
+                };
+                reads.request_bytes = timing::size(l.request_length).unwrap_or(0);
+                reads.response_bytes = timing::size(l.bytes_sent).unwrap_or(0);
+                reads.now_ms = l.now_ms.unwrap_or(i64::MIN);
+                l.remote_addr_at
+            }
+            Err(e) => {
+                self.line = LineUse::Refused(e);
+                return None;
+            }
+        };
+        self.line = LineUse::Read;
+        reads.remote_addr = (at < line.len()).then_some(line);
+        reads.remote_addr_at = at;
+        let weight = self.sampler.keep(reads.status);
+        reads.sample_weight = weight.unwrap_or(0.0);
+        Some(weight.is_some())
+    }
+
+    /// nginx's figures read one by one: false when sampling leaves the
+    /// request out.
+    fn read_figures<'a, S: LogSource + ?Sized>(
+        &mut self,
+        reads: &mut Reads<'a>,
+        src: &'a S,
+    ) -> bool {
+        reads.status = src
+            .property("response.code")
+            .and_then(|s| timing::status(&s))
+            .or_else(|| {
+                src.response_header(":status")
+                    .and_then(|s| timing::status(&s))
+            })
+            .unwrap_or(0);
+        let Some(sample_weight) = self.sampler.keep(reads.status) else {
+            return false;
+        };
+        reads.sample_weight = sample_weight;
+        reads.latency_total_us = src
+            .property("ngx.request_time")
+            .and_then(|t| timing::seconds_to_us(&t));
+        reads.upstream_status = src
+            .property("ngx.upstream_status")
+            .and_then(|s| timing::last_upstream_status(&s));
+        reads.latency_upstream_us = match reads.upstream_status {
+            Some(_) => src
+                .property("ngx.upstream_response_time")
+                .and_then(|t| timing::upstream_us(&t)),
+            None => None,
+        };
+        // The schema counts headers and body, as Kong's own log serializer
+        // does: nginx's $request_length and $bytes_sent. (The Envoy-style
+        // `request.size` is $content_length in ngx_wasm_module, absent for
+        // a GET, and `response.size` is the body alone.)
+        reads.request_bytes = src
+            .property("ngx.request_length")
+            .and_then(|v| timing::size(&v))
+            .unwrap_or(0);
+        reads.response_bytes = src
+            .property("ngx.bytes_sent")
+            .and_then(|v| timing::size(&v))
+            .unwrap_or(0);
+        reads.remote_addr = src.property("ngx.remote_addr");
+        reads.remote_addr_at = 0;
+        true
+    }
+
     /// Assembles the record from what [`Capturer::read`] read, and hands it
     /// to `f`. It asks the host for nothing, so it may run after the log
     /// phase, records in a row.
@@ -622,39 +726,29 @@ impl Capturer {
         let now_ms = reads.now_ms;
         // Capped before the multiply, which then cannot overflow (a
         // saturating u64 multiply is a 128-bit call on wasm32).
-        let own_clock_us = u64::try_from(now_ms.saturating_sub(facts.started_at_ms))
-            .unwrap_or(0)
-            .min(timing::MAX_DURATION_US / 1000)
-            .wrapping_mul(1000);
-        let latency_total_us = reads
-            .request_time
-            .as_deref()
-            .and_then(timing::seconds_to_us)
-            .unwrap_or(own_clock_us);
+        // A host that counts from nginx's request time has no start of its
+        // own to count from.
+        let own_clock_us = if facts.start_from_request_time {
+            0
+        } else {
+            u64::try_from(now_ms.saturating_sub(facts.started_at_ms))
+                .unwrap_or(0)
+                .min(timing::MAX_DURATION_US / 1000)
+                .wrapping_mul(1000)
+        };
+        let latency_total_us = reads.latency_total_us.unwrap_or(own_clock_us);
         let started_at_ms = if facts.start_from_request_time {
             now_ms.saturating_sub(i64::try_from(latency_total_us / 1000).unwrap_or(0))
         } else {
             facts.started_at_ms
         };
-        let latency_upstream_us = reads
-            .upstream_response_time
-            .as_deref()
-            .and_then(timing::upstream_us);
+        let latency_upstream_us = reads.latency_upstream_us;
         let source = if reads.upstream_status.is_some() {
             ResponseSource::Upstream
         } else {
             ResponseSource::Kong
         };
-        let request_bytes = reads
-            .request_length
-            .as_deref()
-            .and_then(timing::size)
-            .unwrap_or(0);
-        let response_bytes = reads
-            .bytes_sent
-            .as_deref()
-            .and_then(timing::size)
-            .unwrap_or(0);
+        let (request_bytes, response_bytes) = (reads.request_bytes, reads.response_bytes);
 
         let method_raw = match &reads.method {
             Some(m) => m.as_ref(),
@@ -678,7 +772,11 @@ impl Capturer {
         };
         let identity_key = self.identity(facts, &reads.evidence);
         // Borrowed from the host's answer when kept as it is.
-        let address = match &reads.remote_addr {
+        let address = match reads
+            .remote_addr
+            .as_deref()
+            .and_then(|a| a.get(reads.remote_addr_at..))
+        {
             Some(a) => privacy::recorded_address(
                 a,
                 &self.address_mode,
@@ -1107,6 +1205,177 @@ mod tests {
         }
         let listed: BTreeSet<String> = PROPERTIES.iter().map(|p| p.to_string()).collect();
         assert_eq!(asked, listed);
+    }
+
+    /// nginx with or without `$kong_looker_log`: the single reads answer
+    /// from `vars`, and the line, where defined, joins the same values.
+    struct Nginx {
+        vars: Vec<(&'static str, &'static str)>,
+        line: Option<String>,
+        asked: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Nginx {
+        fn new(vars: &[(&'static str, &'static str)], now_ms: i64, line: bool) -> Nginx {
+            let var = |n: &str| vars.iter().find(|(k, _)| *k == n).map_or("", |(_, v)| v);
+            let line = line.then(|| {
+                format!(
+                    "kl1|{}|{}|{}|{}|{}|{}|{}.{:03}|{}",
+                    var("response.code"),
+                    var("ngx.request_time"),
+                    var("ngx.upstream_status"),
+                    var("ngx.upstream_response_time"),
+                    var("ngx.request_length"),
+                    var("ngx.bytes_sent"),
+                    now_ms / 1000,
+                    now_ms % 1000,
+                    var("ngx.remote_addr"),
+                )
+            });
+            Nginx {
+                vars: vars.to_vec(),
+                line,
+                asked: Default::default(),
+            }
+        }
+    }
+
+    impl LogSource for Nginx {
+        fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+            self.asked.borrow_mut().push(name.to_owned());
+            if name == log_line::PROPERTY {
+                return self.line.as_deref().map(|l| Cow::Borrowed(l.as_bytes()));
+            }
+            let (_, v) = self.vars.iter().find(|(k, _)| *k == name)?;
+            Some(Cow::Borrowed(v.as_bytes()))
+        }
+        fn response_header(&self, _: &str) -> Option<Cow<'_, [u8]>> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_log_line_and_the_single_reads_make_the_same_record() {
+        let requests: [&[(&str, &str)]; 4] = [
+            &[
+                ("response.code", "200"),
+                ("ngx.request_time", "0.012"),
+                ("ngx.upstream_status", "502, 200"),
+                ("ngx.upstream_response_time", "0.004, 0.007"),
+                ("ngx.request_length", "431"),
+                ("ngx.bytes_sent", "1290"),
+                ("ngx.remote_addr", "2001:db8::7"),
+                ("kong.route_id", "r-1"),
+            ],
+            // Answered by nginx: no upstream.
+            &[
+                ("response.code", "301"),
+                ("ngx.request_time", "0.000"),
+                ("ngx.request_length", "87"),
+                ("ngx.bytes_sent", "312"),
+                ("ngx.remote_addr", "10.1.2.3"),
+            ],
+            // Nothing but a status, and garbage where numbers go.
+            &[("response.code", "503"), ("ngx.request_time", "soon")],
+            &[],
+        ];
+        let map = headers::serialize([
+            (&b":method"[..], &b"GET"[..]),
+            (b":path", b"/v1/users/42"),
+            (b"x-consumer-id", b"c-1"),
+        ]);
+        for vars in requests {
+            let mut records = Vec::new();
+            let mut asked = Vec::new();
+            for line in [false, true] {
+                let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+                let mut capturer = Capturer::new(config, 7);
+                let facts = capturer.request_facts(map.clone(), 1_000);
+                let src = Nginx::new(vars, 2_345, line);
+                // The memo keys are the capturer's own, not the record's.
+                let kept = capturer.capture(&facts, &src, 2_345, |r| {
+                    records.push(format!(
+                        "{:?}",
+                        Record {
+                            memo: Memo::default(),
+                            ..*r
+                        }
+                    ));
+                });
+                assert!(kept);
+                asked.push(src.asked.into_inner());
+                let want = if line { LineUse::Read } else { LineUse::Absent };
+                assert_eq!(*capturer.line_use(), want);
+            }
+            assert_eq!(records[0], records[1], "{vars:?}");
+            // One read for nginx's figures, where there were up to seven.
+            let ngx = |a: &Vec<String>| {
+                a.iter()
+                    .filter(|n| PROPERTIES[..8].contains(&n.as_str()))
+                    .count()
+            };
+            assert_eq!(ngx(&asked[1]), 1, "{:?}", asked[1]);
+            assert!(ngx(&asked[0]) >= 3, "{:?}", asked[0]);
+        }
+    }
+
+    #[test]
+    fn without_a_line_it_is_asked_for_once_and_one_of_another_format_is_refused() {
+        let vars = [("response.code", "200"), ("ngx.request_time", "0.001")];
+        let map = headers::serialize([(&b":path"[..], &b"/"[..])]);
+        for (line, want) in [
+            (None, LineUse::Absent),
+            (
+                Some("kl9|200|0.001|||1|1|2.345|::1"),
+                LineUse::Refused(LineError::Version),
+            ),
+            (
+                Some("kl1|200|0.001"),
+                LineUse::Refused(LineError::Fields(3)),
+            ),
+        ] {
+            let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+            let mut capturer = Capturer::new(config, 7);
+            assert_eq!(*capturer.line_use(), LineUse::Untried);
+            for i in 0..3 {
+                let facts = capturer.request_facts(map.clone(), 1_000);
+                let mut src = Nginx::new(&vars, 2_345, false);
+                src.line = line.map(str::to_owned);
+                let mut status = 0;
+                assert!(capturer.capture(&facts, &src, 2_345, |r| status = r.status));
+                // Every figure still arrives, from the single reads.
+                assert_eq!(status, 200);
+                let asked_line = src.asked.borrow().iter().any(|n| n == log_line::PROPERTY);
+                assert_eq!(asked_line, i == 0, "request {i}");
+                assert_eq!(*capturer.line_use(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_without_a_clock_takes_the_hosts() {
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let mut facts = capturer.request_facts(Vec::new(), 0);
+        facts.start_from_request_time = true;
+        let mut src = Nginx::new(&[], 0, true);
+        let mut at = Vec::new();
+        for (line, clock) in [
+            ("kl1|200|1.500||||||", 9_000),
+            ("kl1|200|1.500|||||7.250|", 9_000),
+        ] {
+            src.line = Some(line.to_owned());
+            let mut clock_read = false;
+            let mut reads = Reads::of(Cow::Borrowed(&facts));
+            assert!(capturer.read_into(&mut reads, &src, || {
+                clock_read = true;
+                clock
+            }));
+            capturer.assemble(&reads, |r| at.push((r.started_at_ms, r.latency_total_us)));
+            assert_eq!(clock_read, line.contains("||||||"), "{line}");
+        }
+        // The start is the log time less nginx's request time.
+        assert_eq!(at, [(7_500, 1_500_000), (5_750, 1_500_000)]);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`router`]: route and service id and name from Kong's router JSON.
 //! - [`privacy`]: client address kept, truncated or hashed; keyed pseudonyms.
 //! - [`headers`]: the proxy-wasm header map, decoded without trusting it.
+//! - [`log_line`]: `$kong_looker_log`, nginx's figures in one read.
 //! - [`timing`]: nginx seconds, upstream time lists, statuses, sizes, trace ids.
 //! - [`identity`]: the strongest identity evidence, verified or claimed.
 //! - [`sampler`]: which records are kept, and their weights.
@@ -41,6 +42,7 @@ pub mod dn;
 pub mod headers;
 pub mod identity;
 pub mod jwt;
+pub mod log_line;
 pub mod memo;
 pub mod path;
 pub mod privacy;

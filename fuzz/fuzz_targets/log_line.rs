@@ -1,0 +1,52 @@
+//! Any bytes as `$kong_looker_log`: split into nginx's figures or refused
+//! by name, and, as the line of a request, a record or nothing through the
+//! capturer, never a panic.
+#![no_main]
+
+use std::borrow::Cow;
+
+use kong_looker_core::capture::capturer::{Capturer, LineUse, LogSource};
+use kong_looker_core::capture::log_line;
+use kong_looker_core::config::Config;
+use libfuzzer_sys::fuzz_target;
+
+/// nginx with the line only: every single read finds nothing.
+struct Line<'a>(&'a [u8]);
+
+impl LogSource for Line<'_> {
+    fn property(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        (name == log_line::PROPERTY).then_some(Cow::Borrowed(self.0))
+    }
+    fn response_header(&self, _name: &str) -> Option<Cow<'_, [u8]>> {
+        None
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let parsed = log_line::parse(data);
+    if let Ok(l) = &parsed {
+        assert!(data.starts_with(b"kl1|"));
+        assert!(l.remote_addr_at <= data.len());
+        for figure in [
+            l.status,
+            l.request_time,
+            l.upstream_status,
+            l.upstream_response_time,
+            l.request_length,
+            l.bytes_sent,
+        ] {
+            assert!(!figure.contains(&b'|'));
+        }
+    }
+    let config = Config::parse(br#"{"collector":"127.0.0.1:9400"}"#).unwrap();
+    let mut capturer = Capturer::new(config, 1);
+    let facts = capturer.request_facts(Vec::new(), 1_767_614_400_000);
+    capturer.capture(&facts, &Line(data), 1_767_614_400_500, |r| {
+        assert!(r.latency_total_us <= kong_looker_core::capture::timing::MAX_DURATION_US);
+    });
+    match capturer.line_use() {
+        LineUse::Read => assert!(parsed.is_ok()),
+        LineUse::Refused(e) => assert_eq!(Err(e), parsed.as_ref().map(|_| ())),
+        other => panic!("{other:?} after a line was there"),
+    }
+});
