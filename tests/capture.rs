@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use kong_looker_core::capture::log_line;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile, Request, Sink};
 use kong_looker_testsupport::traffic::{self, TEAMS};
@@ -15,6 +16,17 @@ const START_MS: i64 = 1_767_614_400_000;
 /// Runs `requests` through a host with `chains`, flushes, and returns what
 /// reached the sink as rows, plus the host for further checks.
 fn run(profile: Profile, chains: &[String], requests: &[Request]) -> (Collected, Kong) {
+    run_in(profile, chains, requests, false)
+}
+
+/// [`run`], where `line` says whether Kong's nginx config includes
+/// `kong_looker.nginx.conf` (nginx's figures in one read).
+fn run_in(
+    profile: Profile,
+    chains: &[String],
+    requests: &[Request],
+    line: bool,
+) -> (Collected, Kong) {
     let sink = Sink::start().unwrap();
     let chains: Vec<String> = chains
         .iter()
@@ -26,6 +38,9 @@ fn run(profile: Profile, chains: &[String], requests: &[Request]) -> (Collected,
         .start_at_ms(START_MS as u64);
     for c in &chains {
         builder = builder.chain(c);
+    }
+    if line {
+        builder = builder.nginx_map(log_line::VARIABLE, log_line::FORMAT);
     }
     let mut kong = builder.build();
     for (i, r) in requests.iter().enumerate() {
@@ -43,7 +58,11 @@ fn run(profile: Profile, chains: &[String], requests: &[Request]) -> (Collected,
 }
 
 fn one(profile: Profile, extra: &str, request: Request) -> OwnedRow {
-    let (c, _) = run(profile, &[config("{collector}", extra)], &[request]);
+    one_in(profile, extra, request, false)
+}
+
+fn one_in(profile: Profile, extra: &str, request: Request, line: bool) -> OwnedRow {
+    let (c, _) = run_in(profile, &[config("{collector}", extra)], &[request], line);
     assert_eq!(c.rows.len(), 1, "one request, one row");
     c.rows.into_iter().next().unwrap()
 }
@@ -63,7 +82,18 @@ fn reference_mix_is_captured_field_for_field_on_kong_3_10() {
     reference_mix(Profile::Kong310);
 }
 
+#[test]
+fn reference_mix_is_captured_field_for_field_with_nginx_figures_in_one_read() {
+    for profile in [Profile::Kong38, Profile::Kong310] {
+        reference_mix_in(profile, true);
+    }
+}
+
 fn reference_mix(profile: Profile) {
+    reference_mix_in(profile, false);
+}
+
+fn reference_mix_in(profile: Profile, line: bool) {
     let mut mix = Mix::new(MixParams {
         request_ids: true,
         ..MixParams::default()
@@ -77,12 +107,30 @@ fn reference_mix(profile: Profile) {
         sent.push(r);
     }
     let chains = traffic::chains("{collector}", r#""request_id":true"#);
-    let (collected, _) = run(profile, &chains, &sent);
+    let (collected, kong) = run_in(profile, &chains, &sent, line);
     assert_eq!(
         collected.rows.len(),
         requests.len(),
         "every request is a row"
     );
+    // Each chain says once, in each worker, that it reads nginx's figures
+    // one by one; with the line it says nothing.
+    let notes: Vec<String> = kong
+        .logs()
+        .into_iter()
+        .map(|l| l.message)
+        .filter(|m| m.contains("$kong_looker_log"))
+        .collect();
+    let chains_run = chains.len() * 2;
+    if line {
+        assert!(notes.is_empty(), "{notes:?}");
+    } else {
+        assert!((1..=chains_run).contains(&notes.len()), "{notes:?}");
+        assert!(
+            notes.iter().all(|m| m.contains("is not defined")),
+            "{notes:?}"
+        );
+    }
     for row in &collected.rows {
         let id = row.request_id.clone().expect("request id sent");
         let want = expected.remove(&id).expect("each request once");
@@ -106,6 +154,38 @@ fn reference_mix(profile: Profile) {
     }
 }
 
+#[test]
+fn a_kong_looker_log_of_another_format_is_refused_with_a_warning_and_nothing_lost() {
+    let sink = Sink::start().unwrap();
+    let f = filter();
+    let mut kong = Kong::builder(&f, Profile::from_env())
+        .start_at_ms(START_MS as u64)
+        .chain(&config(&sink.address(), ""))
+        .nginx_map(log_line::VARIABLE, "kl0|$status|$request_time")
+        .build();
+    for _ in 0..3 {
+        assert_eq!(kong.request(0, &get("/v1/orders/1")).trap, None);
+    }
+    kong.advance(Duration::from_secs(2));
+    let rows = Collected::from(&sink.received()).rows;
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert_eq!((row.status, row.latency_total_us), (Some(200), 120_000));
+        assert_eq!(row.client_address.as_deref(), Some("203.0.113.77"));
+    }
+    let warnings: Vec<_> = kong
+        .logs()
+        .into_iter()
+        .filter(|l| l.message.contains("$kong_looker_log"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "once per chain: {warnings:?}");
+    assert!(
+        warnings[0].message.contains("does not start with \"kl1|\""),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings[0].level, 3, "a warning");
+}
+
 fn get(path: &str) -> Request {
     Request::get(path)
         .property("response.code", "200")
@@ -118,7 +198,13 @@ fn get(path: &str) -> Request {
 
 #[test]
 fn timings_statuses_and_sizes_come_from_kong_first() {
-    let row = one(
+    for line in [false, true] {
+        timings_statuses_and_sizes(line);
+    }
+}
+
+fn timings_statuses_and_sizes(line: bool) {
+    let row = one_in(
         Profile::from_env(),
         r#""request_id":true"#,
         get("/v1/orders/12345?x=1")
@@ -131,6 +217,7 @@ fn timings_statuses_and_sizes_come_from_kong_first() {
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             ),
+        line,
     );
     assert_eq!(
         row.path.as_deref(),

@@ -14,13 +14,14 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{LogLevel, MapType};
 
 use kong_looker_proto::builder::Producer;
 
 use super::root::Chain;
-use super::{abi, now_ms, stage, worker};
-use kong_looker_core::capture::capturer::LogSource;
+use super::{abi, log, now_ms, stage, worker};
+use kong_looker_core::capture::capturer::{LineUse, LogSource};
+use kong_looker_core::capture::log_line;
 
 /// One request's context.
 pub struct Http {
@@ -57,7 +58,6 @@ impl HttpContext for Http {
         let Some(chain) = &self.chain else {
             return;
         };
-        let now = now_ms();
         let Ok(mut capturer) = chain.capturer.try_borrow_mut() else {
             worker::count_capture_error(chain.lane);
             return;
@@ -87,12 +87,18 @@ impl HttpContext for Http {
         }
         // Every host read happens here, in the log phase, into the stage's
         // next slot; the record is assembled later with others.
+        let untried = *capturer.line_use() == LineUse::Untried;
+        // The clock is read only where `$kong_looker_log` does not bring
+        // nginx's; the start is the log time less nginx's request time.
         let full = stage::read(chain, |reads| {
             let facts = reads.facts_mut();
-            capturer.request_facts_into(facts, abi::request_header_map(), now);
+            capturer.request_facts_into(facts, abi::request_header_map(), 0);
             facts.start_from_request_time = true;
-            capturer.read_into(reads, &Host, now)
+            capturer.read_into(reads, &Host, now_ms)
         });
+        if untried {
+            say_line_use(capturer.line_use());
+        }
         drop(capturer);
         match full {
             Some(true) => stage::assemble(),
@@ -101,5 +107,32 @@ impl HttpContext for Http {
             // is lost, and counted.
             None => worker::count_capture_error(chain.lane),
         }
+    }
+}
+
+/// Says once per chain whether nginx's figures come in one read: an
+/// operator who left out `kong_looker.nginx.conf` pays seven reads more per
+/// request, and one whose include is of another version should know why.
+fn say_line_use(used: &LineUse) {
+    match used {
+        LineUse::Untried | LineUse::Read => {}
+        // A warning: Kong logs at notice, and the include is one line.
+        LineUse::Absent => log(
+            LogLevel::Warn,
+            &format!(
+                "${} is not defined, so nginx's figures are read one by one \
+                 (eight host calls a request where one would do): include \
+                 kong_looker.nginx.conf with nginx_http_include",
+                log_line::VARIABLE
+            ),
+        ),
+        LineUse::Refused(why) => log(
+            LogLevel::Warn,
+            &format!(
+                "${} is not in this build's format ({why}), so nginx's figures \
+                 are read one by one: include the kong_looker.nginx.conf of this release",
+                log_line::VARIABLE
+            ),
+        ),
     }
 }

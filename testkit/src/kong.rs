@@ -71,9 +71,18 @@ pub struct KongBuilder {
     shm_zones: Vec<String>,
     any_zone: bool,
     queue_capacity: usize,
+    maps: Vec<(String, String)>,
 }
 
 impl KongBuilder {
+    /// Defines nginx variable `$name` as `value`, as a `map` in Kong's
+    /// nginx config would (`nginx_http_include`): `$variables` in `value`
+    /// are worked out when a filter reads `ngx.name`.
+    pub fn nginx_map(mut self, name: &str, value: &str) -> Self {
+        self.maps.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Number of workers (default 1).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
@@ -137,6 +146,7 @@ impl KongBuilder {
             } else {
                 self.chains
             },
+            maps: Arc::new(self.maps),
         };
         let mut workers: Vec<Worker> = (0..self.workers)
             .map(|id| Worker::new(id, env.clone()))
@@ -167,6 +177,7 @@ impl Kong {
             shm_zones: Vec::new(),
             any_zone: true,
             queue_capacity: 1024,
+            maps: Vec::new(),
         }
     }
 

@@ -40,6 +40,8 @@ pub(crate) struct Env {
     pub traps: Arc<Mutex<Vec<TrapRecord>>>,
     /// One configuration per chain.
     pub chains: Vec<Vec<u8>>,
+    /// Variables that nginx's config defines by `map`: name, value.
+    pub maps: Arc<Vec<(String, String)>>,
 }
 
 /// A trap the filter hit, or a crash of its worker.
@@ -234,6 +236,7 @@ impl Worker {
             random: self.seed,
             guest: None,
             root_call_response: false,
+            maps: self.env.maps.clone(),
         };
         let mut store = Store::new(&self.env.engine, state);
         let instance = self

@@ -166,6 +166,39 @@ fn kong_properties_exist_only_in_http_contexts_and_names_only_on_3_9() {
 }
 
 #[test]
+fn a_map_variable_is_worked_out_when_read() {
+    let mut k = Kong::builder(&probe(), Profile::Kong39)
+        .start_at_ms(1_767_614_400_007)
+        .chain("props")
+        .nginx_map("probe_map", "v1|$status|$request_time|$upstream_status|$msec|end")
+        .build();
+    let req = Request::get("/")
+        .respond(404)
+        .property("response.code", "404")
+        .property("ngx.request_time", "0.020");
+    k.request(0, &Request::get("/").property("ngx.request_time", "0.001"));
+    k.request(0, &req);
+    let m = messages(&k);
+    let values: Vec<&String> = m.iter().filter(|l| l.contains("ngx.probe_map")).collect();
+    // Each read has its own request's values; what nginx lacks is empty,
+    // and $msec is the clock at the log phase, in seconds to the ms.
+    assert_eq!(values.len(), 2, "{m:?}");
+    assert!(
+        values[0].starts_with("prop ngx.probe_map=Some(\"v1||0.001||1767614400."),
+        "{m:?}"
+    );
+    assert!(
+        values[1].starts_with("prop ngx.probe_map=Some(\"v1|404|0.020||1767614400."),
+        "{m:?}"
+    );
+    assert!(values[1].ends_with("|end\")"), "{m:?}");
+    // Not defined: as any unknown variable.
+    let mut k = kong(Profile::Kong39, 1, &["props"]);
+    k.request(0, &req);
+    assert!(messages(&k).contains(&"prop ngx.probe_map=None".to_owned()));
+}
+
+#[test]
 fn dispatch_from_on_tick_is_real_http_with_connection_close() {
     let srv = server(200, "ok", Duration::ZERO);
     let mut k = kong(

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kong_looker_core::capture::log_line;
 use kong_looker_proto::mix::{AI_SHARE, Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile};
 use kong_looker_testsupport::traffic;
@@ -79,14 +80,17 @@ fn main() {
         Gateway::Plugin(plugin::PluginPath::start())
     } else {
         let filter = kong_looker_testsupport::filter();
+        // Kong's nginx config with kong_looker.nginx.conf included, as the
+        // README sets it up.
         let mut b = Kong::builder(&filter, Profile::Kong39)
             .workers(2)
-            .start_at_ms(start_ms);
+            .start_at_ms(start_ms)
+            .nginx_map(log_line::VARIABLE, log_line::FORMAT);
         for c in &chains {
             b = b.chain(c);
         }
         println!(
-            "filter     dist/kong_looker.wasm in the test host (Kong 3.9 profile, 2 workers, {} chains, config from kong.yml)",
+            "filter     dist/kong_looker.wasm in the test host (Kong 3.9 profile with kong_looker.nginx.conf, 2 workers, {} chains, config from kong.yml)",
             chains.len()
         );
         Gateway::Filter(b.build())

@@ -195,6 +195,8 @@ pub struct HostState {
     /// True while a root context's `on_http_call_response` runs (a call the
     /// root made, from `on_tick`), as opposed to a request's.
     pub(crate) root_call_response: bool,
+    /// Variables nginx's config defines by `map` ([`crate::KongBuilder::nginx_map`]).
+    pub(crate) maps: Arc<Vec<(String, String)>>,
 }
 
 impl HostState {

@@ -78,10 +78,50 @@ fn lookup(state: &HostState, name: &str) -> Result<Read> {
             state.profile.kong_version().as_bytes().to_vec(),
         ));
     }
+    if let Some(var) = name.strip_prefix("ngx.")
+        && let Some((_, value)) = state.maps.iter().find(|(n, _)| n == var)
+    {
+        return Ok(Read::Value(expand(state, value)));
+    }
     Ok(match state.request.properties.get(name) {
         Some(v) => Read::Value(v.clone()),
         None => Read::NotFound,
     })
+}
+
+/// A `map` variable's value, as nginx works it out when it is read: each
+/// `$name` becomes that variable's value, empty where it has none. `$status`
+/// is what `response.code` reads, `$msec` the clock.
+fn expand(state: &HostState, value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() * 2);
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.extend_from_slice(&rest.as_bytes()[..at]);
+        let after = &rest[at + 1..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let var = &after[..len];
+        match var {
+            "msec" => {
+                let ms = state.clock.now_ms();
+                out.extend_from_slice(format!("{}.{:03}", ms / 1000, ms % 1000).as_bytes());
+            }
+            _ => {
+                let property = match var {
+                    "status" => "response.code".to_owned(),
+                    _ => format!("ngx.{var}"),
+                };
+                if let Some(v) = state.request.properties.get(&property) {
+                    out.extend_from_slice(v);
+                }
+            }
+        }
+        rest = &after[len..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out
 }
 
 /// nginx's timing variables: seconds with exactly three decimals

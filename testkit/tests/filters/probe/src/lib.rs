@@ -275,6 +275,7 @@ impl HttpContext for Http {
                 "kong.route_name",
                 "kong.version",
                 "ngx.request_time",
+                "ngx.probe_map",
                 "plugin_name",
             ] {
                 let path: Vec<&str> = name.split('.').collect();
