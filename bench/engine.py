@@ -32,6 +32,12 @@ form, from `testsupport/examples/wrk_requests.rs`):
   which do not drift with the machine's load (`--instructions`), with
   its simulated caches' misses (`--cache-sim`).
 
+Each nginx defines `$kong_looker_log` as `kong_looker.nginx.conf` does, so
+kong_looker and the floor read nginx's figures in one host call.
+`--single-reads` adds the floor and kong_looker again in nginx instances
+without it (`floor_single`, `kong_looker_single`), where both read the
+figures one by one, as in a Kong without the include.
+
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
 """
@@ -53,6 +59,25 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 FILTERS = os.path.join(TARGET, "testkit-filters")
 KEY = "engine-bench-signing-key"
 VARIANTS = ["none", "noop", "floor", "kong_looker"]
+# The variants run in an nginx without `$kong_looker_log` (`--single-reads`).
+SINGLE = "_single"
+
+
+def base_of(variant):
+    """The filter a variant runs: floor_single runs the floor."""
+    return variant[:-len(SINGLE)] if variant.endswith(SINGLE) else variant
+
+
+def floor_of(variant):
+    """The floor a variant is measured against: the one in the same kind
+    of nginx."""
+    return "floor" + SINGLE if variant.endswith(SINGLE) else "floor"
+
+
+def nginx_include():
+    """`kong_looker.nginx.conf` without its comments, for the http block."""
+    with open(os.path.join(ROOT, "kong_looker.nginx.conf")) as f:
+        return "".join(line for line in f if not line.lstrip().startswith("#"))
 # Engine functions whose calls count host calls: every import goes through
 # the trampoline; the others say which kind.
 PROBES = {
@@ -263,7 +288,8 @@ class Nginx:
         flags = "wasmtime { flag profiler perfmap; }" if perfmap else ""
         module = f"wasm {{ module {variant} {wasm}; {flags} }}" if wasm else ""
         filt = ""
-        if variant in ("kong_looker", "before"):
+        line = "" if variant.endswith(SINGLE) else nginx_include()
+        if base_of(variant) in ("kong_looker", "before"):
             more = f",{extra}" if extra else ""
             cfg = (f'{{"collector":"127.0.0.1:{collector}","workspace":"bench",'
                    f'"signing_key":"{KEY}"{more}}}')
@@ -281,6 +307,7 @@ events {{ worker_connections 1024; }}
 {module}
 http {{
     access_log off;
+{line}
     keepalive_requests 1000000;
     client_body_temp_path {p}/client_body;
     proxy_temp_path {p}/proxy;
@@ -602,7 +629,7 @@ def count_instructions(args, engine, work, wasm, cport, variants):
               "| over floor |\n|---|---:|---:|---:|---:|---:|")
         for v, (n, served) in per.items():
             over = [f"{n - per[b][0]:+,.0f}" if b in per and b != v else ""
-                    for b in ("none", "noop", "floor")]
+                    for b in ("none", "noop", floor_of(v))]
             print(f"| {v} | {served:,} | {n:,.0f} | " + " | ".join(over) + " |")
         if args.cache_sim:
             # callgrind's simulated caches (valgrind's defaults, or the
@@ -614,11 +641,11 @@ def count_instructions(args, engine, work, wasm, cport, variants):
                   + "---:|" * len(kinds))
             for v, ev in misses.items():
                 cells = [sum(ev.get(e, 0) for e in spec.split("+")) for _, spec in kinds]
-                floor = misses.get("floor")
+                floor = misses.get(floor_of(v))
                 text = []
                 for (_, spec), c in zip(kinds, cells):
                     over = ""
-                    if floor and v != "floor":
+                    if floor and v != floor_of(v):
                         over = f" ({c - sum(floor.get(e, 0) for e in spec.split('+')):+,.1f})"
                     text.append(f"{c:,.1f}{over}")
                 print(f"| {v} | " + " | ".join(text) + " |")
@@ -638,7 +665,7 @@ def print_paired(what, per_round, ratio=False):
     rounds, mostly cancels in the difference; the median of the rounds'
     differences is the figure to quote, and their spread says how far to
     trust it. kong_looker is paired with 'before' too, when it ran."""
-    bases = [b for b in ("noop", "floor") if b in per_round]
+    bases = [b for b in ("noop", "floor", "floor" + SINGLE) if b in per_round]
     others = [v for v in per_round if v not in ("none", "noop")]
     against_before = "before" in per_round and "kong_looker" in per_round
     if not (bases or against_before) or not others or len(next(iter(per_round.values()))) < 2:
@@ -650,7 +677,7 @@ def print_paired(what, per_round, ratio=False):
     for v in others:
         # The build under test is also paired with the earlier one.
         for b in bases + (["before"] if v == "kong_looker" and "before" in per_round else []):
-            if b == v:
+            if b == v or (b.startswith("floor") and b != floor_of(v)):
                 continue
             if ratio:
                 d = [x / y for x, y in zip(per_round[v], per_round[b]) if y > 0]
@@ -728,6 +755,9 @@ def main():
     ap.add_argument("--config", default="", metavar="JSON_MEMBERS",
                     help='more of kong_looker\'s config, e.g. \'"batch":{"max_records":1000}\'')
     ap.add_argument("--variants", default="", help="only these, comma-separated")
+    ap.add_argument("--single-reads", action="store_true",
+                    help="the floor and kong_looker again in nginx without $kong_looker_log "
+                         "(floor_single, kong_looker_single): nginx's figures read one by one")
     ap.add_argument("--stalls", action="store_true",
                     help="time each log phase and tick of kong_looker (and 'before') with "
                          "uprobes, in alternating rounds, instead of the timed blocks")
@@ -765,6 +795,12 @@ def main():
     if args.before:
         wasm["before"] = os.path.abspath(args.before)
         variants.insert(3, "before")
+    if args.single_reads:
+        variants.insert(variants.index("floor") + 1, "floor" + SINGLE)
+        variants.append("kong_looker" + SINGLE)
+    for v in variants:
+        if v not in wasm and base_of(v) in wasm:
+            wasm[v] = wasm[base_of(v)]
     if args.variants:
         variants = [v for v in variants if v in args.variants.split(",")]
     work = tempfile.mkdtemp(prefix="kl-engine-bench-")
@@ -830,7 +866,7 @@ def main():
                 us = {v: 1e6 / mean[v] for v in variants}
                 for v in variants:
                     rounds = ", ".join(f"{x:,.0f}" for x in rps[v])
-                    added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", "floor")]
+                    added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", floor_of(v))]
                     print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                           + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
                 print_paired("µs per request at saturation",
@@ -867,7 +903,7 @@ def main():
                       "added over none | over no-op | over floor | p99 ms (each round) |")
                 print("|---|---:|---|---:|---:|---:|---:|---|")
                 for v in variants:
-                    added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", "floor")]
+                    added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", floor_of(v))]
                     rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
                     print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
                           + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "

@@ -53,11 +53,23 @@ impl Rig {
         workers: u32,
         configs: impl FnOnce(&Collector) -> Vec<Option<String>>,
     ) -> Rig {
+        Rig::start_with(engine, workers, configs, true)
+    }
+
+    /// [`Rig::start`]; `line`: whether nginx includes `kong_looker.nginx.conf`.
+    fn start_with(
+        engine: Engine,
+        workers: u32,
+        configs: impl FnOnce(&Collector) -> Vec<Option<String>>,
+        line: bool,
+    ) -> Rig {
         let store = TestStore::sqlite();
         let collector = pipeline::collector(&store);
         let upstream = Upstream::start();
         let configs = configs(&collector);
-        let nginx = Nginx::start(Setup::new(engine, workers, upstream.port, &configs));
+        let mut setup = Setup::new(engine, workers, upstream.port, &configs);
+        setup.line = line;
+        let nginx = Nginx::start(setup);
         Rig {
             store,
             collector,
@@ -85,10 +97,13 @@ impl Rig {
 }
 
 /// The reference mix through `workers` workers of `engine`: every request
-/// stored once with its fields, nothing dropped.
+/// stored once with its fields, nothing dropped. With one worker nginx
+/// lacks `kong_looker.nginx.conf` and the filter reads nginx's figures one
+/// by one; with two it includes it, and the filter reads them in one call.
 fn the_mix(engine: Engine, workers: u32, seed: u64) {
     let _one = exclusive();
-    let rig = Rig::start(engine, workers, |c| chains(c.addr, None, ""));
+    let line = workers > 1;
+    let rig = Rig::start_with(engine, workers, |c| chains(c.addr, None, ""), line);
     let memory = Memory::sample(rig.nginx.pid(), Duration::from_millis(100));
     let n = 3000;
     let mut run = Run::new(plan(n, seed, Shape::MIX), rig.nginx.ports());
@@ -102,6 +117,19 @@ fn the_mix(engine: Engine, workers: u32, seed: u64) {
         books.producers >= u64::from(workers),
         "each worker shipped its own batches: {books:?}"
     );
+    // Each chain says once whether it found the line; with the include
+    // nothing is said, so every figure checked above came from it.
+    let notes = rig
+        .nginx
+        .log()
+        .lines()
+        .filter(|l| l.contains("$kong_looker_log"))
+        .count();
+    if line {
+        assert_eq!(notes, 0, "{}", rig.nginx.log_tail(20));
+    } else {
+        assert!(notes >= 1, "no note of the missing include");
+    }
     eprintln!(
         "engine figures: {label}: {n} requests in {:?}, {} batches from {} producers, {} resent",
         run.busy, books.batches, books.producers, run.resent

@@ -79,6 +79,9 @@ pub struct Setup {
     pub servers: Vec<Server>,
     /// The upstream's port.
     pub upstream: u16,
+    /// Whether the http block includes `kong_looker.nginx.conf`, so that
+    /// the filter reads nginx's figures in one call (default yes).
+    pub line: bool,
 }
 
 impl Setup {
@@ -110,6 +113,7 @@ impl Setup {
                 })
                 .collect(),
             upstream,
+            line: true,
         }
     }
 }
@@ -361,6 +365,11 @@ pub const REWRITE_PATH: &str = "/kong-looker/answered-in-rewrite";
 /// ai-proxy adds them, through the chain's config with `ai_model_header`.
 pub const LLM_PATH: &str = "/kong-looker/llm/v1/chat/completions";
 
+/// The include that the README tells operators to add, as shipped.
+fn include_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kong_looker.nginx.conf")
+}
+
 fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
     let mut c = String::new();
     let p = prefix.display();
@@ -382,9 +391,15 @@ fn config_text(setup: &Setup, wasm: &Path, prefix: &Path) -> String {
          client_body_temp_path {p}/client_body;\n    proxy_temp_path {p}/proxy;\n    \
          # Kong's request id, which bare nginx lacks: the client sends it.\n    \
          map $http_x_kong_request_id $kong_request_id {{ default $http_x_kong_request_id; }}\n    \
+         {}\n    \
          upstream backend {{ server 127.0.0.1:{}; keepalive 64; keepalive_requests 1000000; }}\n    \
          proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n    \
          proxy_buffering on;\n    proxy_read_timeout 60s;",
+        if setup.line {
+            format!("include {};", include_path().display())
+        } else {
+            "# without kong_looker.nginx.conf".to_owned()
+        },
         setup.upstream
     )
     .unwrap();

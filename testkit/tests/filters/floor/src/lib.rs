@@ -3,9 +3,12 @@
 //! before, with the same arguments, and does nothing with the answers.
 //! The engine bench (`bench/engine.py`) counts both filters' host calls
 //! with uprobes and checks that they match; what kong_looker costs above
-//! this filter is its own work, the rest is the host's.
+//! this filter is its own work, the rest is the host's. Like kong_looker,
+//! it reads nginx's figures from `$kong_looker_log` in one call where
+//! nginx defines it (`kong_looker.nginx.conf`), and one by one where not.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::ptr::null_mut;
 
@@ -13,8 +16,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+/// What kong_looker reads with `$kong_looker_log`, after the header map.
+const WITH_LINE: [&str; 2] = ["ngx.kong_looker_log", "kong.route_id"];
+
 /// The properties kong_looker reads in the log phase of a proxied request
-/// on plain HTTP, in its order.
+/// on plain HTTP without `$kong_looker_log`, in its order; then the clock.
 const PROPERTIES: [&str; 8] = [
     "response.code",
     "ngx.request_time",
@@ -46,15 +52,29 @@ impl RootContext for Root {
 
 struct Http;
 
+thread_local! {
+    /// Whether nginx defines `$kong_looker_log`; unknown at first.
+    static LINE: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
 impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_log(&mut self) {
-        black_box(hostcalls::get_current_time().ok());
         black_box(request_header_map());
+        // kong_looker asks for the line once, and never again if absent.
+        if LINE.get() != Some(false) {
+            let line = black_box(property(WITH_LINE[0]));
+            LINE.set(Some(line.is_some()));
+            if line.is_some() {
+                black_box(property(WITH_LINE[1]));
+                return;
+            }
+        }
         for name in PROPERTIES {
             black_box(property(name));
         }
+        black_box(hostcalls::get_current_time().ok());
     }
 }
 
