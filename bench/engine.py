@@ -397,6 +397,36 @@ http {{
                 self.proc.kill()
 
 
+def start_sink(engine, work, procs, nice):
+    """A plain nginx (no filter) that answers every batch with 204: any 2xx
+    commits a batch, so the filter works as with the collector, and the
+    collector's own work is out of the run. Returns its port."""
+    prefix = os.path.join(work, "sink")
+    os.makedirs(os.path.join(prefix, "logs"))
+    port = free_port()
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process off;
+error_log {prefix}/logs/error.log notice;
+pid {prefix}/logs/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    client_max_body_size 0;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
+}}
+""")
+    proc = subprocess.Popen(["nice", "-n", str(nice), "taskset", "-c", "1", engine,
+                             "-p", prefix, "-c", conf, "-e", "stderr"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(prefix, "logs/stderr.log"), "w"))
+    procs.append(proc)
+    wait_port(port, "sink", proc)
+    return port
+
+
 def wrk(port, script, seconds, connections):
     out = run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
                "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
@@ -777,6 +807,10 @@ def main():
     ap.add_argument("--collector-idle", action="store_true",
                     help="run the collector under SCHED_IDLE instead: only when wrk "
                          "and this script leave core 1 idle")
+    ap.add_argument("--sink", action="store_true",
+                    help="send kong_looker's batches to a plain nginx answering 204 (on core 1, "
+                         "niced) instead of the collector: what the collector's work on each "
+                         "batch costs wrk, which shares its core, is left out of the latencies")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
@@ -820,6 +854,8 @@ def main():
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
         procs.append(collector)
         wait_port(cport, "collector", collector)
+        if args.sink:
+            cport = start_sink(engine, work, procs, args.collector_nice)
         if args.instructions:
             count_instructions(args, engine, work, wasm, cport, variants)
             return

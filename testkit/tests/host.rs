@@ -170,7 +170,10 @@ fn a_map_variable_is_worked_out_when_read() {
     let mut k = Kong::builder(&probe(), Profile::Kong39)
         .start_at_ms(1_767_614_400_007)
         .chain("props")
-        .nginx_map("probe_map", "v1|$status|$request_time|$upstream_status|$msec|end")
+        .nginx_map(
+            "probe_map",
+            "v1|$status|$request_time|$upstream_status|$msec|end",
+        )
         .build();
     let req = Request::get("/")
         .respond(404)

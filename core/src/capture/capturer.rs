@@ -5,8 +5,9 @@
 //! the host answers; assembling asks the host for nothing, so a host may
 //! run it later, records in a row. Properties are read only when the
 //! config and the request call for them, because each read is a host call
-//! (and, for `kong.*`, Lua). Route names and decoded tokens are cached,
-//! because they repeat.
+//! (and, for `kong.*`, Lua): nginx's figures come in one read where nginx
+//! defines `$kong_looker_log` ([`super::log_line`]). Route names and
+//! decoded tokens are cached, because they repeat.
 //!
 //! The host is behind [`LogSource`], so all of this runs natively and on
 //! wasm32 with a map standing in for Kong.
@@ -256,7 +257,8 @@ impl RequestFacts {
 }
 
 /// What one request's log phase read from the host for its record
-/// ([`Capturer::read`]): the answers as the host gave them, parsed only
+/// ([`Capturer::read`]): nginx's figures as numbers (they come as one line
+/// or one by one), the other answers as the host gave them, parsed only
 /// where a later read depends on them. A Wasm host's answers are its own
 /// buffers, so it can keep these past the log phase and assemble records
 /// in a row, with the code that assembles them still in the caches.
