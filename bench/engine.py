@@ -36,7 +36,9 @@ Each nginx defines `$kong_looker_log` as `kong_looker.nginx.conf` does, so
 kong_looker and the floor read nginx's figures in one host call.
 `--single-reads` adds the floor and kong_looker again in nginx instances
 without it (`floor_single`, `kong_looker_single`), where both read the
-figures one by one, as in a Kong without the include.
+figures one by one, as in a Kong without the include. `--sink` answers
+kong_looker's batches with a plain nginx instead of the collector, whose
+work would otherwise take wrk's core from it (bench/RESULTS.md).
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
