@@ -21,7 +21,9 @@ form, from `testsupport/examples/wrk_requests.rs`):
 - the worker's CPU microseconds per request at a fixed rate, and p99, in
   alternating rounds as well, with its page faults and context switches
   (kernel work that callgrind cannot see), and with `--rate-profile` a
-  perf profile of that CPU time by part;
+  perf profile of that CPU time by part; arrivals independent of each
+  other (`--pacing poisson`, the default) or wrk's connections in step
+  (`even`), and the latency percentiles of all rounds pooled;
 - each worker's resident memory before and after;
 - host calls per request, counted with uprobes on the engine's own
   functions (`--count`), and a perf profile of kong_looker's worker
@@ -39,12 +41,15 @@ without it (`floor_single`, `kong_looker_single`), where both read the
 figures one by one, as in a Kong without the include. `--sink` answers
 kong_looker's batches with a plain nginx instead of the collector, whose
 work would otherwise take wrk's core from it (bench/RESULTS.md).
+`--control` runs the no-op filter twice, in two nginx: what two identical
+servers differ by is the noise against which to read every other figure.
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -63,10 +68,16 @@ KEY = "engine-bench-signing-key"
 VARIANTS = ["none", "noop", "floor", "kong_looker"]
 # The variants run in an nginx without `$kong_looker_log` (`--single-reads`).
 SINGLE = "_single"
+# The no-op filter again in an nginx of its own (`--control`): what two
+# identical servers differ by is the bench's noise, the yardstick for every
+# other difference.
+CONTROL = "noop_again"
 
 
 def base_of(variant):
     """The filter a variant runs: floor_single runs the floor."""
+    if variant == CONTROL:
+        return "noop"
     return variant[:-len(SINGLE)] if variant.endswith(SINGLE) else variant
 
 
@@ -265,16 +276,60 @@ def requests_file(work, mix, count):
     return path
 
 
-def wrk_script(work, requests, rate, connections):
-    """wrk's Lua: the requests in turn; at a fixed rate, a delay per request."""
-    path = os.path.join(work, f"wrk-{os.path.basename(requests)}-{rate}.lua")
-    delay = "" if not rate else (
-        f"function delay() return {1000.0 * connections / rate:.3f} end\n")
+# wrk's latencies, every distinct value (µs) and its count, written by the
+# script's done() to the file this names, so that rounds can be pooled.
+LATENCIES = "KL_WRK_LATENCIES"
+
+
+def wrk_script(work, requests, rate, connections, pacing="even"):
+    """wrk's Lua: the requests in turn; at a fixed rate, a delay before each
+    request on a connection; at the end, the latency histogram to
+    $KL_WRK_LATENCIES if set.
+
+    Pacing "even" waits the same time every time. wrk's timers tick in whole
+    ms, so connections that once answer together fire together from then
+    on: the 16 fall into step, arrive as one burst, and the last waits for
+    the other fifteen (p99 near 16 times a request's cost). "poisson" draws
+    each wait from an exponential distribution, so that arrivals are
+    independent, as from many clients; whole ms are drawn with the mean kept."""
+    path = os.path.join(work, f"wrk-{os.path.basename(requests)}-{rate}-{pacing}.lua")
+    delay = ""
+    if rate and pacing == "even":
+        delay = f"function delay() return {1000.0 * connections / rate:.3f} end\n"
+    elif rate:
+        # wrk drops the fraction of a delay; floor(X) for X exponential with
+        # mean m has mean 1 / (e^(1/m) - 1), which is set to the wanted mean.
+        mean = 1000.0 * connections / rate
+        m = 1.0 / math.log(1.0 + 1.0 / mean)
+        delay = ("math.randomseed(os.time())\n"
+                 f"function delay() return -{m:.6f} * math.log(1 - math.random()) end\n")
+    done = (
+        "function done(summary, latency, requests)\n"
+        f'  local path = os.getenv("{LATENCIES}")\n'
+        "  if not path then return end\n"
+        '  local f = io.open(path, "w")\n'
+        "  for i = 1, #latency do\n"
+        "    local value, count = latency(i)\n"
+        '    f:write(string.format("%d %d\\n", value, count))\n'
+        "  end\n"
+        "  f:close()\n"
+        "end\n")
     with open(path, "w") as f:
         f.write(f'local requests = dofile("{requests}")\nlocal i = 0\n'
                 "function request()\n  i = i % #requests + 1\n  return requests[i]\nend\n"
-                + delay)
+                + delay + done)
     return path
+
+
+def pooled(hist, q):
+    """The q-th percentile (µs) of a pooled latency histogram {µs: count}."""
+    total = sum(hist.values())
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= total * q / 100:
+            return value
+    return float("nan")
 
 
 class Nginx:
@@ -430,15 +485,24 @@ http {{
 
 
 def wrk(port, script, seconds, connections):
+    hist_file = script + ".latencies"
     out = run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
                "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
-              capture_output=True, text=True).stdout
+              capture_output=True, text=True, env=dict(os.environ, **{LATENCIES: hist_file})
+              ).stdout
+    hist = {}
+    if os.path.exists(hist_file):
+        with open(hist_file) as f:
+            for line in f:
+                value, count = line.split()
+                hist[int(value)] = hist.get(int(value), 0) + int(count)
+        os.remove(hist_file)
     n = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = to_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"requests": n, "rps": rps, "p99_ms": p99,
+    return {"requests": n, "rps": rps, "p99_ms": p99, "hist": hist,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
@@ -604,27 +668,35 @@ def rate_profile(args, servers, variants, script, work):
 
 
 def time_stalls(args, engine, work, wasm, cport, variants):
-    """The --stalls report: the long calls into kong_looker, per round."""
+    """The --stalls report: the long calls into kong_looker, per round, and
+    what its ticks cost in all (at a fixed rate, with --stalls-rate, a
+    tick's work is shared by fewer requests than at saturation)."""
     variants = [v for v in variants if v in ("before", "kong_looker")]
     servers = {v: Nginx(engine, work, v, wasm.get(v), cport, extra=args.config)
                for v in variants}
+    rate = args.rate if args.stalls_rate else 0
     try:
         for mix in args.mixes.split(","):
-            script = wrk_script(work, requests_file(work, mix, args.requests), 0, 16)
+            reqs = requests_file(work, mix, args.requests)
             for s in servers.values():
-                wrk(s.port, script, 3, 16)
-            print(f"\n## mix: {mix}, {args.seconds} s per round at saturation\n")
-            print("| filter, round | requests | log phases over 1 ms | over 250 µs | longest "
-                  "| ticks | over 1 ms | over 250 µs | longest | wrk p99 ms |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                wrk(s.port, wrk_script(work, reqs, 0, 16), 3, 16)
+            script = wrk_script(work, reqs, rate, 16, args.pacing.split(",")[0])
+            at = f"a fixed {rate:,} requests/s" if rate else "saturation"
+            print(f"\n## mix: {mix}, {args.seconds} s per round at {at}\n")
+            print("| filter, round | requests | log phase median µs | log phases over 1 ms | "
+                  "over 250 µs | longest | ticks | over 1 ms | over 250 µs | longest | "
+                  "ticks' µs per request | wrk p99 ms |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in range(args.rounds):
                 for v in (variants if r % 2 == 0 else variants[::-1]):
                     res, logs, ticks = stalls(servers[v], script, args.seconds, engine)
                     over = lambda xs, us: sum(x > us for x in xs)
-                    print(f"| {v}, {r + 1} | {res['requests']:,} | {over(logs, 1000)} | "
-                          f"{over(logs, 250)} | {max(logs, default=0) / 1000:.2f} ms | "
+                    print(f"| {v}, {r + 1} | {res['requests']:,} | {median(logs):.1f} | "
+                          f"{over(logs, 1000)} | {over(logs, 250)} | "
+                          f"{max(logs, default=0) / 1000:.2f} ms | "
                           f"{len(ticks)} | {over(ticks, 1000)} | {over(ticks, 250)} | "
-                          f"{max(ticks, default=0) / 1000:.2f} ms | {res['p99_ms']:.2f} |")
+                          f"{max(ticks, default=0) / 1000:.2f} ms | "
+                          f"{sum(ticks) / max(res['requests'], 1):.2f} | {res['p99_ms']:.2f} |")
     finally:
         for s in servers.values():
             s.stop()
@@ -709,7 +781,7 @@ def print_paired(what, per_round, ratio=False):
     for v in others:
         # The build under test is also paired with the earlier one.
         for b in bases + (["before"] if v == "kong_looker" and "before" in per_round else []):
-            if b == v or (b.startswith("floor") and b != floor_of(v)):
+            if b == v or (b.startswith("floor") and (b != floor_of(v) or v == CONTROL)):
                 continue
             if ratio:
                 d = [x / y for x, y in zip(per_round[v], per_round[b]) if y > 0]
@@ -719,6 +791,25 @@ def print_paired(what, per_round, ratio=False):
                 show = lambda x: f"{x:+.1f}"
             print(f"| {v} | {b} | " + ", ".join(show(x) for x in d) + f" | {show(median(d))} | "
                   f"{show(min(d))} to {show(max(d))} |")
+
+
+def print_pooled(hists):
+    """Latency percentiles of every request of every fixed-rate round
+    together: a round's p99 rests on its slowest 1%, a few hundred
+    requests, and two identical servers' rounds differ by a third."""
+    if not all(hists.values()):
+        return
+    base = hists.get("noop")
+    print("\nAll fixed-rate rounds pooled, wrk's latency percentiles in µs "
+          "(ratio to the no-op filter's):\n")
+    print("| filter | requests | p50 | p90 | p99 | p99.9 |\n|---|---:|---:|---:|---:|---:|")
+    for v, h in hists.items():
+        cells = []
+        for q in (50, 90, 99, 99.9):
+            x = pooled(h, q)
+            cells.append(f"{x:,}" + (f" ({x / pooled(base, q):.2f}x)" if base and v != "noop"
+                                     else ""))
+        print(f"| {v} | {sum(h.values()):,} | " + " | ".join(cells) + " |")
 
 
 def print_shares(what, shares):
@@ -772,6 +863,9 @@ def main():
     ap.add_argument("--rate-rounds", type=int, default=None,
                     help="alternating fixed-rate rounds (default: --rounds); with "
                          "--rounds 0, only these run")
+    ap.add_argument("--pacing", default="poisson",
+                    help="the fixed rate's arrivals, comma-separated for each in turn: "
+                         "'poisson' (independent) or 'even' (wrk's connections in step)")
     ap.add_argument("--mixes", default="reference,high")
     ap.add_argument("--requests", type=int, default=20000, help="distinct requests per mix")
     ap.add_argument("--count", action="store_true", help="count host calls with uprobes")
@@ -790,9 +884,14 @@ def main():
     ap.add_argument("--single-reads", action="store_true",
                     help="the floor and kong_looker again in nginx without $kong_looker_log "
                          "(floor_single, kong_looker_single): nginx's figures read one by one")
+    ap.add_argument("--control", action="store_true",
+                    help=f"the no-op filter twice ({CONTROL}, in an nginx of its own): the "
+                         "spread between identical servers, against which to read the others")
     ap.add_argument("--stalls", action="store_true",
                     help="time each log phase and tick of kong_looker (and 'before') with "
                          "uprobes, in alternating rounds, instead of the timed blocks")
+    ap.add_argument("--stalls-rate", action="store_true",
+                    help="with --stalls, the rounds at --rate instead of at saturation")
     ap.add_argument("--instructions", action="store_true",
                     help="instructions per request under callgrind instead of timed blocks "
                          "(figures that do not drift with the machine's load)")
@@ -831,6 +930,8 @@ def main():
     if args.before:
         wasm["before"] = os.path.abspath(args.before)
         variants.insert(3, "before")
+    if args.control:
+        variants.insert(variants.index("noop") + 1, CONTROL)
     if args.single_reads:
         variants.insert(variants.index("floor") + 1, "floor" + SINGLE)
         variants.append("kong_looker" + SINGLE)
@@ -910,50 +1011,55 @@ def main():
                 print_paired("µs per request at saturation",
                              {v: [1e6 / x for x in xs] for v, xs in rps.items()})
 
-            # Fixed-rate blocks alternate too: one block a filter cannot
-            # tell apart builds a few µs apart on a machine that drifts.
-            rated = wrk_script(work, reqs, args.rate, 16)
-            cpu_s = {v: 0.0 for v in variants}
-            served = {v: 0 for v in variants}
-            per_round = {v: [] for v in variants}
-            rate_p99 = {v: [] for v in variants}
-            kernel = {v: [0, 0] for v in variants}
-            ticks = cpu_ticks()
-            rate_rounds = args.rounds if args.rate_rounds is None else args.rate_rounds
-            for r in range(rate_rounds):
-                order = variants if r % 2 == 0 else variants[::-1]
-                for v in order:
-                    before = servers[v].cpu_s()
-                    marks = servers[v].faults_and_switches()
-                    res = wrk(servers[v].port, rated, args.rate_seconds, 16)
-                    spent = servers[v].cpu_s() - before
-                    for i, m in enumerate(servers[v].faults_and_switches()):
-                        kernel[v][i] += m - marks[i]
-                    cpu_s[v] += spent
-                    served[v] += res["requests"]
-                    per_round[v].append(spent * 1e6 / max(res["requests"], 1))
-                    rate_p99[v].append(res["p99_ms"])
-            if rate_rounds:  # else nothing ran at the fixed rate
-                cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
-                print(f"\nAt a fixed {args.rate:,} requests/s ({rate_rounds} rounds of "
-                      f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
-                print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
-                      "added over none | over no-op | over floor | p99 ms (each round) |")
-                print("|---|---:|---|---:|---:|---:|---:|---|")
-                for v in variants:
-                    added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", floor_of(v))]
-                    rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
-                    print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
-                          + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
-                          + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
-                print_paired("worker CPU µs per request at the fixed rate", per_round)
-                print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
-                print("\nThe worker's minor page faults and context switches per 1,000 requests "
-                      "at the fixed rate:\n")
-                print("| filter | page faults | context switches |\n|---|---:|---:|")
-                for v in variants:
-                    n = max(served[v], 1) / 1000
-                    print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
+            for pacing in args.pacing.split(","):
+                # Fixed-rate blocks alternate too: one block a filter cannot
+                # tell apart builds a few µs apart on a machine that drifts.
+                rated = wrk_script(work, reqs, args.rate, 16, pacing)
+                cpu_s = {v: 0.0 for v in variants}
+                served = {v: 0 for v in variants}
+                per_round = {v: [] for v in variants}
+                rate_p99 = {v: [] for v in variants}
+                rate_hist = {v: {} for v in variants}
+                kernel = {v: [0, 0] for v in variants}
+                ticks = cpu_ticks()
+                rate_rounds = args.rounds if args.rate_rounds is None else args.rate_rounds
+                for r in range(rate_rounds):
+                    order = variants if r % 2 == 0 else variants[::-1]
+                    for v in order:
+                        before = servers[v].cpu_s()
+                        marks = servers[v].faults_and_switches()
+                        res = wrk(servers[v].port, rated, args.rate_seconds, 16)
+                        spent = servers[v].cpu_s() - before
+                        for i, m in enumerate(servers[v].faults_and_switches()):
+                            kernel[v][i] += m - marks[i]
+                        cpu_s[v] += spent
+                        served[v] += res["requests"]
+                        per_round[v].append(spent * 1e6 / max(res["requests"], 1))
+                        rate_p99[v].append(res["p99_ms"])
+                        for value, count in res["hist"].items():
+                            rate_hist[v][value] = rate_hist[v].get(value, 0) + count
+                if rate_rounds:  # else nothing ran at the fixed rate
+                    cpu = {v: cpu_s[v] * 1e6 / max(served[v], 1) for v in variants}
+                    print(f"\nAt a fixed {args.rate:,} requests/s, {pacing} pacing ({rate_rounds} rounds of "
+                          f"{args.rate_seconds} s each; steal time {steal_since(ticks):.1f}%):\n")
+                    print("| filter | requests/s | worker CPU µs per request (each round) | all rounds | "
+                          "added over none | over no-op | over floor | p99 ms (each round) |")
+                    print("|---|---:|---|---:|---:|---:|---:|---|")
+                    for v in variants:
+                        added = [f"{cpu[v] - cpu[b]:+.1f}" if b != v and b in cpu else "" for b in ("none", "noop", floor_of(v))]
+                        rate = served[v] / (args.rate_seconds * max(rate_rounds, 1))
+                        print(f"| {v} | {rate:,.0f} | " + ", ".join(f"{x:.1f}" for x in per_round[v])
+                              + f" | {cpu[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
+                              + ", ".join(f"{x:.2f}" for x in rate_p99[v]) + " |")
+                    print_paired("worker CPU µs per request at the fixed rate", per_round)
+                    print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
+                    print_pooled(rate_hist)
+                    print("\nThe worker's minor page faults and context switches per 1,000 requests "
+                          "at the fixed rate:\n")
+                    print("| filter | page faults | context switches |\n|---|---:|---:|")
+                    for v in variants:
+                        n = max(served[v], 1) / 1000
+                        print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
             if args.rate_profile:
                 rate_profile(args, servers, variants, rated, work)
 
