@@ -109,27 +109,26 @@ pub fn parse(line: &[u8]) -> Result<LogLine<'_>, LineError> {
 
 /// nginx's `$msec` (`1767614400.123`) as milliseconds.
 fn msec_to_ms(text: &[u8]) -> Option<i64> {
-    let (secs, millis) = text.split_at_checked(text.len().checked_sub(4)?)?;
-    let [b'.', millis @ ..] = millis else {
+    // Up to 12 digits of seconds: past the year 30,000. With the three of
+    // milliseconds, under 10^15: no step can overflow, so the multiplies
+    // are plain. (A checked `i64` multiply is a call to `__multi3` in
+    // wasm32, some 50 instructions a digit.)
+    let [secs @ .., b'.', a, b, c] = text else {
         return None;
     };
-    // Up to 12 digits of seconds: past the year 30,000. With the three of
-    // milliseconds, at most 15 digits, under 10^15: no step can overflow,
-    // so plain multiplication is exact. (A checked `i64` multiply is a
-    // call to `__multi3` in wasm32, some 50 instructions a digit.)
     if secs.is_empty() || secs.len() > 12 {
         return None;
     }
+    let digit = |d: u8| d.is_ascii_digit().then(|| i64::from(d.wrapping_sub(b'0')));
     let mut ms: i64 = 0;
-    for &b in secs.iter().chain(millis) {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        ms = ms
-            .wrapping_mul(10)
-            .wrapping_add(i64::from(b.wrapping_sub(b'0')));
+    for &d in secs {
+        ms = ms.wrapping_mul(10).wrapping_add(digit(d)?);
     }
-    Some(ms)
+    let millis = digit(*a)?
+        .wrapping_mul(100)
+        .wrapping_add(digit(*b)?.wrapping_mul(10))
+        .wrapping_add(digit(*c)?);
+    Some(ms.wrapping_mul(1000).wrapping_add(millis))
 }
 
 #[cfg(test)]
