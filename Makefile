@@ -112,7 +112,7 @@ fmt: ## Format the code
 
 lint: tools ## rustfmt check and clippy with warnings as errors, native and wasm32
 	$(CARGO) fmt --all -- --check
-	for m in proto/fuzz fuzz collector/fuzz plugin/fuzz plugin/noop testkit/tests/filters/probe testkit/tests/filters/noop testkit/tests/filters/floor; do \
+	for m in proto/fuzz fuzz collector/fuzz plugin/fuzz plugin/noop testkit/tests/filters/probe testkit/tests/filters/noop testkit/tests/filters/floor testkit/tests/filters/routes; do \
 		$(CARGO) fmt --manifest-path $$m/Cargo.toml -- --check || exit 1; \
 	done
 	$(CARGO) clippy --workspace --all-targets --features kong-looker-proto/mix -- -D warnings

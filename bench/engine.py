@@ -43,6 +43,9 @@ kong_looker's batches with a plain nginx instead of the collector, whose
 work would otherwise take wrk's core from it (bench/RESULTS.md).
 `--control` runs the no-op filter twice, in two nginx: what two identical
 servers differ by is the noise against which to read every other figure.
+Bare nginx has no router, so `kong.route_id` finds nothing; `--routes`
+puts a filter first in every filtered location that sets it to each
+request's route in the mix, so that the filters read a route as in Kong.
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
@@ -101,6 +104,11 @@ PROBES = {
     "guest allocations": "ngx_proxy_wasm_alloc",
     "calls into the guest": "ngx_wavm_instance_call_funcref",
 }
+
+
+def routes_of(args, wasm):
+    """`--routes`: the stand-in router's `.wasm`, or None."""
+    return wasm["routes"] if args.routes else None
 
 
 def run(cmd, **kw):
@@ -250,7 +258,7 @@ def build(args):
         run(["make", "-s", "build"], cwd=ROOT, env=env)
         run(["cargo", "build", "-q", "--release", "-p", "kong-looker-collector",
              "--bin", "kong-looker-collector"], cwd=ROOT, env=env)
-        for name in ("noop", "floor"):
+        for name in ("noop", "floor", "routes"):
             run(["cargo", "build", "-q", "--release", "--target", "wasm32-wasip1",
                  "--manifest-path", f"testkit/tests/filters/{name}/Cargo.toml",
                  "--target-dir", FILTERS], cwd=ROOT, env=env)
@@ -261,6 +269,7 @@ def build(args):
     wasm = {
         "noop": os.path.join(FILTERS, "wasm32-wasip1/release/noop.wasm"),
         "floor": os.path.join(FILTERS, "wasm32-wasip1/release/floor.wasm"),
+        "routes": os.path.join(FILTERS, "wasm32-wasip1/release/routes.wasm"),
         "kong_looker": os.path.join(ROOT, "dist/kong_looker.wasm"),
     }
     if args.profile:
@@ -269,10 +278,13 @@ def build(args):
     return wasm
 
 
-def requests_file(work, mix, count):
+def requests_file(work, mix, count, routes=False):
+    """The mix as wrk's requests; with `routes`, each carries its route id
+    for the stand-in router."""
     path = os.path.join(work, f"requests-{mix}.lua")
     with open(path, "w") as f:
-        run([os.path.join(TARGET, "release/examples/wrk_requests"), str(count), mix], stdout=f)
+        run([os.path.join(TARGET, "release/examples/wrk_requests"), str(count), mix]
+            + (["routes"] if routes else []), stdout=f)
     return path
 
 
@@ -334,7 +346,7 @@ def pooled(hist, q):
 
 class Nginx:
     def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra="",
-                 callgrind=False, cache_sim=False, cache_ll=None):
+                 callgrind=False, cache_sim=False, cache_ll=None, routes=None):
         self.variant = variant
         self.prefix = os.path.join(work, f"nginx-{variant}")
         os.makedirs(os.path.join(self.prefix, "logs"))
@@ -343,7 +355,10 @@ class Nginx:
         self.port, upstream = free_port(), free_port()
         # Wasmtime writes /tmp/perf-PID.map for perf to name the JIT code.
         flags = "wasmtime { flag profiler perfmap; }" if perfmap else ""
-        module = f"wasm {{ module {variant} {wasm}; {flags} }}" if wasm else ""
+        # `--routes`: Kong's router stood in for, first in the location, so
+        # that every filter after it reads a route id as in Kong.
+        router = f"module routes {routes};" if wasm and routes else ""
+        module = f"wasm {{ module {variant} {wasm}; {router} {flags} }}" if wasm else ""
         filt = ""
         line = "" if variant.endswith(SINGLE) else nginx_include()
         if base_of(variant) in ("kong_looker", "before"):
@@ -353,6 +368,8 @@ class Nginx:
             filt = f"proxy_wasm {variant} '{cfg}';"
         elif wasm:
             filt = f"proxy_wasm {variant};"
+        if router:
+            filt = f"proxy_wasm routes; {filt}"
         p = self.prefix
         conf = f"""daemon off;
 master_process {"off" if callgrind else "on"};
@@ -672,12 +689,13 @@ def time_stalls(args, engine, work, wasm, cport, variants):
     what its ticks cost in all (at a fixed rate, with --stalls-rate, a
     tick's work is shared by fewer requests than at saturation)."""
     variants = [v for v in variants if v in ("before", "kong_looker")]
-    servers = {v: Nginx(engine, work, v, wasm.get(v), cport, extra=args.config)
+    servers = {v: Nginx(engine, work, v, wasm.get(v), cport, extra=args.config,
+                        routes=routes_of(args, wasm))
                for v in variants}
     rate = args.rate if args.stalls_rate else 0
     try:
         for mix in args.mixes.split(","):
-            reqs = requests_file(work, mix, args.requests)
+            reqs = requests_file(work, mix, args.requests, args.routes)
             for s in servers.values():
                 wrk(s.port, wrk_script(work, reqs, 0, 16), 3, 16)
             script = wrk_script(work, reqs, rate, 16, args.pacing.split(",")[0])
@@ -707,7 +725,7 @@ def count_instructions(args, engine, work, wasm, cport, variants):
     print(f"engine {os.path.basename(engine)} under callgrind, "
           f"{args.instruction_seconds} s of wrk -t1 -c4 per variant")
     for mix in args.mixes.split(","):
-        script = wrk_script(work, requests_file(work, mix, args.requests), 0, 4)
+        script = wrk_script(work, requests_file(work, mix, args.requests, args.routes), 0, 4)
         per = {}
         shares = {}
         ishares = {}
@@ -715,6 +733,7 @@ def count_instructions(args, engine, work, wasm, cport, variants):
         for v in variants:
             nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
                           perfmap=args.profile and v != "none", extra=args.config,
+                          routes=routes_of(args, wasm),
                           callgrind=True, cache_sim=args.cache_sim, cache_ll=args.cache_ll)
             try:
                 n, served, dump, events = instructions(nginx, script, args.instruction_seconds,
@@ -912,6 +931,10 @@ def main():
                     help="send kong_looker's batches to a plain nginx answering 204 (on core 1, "
                          "niced) instead of the collector: what the collector's work on each "
                          "batch costs wrk, which shares its core, is left out of the latencies")
+    ap.add_argument("--routes", action="store_true",
+                    help="each request's route id from the mix in kong.route_id, as Kong's "
+                         "router leaves it (bare nginx has none), set by a filter placed first "
+                         "in every filtered location (testkit/tests/filters/routes)")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
@@ -968,7 +991,8 @@ def main():
         servers = {}
         for v in variants:
             servers[v] = Nginx(engine, work, v, wasm.get(v), cport,
-                               args.profile or args.rate_profile > 0, args.config)
+                               args.profile or args.rate_profile > 0, args.config,
+                               routes=routes_of(args, wasm))
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
 
@@ -977,7 +1001,7 @@ def main():
         print(f"engine {os.path.basename(engine)}, {blocks}, "
               f"wrk -t1 -c16 on core 1, worker on core 0")
         for mix in args.mixes.split(","):
-            reqs = requests_file(work, mix, args.requests)
+            reqs = requests_file(work, mix, args.requests, args.routes)
             script = wrk_script(work, reqs, 0, 16)
             for s in servers.values():  # warm up: JIT, caches, dictionaries
                 wrk(s.port, script, 3, 16)
@@ -1077,7 +1101,7 @@ def main():
             print(f"| {v} | {rss_before[v]:,} | {rss_after[v]:,} |")
         if args.profile:
             print("\nperf profiles at saturation, reference mix, µs per request by part:\n")
-            script = wrk_script(work, requests_file(work, "reference", args.requests), 0, 16)
+            script = wrk_script(work, requests_file(work, "reference", args.requests, args.routes), 0, 16)
             prof = {v: profile(servers[v], script, 10, work) for v in variants if v != "none"}
             parts = sorted({p for _, ps, _ in prof.values() for p in ps},
                            key=lambda p: -prof["kong_looker"][1].get(p, 0))

@@ -1,10 +1,14 @@
 //! The reference mix as raw HTTP/1.1 requests, written as a Lua table for
 //! wrk (`bench/engine.py` loads it): each request as a client sends it to
 //! Kong, with the mix's consumer headers, tokens, keys, agents and paths,
-//! at the cardinality asked for.
+//! at the cardinality asked for. With `routes` after the cardinality,
+//! each request also carries its route id in [`ROUTE_HEADER`], for the
+//! engine bench's stand-in router (`testkit/tests/filters/routes`), which
+//! takes it out before any other filter sees it.
 //!
 //! ```text
 //! cargo run --release -p kong-looker-testsupport --example wrk_requests -- 20000 high > requests.lua
+//! cargo run --release -p kong-looker-testsupport --example wrk_requests -- 20000 reference routes > requests.lua
 //! ```
 
 use std::io::Write;
@@ -12,6 +16,9 @@ use std::io::Write;
 use kong_looker_proto::mix::{CARDINALITIES, Mix, MixParams};
 use kong_looker_testkit::Profile;
 use kong_looker_testsupport::traffic::kong_request;
+
+/// The header that carries a request's route id to the stand-in router.
+const ROUTE_HEADER: &str = "x-bench-route";
 
 /// Request bodies at most this large: the bench measures the filter, not
 /// the upload.
@@ -21,6 +28,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let count: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let cardinality = args.get(1).map_or("reference", String::as_str);
+    let routes = match args.get(2).map(String::as_str) {
+        None => false,
+        Some("routes") => true,
+        Some(other) => {
+            eprintln!("wrk_requests: unknown option {other:?} (expected \"routes\")");
+            std::process::exit(2);
+        }
+    };
     let Some(&(_, consumers, addresses)) = CARDINALITIES
         .iter()
         .find(|(name, _, _)| name.replace(' ', "-") == cardinality)
@@ -29,7 +44,7 @@ fn main() {
             .iter()
             .map(|(n, _, _)| n.replace(' ', "-"))
             .collect();
-        eprintln!("usage: wrk_requests [COUNT] [{}]", names.join("|"));
+        eprintln!("usage: wrk_requests [COUNT] [{}] [routes]", names.join("|"));
         std::process::exit(2);
     };
     let mut mix = Mix::new(MixParams {
@@ -52,6 +67,9 @@ fn main() {
         let mut raw = format!("{method} {} HTTP/1.1\r\n", find(":path"));
         for (name, value) in r.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
             raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(route) = mix.routes().get(req.route).filter(|_| routes) {
+            raw.push_str(&format!("{ROUTE_HEADER}: {}\r\n", route.route_id));
         }
         let body = if matches!(method, "POST" | "PUT" | "PATCH") {
             req.request_bytes.min(MAX_BODY)
