@@ -1,6 +1,6 @@
 //! Any bytes as `$kong_looker_log`: split into nginx's figures or refused
-//! by name, and, as the line of a request, a record or nothing through the
-//! capturer, never a panic.
+//! by name, read in one pass to the same figures as split, and, as the line
+//! of a request, a record or nothing through the capturer, never a panic.
 #![no_main]
 
 use std::borrow::Cow;
@@ -38,6 +38,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(!figure.contains(&b'|'));
         }
     }
+    assert_eq!(
+        log_line::figures(data),
+        parsed.as_ref().map(log_line::Figures::of).map_err(Clone::clone)
+    );
     let config = Config::parse(br#"{"collector":"127.0.0.1:9400"}"#).unwrap();
     let mut capturer = Capturer::new(config, 1);
     let facts = capturer.request_facts(Vec::new(), 1_767_614_400_000);

@@ -640,22 +640,23 @@ impl Capturer {
             self.line = LineUse::Absent;
             return None;
         };
-        let at = match log_line::parse(&line) {
+        let at = match log_line::figures(&line) {
             Ok(l) => {
-                reads.status = timing::status(l.status)
+                reads.status = l
+                    .status
                     .or_else(|| {
                         src.response_header(":status")
                             .and_then(|s| timing::status(&s))
                     })
                     .unwrap_or(0);
-                reads.latency_total_us = timing::seconds_to_us(l.request_time);
-                reads.upstream_status = timing::last_upstream_status(l.upstream_status);
+                reads.latency_total_us = l.request_time_us;
+                reads.upstream_status = l.upstream_status;
                 reads.latency_upstream_us = match reads.upstream_status {
-                    Some(_) => timing::upstream_us(l.upstream_response_time),
+                    Some(_) => l.upstream_time_us,
                     None => None,
                 };
-                reads.request_bytes = timing::size(l.request_length).unwrap_or(0);
-                reads.response_bytes = timing::size(l.bytes_sent).unwrap_or(0);
+                reads.request_bytes = l.request_length.unwrap_or(0);
+                reads.response_bytes = l.bytes_sent.unwrap_or(0);
                 reads.now_ms = l.now_ms.unwrap_or(i64::MIN);
                 l.remote_addr_at
             }
