@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(
         log_line::figures(data),
-        parsed.as_ref().map(log_line::Figures::of).map_err(Clone::clone)
+        parsed
+            .as_ref()
+            .map(log_line::Figures::of)
+            .map_err(Clone::clone)
     );
     let config = Config::parse(br#"{"collector":"127.0.0.1:9400"}"#).unwrap();
     let mut capturer = Capturer::new(config, 1);
