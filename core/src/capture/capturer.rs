@@ -1485,6 +1485,9 @@ mod tests {
             ("a", "b", "c"),
             ("ab", "", "c"),
             ("abc", "", ""),
+            // The same values in other headers.
+            ("a", "", "b"),
+            ("c", "", "ab"),
         ];
         let mut seen = Vec::new();
         for _ in 0..2 {
