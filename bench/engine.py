@@ -25,6 +25,11 @@ form, from `testsupport/examples/wrk_requests.rs`):
   other (`--pacing poisson`, the default) or wrk's connections in step
   (`even`), and the latency percentiles of all rounds pooled;
 - each worker's resident memory before and after;
+- issue 17's goals, met or not by this run's figures: at most 5 µs over
+  the no-op filter (within 2 µs of the floor where the floor is over 5),
+  at saturation and in CPU at the fixed rate, and p99 at the fixed rate
+  within 10% of the no-op filter's, with kong_looker's time as a share of
+  the no-op filter's beside them;
 - host calls per request, counted with uprobes on the engine's own
   functions (`--count`), and a perf profile of kong_looker's worker
   (`--profile`);
@@ -812,6 +817,49 @@ def print_paired(what, per_round, ratio=False):
                   f"{show(min(d))} to {show(max(d))} |")
 
 
+def paired_median(per_round, v, b, ratio=False):
+    """The median over rounds of v's block against b's in the same round;
+    None when either did not run."""
+    if v not in per_round or b not in per_round or not per_round[v]:
+        return None
+    pairs = zip(per_round[v], per_round[b])
+    return median([x / y for x, y in pairs if y > 0] if ratio else [x - y for x, y in pairs])
+
+
+GOAL_US = 5.0
+GOAL_OVER_FLOOR_US = 2.0
+GOAL_P99 = 1.10
+
+
+def print_goals(rows):
+    """Issue 17's goals against this run's figures for kong_looker: at most
+    5 µs over the no-op filter (within 2 µs of the floor where the floor
+    alone is over 5), and p99 within 10% of the no-op filter's. In µs the
+    figures follow the machine's pace, so the share of the no-op filter's
+    time is printed beside them."""
+    if not rows:
+        return
+    print("\nAgainst issue 17's goals (kong_looker; paired medians, pooled p99):\n")
+    print("| goal | measured | verdict |\n|---|---|---|")
+    for goal, measured, met in rows:
+        verdict = "" if met is None else ("met" if met else "**not met**")
+        print(f"| {goal} | {measured} | {verdict} |")
+
+
+def cost_goal(where, over_noop, over_floor, floor_over_noop, unit="µs"):
+    """The row for the cost goal: 5 µs over the no-op filter, or within 2
+    µs of the floor when the floor itself is over 5 µs."""
+    if over_noop is None:
+        return None
+    if floor_over_noop is not None and floor_over_noop > GOAL_US and over_floor is not None:
+        return (f"{where}: within {GOAL_OVER_FLOOR_US:g} {unit} of the floor "
+                f"(the floor is {floor_over_noop:+.1f} over the no-op filter)",
+                f"{over_floor:+.1f}", over_floor <= GOAL_OVER_FLOOR_US)
+    floor = f" (floor {floor_over_noop:+.1f})" if floor_over_noop is not None else ""
+    return (f"{where}: at most {GOAL_US:g} {unit} over the no-op filter",
+            f"{over_noop:+.1f}{floor}", over_noop <= GOAL_US)
+
+
 def print_pooled(hists):
     """Latency percentiles of every request of every fixed-rate round
     together: a round's p99 rests on its slowest 1%, a few hundred
@@ -1017,6 +1065,7 @@ def main():
                     rps[v].append(res["rps"])
                     p99[v].append(res["p99_ms"])
             print(f"\n## mix: {mix}\n")
+            goals = []
             if args.rounds:
                 steal = steal_since(ticks)
                 print(f"Steal time during the saturation blocks: {steal:.1f}%"
@@ -1032,8 +1081,16 @@ def main():
                     added = [f"{us[v] - us[b]:+.1f}" if b != v and b in us else "" for b in ("none", "noop", floor_of(v))]
                     print(f"| {v} | {rounds} | {us[v]:.1f} | {added[0]} | {added[1]} | {added[2]} | "
                           + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
-                print_paired("µs per request at saturation",
-                             {v: [1e6 / x for x in xs] for v, xs in rps.items()})
+                sat = {v: [1e6 / x for x in xs] for v, xs in rps.items()}
+                print_paired("µs per request at saturation", sat)
+                row = cost_goal("at saturation", paired_median(sat, "kong_looker", "noop"),
+                                paired_median(sat, "kong_looker", "floor"),
+                                paired_median(sat, "floor", "noop"))
+                if row:
+                    goals.append(row)
+                    goals.append(("at saturation: kong_looker's time as a share of the no-op "
+                                  "filter's (no goal; it holds across hours where µs do not)",
+                                  f"{us['kong_looker'] / us['noop']:.2f}x", None))
 
             for pacing in args.pacing.split(","):
                 # Fixed-rate blocks alternate too: one block a filter cannot
@@ -1078,12 +1135,23 @@ def main():
                     print_paired("worker CPU µs per request at the fixed rate", per_round)
                     print_paired("p99 ms at the fixed rate", rate_p99, ratio=True)
                     print_pooled(rate_hist)
+                    row = cost_goal(f"worker CPU at {args.rate:,}/s, {pacing}",
+                                    paired_median(per_round, "kong_looker", "noop"),
+                                    paired_median(per_round, "kong_looker", "floor"),
+                                    paired_median(per_round, "floor", "noop"))
+                    if row:
+                        goals.append(row)
+                    if rate_hist.get("noop") and rate_hist.get("kong_looker"):
+                        ratio = pooled(rate_hist["kong_looker"], 99) / pooled(rate_hist["noop"], 99)
+                        goals.append((f"p99 at {args.rate:,}/s, {pacing}: within 10% of the no-op "
+                                      "filter's", f"{ratio:.2f}x", ratio <= GOAL_P99))
                     print("\nThe worker's minor page faults and context switches per 1,000 requests "
                           "at the fixed rate:\n")
                     print("| filter | page faults | context switches |\n|---|---:|---:|")
                     for v in variants:
                         n = max(served[v], 1) / 1000
                         print(f"| {v} | {kernel[v][0] / n:.2f} | {kernel[v][1] / n:.1f} |")
+            print_goals(goals)
             if args.rate_profile:
                 rate_profile(args, servers, variants, rated, work)
 
