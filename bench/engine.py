@@ -463,6 +463,35 @@ http {{
                     return int(line.split()[1])
         return 0
 
+    def memory_parts(self):
+        """The worker's resident KiB by kind of mapping (/proc/PID/smaps):
+        the Wasm linear memories (Wasmtime reserves each in a mapping of
+        gibibytes, of which only the pages touched are resident), code
+        compiled from Wasm and other anonymous memory (Wasmtime's own
+        allocations beside the JIT code), the brk heap (nginx's pools and
+        the C allocator's), and files (nginx, the libraries)."""
+        parts = {"Wasm linear memory": 0, "[heap]": 0, "other anonymous": 0, "files": 0}
+        size = 0
+        kind = "other anonymous"
+        with open(f"/proc/{self.worker}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    start, end = (int(x, 16) for x in head[0].split("-"))
+                    size = end - start
+                    path = head[5] if len(head) > 5 else ""
+                    if path == "[heap]":
+                        kind = "[heap]"
+                    elif path.startswith("/"):
+                        kind = "files"
+                    elif size >= 1 << 30:
+                        kind = "Wasm linear memory"
+                    else:
+                        kind = "other anonymous"
+                elif head and head[0] == "Rss:":
+                    parts[kind] += int(head[1])
+        return parts
+
     def bad_log_lines(self):
         with open(os.path.join(self.prefix, "logs/error.log")) as f:
             return [l for l in f if re.search(r"\[(alert|crit|emerg|error)\]|panicked|trap", l)]
@@ -1043,6 +1072,7 @@ def main():
                                routes=routes_of(args, wasm))
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
+        parts_before = {v: s.memory_parts() for v, s in servers.items()}
 
         blocks = (f"{args.seconds} s blocks, {args.rounds} rounds" if args.rounds
                   else "fixed-rate rounds only")
@@ -1167,6 +1197,13 @@ def main():
         print("| filter | start | end |\n|---|---:|---:|")
         for v in variants:
             print(f"| {v} | {rss_before[v]:,} | {rss_after[v]:,} |")
+        parts_after = {v: s.memory_parts() for v, s in servers.items()}
+        kinds = list(next(iter(parts_after.values())))
+        print("\nThe same by kind of mapping (/proc/PID/smaps), KiB resident, start → end:\n")
+        print("| filter | " + " | ".join(kinds) + " |\n|---|" + "---:|" * len(kinds))
+        for v in variants:
+            print(f"| {v} | " + " | ".join(f"{parts_before[v][k]:,} → {parts_after[v][k]:,}"
+                                         for k in kinds) + " |")
         if args.profile:
             print("\nperf profiles at saturation, reference mix, µs per request by part:\n")
             script = wrk_script(work, requests_file(work, "reference", args.requests, args.routes), 0, 16)

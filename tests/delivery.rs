@@ -403,6 +403,8 @@ fn sustained_load_with_the_collector_down_stays_in_bounds_and_counts_the_overflo
     let m = kong.metrics();
     assert!(m["pw:kong_looker:records_dropped_buffer_full"].value > 0);
     assert!(m["pw:kong_looker:buffer_bytes"].value as usize <= cap + 16384);
+    // The memory gauge is the instance's linear memory as the host sees it.
+    assert_eq!(m["pw:kong_looker:memory_bytes"].value as usize, settled);
     sink.answer_with(|_| Answer::status(204));
     settle(&mut kong, 30);
     let b = books(&kong, &sink);
