@@ -51,6 +51,12 @@ servers differ by is the noise against which to read every other figure.
 Bare nginx has no router, so `kong.route_id` finds nothing; `--routes`
 puts a filter first in every filtered location that sets it to each
 request's route in the mix, so that the filters read a route as in Kong.
+Bare nginx also sees every request from 127.0.0.1, where Kong's real-IP
+settings give the client's address: each request carries its address
+from the mix in a header, which the line's address field reads instead
+of `$remote_addr` (`--loopback` for the address as nginx sees it). The
+high-cardinality mix cycles through 200,000 distinct requests, so that
+callers come back as often as the mix has them and not on wrk's cycle.
 
     python3 bench/engine.py                     # the figures in bench/RESULTS.md
     python3 bench/engine.py --seconds 5 --rounds 1 --mixes reference   # quick
@@ -95,10 +101,18 @@ def floor_of(variant):
     return "floor" + SINGLE if variant.endswith(SINGLE) else "floor"
 
 
-def nginx_include():
-    """`kong_looker.nginx.conf` without its comments, for the http block."""
+def nginx_include(addresses):
+    """`kong_looker.nginx.conf` without its comments, for the http block;
+    with `addresses`, the client address from the request's x-bench-addr
+    header, since bare nginx sees every request from 127.0.0.1 (in Kong,
+    the real-IP module puts the client's address in `$remote_addr`)."""
     with open(os.path.join(ROOT, "kong_looker.nginx.conf")) as f:
-        return "".join(line for line in f if not line.lstrip().startswith("#"))
+        text = "".join(line for line in f if not line.lstrip().startswith("#"))
+    if addresses:
+        if text.count("$remote_addr") != 1:
+            sys.exit("kong_looker.nginx.conf: expected $remote_addr once in the line")
+        text = text.replace("$remote_addr", "$http_x_bench_addr")
+    return text
 # Engine functions whose calls count host calls: every import goes through
 # the trampoline; the others say which kind.
 PROBES = {
@@ -154,17 +168,24 @@ def wait_served(port, what, proc):
     sys.exit(f"{what} never answered")
 
 
+# The most requests a callgrind warm-up sends (some 40 s at its pace).
+WARMUP_MAX = 50_000
+
+
 def instructions(nginx, script, seconds, warmup_requests):
     """Instructions per request of nginx under callgrind: its counters zeroed
     after a warm-up, `seconds` of wrk (four connections: the server runs
     about a hundred times slower), then dumped. User space only: nginx,
     the engine and the filter's compiled code, not the kernel.
 
-    The warm-up sends the whole request file once, as the timed blocks do
-    many times over: otherwise the count is of a filter meeting every
-    caller, token and address for the first time."""
+    The warm-up sends the request file once, as the timed blocks do many
+    times over (otherwise the count is of a filter meeting every caller,
+    token and address for the first time), or its first WARMUP_MAX
+    requests: by then the filter's bounded caches are full, and at high
+    cardinality the mix keeps bringing callers it has not met, as
+    production does."""
     sent = 0
-    while sent < warmup_requests:
+    while sent < min(warmup_requests, WARMUP_MAX):
         sent += wrk(nginx.port, script, 10, 4)["requests"]
     subprocess.run(["callgrind_control", "-z", str(nginx.worker)], check=True,
                    capture_output=True)
@@ -283,13 +304,26 @@ def build(args):
     return wasm
 
 
-def requests_file(work, mix, count, routes=False):
-    """The mix as wrk's requests; with `routes`, each carries its route id
-    for the stand-in router."""
+# Distinct requests per mix, unless --requests says: wrk cycles through
+# them, so the cycle must be long next to what the filter's caches and
+# dictionary hold, or at high cardinality every identity repeats on time.
+REQUESTS = {"reference": 20_000, "high": 200_000}
+
+
+def request_count(args, mix):
+    """How many distinct requests `mix` has in this run."""
+    return args.requests or REQUESTS.get(mix, 20_000)
+
+
+def requests_file(work, mix, args):
+    """The mix as wrk's requests; with `--routes`, each carries its route id
+    for the stand-in router; unless `--loopback`, its client address."""
     path = os.path.join(work, f"requests-{mix}.lua")
+    count = request_count(args, mix)
     with open(path, "w") as f:
         run([os.path.join(TARGET, "release/examples/wrk_requests"), str(count), mix]
-            + (["routes"] if routes else []), stdout=f)
+            + (["routes"] if args.routes else [])
+            + ([] if args.loopback else ["addresses"]), stdout=f)
     return path
 
 
@@ -351,7 +385,7 @@ def pooled(hist, q):
 
 class Nginx:
     def __init__(self, engine, work, variant, wasm, collector, perfmap=False, extra="",
-                 callgrind=False, cache_sim=False, cache_ll=None, routes=None):
+                 callgrind=False, cache_sim=False, cache_ll=None, routes=None, addresses=True):
         self.variant = variant
         self.prefix = os.path.join(work, f"nginx-{variant}")
         os.makedirs(os.path.join(self.prefix, "logs"))
@@ -379,7 +413,7 @@ class Nginx:
         router = f"module routes {routes};" if wasm and routes else ""
         module = f"wasm {{ module {variant} {wasm}; {router} {flags} }}" if wasm else ""
         filt = ""
-        line = "" if variant.endswith(SINGLE) else nginx_include()
+        line = "" if variant.endswith(SINGLE) else nginx_include(addresses)
         if base_of(variant) in ("kong_looker", "before"):
             more = f",{extra}" if extra else ""
             cfg = (f'{{"collector":"127.0.0.1:{collector}","workspace":"bench",'
@@ -746,12 +780,12 @@ def time_stalls(args, engine, work, wasm, cport, variants):
     tick's work is shared by fewer requests than at saturation)."""
     variants = [v for v in variants if v in ("before", "kong_looker")]
     servers = {v: Nginx(engine, work, v, wasm.get(v), cport, extra=args.config,
-                        routes=routes_of(args, wasm))
+                        routes=routes_of(args, wasm), addresses=not args.loopback)
                for v in variants}
     rate = args.rate if args.stalls_rate else 0
     try:
         for mix in args.mixes.split(","):
-            reqs = requests_file(work, mix, args.requests, args.routes)
+            reqs = requests_file(work, mix, args)
             for s in servers.values():
                 wrk(s.port, wrk_script(work, reqs, 0, 16), 3, 16)
             script = wrk_script(work, reqs, rate, 16, args.pacing.split(",")[0])
@@ -781,7 +815,7 @@ def count_instructions(args, engine, work, wasm, cport, variants):
     print(f"engine {os.path.basename(engine)} under callgrind, "
           f"{args.instruction_seconds} s of wrk -t1 -c4 per variant")
     for mix in args.mixes.split(","):
-        script = wrk_script(work, requests_file(work, mix, args.requests, args.routes), 0, 4)
+        script = wrk_script(work, requests_file(work, mix, args), 0, 4)
         per = {}
         shares = {}
         ishares = {}
@@ -789,11 +823,11 @@ def count_instructions(args, engine, work, wasm, cport, variants):
         for v in variants:
             nginx = Nginx(engine, os.path.join(work, mix), v, wasm.get(v), cport,
                           perfmap=args.profile and v != "none", extra=args.config,
-                          routes=routes_of(args, wasm),
+                          routes=routes_of(args, wasm), addresses=not args.loopback,
                           callgrind=True, cache_sim=args.cache_sim, cache_ll=args.cache_ll)
             try:
                 n, served, dump, events = instructions(nginx, script, args.instruction_seconds,
-                                                       args.requests)
+                                                       request_count(args, mix))
                 per[v] = (n, served)
                 misses[v] = events
                 if args.profile and v != "none":
@@ -985,7 +1019,13 @@ def main():
                     help="the fixed rate's arrivals, comma-separated for each in turn: "
                          "'poisson' (independent) or 'even' (wrk's connections in step)")
     ap.add_argument("--mixes", default="reference,high")
-    ap.add_argument("--requests", type=int, default=20000, help="distinct requests per mix")
+    ap.add_argument("--requests", type=int,
+                    help="distinct requests per mix (default: "
+                         + ", ".join(f"{m} {n:,}" for m, n in REQUESTS.items()) + ")")
+    ap.add_argument("--loopback", action="store_true",
+                    help="every request from 127.0.0.1, as bare nginx sees it, instead of from "
+                         "its client address in the mix (sent in x-bench-addr and put in "
+                         "$kong_looker_log's address field, as Kong's real-IP settings would)")
     ap.add_argument("--count", action="store_true", help="count host calls with uprobes")
     ap.add_argument("--profile", action="store_true",
                     help="perf profile of kong_looker; with --instructions, the instructions "
@@ -1091,7 +1131,7 @@ def main():
         for v in variants:
             servers[v] = Nginx(engine, work, v, wasm.get(v), cport,
                                args.profile or args.rate_profile > 0, args.config,
-                               routes=routes_of(args, wasm))
+                               routes=routes_of(args, wasm), addresses=not args.loopback)
             procs.append(servers[v].proc)
         rss_before = {v: s.rss_kib() for v, s in servers.items()}
         parts_before = {v: s.memory_parts() for v, s in servers.items()}
@@ -1101,7 +1141,7 @@ def main():
         print(f"engine {os.path.basename(engine)}, {blocks}, "
               f"wrk -t1 -c16 on core 1, worker on core 0")
         for mix in args.mixes.split(","):
-            reqs = requests_file(work, mix, args.requests, args.routes)
+            reqs = requests_file(work, mix, args)
             script = wrk_script(work, reqs, 0, 16)
             for s in servers.values():  # warm up: JIT, caches, dictionaries
                 wrk(s.port, script, 3, 16)
@@ -1228,7 +1268,7 @@ def main():
                                          for k in kinds) + " |")
         if args.profile:
             print("\nperf profiles at saturation, reference mix, µs per request by part:\n")
-            script = wrk_script(work, requests_file(work, "reference", args.requests, args.routes), 0, 16)
+            script = wrk_script(work, requests_file(work, "reference", args), 0, 16)
             prof = {v: profile(servers[v], script, 10, work) for v in variants if v != "none"}
             parts = sorted({p for _, ps, _ in prof.values() for p in ps},
                            key=lambda p: -prof["kong_looker"][1].get(p, 0))

@@ -4,11 +4,14 @@
 //! at the cardinality asked for. With `routes` after the cardinality,
 //! each request also carries its route id in [`ROUTE_HEADER`], for the
 //! engine bench's stand-in router (`testkit/tests/filters/routes`), which
-//! takes it out before any other filter sees it.
+//! takes it out before any other filter sees it. With `addresses`, each
+//! request also carries its client address in [`ADDRESS_HEADER`]: bare
+//! nginx sees every request from 127.0.0.1, and the engine bench reads the
+//! address from there instead, as Kong's real-IP settings would give it.
 //!
 //! ```text
 //! cargo run --release -p kong-looker-testsupport --example wrk_requests -- 20000 high > requests.lua
-//! cargo run --release -p kong-looker-testsupport --example wrk_requests -- 20000 reference routes > requests.lua
+//! cargo run --release -p kong-looker-testsupport --example wrk_requests -- 20000 reference routes addresses > requests.lua
 //! ```
 
 use std::io::Write;
@@ -20,6 +23,9 @@ use kong_looker_testsupport::traffic::kong_request;
 /// The header that carries a request's route id to the stand-in router.
 const ROUTE_HEADER: &str = "x-bench-route";
 
+/// The header that carries a request's client address.
+const ADDRESS_HEADER: &str = "x-bench-addr";
+
 /// Request bodies at most this large: the bench measures the filter, not
 /// the upload.
 const MAX_BODY: u64 = 1024;
@@ -28,15 +34,20 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let count: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let cardinality = args.get(1).map_or("reference", String::as_str);
-    let routes = match args.get(2).map(String::as_str) {
-        None => false,
-        Some("routes") => true,
-        Some(other) => {
-            eprintln!("wrk_requests: unknown option {other:?} (expected \"routes\")");
-            std::process::exit(2);
+    let (mut routes, mut addresses) = (false, false);
+    for option in args.iter().skip(2) {
+        match option.as_str() {
+            "routes" => routes = true,
+            "addresses" => addresses = true,
+            other => {
+                eprintln!(
+                    "wrk_requests: unknown option {other:?} (expected \"routes\" or \"addresses\")"
+                );
+                std::process::exit(2);
+            }
         }
-    };
-    let Some(&(_, consumers, addresses)) = CARDINALITIES
+    }
+    let Some(&(_, consumers, address_count)) = CARDINALITIES
         .iter()
         .find(|(name, _, _)| name.replace(' ', "-") == cardinality)
     else {
@@ -44,12 +55,15 @@ fn main() {
             .iter()
             .map(|(n, _, _)| n.replace(' ', "-"))
             .collect();
-        eprintln!("usage: wrk_requests [COUNT] [{}] [routes]", names.join("|"));
+        eprintln!(
+            "usage: wrk_requests [COUNT] [{}] [routes] [addresses]",
+            names.join("|")
+        );
         std::process::exit(2);
     };
     let mut mix = Mix::new(MixParams {
         consumers,
-        addresses,
+        addresses: address_count,
         ..MixParams::default()
     });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -70,6 +84,9 @@ fn main() {
         }
         if let Some(route) = mix.routes().get(req.route).filter(|_| routes) {
             raw.push_str(&format!("{ROUTE_HEADER}: {}\r\n", route.route_id));
+        }
+        if let Some(address) = mix.addresses().get(req.address).filter(|_| addresses) {
+            raw.push_str(&format!("{ADDRESS_HEADER}: {address}\r\n"));
         }
         let body = if matches!(method, "POST" | "PUT" | "PATCH") {
             req.request_bytes.min(MAX_BODY)
