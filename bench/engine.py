@@ -181,7 +181,7 @@ def instructions(nginx, script, seconds, warmup_requests):
     The warm-up sends the request file once, as the timed blocks do many
     times over (otherwise the count is of a filter meeting every caller,
     token and address for the first time), or its first WARMUP_MAX
-    requests: by then the filter's bounded caches are full, and at high
+    requests: by then the filter knows the frequent callers, and at high
     cardinality the mix keeps bringing callers it has not met, as
     production does."""
     sent = 0
