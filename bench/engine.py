@@ -54,7 +54,8 @@ request's route in the mix, so that the filters read a route as in Kong.
 Bare nginx also sees every request from 127.0.0.1, where Kong's real-IP
 settings give the client's address: each request carries its address
 from the mix in a header, which the line's address field reads instead
-of `$remote_addr` (`--loopback` for the address as nginx sees it). The
+of `$remote_addr` (`--loopback` for the address as nginx sees it; the
+`--single-reads` variants read `$remote_addr` itself, 127.0.0.1). The
 high-cardinality mix cycles through 200,000 distinct requests, so that
 callers come back as often as the mix has them and not on wrk's cycle.
 
@@ -113,6 +114,8 @@ def nginx_include(addresses):
             sys.exit("kong_looker.nginx.conf: expected $remote_addr once in the line")
         text = text.replace("$remote_addr", "$http_x_bench_addr")
     return text
+
+
 # Engine functions whose calls count host calls: every import goes through
 # the trampoline; the others say which kind.
 PROBES = {
