@@ -16,16 +16,17 @@ const START_MS: i64 = 1_767_614_400_000;
 /// Runs `requests` through a host with `chains`, flushes, and returns what
 /// reached the sink as rows, plus the host for further checks.
 fn run(profile: Profile, chains: &[String], requests: &[Request]) -> (Collected, Kong) {
-    run_in(profile, chains, requests, false)
+    run_in(profile, chains, requests, None)
 }
 
-/// [`run`], where `line` says whether Kong's nginx config includes
-/// `kong_looker.nginx.conf` (nginx's figures in one read).
+/// [`run`], where `line` is the format of `$kong_looker_log` that Kong's
+/// nginx config defines (`kong_looker.nginx.conf`: nginx's figures and the
+/// request's fields in one read), if any.
 fn run_in(
     profile: Profile,
     chains: &[String],
     requests: &[Request],
-    line: bool,
+    line: Option<&str>,
 ) -> (Collected, Kong) {
     let sink = Sink::start().unwrap();
     let chains: Vec<String> = chains
@@ -39,8 +40,8 @@ fn run_in(
     for c in &chains {
         builder = builder.chain(c);
     }
-    if line {
-        builder = builder.nginx_map(log_line::VARIABLE, log_line::FORMAT);
+    if let Some(format) = line {
+        builder = builder.nginx_map(log_line::VARIABLE, format);
     }
     let mut kong = builder.build();
     for (i, r) in requests.iter().enumerate() {
@@ -58,10 +59,10 @@ fn run_in(
 }
 
 fn one(profile: Profile, extra: &str, request: Request) -> OwnedRow {
-    one_in(profile, extra, request, false)
+    one_in(profile, extra, request, None)
 }
 
-fn one_in(profile: Profile, extra: &str, request: Request, line: bool) -> OwnedRow {
+fn one_in(profile: Profile, extra: &str, request: Request, line: Option<&str>) -> OwnedRow {
     let (c, _) = run_in(profile, &[config("{collector}", extra)], &[request], line);
     assert_eq!(c.rows.len(), 1, "one request, one row");
     c.rows.into_iter().next().unwrap()
@@ -85,15 +86,20 @@ fn reference_mix_is_captured_field_for_field_on_kong_3_10() {
 #[test]
 fn reference_mix_is_captured_field_for_field_with_nginx_figures_in_one_read() {
     for profile in [Profile::Kong38, Profile::Kong310] {
-        reference_mix_in(profile, true);
+        reference_mix_in(profile, Some(log_line::FORMAT));
     }
 }
 
-fn reference_mix(profile: Profile) {
-    reference_mix_in(profile, false);
+#[test]
+fn reference_mix_is_captured_field_for_field_with_the_earlier_releases_include() {
+    reference_mix_in(Profile::Kong39, Some(log_line::FORMAT_V1));
 }
 
-fn reference_mix_in(profile: Profile, line: bool) {
+fn reference_mix(profile: Profile) {
+    reference_mix_in(profile, None);
+}
+
+fn reference_mix_in(profile: Profile, line: Option<&str>) {
     let mut mix = Mix::new(MixParams {
         request_ids: true,
         ..MixParams::default()
@@ -114,7 +120,8 @@ fn reference_mix_in(profile: Profile, line: bool) {
         "every request is a row"
     );
     // Each chain says once, in each worker, that it reads nginx's figures
-    // one by one; with the line it says nothing.
+    // one by one, or the header map beside a line of the earlier format;
+    // with this release's line it says nothing.
     let notes: Vec<String> = kong
         .logs()
         .into_iter()
@@ -122,14 +129,17 @@ fn reference_mix_in(profile: Profile, line: bool) {
         .filter(|m| m.contains("$kong_looker_log"))
         .collect();
     let chains_run = chains.len() * 2;
-    if line {
-        assert!(notes.is_empty(), "{notes:?}");
-    } else {
-        assert!((1..=chains_run).contains(&notes.len()), "{notes:?}");
-        assert!(
-            notes.iter().all(|m| m.contains("is not defined")),
-            "{notes:?}"
-        );
+    let said = match line {
+        Some(log_line::FORMAT) => None,
+        Some(_) => Some("in the format of an earlier release"),
+        None => Some("is not defined"),
+    };
+    match said {
+        None => assert!(notes.is_empty(), "{notes:?}"),
+        Some(said) => {
+            assert!((1..=chains_run).contains(&notes.len()), "{notes:?}");
+            assert!(notes.iter().all(|m| m.contains(said)), "{notes:?}");
+        }
     }
     for row in &collected.rows {
         let id = row.request_id.clone().expect("request id sent");
@@ -180,7 +190,9 @@ fn a_kong_looker_log_of_another_format_is_refused_with_a_warning_and_nothing_los
         .collect();
     assert_eq!(warnings.len(), 1, "once per chain: {warnings:?}");
     assert!(
-        warnings[0].message.contains("does not start with \"kl1|\""),
+        warnings[0]
+            .message
+            .contains("does not start with \"kl2|\" or \"kl1|\""),
         "{warnings:?}"
     );
     assert_eq!(warnings[0].level, 3, "a warning");
@@ -198,12 +210,12 @@ fn get(path: &str) -> Request {
 
 #[test]
 fn timings_statuses_and_sizes_come_from_kong_first() {
-    for line in [false, true] {
+    for line in [None, Some(log_line::FORMAT_V1), Some(log_line::FORMAT)] {
         timings_statuses_and_sizes(line);
     }
 }
 
-fn timings_statuses_and_sizes(line: bool) {
+fn timings_statuses_and_sizes(line: Option<&str>) {
     let row = one_in(
         Profile::from_env(),
         r#""request_id":true"#,

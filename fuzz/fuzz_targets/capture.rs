@@ -1,12 +1,14 @@
 //! A whole request from arbitrary bytes, through the capturer and into the
 //! outbox: the header map, then each of Kong's properties in turn,
-//! separated by 0xff. Whatever comes in, a record or nothing, never a
-//! panic.
+//! separated by 0xff. Read as a native host does (the header map given)
+//! and as the Wasm filter does (the request's fields from
+//! `$kong_looker_log` where it has them, the header map otherwise).
+//! Whatever comes in, a record or nothing, never a panic.
 #![no_main]
 
 use std::borrow::Cow;
 
-use kong_looker_core::capture::capturer::{Capturer, LogSource};
+use kong_looker_core::capture::capturer::{Capturer, LogSource, Reads};
 use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
@@ -44,17 +46,13 @@ impl LogSource for Source<'_> {
     fn response_header(&self, _name: &str) -> Option<Cow<'_, [u8]>> {
         self.0.last().map(|v| Cow::Borrowed(*v))
     }
+    fn request_header(&self, _name: &str) -> Option<Cow<'_, [u8]>> {
+        self.0.last().map(|v| Cow::Borrowed(*v))
+    }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let parts: Vec<&[u8]> = data.split(|&b| b == 0xff).collect();
-    let config = Config::parse(
-        br#"{"collector":"127.0.0.1:9400","privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef"},"identity":{"trusted_headers":["x-forwarded-user"]}}"#,
-    )
-    .unwrap();
-    let mut capturer = Capturer::new(config, 1);
-    let facts = capturer.request_facts(parts[0].to_vec(), 1_767_614_400_000);
-    let mut outbox = Outbox::new(
+fn outbox() -> Outbox {
+    Outbox::new(
         &Producer::default(),
         Limits {
             max_records: 10,
@@ -68,10 +66,37 @@ fuzz_target!(|data: &[u8]| {
             spill: false,
         },
         1,
-    );
-    capturer.capture(&facts, &Source(parts), 1_767_614_400_500, |r| {
-        outbox.push(r, 1_767_614_400_500)
+    )
+}
+
+fuzz_target!(|data: &[u8]| {
+    let parts: Vec<&[u8]> = data.split(|&b| b == 0xff).collect();
+    let config = Config::parse(
+        br#"{"collector":"127.0.0.1:9400","privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef"},"identity":{"trusted_headers":["x-forwarded-user"]}}"#,
+    )
+    .unwrap();
+    let mut capturer = Capturer::new(config, 1);
+    let facts = capturer.request_facts(parts[0].to_vec(), 1_767_614_400_000);
+    let mut out = outbox();
+    let source = Source(parts);
+    capturer.capture(&facts, &source, 1_767_614_400_500, |r| {
+        out.push(r, 1_767_614_400_500)
     });
-    outbox.tick(1_767_614_402_000);
-    assert!(outbox.buffered_bytes() <= 65536 + 4096);
+    out.tick(1_767_614_402_000);
+    assert!(out.buffered_bytes() <= 65536 + 4096);
+
+    // As the filter reads it, with a config whose headers the line carries.
+    let config = Config::parse(
+        br#"{"collector":"127.0.0.1:9400","privacy":{"client_address":"hash","pseudonymize":true,"hash_key":"0123456789abcdef"}}"#,
+    )
+    .unwrap();
+    let mut capturer = Capturer::new(config, 1);
+    let mut out = outbox();
+    let mut reads = Reads::empty();
+    let map = source.0.first().map(|m| m.to_vec()).unwrap_or_default();
+    if capturer.read_request_into(&mut reads, &source, || map, || 1_767_614_400_500) {
+        capturer.assemble(&reads, |r| out.push(r, 1_767_614_400_500));
+    }
+    out.tick(1_767_614_402_000);
+    assert!(out.buffered_bytes() <= 65536 + 4096);
 });

@@ -20,7 +20,7 @@ use kong_looker_proto::builder::Producer;
 
 use super::root::Chain;
 use super::{abi, log, now_ms, stage, worker};
-use kong_looker_core::capture::capturer::{LineUse, LogSource};
+use kong_looker_core::capture::capturer::{FiguresOnly, LineUse, LogSource};
 use kong_looker_core::capture::log_line;
 
 /// One request's context.
@@ -45,6 +45,13 @@ impl LogSource for Host {
 
     fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+            .map(Cow::Owned)
+    }
+
+    fn request_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
             .ok()
             .flatten()
             .map(Cow::Owned)
@@ -88,13 +95,11 @@ impl HttpContext for Http {
         // Every host read happens here, in the log phase, into the stage's
         // next slot; the record is assembled later with others.
         let untried = *capturer.line_use() == LineUse::Untried;
-        // The clock is read only where `$kong_looker_log` does not bring
+        // The header map only where `$kong_looker_log` does not bring the
+        // request's fields, and the clock only where it does not bring
         // nginx's; the start is the log time less nginx's request time.
         let full = stage::read(chain, |reads| {
-            let facts = reads.facts_mut();
-            capturer.request_facts_into(facts, abi::request_header_map(), 0);
-            facts.start_from_request_time = true;
-            capturer.read_into(reads, &Host, now_ms)
+            capturer.read_request_into(reads, &Host, abi::request_header_map, now_ms)
         });
         if untried {
             say_line_use(capturer.line_use());
@@ -110,13 +115,27 @@ impl HttpContext for Http {
     }
 }
 
-/// Says once per chain whether nginx's figures come in one read: an
-/// operator who left out `kong_looker.nginx.conf` pays seven reads more per
-/// request, and one whose include is of another version should know why.
+/// Says once per chain whether nginx's figures and the request's fields
+/// come in one read: an operator who left out `kong_looker.nginx.conf`
+/// pays eight reads more per request, and one whose include is of another
+/// version should know why.
 fn say_line_use(used: &LineUse) {
     match used {
         LineUse::Untried | LineUse::Read => {}
-        // A warning: Kong logs at notice, and the include is one line.
+        // An include of an earlier release is worth a warning (Kong logs
+        // at notice); a config's own header names are the operator's
+        // choice, said at info.
+        LineUse::FiguresOnly(why) => log(
+            match why {
+                FiguresOnly::OlderFormat => LogLevel::Warn,
+                FiguresOnly::ConfiguredHeaders => LogLevel::Info,
+            },
+            &format!(
+                "${} brings nginx's figures but not the request's fields ({why}), \
+                 so the request header map is read too (one host call more a request)",
+                log_line::VARIABLE
+            ),
+        ),
         LineUse::Absent => log(
             LogLevel::Warn,
             &format!(

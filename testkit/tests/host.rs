@@ -202,6 +202,35 @@ fn a_map_variable_is_worked_out_when_read() {
 }
 
 #[test]
+fn a_map_variable_reads_the_request_as_the_filter_sees_it() {
+    let mut k = Kong::builder(&probe(), Profile::Kong39)
+        .chain("props")
+        .nginx_map(
+            "probe_map",
+            "$request_method|$uri|$is_args|$args|$scheme|$http_host|$http_x_consumer_id|$http_x_absent|$http_accept",
+        )
+        .build();
+    let req = Request::get("/v1/a%20b?x=1&y=2")
+        .header("X-Consumer-ID", "c-1")
+        .header("Accept", "text/html")
+        .header("accept", "*/*");
+    k.request(0, &req);
+    k.request(0, &Request::get("/plain"));
+    let m = messages(&k);
+    let values: Vec<&String> = m.iter().filter(|l| l.contains("ngx.probe_map")).collect();
+    // `$http_*` matches any case, `-` as `_`, and joins repeats as nginx
+    // 1.23 and later do; without arguments `$is_args` is empty.
+    assert_eq!(
+        values,
+        [
+            "prop ngx.probe_map=Some(\"GET|/v1/a%20b|?|x=1&y=2|http|api.example.com|c-1||text/html, */*\")",
+            "prop ngx.probe_map=Some(\"GET|/plain|||http|api.example.com|||\")",
+        ],
+        "{m:?}"
+    );
+}
+
+#[test]
 fn dispatch_from_on_tick_is_real_http_with_connection_close() {
     let srv = server(200, "ok", Duration::ZERO);
     let mut k = kong(

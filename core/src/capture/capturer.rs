@@ -92,6 +92,12 @@ pub trait LogSource {
     fn property(&self, name: &str) -> Option<Cow<'_, [u8]>>;
     /// A response header by lowercase name, e.g. `:status`.
     fn response_header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+    /// A request header by name, e.g. `:authority`: read singly where
+    /// `$kong_looker_log` brought the others. `None` where the host has
+    /// no request header map of its own.
+    fn request_header(&self, _name: &str) -> Option<Cow<'_, [u8]>> {
+        None
+    }
     /// What Kong's AI Gateway recorded for the request, where the host can
     /// see it: the log entry's `ai` section for the plugin server and
     /// http-log. `None` for a request without AI figures.
@@ -111,11 +117,15 @@ pub struct RequestFacts {
     /// that time less nginx's request time (the Wasm filter reads them in
     /// the log phase only: one host call fewer per request).
     pub start_from_request_time: bool,
-    /// A configured API key header was present.
+    /// A configured API key header was present, and not empty.
     pub api_key_present: bool,
+    /// The header map, or the `$kong_looker_log` line whose request
+    /// fields the spans index ([`log_line::request_fields`]).
     map: Vec<u8>,
     spans: Spans,
     trusted_rank: usize,
+    /// `map` is the line, which the client address lies in too.
+    from_line: bool,
 }
 
 /// Where each field's value lies in the map, start and end, for the fields
@@ -218,6 +228,31 @@ const FIELD_NAMES: headers::NameTable<Field> = headers::NameTable::new(&[
     ("x-authenticated-scope", Field::AuthenticatedScope),
 ]);
 
+/// The field each of [`log_line::REQUEST_FIELDS`] is; `None` for the last,
+/// `$http_apikey`, key-auth's header by default (`identity.key_names`).
+const LINE_FIELDS: [Option<Field>; log_line::REQUEST_FIELDS.len()] = [
+    Some(Field::Method),
+    Some(Field::Path),
+    Some(Field::Scheme),
+    Some(Field::Host),
+    Some(Field::UserAgent),
+    Some(Field::Authorization),
+    Some(Field::Traceparent),
+    Some(Field::ConsumerId),
+    Some(Field::ConsumerUsername),
+    Some(Field::ConsumerCustomId),
+    Some(Field::Credential),
+    Some(Field::Anonymous),
+    Some(Field::ConsumerGroups),
+    Some(Field::AuthenticatedGroups),
+    Some(Field::AuthenticatedUserid),
+    Some(Field::AuthenticatedScope),
+    None,
+];
+
+/// The one API key header the line carries.
+const LINE_KEY_NAME: &str = "apikey";
+
 impl RequestFacts {
     /// Facts of a request whose headers were not seen.
     pub fn empty(started_at_ms: i64) -> Self {
@@ -281,10 +316,13 @@ pub struct Reads<'a> {
     method: Option<Cow<'a, [u8]>>,
     path: Option<Cow<'a, [u8]>>,
     evidence: EvidenceReads<'a>,
-    /// `ngx.remote_addr`, or the log line whose end it is
-    /// ([`Reads::remote_addr_at`] on).
+    /// `ngx.remote_addr`, or the log line it lies in; `None` also where
+    /// the line is the facts' map (its request fields were read).
     remote_addr: Option<Cow<'a, [u8]>>,
-    remote_addr_at: usize,
+    /// Where the address lies in `remote_addr`, or in the facts' line.
+    remote_addr_at: Range<usize>,
+    /// `:authority`, read where the line brought the headers but no Host.
+    authority: Option<Cow<'a, [u8]>>,
     request_id: Option<Cow<'a, [u8]>>,
     /// Boxed: rare, and large for a value moved with every request.
     ai: Option<Box<AiUsage>>,
@@ -308,7 +346,8 @@ impl<'a> Reads<'a> {
             path: None,
             evidence: EvidenceReads::default(),
             remote_addr: None,
-            remote_addr_at: 0,
+            remote_addr_at: 0..0,
+            authority: None,
             request_id: None,
             ai: None,
         }
@@ -337,6 +376,7 @@ impl<'a> Reads<'a> {
         self.path = None;
         self.evidence = EvidenceReads::default();
         self.remote_addr = None;
+        self.authority = None;
         self.request_id = None;
         self.ai = None;
     }
@@ -396,6 +436,8 @@ pub struct Capturer {
     endpoint_keys: EndpointKeys,
     /// Whether the host has `$kong_looker_log` ([`log_line`]).
     line: LineUse,
+    /// Whether the config asks for no header that the line leaves out.
+    line_fields: bool,
 }
 
 /// Whether a capturer reads nginx's figures as one line ([`log_line`]).
@@ -403,8 +445,11 @@ pub struct Capturer {
 pub enum LineUse {
     /// Not asked yet: the first request tries it.
     Untried,
-    /// Defined and read on every request.
+    /// Defined and read on every request, the request's fields with it.
     Read,
+    /// Defined and read for nginx's figures; the request's headers come
+    /// from the header map, for the reason given.
+    FiguresOnly(FiguresOnly),
     /// Not defined: the figures are read one by one.
     Absent,
     /// Defined, but not in the format this build reads: the figures are
@@ -412,15 +457,40 @@ pub enum LineUse {
     Refused(LineError),
 }
 
+/// Why the line's request fields are not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FiguresOnly {
+    /// The line is in the older format, which has none.
+    OlderFormat,
+    /// The config names API key or trusted headers that it does not carry.
+    ConfiguredHeaders,
+}
+
+impl core::fmt::Display for FiguresOnly {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            FiguresOnly::OlderFormat => {
+                "it is in the format of an earlier release, without the request's fields"
+            }
+            FiguresOnly::ConfiguredHeaders => {
+                "identity.key_names or identity.trusted_headers name headers it does not carry"
+            }
+        })
+    }
+}
+
 impl Capturer {
     /// A capturer for a checked config; `seed` varies the sampling per
     /// instance.
     pub fn new(config: Config, seed: u64) -> Self {
         let lower = |names: &[String]| names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let key_names: Vec<String> = lower(&config.identity.key_names);
+        let line_fields = config.identity.trusted_headers.is_empty()
+            && key_names.iter().all(|n| n == LINE_KEY_NAME);
         let cache_bytes = usize::try_from(config.max_cache_bytes).unwrap_or(usize::MAX);
         let token_bytes = cache_bytes / 3;
         Capturer {
-            key_names: lower(&config.identity.key_names),
+            key_names,
             trusted_headers: lower(&config.identity.trusted_headers),
             templater: PathTemplater::new(
                 config.paths.templates.clone(),
@@ -443,6 +513,7 @@ impl Capturer {
             address: String::new(),
             endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
             line: LineUse::Untried,
+            line_fields,
             config,
         }
     }
@@ -479,6 +550,7 @@ impl Capturer {
         facts.api_key_present = false;
         facts.trusted_rank = usize::MAX;
         facts.spans.present = 0;
+        facts.from_line = false;
         facts.map = map;
         let consumer = self.config.identity.consumer_headers;
         let map = &facts.map;
@@ -502,7 +574,9 @@ impl Capturer {
             let Some(field) = field else {
                 let is = |configured: &String| raw.eq_ignore_ascii_case(configured.as_bytes());
                 if self.key_names.iter().any(is) {
-                    facts.api_key_present = true;
+                    // An empty key is none (key-auth finds none in it);
+                    // nginx's `$http_apikey` cannot tell it from absent.
+                    facts.api_key_present |= !value.is_empty();
                 } else if let Some(rank) = self.trusted_headers.iter().position(is)
                     && rank < facts.trusted_rank
                     && !value.is_empty()
@@ -566,14 +640,56 @@ impl Capturer {
         src: &'a S,
         now_ms: impl FnOnce() -> i64,
     ) -> bool {
+        self.read_with(reads, src, None::<fn() -> Vec<u8>>, now_ms)
+    }
+
+    /// [`Capturer::read_into`] for a host that reads the request's headers
+    /// in the log phase too, as the Wasm filter does: they come with
+    /// `$kong_looker_log` where its format has them, and from `header_map`
+    /// (the host's serialized request header map) where not. The start is
+    /// then the log time less nginx's request time.
+    pub fn read_request_into<'a, S: LogSource + ?Sized>(
+        &mut self,
+        reads: &mut Reads<'a>,
+        src: &'a S,
+        header_map: impl FnOnce() -> Vec<u8>,
+        now_ms: impl FnOnce() -> i64,
+    ) -> bool {
+        reads.facts_mut().from_line = false;
+        self.read_with(reads, src, Some(header_map), now_ms)
+    }
+
+    fn read_with<'a, S: LogSource + ?Sized>(
+        &mut self,
+        reads: &mut Reads<'a>,
+        src: &'a S,
+        header_map: Option<impl FnOnce() -> Vec<u8>>,
+        now_ms: impl FnOnce() -> i64,
+    ) -> bool {
         reads.now_ms = i64::MIN;
+        reads.authority = None;
+        let wants_fields = header_map.is_some();
         let kept = match self.line {
-            LineUse::Untried | LineUse::Read => self.read_line(reads, src),
+            LineUse::Untried | LineUse::Read | LineUse::FiguresOnly(_) => {
+                self.read_line(reads, src, wants_fields)
+            }
             LineUse::Absent | LineUse::Refused(_) => None,
         };
         // Left out by sampling is not a loss: kept records carry its weight.
         if !kept.unwrap_or_else(|| self.read_figures(reads, src)) {
             return false;
+        }
+        if let Some(header_map) = header_map {
+            if reads.facts.from_line {
+                // Not in the line (a server name where no Host was sent).
+                if reads.facts.raw(Field::Host).is_empty() {
+                    reads.authority = src.request_header(":authority");
+                }
+            } else {
+                let facts = reads.facts_mut();
+                self.request_facts_into(facts, header_map(), 0);
+                facts.start_from_request_time = true;
+            }
         }
         // The host's clock only where the line did not bring nginx's.
         if reads.now_ms == i64::MIN {
@@ -631,10 +747,15 @@ impl Capturer {
     /// sampling keeps the request, or `None` when the host has no such line
     /// (the figures are then read one by one, and the line is not asked for
     /// again). `reads.now_ms` stays `i64::MIN` when the line had no clock.
+    ///
+    /// With `wants_fields`, the request's fields are taken from the line
+    /// into the facts where its format has them, they are exactly as many
+    /// as it has, and the config asks for no header they leave out.
     fn read_line<'a, S: LogSource + ?Sized>(
         &mut self,
         reads: &mut Reads<'a>,
         src: &'a S,
+        wants_fields: bool,
     ) -> Option<bool> {
         let Some(line) = src.property(log_line::PROPERTY) else {
             self.line = LineUse::Absent;
@@ -658,19 +779,76 @@ impl Capturer {
                 reads.request_bytes = l.request_length.unwrap_or(0);
                 reads.response_bytes = l.bytes_sent.unwrap_or(0);
                 reads.now_ms = l.now_ms.unwrap_or(i64::MIN);
-                l.remote_addr_at
+                (l.remote_addr, l.request_at)
             }
             Err(e) => {
                 self.line = LineUse::Refused(e);
                 return None;
             }
         };
-        self.line = LineUse::Read;
-        reads.remote_addr = (at < line.len()).then_some(line);
-        reads.remote_addr_at = at;
+        let (address, request_at) = at;
+        if self.line == LineUse::Untried {
+            self.line = if line.starts_with(b"kl1|") {
+                LineUse::FiguresOnly(FiguresOnly::OlderFormat)
+            } else if !self.line_fields {
+                LineUse::FiguresOnly(FiguresOnly::ConfiguredHeaders)
+            } else {
+                LineUse::Read
+            };
+        }
         let weight = self.sampler.keep(reads.status);
         reads.sample_weight = weight.unwrap_or(0.0);
+        reads.remote_addr_at = address.clone();
+        let fields = match (wants_fields, request_at, &self.line) {
+            (true, Some(at), LineUse::Read) if weight.is_some() => {
+                log_line::request_fields(&line, at)
+            }
+            _ => None,
+        };
+        match fields {
+            Some(fields) => {
+                let facts = reads.facts_mut();
+                self.facts_from_line(facts, line.into_owned(), &fields);
+                reads.remote_addr = None;
+            }
+            None => reads.remote_addr = (!address.is_empty()).then_some(line),
+        }
         Some(weight.is_some())
+    }
+
+    /// The facts from a line's request fields, in place of what `facts`
+    /// held: as [`Capturer::request_facts_into`] finds them in a header
+    /// map, where nginx's `$http_*` leaves an empty header as absent.
+    fn facts_from_line(
+        &self,
+        facts: &mut RequestFacts,
+        line: Vec<u8>,
+        fields: &[Range<usize>; log_line::REQUEST_FIELDS.len()],
+    ) {
+        facts.started_at_ms = 0;
+        facts.start_from_request_time = true;
+        facts.api_key_present = false;
+        facts.trusted_rank = usize::MAX;
+        facts.spans.present = 0;
+        facts.from_line = true;
+        let consumer = self.config.identity.consumer_headers;
+        for (field, value) in LINE_FIELDS.iter().zip(fields) {
+            if value.is_empty() {
+                continue;
+            }
+            match field {
+                Some(Field::Authorization) if value.len() > MAX_AUTHORIZATION_BYTES => {}
+                Some(
+                    Field::ConsumerId
+                    | Field::ConsumerUsername
+                    | Field::ConsumerCustomId
+                    | Field::Credential,
+                ) if !consumer => {}
+                Some(field) => facts.spans.set(*field, value.clone()),
+                None => facts.api_key_present = !self.key_names.is_empty(),
+            }
+        }
+        facts.map = line;
     }
 
     /// nginx's figures read one by one: false when sampling leaves the
@@ -717,7 +895,7 @@ impl Capturer {
             .and_then(|v| timing::size(&v))
             .unwrap_or(0);
         reads.remote_addr = src.property("ngx.remote_addr");
-        reads.remote_addr_at = 0;
+        reads.remote_addr_at = 0..reads.remote_addr.as_ref().map_or(0, |a| a.len());
         true
     }
 
@@ -769,17 +947,21 @@ impl Capturer {
         if host.is_empty() {
             host = facts.get(Field::Authority);
         }
+        if let (true, Some(authority)) = (host.is_empty(), &reads.authority) {
+            host = lossy(authority.get(..MAX_HEADER_BYTES).unwrap_or(authority));
+        }
         let raw_path = match &reads.path {
             Some(p) => lossy(p),
             None => facts.get(Field::Path),
         };
         let identity_key = self.identity(facts, &reads.evidence);
         // Borrowed from the host's answer when kept as it is.
-        let address = match reads
-            .remote_addr
-            .as_deref()
-            .and_then(|a| a.get(reads.remote_addr_at..))
-        {
+        let in_line = match &reads.remote_addr {
+            Some(a) => Some(a.as_ref()),
+            None if facts.from_line && !reads.remote_addr_at.is_empty() => Some(&facts.map[..]),
+            None => None,
+        };
+        let address = match in_line.and_then(|a| a.get(reads.remote_addr_at.clone())) {
             Some(a) => privacy::recorded_address(
                 a,
                 &self.address_mode,
@@ -1215,6 +1397,8 @@ mod tests {
     struct Nginx {
         vars: Vec<(&'static str, &'static str)>,
         line: Option<String>,
+        /// `:authority`, for a single read of the header map.
+        authority: Option<String>,
         asked: std::cell::RefCell<Vec<String>>,
     }
 
@@ -1238,8 +1422,27 @@ mod tests {
             Nginx {
                 vars: vars.to_vec(),
                 line,
+                authority: None,
                 asked: Default::default(),
             }
+        }
+
+        /// The line in `version`'s format, with the request fields of
+        /// `headers` after it in `kl2`; `headers`' `:authority` answers a
+        /// single read.
+        fn with_request(mut self, version: &str, headers: &[(&str, &str)]) -> Nginx {
+            if let Some(line) = &mut self.line {
+                line.replace_range(..3, version);
+                if version == "kl2" {
+                    line.push('\n');
+                    line.push_str(&request_fields(headers));
+                }
+            }
+            self.authority = headers
+                .iter()
+                .find(|(k, _)| *k == ":authority")
+                .map(|(_, v)| v.to_string());
+            self
         }
     }
 
@@ -1255,6 +1458,39 @@ mod tests {
         fn response_header(&self, _: &str) -> Option<Cow<'_, [u8]>> {
             None
         }
+        fn request_header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+            self.asked.borrow_mut().push(format!("header {name}"));
+            match name {
+                ":authority" => self
+                    .authority
+                    .as_deref()
+                    .map(|a| Cow::Borrowed(a.as_bytes())),
+                _ => None,
+            }
+        }
+    }
+
+    /// The request fields nginx would put in a `kl2` line for `headers`
+    /// (a header map's pairs): `$http_*` joins repeated headers.
+    fn request_fields(headers: &[(&str, &str)]) -> String {
+        let find = |name: &str| {
+            let values: Vec<&str> = headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+                .collect();
+            values.join(", ")
+        };
+        let fields: Vec<String> = log_line::REQUEST_FIELDS
+            .iter()
+            .map(|f| match *f {
+                "$request_method" => find(":method"),
+                "$uri$is_args$args" => find(":path"),
+                "$scheme" => find(":scheme"),
+                http => find(&http.strip_prefix("$http_").unwrap().replace('_', "-")),
+            })
+            .collect();
+        fields.join("\n")
     }
 
     #[test]
@@ -1282,43 +1518,166 @@ mod tests {
             &[("response.code", "503"), ("ngx.request_time", "soon")],
             &[],
         ];
-        let map = headers::serialize([
-            (&b":method"[..], &b"GET"[..]),
-            (b":path", b"/v1/users/42"),
-            (b"x-consumer-id", b"c-1"),
-        ]);
+        let token = "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1LTEiLCJpc3MiOiJodHRwczovL2lkcCJ9.";
+        let header_sets: [&[(&str, &str)]; 5] = [
+            &[
+                (":method", "GET"),
+                (":path", "/v1/users/42?page=2"),
+                (":scheme", "https"),
+                (":authority", "kong:8000"),
+                ("Host", "api.example.com"),
+                ("User-Agent", "curl/8.5.0"),
+                ("X-Consumer-ID", "c-1"),
+                ("X-Consumer-Username", "alice"),
+                ("X-Consumer-Groups", "gold"),
+                ("X-Credential-Identifier", "key-1"),
+                ("apikey", "k-123"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
+            ],
+            // No Host: the server's name, read singly beside the line.
+            &[
+                (":method", "POST"),
+                (":path", "/orders"),
+                (":authority", "kong:8000"),
+                ("authorization", token),
+                ("X-Authenticated-Userid", "u-9"),
+                ("X-Authenticated-Scope", "read write"),
+                // An empty key is no key, either way.
+                ("apikey", ""),
+            ],
+            // A newline in a field (a decoded %0A): too many fields, so the
+            // header map is read for this request.
+            &[(":method", "GET"), (":path", "/a\nb"), ("Host", "h")],
+            // A method outside the enum, and an anonymous consumer.
+            &[
+                (":method", "PURGE"),
+                (":path", "/cache"),
+                ("Host", "h"),
+                ("X-Anonymous-Consumer", "true"),
+                ("X-Consumer-ID", "anon"),
+            ],
+            &[],
+        ];
         for vars in requests {
-            let mut records = Vec::new();
-            let mut asked = Vec::new();
-            for line in [false, true] {
-                let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
-                let mut capturer = Capturer::new(config, 7);
-                let facts = capturer.request_facts(map.clone(), 1_000);
-                let src = Nginx::new(vars, 2_345, line);
-                // The memo keys are the capturer's own, not the record's.
-                let kept = capturer.capture(&facts, &src, 2_345, |r| {
-                    records.push(format!(
-                        "{:?}",
-                        Record {
-                            memo: Memo::default(),
-                            ..*r
-                        }
-                    ));
-                });
-                assert!(kept);
-                asked.push(src.asked.into_inner());
-                let want = if line { LineUse::Read } else { LineUse::Absent };
-                assert_eq!(*capturer.line_use(), want);
+            for headers in header_sets {
+                let map =
+                    headers::serialize(headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+                let mut records = Vec::new();
+                let mut asked = Vec::new();
+                let mut maps_read = Vec::new();
+                for version in [None, Some("kl1"), Some("kl2")] {
+                    let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+                    let mut capturer = Capturer::new(config, 7);
+                    let src = Nginx::new(vars, 2_345, version.is_some())
+                        .with_request(version.unwrap_or(""), headers);
+                    let mut reads = Reads::empty();
+                    let mut map_read = false;
+                    let header_map = || {
+                        map_read = true;
+                        map.clone()
+                    };
+                    assert!(capturer.read_request_into(&mut reads, &src, header_map, || 2_345));
+                    // The memo keys are the capturer's own, not the record's.
+                    capturer.assemble(&reads, |r| {
+                        records.push(format!(
+                            "{:?}",
+                            Record {
+                                memo: Memo::default(),
+                                ..*r
+                            }
+                        ));
+                    });
+                    asked.push(src.asked.into_inner());
+                    maps_read.push(map_read);
+                    let want = match version {
+                        None => LineUse::Absent,
+                        Some("kl1") => LineUse::FiguresOnly(FiguresOnly::OlderFormat),
+                        _ => LineUse::Read,
+                    };
+                    assert_eq!(*capturer.line_use(), want);
+                }
+                assert_eq!(records[0], records[1], "{vars:?} {headers:?}");
+                assert_eq!(records[0], records[2], "{vars:?} {headers:?}");
+                // One read for nginx's figures, where there were up to seven;
+                // with the request's fields in it, no header map, but for the
+                // request whose path has a newline.
+                let ngx = |a: &Vec<String>| {
+                    a.iter()
+                        .filter(|n| PROPERTIES[..8].contains(&n.as_str()))
+                        .count()
+                };
+                assert_eq!(ngx(&asked[1]), 1, "{:?}", asked[1]);
+                assert_eq!(ngx(&asked[2]), 1, "{:?}", asked[2]);
+                assert!(ngx(&asked[0]) >= 3, "{:?}", asked[0]);
+                let newline = headers.iter().any(|(_, v)| v.contains('\n'));
+                assert_eq!(maps_read, [true, true, newline], "{headers:?}");
             }
-            assert_eq!(records[0], records[1], "{vars:?}");
-            // One read for nginx's figures, where there were up to seven.
-            let ngx = |a: &Vec<String>| {
-                a.iter()
-                    .filter(|n| PROPERTIES[..8].contains(&n.as_str()))
-                    .count()
+        }
+    }
+
+    #[test]
+    fn each_request_field_of_the_line_is_the_header_the_map_would_give() {
+        for (expr, field) in log_line::REQUEST_FIELDS.iter().zip(LINE_FIELDS) {
+            let name = match *expr {
+                "$request_method" => ":method".to_owned(),
+                "$uri$is_args$args" => ":path".to_owned(),
+                "$scheme" => ":scheme".to_owned(),
+                http => http.strip_prefix("$http_").unwrap().replace('_', "-"),
             };
-            assert_eq!(ngx(&asked[1]), 1, "{:?}", asked[1]);
-            assert!(ngx(&asked[0]) >= 3, "{:?}", asked[0]);
+            let want = match name.as_str() {
+                LINE_KEY_NAME => None,
+                _ => Some(FIELD_NAMES.get(name.as_bytes()).unwrap()),
+            };
+            assert_eq!(field, want, "{expr}");
+        }
+        // Every header field but `:authority` (read singly) and the trusted
+        // proxy header (configured) is in the line.
+        let mut carried: Vec<Field> = LINE_FIELDS.iter().flatten().copied().collect();
+        carried.extend([Field::Authority, Field::Trusted]);
+        assert_eq!(carried.len(), FIELDS);
+    }
+
+    #[test]
+    fn a_config_naming_headers_the_line_leaves_out_reads_the_header_map() {
+        let headers = [(":path", "/p"), ("X-Api-Key", "k"), ("X-User", "bob")];
+        let map = headers::serialize(headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+        for (identity, api_key, user) in [
+            (r#"{"key_names":["x-api-key"]}"#, true, ""),
+            (r#"{"trusted_headers":["X-User"]}"#, false, "bob"),
+            (r#"{"key_names":[]}"#, false, ""),
+        ] {
+            let config = format!(r#"{{"collector":"127.0.0.1:9","identity":{identity}}}"#);
+            let mut capturer = Capturer::new(Config::parse(config.as_bytes()).unwrap(), 7);
+            let src =
+                Nginx::new(&[("response.code", "200")], 2_345, true).with_request("kl2", &headers);
+            let mut reads = Reads::empty();
+            let mut map_read = false;
+            assert!(capturer.read_request_into(
+                &mut reads,
+                &src,
+                || {
+                    map_read = true;
+                    map.clone()
+                },
+                || 0
+            ));
+            let empty_keys = identity.contains("[]");
+            assert_eq!(map_read, !empty_keys, "{identity}");
+            let want = match empty_keys {
+                true => LineUse::Read,
+                false => LineUse::FiguresOnly(FiguresOnly::ConfiguredHeaders),
+            };
+            assert_eq!(*capturer.line_use(), want);
+            assert_eq!(reads.facts.api_key_present, api_key, "{identity}");
+            assert_eq!(
+                reads.facts.raw(Field::Trusted),
+                user.as_bytes(),
+                "{identity}"
+            );
+            assert_eq!(reads.facts.raw(Field::Path), b"/p");
         }
     }
 

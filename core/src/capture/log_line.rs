@@ -1,15 +1,19 @@
 //! `$kong_looker_log`: the figures of a finished request that nginx
-//! otherwise hands a filter one variable at a time, joined into one by a
+//! otherwise hands a filter one variable at a time, and the request's
+//! fields that it otherwise reads from the header map, joined into one by a
 //! `map` in Kong's nginx config (`kong_looker.nginx.conf`, included with
 //! `nginx_http_include`). The filter then reads them in one host call
-//! instead of seven and a clock read: in Kong's engine each read costs
-//! more than the figure it returns (`bench/RESULTS.md`). This module owns
-//! the variable's format and its parser; the capturer decides when to read
-//! it, and falls back to the single reads where it is not defined.
+//! instead of a header map, seven properties and a clock read: in Kong's
+//! engine each read costs more than the figure it returns
+//! (`bench/RESULTS.md`). This module owns the variable's formats and their
+//! parser; the capturer decides when to read it, and falls back to the
+//! single reads where it is not defined.
 //!
 //! [`figures`] reads the numbers of a line in one pass where nginx wrote
 //! them in their usual shape, and by [`parse`] and [`timing`] otherwise,
-//! with the same result either way.
+//! with the same result either way. [`request_fields`] splits the rest.
+
+use core::ops::Range;
 
 use super::timing;
 
@@ -18,18 +22,61 @@ pub const VARIABLE: &str = "kong_looker_log";
 /// The property that reads it.
 pub const PROPERTY: &str = "ngx.kong_looker_log";
 
-/// What the map gives the variable: a version, then the figures. `|` is in
-/// none of them; the client address, the only one that is not a number or
-/// a list of numbers, comes last, so it is the rest of the line.
-pub const FORMAT: &str = "kl1|$status|$request_time|$upstream_status|$upstream_response_time|\
-                          $request_length|$bytes_sent|$msec|$remote_addr";
+/// What the map gives the variable: a version, then the figures, then the
+/// request's fields, each after a newline. `|` is in none of the figures;
+/// the client address, the only one that is not a number or a list of
+/// numbers, ends them. A newline is in no figure, and nginx refuses it in
+/// a client's header; a field that has one anyway (a decoded `%0A` in the
+/// path, a header a plugin wrote) makes too many fields, and that request's
+/// headers are read from the header map instead.
+pub const FORMAT: &str = "kl2|$status|$request_time|$upstream_status|$upstream_response_time|\
+                          $request_length|$bytes_sent|$msec|$remote_addr\n\
+                          $request_method\n$uri$is_args$args\n$scheme\n$http_host\n\
+                          $http_user_agent\n$http_authorization\n$http_traceparent\n\
+                          $http_x_consumer_id\n$http_x_consumer_username\n\
+                          $http_x_consumer_custom_id\n$http_x_credential_identifier\n\
+                          $http_x_anonymous_consumer\n$http_x_consumer_groups\n\
+                          $http_x_authenticated_groups\n$http_x_authenticated_userid\n\
+                          $http_x_authenticated_scope\n$http_apikey";
 
-/// The version the format starts with; another one is not read.
-const VERSION: &[u8] = b"kl1";
+/// The request's fields of a [`FORMAT`] line, in order: what the
+/// header map's `:method`, `:path` (`r->uri`, then `?` and the arguments
+/// where there are any), `:scheme` and headers would give. `$http_*` is
+/// empty for a header that is absent or empty, and joins repeated headers
+/// with `, `.
+pub const REQUEST_FIELDS: [&str; 17] = [
+    "$request_method",
+    "$uri$is_args$args",
+    "$scheme",
+    "$http_host",
+    "$http_user_agent",
+    "$http_authorization",
+    "$http_traceparent",
+    "$http_x_consumer_id",
+    "$http_x_consumer_username",
+    "$http_x_consumer_custom_id",
+    "$http_x_credential_identifier",
+    "$http_x_anonymous_consumer",
+    "$http_x_consumer_groups",
+    "$http_x_authenticated_groups",
+    "$http_x_authenticated_userid",
+    "$http_x_authenticated_scope",
+    "$http_apikey",
+];
+
+/// The format of the release before: the figures alone, the client
+/// address the rest of the line. Still read; the request's headers then
+/// come from the header map.
+pub const FORMAT_V1: &str = "kl1|$status|$request_time|$upstream_status|$upstream_response_time|\
+                             $request_length|$bytes_sent|$msec|$remote_addr";
+
+/// The versions a line starts with, and whether its request fields follow.
+const VERSIONS: [(&[u8], bool); 2] = [(b"kl1|", false), (b"kl2|", true)];
 /// Figures between the version and the client address.
 const FIGURES: usize = 7;
-/// Longest line accepted: an upstream list of a few retries and an IPv6
-/// address fit many times over.
+/// Longest run of figures accepted: an upstream list of a few retries and
+/// an IPv6 address fit many times over. The request's fields are as long
+/// as nginx's header buffers let them be.
 pub const MAX_BYTES: usize = 2048;
 
 /// One request's line, split: each figure as nginx wrote it (empty where
@@ -50,8 +97,11 @@ pub struct LogLine<'a> {
     pub bytes_sent: &'a [u8],
     /// `$msec` as Unix milliseconds: nginx's clock when the log phase ran.
     pub now_ms: Option<i64>,
-    /// Where the client address starts in the line.
-    pub remote_addr_at: usize,
+    /// Where the client address lies in the line.
+    pub remote_addr: Range<usize>,
+    /// Where the request's fields start (after the figures' newline), in a
+    /// line whose format has them.
+    pub request_at: Option<usize>,
 }
 
 /// Why a line was not read; the capturer then reads the figures one by one.
@@ -70,7 +120,7 @@ impl core::fmt::Display for LineError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             LineError::TooLong(n) => write!(f, "{n} bytes, more than {MAX_BYTES}"),
-            LineError::Version => write!(f, "does not start with \"kl1|\""),
+            LineError::Version => write!(f, "does not start with \"kl2|\" or \"kl1|\""),
             LineError::Fields(n) => {
                 write!(f, "{n} fields where the format has {}", FIGURES + 2)
             }
@@ -80,7 +130,7 @@ impl core::fmt::Display for LineError {
 
 /// A line's figures as numbers: what [`parse`] then [`timing`]'s readers
 /// give ([`Figures::of`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Figures {
     /// `$status` ([`timing::status`]).
     pub status: Option<u16>,
@@ -96,8 +146,10 @@ pub struct Figures {
     pub bytes_sent: Option<u64>,
     /// `$msec` as Unix milliseconds.
     pub now_ms: Option<i64>,
-    /// Where the client address starts in the line.
-    pub remote_addr_at: usize,
+    /// Where the client address lies in the line.
+    pub remote_addr: Range<usize>,
+    /// Where the request's fields start, in a line whose format has them.
+    pub request_at: Option<usize>,
 }
 
 impl Figures {
@@ -111,7 +163,8 @@ impl Figures {
             request_length: timing::size(line.request_length),
             bytes_sent: timing::size(line.bytes_sent),
             now_ms: line.now_ms,
-            remote_addr_at: line.remote_addr_at,
+            remote_addr: line.remote_addr.clone(),
+            request_at: line.request_at,
         }
     }
 }
@@ -132,10 +185,8 @@ pub fn figures(line: &[u8]) -> Result<Figures, LineError> {
 /// [`figures`] for a line of the usual shape; `None` for any other, which
 /// is then split and read figure by figure.
 fn usual_figures(line: &[u8]) -> Option<Figures> {
-    if line.len() > MAX_BYTES {
-        return None;
-    }
-    let mut rest = line.strip_prefix(b"kl1|")?;
+    let (at, figures, request_at) = split(line).ok()?;
+    let mut rest = figures.get(at..)?;
     let status = status_field(&mut rest)?;
     let request_time_us = Some(seconds_field(&mut rest)?);
     // No upstream (nginx answered itself) leaves both empty.
@@ -163,8 +214,29 @@ fn usual_figures(line: &[u8]) -> Option<Figures> {
         request_length,
         bytes_sent,
         now_ms,
-        remote_addr_at: line.len().wrapping_sub(rest.len()),
+        remote_addr: figures.len().wrapping_sub(rest.len())..figures.len(),
+        request_at,
     })
+}
+
+/// The line's figures, up to the newline before its request fields (or
+/// the whole line in a format without them); where they start after the
+/// version; and where the request fields start.
+fn split(line: &[u8]) -> Result<(usize, &[u8], Option<usize>), LineError> {
+    let Some(&(version, fields)) = VERSIONS.iter().find(|(v, _)| line.starts_with(v)) else {
+        return Err(LineError::Version);
+    };
+    let (figures, request_at) = match fields {
+        true => match memchr::memchr(b'\n', line) {
+            Some(end) => (line.get(..end).unwrap_or(line), end.checked_add(1)),
+            None => (line, None),
+        },
+        false => (line, None),
+    };
+    if figures.len() > MAX_BYTES {
+        return Err(LineError::TooLong(figures.len()));
+    }
+    Ok((version.len(), figures, request_at))
 }
 
 fn digit(d: u8) -> Option<u8> {
@@ -238,13 +310,11 @@ fn msec_field(rest: &mut &[u8]) -> Option<i64> {
 
 /// Splits a line that nginx wrote by [`FORMAT`].
 pub fn parse(line: &[u8]) -> Result<LogLine<'_>, LineError> {
-    if line.len() > MAX_BYTES {
-        return Err(LineError::TooLong(line.len()));
-    }
-    let mut parts = line.splitn(FIGURES + 2, |&b| b == b'|');
-    if parts.next() != Some(VERSION) {
-        return Err(LineError::Version);
-    }
+    let (at, line_figures, request_at) = split(line)?;
+    let mut parts = line_figures
+        .get(at..)
+        .unwrap_or_default()
+        .splitn(FIGURES + 1, |&b| b == b'|');
     let mut figures: [&[u8]; FIGURES] = [&[]; FIGURES];
     for (fields, slot) in (1..).zip(figures.iter_mut()) {
         *slot = parts.next().ok_or(LineError::Fields(fields))?;
@@ -267,8 +337,26 @@ pub fn parse(line: &[u8]) -> Result<LogLine<'_>, LineError> {
         request_length,
         bytes_sent,
         now_ms: msec_to_ms(msec),
-        remote_addr_at: line.len().saturating_sub(address.len()),
+        remote_addr: line_figures.len().saturating_sub(address.len())..line_figures.len(),
+        request_at,
     })
+}
+
+/// Where each of [`REQUEST_FIELDS`] lies in `line`, whose request fields
+/// start at `at` ([`Figures::request_at`]); `None` when there are not
+/// exactly that many, as when a value holds a newline.
+pub fn request_fields(line: &[u8], at: usize) -> Option<[Range<usize>; REQUEST_FIELDS.len()]> {
+    let rest = line.get(at..)?;
+    let mut fields: [Range<usize>; REQUEST_FIELDS.len()] = Default::default();
+    let mut ends = memchr::memchr_iter(b'\n', rest).chain(core::iter::once(rest.len()));
+    let mut start = 0usize;
+    for field in &mut fields {
+        let end = ends.next()?;
+        *field = at.wrapping_add(start)..at.wrapping_add(end);
+        start = end.wrapping_add(1);
+    }
+    // A newline left over: some value had one.
+    ends.next().is_none().then_some(fields)
 }
 
 /// nginx's `$msec` (`1767614400.123`) as milliseconds.
@@ -310,7 +398,7 @@ mod tests {
         assert_eq!(l.request_length, b"431");
         assert_eq!(l.bytes_sent, b"1290");
         assert_eq!(l.now_ms, Some(1_767_614_400_123));
-        assert_eq!(&line[l.remote_addr_at..], b"2001:db8::7");
+        assert_eq!(&line[l.remote_addr.clone()], b"2001:db8::7");
     }
 
     #[test]
@@ -323,24 +411,31 @@ mod tests {
             (&b""[..], &b""[..])
         );
         assert_eq!(l.now_ms, Some(1_767_614_400_000));
-        assert_eq!(&line[l.remote_addr_at..], b"127.0.0.1");
+        assert_eq!(&line[l.remote_addr.clone()], b"127.0.0.1");
         let line = b"kl1|000||||0|0||";
         let l = parse(line).unwrap();
-        assert_eq!((l.now_ms, l.remote_addr_at), (None, line.len()));
+        assert_eq!(
+            (l.now_ms, l.remote_addr.clone()),
+            (None, line.len()..line.len())
+        );
+        assert_eq!(l.request_at, None);
     }
 
     #[test]
     fn another_format_is_refused_by_name() {
         assert_eq!(parse(b""), Err(LineError::Version));
         assert_eq!(
-            parse(b"kl2|200|0.001|||1|1|1.000|::1"),
+            parse(b"kl3|200|0.001|||1|1|1.000|::1"),
             Err(LineError::Version)
         );
         assert_eq!(parse(b"200 0.001"), Err(LineError::Version));
         let e = parse(b"kl1|200|0.001").unwrap_err();
         assert_eq!(e, LineError::Fields(3));
         assert_eq!(e.to_string(), "3 fields where the format has 9");
-        let long = [b'1'; MAX_BYTES + 1];
+        let mut long = b"kl1|".to_vec();
+        long.resize(MAX_BYTES + 1, b'1');
+        assert_eq!(parse(&long), Err(LineError::TooLong(MAX_BYTES + 1)));
+        long[2] = b'2';
         assert_eq!(parse(&long), Err(LineError::TooLong(MAX_BYTES + 1)));
     }
 
@@ -410,7 +505,8 @@ mod tests {
                 request_length: Some(431),
                 bytes_sent: Some(1290),
                 now_ms: Some(1_767_614_400_123),
-                remote_addr_at: 48,
+                remote_addr: 48..51,
+                request_at: None,
             }
         );
     }
@@ -431,12 +527,13 @@ mod tests {
         for _ in 0..20_000 {
             // Each figure nginx's usual shape four times in five, so that
             // whole usual lines come up too.
+            let version = ["kl1", "kl2"][next(2)];
             let mut pick = |pool: &[&'static str]| match next(5) {
                 0 => pool[next(pool.len())],
                 _ => pool[0],
             };
             let fields = [
-                "kl1",
+                version,
                 pick(STATUSES),
                 pick(TIMES),
                 pick(UPSTREAM_STATUSES),
@@ -446,7 +543,10 @@ mod tests {
                 pick(MSECS),
                 pick(ADDRESSES),
             ];
-            let line = fields.join("|").into_bytes();
+            let mut line = fields.join("|").into_bytes();
+            if version == "kl2" && next(2) == 0 {
+                line.extend_from_slice(b"\nGET\n/a|b?c\nhttps\n\n");
+            }
             fast_taken += usize::from(usual_figures(&line).is_some());
             assert_eq!(
                 figures(&line),
@@ -469,9 +569,10 @@ mod tests {
         }
         // The walk reached the one-pass reading as well as the long way.
         assert!(fast_taken > 100, "{fast_taken}");
-        let long = [b'1'; MAX_BYTES + 1];
+        let mut long = b"kl2|".to_vec();
+        long.resize(MAX_BYTES + 1, b'1');
         assert_eq!(figures(&long), Err(LineError::TooLong(MAX_BYTES + 1)));
-        assert_eq!(figures(b"kl2|200"), Err(LineError::Version));
+        assert_eq!(figures(b"kl0|200"), Err(LineError::Version));
     }
 
     #[test]
@@ -505,7 +606,8 @@ mod tests {
             [
                 &format!("map 1 ${VARIABLE} {{"),
                 "volatile;",
-                &format!("default \"{FORMAT}\";"),
+                // nginx reads `\n` in a quoted string as a newline.
+                &format!("default \"{}\";", FORMAT.replace('\n', "\\n")),
                 "}"
             ]
         );
@@ -518,9 +620,13 @@ mod tests {
 
     #[test]
     fn the_format_names_every_figure_once_in_the_parsed_order() {
-        let names: Vec<&str> = FORMAT.split('|').collect();
+        let (figures, request) = FORMAT.split_once('\n').unwrap();
+        assert_eq!(request.split('\n').collect::<Vec<_>>(), REQUEST_FIELDS);
+        // The figures are the older format's, under the new version.
+        assert_eq!(figures.strip_prefix("kl2|"), FORMAT_V1.strip_prefix("kl1|"));
+        let names: Vec<&str> = figures.split('|').collect();
         assert_eq!(names.len(), FIGURES + 2);
-        assert_eq!(names[0].as_bytes(), VERSION);
+        assert_eq!(names[0], "kl2");
         assert_eq!(
             names[1..],
             [
@@ -534,5 +640,56 @@ mod tests {
                 "$remote_addr"
             ]
         );
+    }
+
+    #[test]
+    fn a_line_with_request_fields_ends_its_figures_at_the_newline() {
+        let mut line = b"kl2|200|0.012|200|0.004|431|1290|1767614400.123|2001:db8::7".to_vec();
+        let figures_len = line.len();
+        let values: Vec<String> = (0..REQUEST_FIELDS.len())
+            .map(|i| format!("v{i}|x"))
+            .collect();
+        for v in &values {
+            line.push(b'\n');
+            line.extend_from_slice(v.as_bytes());
+        }
+        let f = figures(&line).unwrap();
+        assert_eq!(f, slow(&line).unwrap());
+        assert_eq!(&line[f.remote_addr.clone()], b"2001:db8::7");
+        assert_eq!(f.request_at, Some(figures_len + 1));
+        assert_eq!(f.status, Some(200));
+        let at = request_fields(&line, figures_len + 1).unwrap();
+        for (range, v) in at.iter().zip(&values) {
+            assert_eq!(&line[range.clone()], v.as_bytes());
+        }
+        // The figures are held to their own length, not the line's.
+        let mut long = line.clone();
+        long.extend(std::iter::repeat_n(b'a', 3 * MAX_BYTES));
+        assert!(figures(&long).is_ok());
+    }
+
+    #[test]
+    fn request_fields_are_exactly_as_many_as_the_format_has_or_none() {
+        let n = REQUEST_FIELDS.len();
+        let line = |values: &[&str]| format!("kl2|||||||||\n{}", values.join("\n")).into_bytes();
+        let at = b"kl2|||||||||\n".len();
+        let empty = vec![""; n];
+        let fields = request_fields(&line(&empty), at).unwrap();
+        assert!(fields.iter().all(|r| r.is_empty()));
+        assert_eq!(fields[n - 1], at + n - 1..at + n - 1);
+        // One field short, one too many (a newline inside a value), none.
+        assert_eq!(request_fields(&line(&empty[1..]), at), None);
+        let mut more = empty.clone();
+        more[1] = "/a\nb";
+        assert_eq!(request_fields(&line(&more), at), None);
+        assert_eq!(request_fields(b"kl2|", 99), None);
+        // The figures still read when the request fields do not.
+        assert_eq!(figures(&line(&more)).map(|f| f.status), Ok(None));
+        // A kl2 line without its request fields has figures only.
+        let f = figures(b"kl2|200|0.001|||1|1|1.000|::1").unwrap();
+        assert_eq!((f.request_at, f.remote_addr), (None, 26..29));
+        // In the older format a newline is the address's, as it was.
+        let f = parse(b"kl1|200|0.001|||1|1|1.000|::1\nGET").unwrap();
+        assert_eq!((f.request_at, f.remote_addr), (None, 26..33));
     }
 }

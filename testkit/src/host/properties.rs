@@ -91,7 +91,9 @@ fn lookup(state: &HostState, name: &str) -> Result<Read> {
 
 /// A `map` variable's value, as nginx works it out when it is read: each
 /// `$name` becomes that variable's value, empty where it has none. `$status`
-/// is what `response.code` reads, `$msec` the clock.
+/// is what `response.code` reads, `$msec` the clock; the request's own
+/// variables come from the header map the filter would see (its
+/// pseudo-headers and headers, as a filter before may have changed them).
 fn expand(state: &HostState, value: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len() * 2);
     let mut rest = value;
@@ -108,6 +110,9 @@ fn expand(state: &HostState, value: &str) -> Vec<u8> {
                 let ms = state.clock.now_ms();
                 out.extend_from_slice(format!("{}.{:03}", ms / 1000, ms % 1000).as_bytes());
             }
+            _ if let Some(v) = request_variable(&state.request.request_headers, var) => {
+                out.extend_from_slice(v.as_bytes());
+            }
             _ => {
                 let property = match var {
                     "status" => "response.code".to_owned(),
@@ -122,6 +127,51 @@ fn expand(state: &HostState, value: &str) -> Vec<u8> {
     }
     out.extend_from_slice(rest.as_bytes());
     out
+}
+
+/// The request's variables as nginx works them out: `$request_method`,
+/// `$scheme`, `$uri`, `$args` and `$is_args` from the pseudo-headers
+/// (ngx_wasm_module's `:path` is `r->uri`, then `?` and `r->args` where
+/// there are any), and `$http_NAME` from the headers whose names match
+/// with `-` as `_`, regardless of case, repeated ones joined by `, ` (nginx
+/// 1.23 and later). `None` for any other variable.
+fn request_variable(headers: &[(String, String)], var: &str) -> Option<String> {
+    let pseudo = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let path = pseudo(":path");
+    let (uri, args) = path.split_once('?').unwrap_or((&path, ""));
+    Some(match var {
+        "request_method" => pseudo(":method"),
+        "scheme" => pseudo(":scheme"),
+        "uri" => uri.to_owned(),
+        "args" => args.to_owned(),
+        "is_args" => if args.is_empty() { "" } else { "?" }.to_owned(),
+        _ => {
+            let name = var.strip_prefix("http_")?;
+            let values: Vec<&str> = headers
+                .iter()
+                .filter(|(k, _)| {
+                    !k.starts_with(':')
+                        && k.len() == name.len()
+                        && k.bytes().zip(name.bytes()).all(|(a, b)| {
+                            let a = if a == b'-' {
+                                b'_'
+                            } else {
+                                a.to_ascii_lowercase()
+                            };
+                            a == b
+                        })
+                })
+                .map(|(_, v)| v.as_str())
+                .collect();
+            values.join(", ")
+        }
+    })
 }
 
 /// nginx's timing variables: seconds with exactly three decimals
