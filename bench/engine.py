@@ -83,32 +83,51 @@ KEY = "engine-bench-signing-key"
 VARIANTS = ["none", "noop", "floor", "kong_looker"]
 # The variants run in an nginx without `$kong_looker_log` (`--single-reads`).
 SINGLE = "_single"
+# The variants run in an nginx with the earlier release's `$kong_looker_log`,
+# nginx's figures without the request's fields (`--older-line`).
+OLDER = "_kl1"
+SUFFIXES = (SINGLE, OLDER)
 # The no-op filter again in an nginx of its own (`--control`): what two
 # identical servers differ by is the bench's noise, the yardstick for every
 # other difference.
 CONTROL = "noop_again"
 
 
+def suffix_of(variant):
+    """The kind of nginx a variant runs in: '' (this release's include),
+    SINGLE or OLDER."""
+    return next((x for x in SUFFIXES if variant.endswith(x)), "")
+
+
 def base_of(variant):
     """The filter a variant runs: floor_single runs the floor."""
     if variant == CONTROL:
         return "noop"
-    return variant[:-len(SINGLE)] if variant.endswith(SINGLE) else variant
+    suffix = suffix_of(variant)
+    return variant[:-len(suffix)] if suffix else variant
 
 
 def floor_of(variant):
     """The floor a variant is measured against: the one in the same kind
     of nginx."""
-    return "floor" + SINGLE if variant.endswith(SINGLE) else "floor"
+    return "floor" + suffix_of(variant)
 
 
-def nginx_include(addresses):
+def nginx_include(addresses, older=False):
     """`kong_looker.nginx.conf` without its comments, for the http block;
     with `addresses`, the client address from the request's x-bench-addr
     header, since bare nginx sees every request from 127.0.0.1 (in Kong,
-    the real-IP module puts the client's address in `$remote_addr`)."""
+    the real-IP module puts the client's address in `$remote_addr`).
+    `older`: in the earlier release's format (`kl1`), nginx's figures
+    without the request's fields, which the filter then reads from the
+    header map."""
     with open(os.path.join(ROOT, "kong_looker.nginx.conf")) as f:
         text = "".join(line for line in f if not line.lstrip().startswith("#"))
+    if older:
+        if text.count('"kl2|') != 1 or text.count("$remote_addr\\n") != 1:
+            sys.exit("kong_looker.nginx.conf: expected a kl2 line with its figures ending at $remote_addr")
+        head, tail = text.split("$remote_addr\\n", 1)
+        text = head.replace('"kl2|', '"kl1|') + "$remote_addr" + tail[tail.index('";'):]
     if addresses:
         if text.count("$remote_addr") != 1:
             sys.exit("kong_looker.nginx.conf: expected $remote_addr once in the line")
@@ -416,7 +435,7 @@ class Nginx:
         router = f"module routes {routes};" if wasm and routes else ""
         module = f"wasm {{ module {variant} {wasm}; {router} {flags} }}" if wasm else ""
         filt = ""
-        line = "" if variant.endswith(SINGLE) else nginx_include(addresses)
+        line = "" if variant.endswith(SINGLE) else nginx_include(addresses, variant.endswith(OLDER))
         if base_of(variant) in ("kong_looker", "before"):
             more = f",{extra}" if extra else ""
             cfg = (f'{{"collector":"127.0.0.1:{collector}","workspace":"bench",'
@@ -881,7 +900,7 @@ def print_paired(what, per_round, ratio=False):
     rounds, mostly cancels in the difference; the median of the rounds'
     differences is the figure to quote, and their spread says how far to
     trust it. kong_looker is paired with 'before' too, when it ran."""
-    bases = [b for b in ("noop", "floor", "floor" + SINGLE) if b in per_round]
+    bases = [b for b in ("noop", "floor") + tuple("floor" + x for x in SUFFIXES) if b in per_round]
     others = [v for v in per_round if v not in ("none", "noop")]
     against_before = "before" in per_round and "kong_looker" in per_round
     if not (bases or against_before) or not others or len(next(iter(per_round.values()))) < 2:
@@ -1045,6 +1064,10 @@ def main():
     ap.add_argument("--single-reads", action="store_true",
                     help="the floor and kong_looker again in nginx without $kong_looker_log "
                          "(floor_single, kong_looker_single): nginx's figures read one by one")
+    ap.add_argument("--older-line", action="store_true",
+                    help="the floor and kong_looker again in nginx with the earlier release's "
+                         "$kong_looker_log (floor_kl1, kong_looker_kl1): nginx's figures in one "
+                         "read, the request's fields from the header map")
     ap.add_argument("--control", action="store_true",
                     help=f"the no-op filter twice ({CONTROL}, in an nginx of its own): the "
                          "spread between identical servers, against which to read the others")
@@ -1100,6 +1123,9 @@ def main():
     if args.single_reads:
         variants.insert(variants.index("floor") + 1, "floor" + SINGLE)
         variants.append("kong_looker" + SINGLE)
+    if args.older_line:
+        variants.insert(variants.index("floor") + 1, "floor" + OLDER)
+        variants.append("kong_looker" + OLDER)
     for v in variants:
         if v not in wasm and base_of(v) in wasm:
             wasm[v] = wasm[base_of(v)]
