@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kong_looker_core::capture::log_line;
 use kong_looker_proto::mix::{Mix, MixParams};
 use kong_looker_testkit::{Kong, Profile, Sink};
 use kong_looker_testsupport::traffic::{
@@ -28,9 +29,32 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn no_credential_appears_in_what_the_filter_emits_or_logs() {
     for profile in Profile::ALL {
+        scan(profile, false);
+    }
+}
+
+/// The same with Kong's nginx including `kong_looker.nginx.conf`, whose
+/// line carries the Authorization and `apikey` headers to the filter.
+#[test]
+fn no_credential_appears_where_the_request_comes_in_the_line() {
+    scan(Profile::Kong310, true);
+}
+
+/// Sends the mix full of credentials through every team's chain, and scans
+/// what reached the collector and what was logged. With `line`, the chains
+/// leave `identity.key_names` at key-auth's default, so that the request's
+/// fields come from `$kong_looker_log`; without it they name a second API
+/// key header, so that they come from the header map.
+fn scan(profile: Profile, line: bool) {
+    {
         let sink = Sink::start().unwrap();
         // Every team's chain, guarded, signing its batches, hashing
-        // addresses, and naming a second API key header.
+        // addresses.
+        let key_names: &[&str] = if line {
+            &["apikey"]
+        } else {
+            &["apikey", "x-api-key"]
+        };
         let chains: Vec<String> = traffic::TEAMS
             .iter()
             .map(|team| {
@@ -39,7 +63,7 @@ fn no_credential_appears_in_what_the_filter_emits_or_logs() {
                     "workspace": team,
                     "batch": {"flush_interval_ms": 100},
                     "signing_key": SIGNING_KEY,
-                    "identity": {"key_names": ["apikey", "x-api-key"], "auth_plugin": true},
+                    "identity": {"key_names": key_names, "auth_plugin": true},
                     "privacy": {"client_address": "hash", "hash_key": HASH_KEY},
                 })
                 .to_string()
@@ -49,6 +73,9 @@ fn no_credential_appears_in_what_the_filter_emits_or_logs() {
         let mut builder = Kong::builder(&f, profile).workers(2);
         for c in &chains {
             builder = builder.chain(c);
+        }
+        if line {
+            builder = builder.nginx_map(log_line::VARIABLE, log_line::FORMAT);
         }
         let mut kong = builder.build();
         let mut mix = Mix::new(MixParams {
@@ -108,6 +135,13 @@ fn no_credential_appears_in_what_the_filter_emits_or_logs() {
         secrets.sort();
         secrets.dedup();
         let logs = kong.logs();
+        if line {
+            // Nothing said about the line: every request's fields came in it.
+            assert!(
+                logs.iter().all(|l| !l.message.contains(log_line::VARIABLE)),
+                "{logs:?}"
+            );
+        }
         for secret in &secrets {
             for r in &received {
                 assert!(
