@@ -231,14 +231,7 @@ async fn run(
             }
         });
     }
-    // A socket left by a killed predecessor would make bind fail.
-    match std::fs::remove_file(&socket) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("removing {}: {e}", socket.display())),
-    }
-    let listener =
-        UnixListener::bind(&socket).map_err(|e| format!("listen on {}: {e}", socket.display()))?;
+    let listener = listen(&socket)?;
     log(&format!("listening on socket: {}", socket.display()));
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -251,4 +244,27 @@ async fn run(
     server.serve(listener, stop).await;
     log("stopping: flushing held batches");
     Ok(())
+}
+
+/// Binds the socket under a temporary name and renames it into place.
+/// bind() makes the path before listen() makes it accept, and a client
+/// that waits for the path (Kong, the tests) would be refused in between.
+fn listen(socket: &std::path::Path) -> Result<UnixListener, String> {
+    // Shorter than the socket's own name, so it fits wherever that fits.
+    let staged = socket.with_file_name(format!(".kl{}", std::process::id()));
+    for path in [socket, staged.as_path()] {
+        // A socket left by a killed predecessor would make bind fail.
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing {}: {e}", path.display())),
+        }
+    }
+    let listener =
+        UnixListener::bind(&staged).map_err(|e| format!("listen on {}: {e}", staged.display()))?;
+    std::fs::rename(&staged, socket).map_err(|e| {
+        let _unused = std::fs::remove_file(&staged);
+        format!("moving {} into place: {e}", socket.display())
+    })?;
+    Ok(listener)
 }

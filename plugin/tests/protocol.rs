@@ -157,6 +157,33 @@ fn commands_round_trip_and_events_ship_signed_batches() {
 }
 
 #[test]
+fn the_socket_accepts_as_soon_as_it_is_there() {
+    // Kong and these tests wait for the path, then connect once. A path
+    // made by bind() before listen() refused some of those connects; this
+    // watches for it without pause, to land in that gap if there is one.
+    for _ in 0..200 {
+        let prefix = tempfile::tempdir().unwrap();
+        let socket = prefix.path().join("kong-looker.socket");
+        let mut child = std::process::Command::new(binary())
+            .arg("-kong-prefix")
+            .arg(prefix.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        let connected = UnixStream::connect(&socket);
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Err(e) = connected {
+            panic!("connect at first sight of the socket: {e}");
+        }
+    }
+}
+
+#[test]
 fn a_bad_config_names_its_field_and_the_server_stays_up() {
     let plugin = Plugin::start(&[]);
     let mut kong = PluginSocket::new(plugin.socket());
