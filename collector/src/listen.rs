@@ -1,6 +1,7 @@
 //! Where the API listens: TCP addresses and unix sockets. Owns the
 //! `--listen` syntax, binding (a unix socket file left by a dead collector
-//! is replaced, a live one is not), and serving every listener, with or
+//! is replaced, a live one is not, and a new one appears only once it
+//! accepts), and serving every listener, with or
 //! without TLS, until one shutdown signal stops them all.
 
 use std::fmt;
@@ -86,11 +87,26 @@ pub async fn bind(listen: &Listen) -> Result<Bound, String> {
         }
         Listen::Unix(path) => {
             clear_stale(path)?;
-            let unix = UnixListener::bind(path)
-                .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?;
-            Ok(Bound::Unix(unix, path.clone()))
+            Ok(Bound::Unix(bind_in_place(path)?, path.clone()))
         }
     }
+}
+
+/// Binds under a temporary name beside `path` and renames it into place:
+/// bind() makes the path before listen() makes it accept, and a client
+/// that waits for the path would be refused in between.
+fn bind_in_place(path: &Path) -> Result<UnixListener, String> {
+    let shown = path.display();
+    // Shorter than most socket names, so it fits where the path fits.
+    let staged = path.with_file_name(format!(".klc{}", std::process::id()));
+    let _ = std::fs::remove_file(&staged);
+    let unix =
+        UnixListener::bind(&staged).map_err(|e| format!("cannot listen on unix:{shown}: {e}"))?;
+    std::fs::rename(&staged, path).map_err(|e| {
+        let _ = std::fs::remove_file(&staged);
+        format!("cannot listen on unix:{shown}: moving the socket into place: {e}")
+    })?;
+    Ok(unix)
 }
 
 fn clear_stale(path: &Path) -> Result<(), String> {

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use kong_looker_testsupport::socket::connect_at_first_sight;
 use support::*;
 
 fn get_unix(socket: &Path, path: &str) -> String {
@@ -51,6 +52,25 @@ fn serves_a_unix_socket_beside_tcp_and_removes_it_at_shutdown() {
 
     assert!(c.terminate().success());
     assert!(!socket.exists(), "the socket file outlived the collector");
+}
+
+#[test]
+fn the_socket_accepts_as_soon_as_it_is_there() {
+    // A client that waits for the path, then connects once, must not land
+    // between bind() and listen(); this watches without pause to find out.
+    let store = TestStore::sqlite();
+    for _ in 0..300 {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("collector.sock");
+        let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_kong-looker-collector"));
+        serve
+            .args(["serve", "--allow-unauthenticated", "--store", &store.url()])
+            .arg("--listen")
+            .arg(format!("unix:{}", socket.display()));
+        if let Err(e) = connect_at_first_sight(&mut serve, &socket) {
+            panic!("connect at first sight of the socket: {e}");
+        }
+    }
 }
 
 #[test]

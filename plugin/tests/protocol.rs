@@ -14,6 +14,7 @@ use kong_looker_testkit::Sink;
 use kong_looker_testkit::plugin_server::{
     KongWorker, LogSnapshot, PluginSocket, pb, query, read_frame, write_frame,
 };
+use kong_looker_testsupport::socket::connect_at_first_sight;
 use prost::Message;
 use support::{KEY, Plugin, binary, now_ms};
 
@@ -164,20 +165,9 @@ fn the_socket_accepts_as_soon_as_it_is_there() {
     for _ in 0..200 {
         let prefix = tempfile::tempdir().unwrap();
         let socket = prefix.path().join("kong-looker.socket");
-        let mut child = std::process::Command::new(binary())
-            .arg("-kong-prefix")
-            .arg(prefix.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() && Instant::now() < deadline {
-            std::hint::spin_loop();
-        }
-        let connected = UnixStream::connect(&socket);
-        let _ = child.kill();
-        let _ = child.wait();
-        if let Err(e) = connected {
+        let mut serve = std::process::Command::new(binary());
+        serve.arg("-kong-prefix").arg(prefix.path());
+        if let Err(e) = connect_at_first_sight(&mut serve, &socket) {
             panic!("connect at first sight of the socket: {e}");
         }
     }

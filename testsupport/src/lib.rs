@@ -18,6 +18,8 @@
 //!   plain HTTP calls to it.
 //! - [`stores`]: a fresh SQLite file or PostgreSQL database per test, read
 //!   back with its own client.
+//! - [`socket`]: a server's unix socket connected to the moment it
+//!   appears.
 //! - [`stored`]: what the table must hold for an expected row, column by
 //!   column, and the sums that close the books.
 //!
@@ -29,6 +31,7 @@ pub mod filter;
 pub mod http_log;
 pub mod native;
 pub mod snapshot;
+pub mod socket;
 pub mod stored;
 pub mod stores;
 pub mod traffic;
