@@ -348,15 +348,79 @@ pub fn parse(line: &[u8]) -> Result<LogLine<'_>, LineError> {
 pub fn request_fields(line: &[u8], at: usize) -> Option<[Range<usize>; REQUEST_FIELDS.len()]> {
     let rest = line.get(at..)?;
     let mut fields: [Range<usize>; REQUEST_FIELDS.len()] = Default::default();
-    let mut ends = memchr::memchr_iter(b'\n', rest).chain(core::iter::once(rest.len()));
+    let (last, between) = fields.split_last_mut()?;
+    let mut slots = between.iter_mut();
     let mut start = 0usize;
-    for field in &mut fields {
-        let end = ends.next()?;
-        *field = at.wrapping_add(start)..at.wrapping_add(end);
+    each_newline(rest, |end| {
+        // A newline past the last field's start: some value had one.
+        *slots.next()? = at.wrapping_add(start)..at.wrapping_add(end);
         start = end.wrapping_add(1);
+        Some(())
+    })?;
+    // A newline short: a field is missing.
+    if slots.next().is_some() {
+        return None;
     }
-    // A newline left over: some value had one.
-    ends.next().is_none().then_some(fields)
+    *last = at.wrapping_add(start)..line.len();
+    Some(fields)
+}
+
+/// Calls `found` with the offset of each newline in `bytes`, in order,
+/// until it returns `None` (which it then returns).
+///
+/// With Wasm SIMD, sixteen bytes at a time, each chunk's newlines taken
+/// from one mask. memchr's iterator starts its search afresh for each of
+/// the seventeen fields, and in Wasm that setup cost more than most
+/// fields' bytes: the split was some 1,000 instructions a request at high
+/// cardinality (`bench/RESULTS.md`). Natively memchr is as fast.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn each_newline(bytes: &[u8], mut found: impl FnMut(usize) -> Option<()>) -> Option<()> {
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128, v128_load};
+    const LANES: usize = 16;
+    let newline = u8x16_splat(b'\n');
+    let mask = |chunk: &[u8; LANES]| {
+        // SAFETY: `chunk` is sixteen readable bytes, and `v128_load` reads
+        // exactly those, at any alignment.
+        #[allow(unsafe_code)]
+        let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+        u8x16_bitmask(u8x16_eq(v, newline))
+    };
+    let mut each = |base: usize, mut bits: u16| {
+        while bits != 0 {
+            found(base.wrapping_add(bits.trailing_zeros() as usize))?;
+            bits &= bits.wrapping_sub(1);
+        }
+        Some(())
+    };
+    let (chunks, tail) = bytes.as_chunks::<LANES>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        each(i.wrapping_mul(LANES), mask(chunk))?;
+    }
+    if tail.is_empty() {
+        return Some(());
+    }
+    // The tail: the last sixteen bytes, less the lanes already seen; a
+    // value shorter than that, a byte at a time.
+    let from = bytes.len().wrapping_sub(LANES);
+    match bytes.get(from..).and_then(|b| b.first_chunk::<LANES>()) {
+        Some(last) => {
+            let seen = LANES.wrapping_sub(tail.len());
+            each(from, mask(last) >> seen << seen)
+        }
+        None => {
+            for (i, _) in tail.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                found(i)?;
+            }
+            Some(())
+        }
+    }
+}
+
+/// Calls `found` with the offset of each newline in `bytes`, in order,
+/// until it returns `None` (which it then returns).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn each_newline(bytes: &[u8], mut found: impl FnMut(usize) -> Option<()>) -> Option<()> {
+    memchr::memchr_iter(b'\n', bytes).try_for_each(&mut found)
 }
 
 /// nginx's `$msec` (`1767614400.123`) as milliseconds.
@@ -386,6 +450,7 @@ fn msec_to_ms(text: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     #[test]
     fn a_proxied_request_splits_into_its_figures() {
@@ -666,6 +731,51 @@ mod tests {
         let mut long = line.clone();
         long.extend(std::iter::repeat_n(b'a', 3 * MAX_BYTES));
         assert!(figures(&long).is_ok());
+    }
+
+    /// The fields as a plain split gives them: the reference the fast
+    /// newline scan answers to.
+    fn split_plainly(line: &[u8], at: usize) -> Option<Vec<Range<usize>>> {
+        let rest = line.get(at..)?;
+        let mut start = at;
+        let fields: Vec<Range<usize>> = rest
+            .split(|&b| b == b'\n')
+            .map(|v| {
+                let r = start..start + v.len();
+                start = r.end + 1;
+                r
+            })
+            .collect();
+        (fields.len() == REQUEST_FIELDS.len()).then_some(fields)
+    }
+
+    // Run in Wasm too, where the scan is SIMD: each newline is tried at
+    // every offset of a sixteen-byte chunk, in lines of every length
+    // around the chunks' edges, with one newline fewer, as many, and more.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn request_fields_split_as_a_plain_split_does_at_every_length() {
+        let n = REQUEST_FIELDS.len();
+        for head in [0usize, 1, 5, 15, 16, 17, 31] {
+            for newlines in [n - 2, n - 1, n, n + 3] {
+                for width in 0..=40usize {
+                    for shift in 0..16usize {
+                        let mut line = vec![b'x'; head];
+                        for i in 0..=newlines {
+                            let len = (width + i * shift) % (width + 1);
+                            line.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+                            if i < newlines {
+                                line.push(b'\n');
+                            }
+                        }
+                        let ours = request_fields(&line, head).map(|f| f.to_vec());
+                        assert_eq!(ours, split_plainly(&line, head), "{line:?} from {head}");
+                        assert_eq!(ours.is_some(), newlines == n - 1);
+                    }
+                }
+            }
+        }
+        // Past the end: nothing to split.
+        assert_eq!(request_fields(b"kl2|\n", 9), None);
     }
 
     #[test]
