@@ -126,7 +126,20 @@ pub struct RequestFacts {
     trusted_rank: usize,
     /// `map` is the line, which the client address lies in too.
     from_line: bool,
+    /// In a line, where the consumer and authenticated-user headers'
+    /// values lie, in a row with newlines between ([`CONSUMER_RUN`]).
+    consumer_run: (u32, u32),
 }
+
+/// The request fields of a line, by their index in
+/// [`log_line::REQUEST_FIELDS`], that lie in a row and are the caller's
+/// evidence: `x-consumer-id` to `x-authenticated-scope`.
+const CONSUMER_RUN: core::ops::RangeInclusive<usize> = 7..=15;
+const _: () = assert!(
+    matches!(LINE_FIELDS[7], Some(Field::ConsumerId))
+        && matches!(LINE_FIELDS[15], Some(Field::AuthenticatedScope)),
+    "the consumer run is the consumer headers'"
+);
 
 /// Where each field's value lies in the map, start and end, for the fields
 /// whose bit is set: cleared in one store when the facts are refilled, and
@@ -265,6 +278,15 @@ impl RequestFacts {
     /// The header map it keeps, for a host that reuses the buffer.
     pub fn into_map(self) -> Vec<u8> {
         self.map
+    }
+
+    /// In a line, the consumer headers' values in a row
+    /// ([`CONSUMER_RUN`]); `None` for a header map.
+    fn consumer_run(&self) -> Option<&[u8]> {
+        let (start, end) = self.consumer_run;
+        self.from_line
+            .then(|| self.map.get(start as usize..end as usize))
+            .flatten()
     }
 
     /// A header's value; empty when absent. Invalid UTF-8 is replaced.
@@ -831,6 +853,16 @@ impl Capturer {
         facts.trusted_rank = usize::MAX;
         facts.spans.present = 0;
         facts.from_line = true;
+        facts.consumer_run = match (
+            fields.get(*CONSUMER_RUN.start()),
+            fields.get(*CONSUMER_RUN.end()),
+        ) {
+            (Some(first), Some(last)) => (
+                u32::try_from(first.start).unwrap_or(u32::MAX),
+                u32::try_from(last.end).unwrap_or(u32::MAX),
+            ),
+            _ => (0, 0),
+        };
         let consumer = self.config.identity.consumer_headers;
         for (field, value) in LINE_FIELDS.iter().zip(fields) {
             if value.is_empty() {
@@ -1165,53 +1197,14 @@ impl Capturer {
     fn identity(&mut self, facts: &RequestFacts, reads: &EvidenceReads<'_>) -> Option<u64> {
         use Field::*;
         let cfg = &self.config.identity;
-        let raw = |f| facts.raw(f);
         let mtls_verified = reads.mtls_verified;
         let verified_jwt = reads.verified_jwt.as_deref();
         let client_dn = reads.client_dn.as_deref();
         let client_fingerprint = reads.client_fingerprint.as_deref();
-        // Everything the resolution depends on, as raw bytes (the config
-        // and keys are the capturer's own): equal evidence, equal identity.
-        // Hashing the bytes spares checking a dozen headers' UTF-8 for a
-        // caller met before. The hasher is seeded per instance, so clients
-        // cannot aim at a collision.
-        const EVIDENCE: usize = 14;
-        let raw_evidence: [&[u8]; EVIDENCE] = [
-            raw(ConsumerId),
-            raw(ConsumerUsername),
-            raw(ConsumerCustomId),
-            raw(Credential),
-            raw(Anonymous),
-            raw(ConsumerGroups),
-            raw(AuthenticatedGroups),
-            raw(AuthenticatedUserid),
-            raw(AuthenticatedScope),
-            raw(Authorization),
-            raw(Trusted),
-            verified_jwt.unwrap_or_default(),
-            client_dn.unwrap_or_default(),
-            client_fingerprint.unwrap_or_default(),
-        ];
-        // Most of it is absent: a mask of what is present, then only the
-        // present values, each with its length (so no two differ alike).
-        let mut mask = u32::from(facts.api_key_present) << 1 | u32::from(mtls_verified);
-        for value in &raw_evidence {
-            mask = mask << 1 | u32::from(!value.is_empty());
-        }
-        // The mask and the lengths go in one write: foldhash takes each
-        // integer written alone through 128-bit shifts, calls on wasm32.
-        let mut head = [0u8; 4 + 2 * EVIDENCE];
-        let (mask_bytes, lens) = head.split_at_mut(4);
-        mask_bytes.copy_from_slice(&mask.to_le_bytes());
-        for (slot, value) in lens.as_chunks_mut::<2>().0.iter_mut().zip(&raw_evidence) {
-            *slot = u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes();
-        }
-        let mut hasher = self.identity_hasher.build_hasher();
-        hasher.write(&head);
-        for value in raw_evidence.iter().filter(|v| !v.is_empty()) {
-            hasher.write(value);
-        }
-        let key = hasher.finish();
+        let key = match facts.consumer_run() {
+            Some(run) => self.line_evidence_key(facts, run, reads),
+            None => self.evidence_key(facts, reads),
+        };
         if self.identities.contains_key(&key) {
             return Some(key);
         }
@@ -1259,6 +1252,103 @@ impl Capturer {
         self.identities
             .insert(key, id.map(|i| (i, memo::fresh())), size);
         Some(key)
+    }
+
+    /// The identity cache's key for a caller whose headers came one by
+    /// one: everything the resolution depends on, as raw bytes (the config
+    /// and keys are the capturer's own), so that equal evidence is an equal
+    /// key. Hashing the bytes spares checking a dozen headers' UTF-8 for a
+    /// caller met before. The hasher is seeded per instance, so clients
+    /// cannot aim at a collision.
+    fn evidence_key(&self, facts: &RequestFacts, reads: &EvidenceReads<'_>) -> u64 {
+        use Field::*;
+        let raw = |f| facts.raw(f);
+        let verified_jwt = reads.verified_jwt.as_deref();
+        let client_dn = reads.client_dn.as_deref();
+        let client_fingerprint = reads.client_fingerprint.as_deref();
+        let mtls_verified = reads.mtls_verified;
+        const EVIDENCE: usize = 14;
+        let raw_evidence: [&[u8]; EVIDENCE] = [
+            raw(ConsumerId),
+            raw(ConsumerUsername),
+            raw(ConsumerCustomId),
+            raw(Credential),
+            raw(Anonymous),
+            raw(ConsumerGroups),
+            raw(AuthenticatedGroups),
+            raw(AuthenticatedUserid),
+            raw(AuthenticatedScope),
+            raw(Authorization),
+            raw(Trusted),
+            verified_jwt.unwrap_or_default(),
+            client_dn.unwrap_or_default(),
+            client_fingerprint.unwrap_or_default(),
+        ];
+        // Most of it is absent: a mask of what is present, then only the
+        // present values, each with its length (so no two differ alike).
+        let mut mask = u32::from(facts.api_key_present) << 1 | u32::from(mtls_verified);
+        for value in &raw_evidence {
+            mask = mask << 1 | u32::from(!value.is_empty());
+        }
+        // The mask and the lengths go in one write: foldhash takes each
+        // integer written alone through 128-bit shifts, calls on wasm32.
+        let mut head = [0u8; 4 + 2 * EVIDENCE];
+        let (mask_bytes, lens) = head.split_at_mut(4);
+        mask_bytes.copy_from_slice(&mask.to_le_bytes());
+        for (slot, value) in lens.as_chunks_mut::<2>().0.iter_mut().zip(&raw_evidence) {
+            *slot = u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes();
+        }
+        let mut hasher = self.identity_hasher.build_hasher();
+        hasher.write(&head);
+        for value in raw_evidence.iter().filter(|v| !v.is_empty()) {
+            hasher.write(value);
+        }
+        hasher.finish()
+    }
+
+    /// [`Capturer::evidence_key`] for a caller whose headers came in a
+    /// `$kong_looker_log` line, where the nine consumer and
+    /// authenticated-user headers lie in a row, newlines between: one
+    /// write hashes them all, where one by one each was a write of its own
+    /// and a length (some 500 Wasm instructions a request). No value holds
+    /// a newline (the line would have too many fields), so values that
+    /// end elsewhere are other bytes. The key may be finer than the
+    /// resolution: a header the config ignores is still in the run.
+    fn line_evidence_key(
+        &self,
+        facts: &RequestFacts,
+        run: &[u8],
+        reads: &EvidenceReads<'_>,
+    ) -> u64 {
+        use Field::*;
+        const OTHERS: usize = 5;
+        let others: [&[u8]; OTHERS] = [
+            facts.raw(Authorization),
+            facts.raw(Trusted),
+            reads.verified_jwt.as_deref().unwrap_or_default(),
+            reads.client_dn.as_deref().unwrap_or_default(),
+            reads.client_fingerprint.as_deref().unwrap_or_default(),
+        ];
+        // The flags, then two bytes that a header-map key never has there
+        // (its mask's upper half is zero), then each other value's length.
+        let mut head = [0u8; 4 + 2 * OTHERS];
+        let (flags, lens) = head.split_at_mut(4);
+        flags.copy_from_slice(&[
+            u8::from(facts.api_key_present) << 1 | u8::from(reads.mtls_verified),
+            0,
+            0xff,
+            0xff,
+        ]);
+        for (slot, value) in lens.as_chunks_mut::<2>().0.iter_mut().zip(&others) {
+            *slot = u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes();
+        }
+        let mut hasher = self.identity_hasher.build_hasher();
+        hasher.write(&head);
+        hasher.write(run);
+        for value in others.iter().filter(|v| !v.is_empty()) {
+            hasher.write(value);
+        }
+        hasher.finish()
     }
 }
 
@@ -1825,6 +1915,76 @@ mod tests {
             seen = Some((r.route.route_id.to_string(), r.route.route_name.to_string()));
         });
         assert_eq!(seen, Some(("r-0".into(), "route-0".into())));
+    }
+
+    #[test]
+    fn in_a_line_evidence_that_differs_only_in_where_values_end_is_another_caller() {
+        // From a line the key hashes the consumer headers as one run,
+        // newlines between; from a header map, value by value. One
+        // capturer meets each caller both ways (a newline in the path
+        // sends a request to the header map), twice: each way and from
+        // the cache, every caller is itself.
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config, 7);
+        let callers = [
+            ("ab", "c", "", ""),
+            ("a", "bc", "", ""),
+            ("a", "b", "c", ""),
+            ("ab", "", "c", ""),
+            ("abc", "", "", ""),
+            ("a", "", "b", ""),
+            ("c", "", "ab", ""),
+            ("a", "", "", "Basic YTpi"),
+            ("a", "", "", ""),
+        ];
+        let mut seen = Vec::new();
+        let mut maps_read = 0;
+        for _ in 0..2 {
+            for (id, username, credential, authorization) in callers {
+                for path in ["/", "/a\nb"] {
+                    let headers: Vec<(&str, &str)> = [
+                        (":method", "GET"),
+                        (":path", path),
+                        ("X-Consumer-ID", id),
+                        ("X-Consumer-Username", username),
+                        ("X-Credential-Identifier", credential),
+                        ("Authorization", authorization),
+                    ]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect();
+                    let map = headers::serialize(
+                        headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+                    );
+                    let src = Nginx::new(&[("response.code", "200")], 2_345, true)
+                        .with_request("kl2", &headers);
+                    let mut reads = Reads::empty();
+                    let header_map = || {
+                        maps_read += 1;
+                        map.clone()
+                    };
+                    assert!(capturer.read_request_into(&mut reads, &src, header_map, || 2_345));
+                    capturer.assemble(&reads, |r| {
+                        let i = r.identity.as_ref().unwrap();
+                        seen.push((
+                            i.consumer_id.to_string(),
+                            i.consumer_username.to_string(),
+                            i.auth_method,
+                        ));
+                    });
+                }
+            }
+        }
+        assert_eq!(maps_read, 2 * callers.len());
+        for (i, pair) in seen.chunks(2).enumerate() {
+            let (id, username, _, _) = callers[i % callers.len()];
+            assert_eq!(pair[0], pair[1], "{:?}", callers[i % callers.len()]);
+            assert_eq!((pair[0].0.as_str(), pair[0].1.as_str()), (id, username));
+        }
+        // The same consumer with Basic credentials and without is told
+        // apart by how it authenticated.
+        let n = callers.len();
+        assert_ne!(seen[2 * (n - 2)].2, seen[2 * (n - 1)].2, "{seen:?}");
     }
 
     #[test]
