@@ -460,6 +460,9 @@ pub struct Capturer {
     line: LineUse,
     /// Whether the config asks for no header that the line leaves out.
     line_fields: bool,
+    /// Where a line's request fields lie, noted here for each request:
+    /// kept, the array is neither zeroed nor copied.
+    fields: [Range<usize>; log_line::REQUEST_FIELDS.len()],
 }
 
 /// Whether a capturer reads nginx's figures as one line ([`log_line`]).
@@ -535,6 +538,7 @@ impl Capturer {
             address: String::new(),
             endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
             line: LineUse::Untried,
+            fields: Default::default(),
             line_fields,
             config,
         }
@@ -821,19 +825,18 @@ impl Capturer {
         let weight = self.sampler.keep(reads.status);
         reads.sample_weight = weight.unwrap_or(0.0);
         reads.remote_addr_at = address.clone();
-        let fields = match (wants_fields, request_at, &self.line) {
+        let split = match (wants_fields, request_at, &self.line) {
             (true, Some(at), LineUse::Read) if weight.is_some() => {
-                log_line::request_fields(&line, at)
+                log_line::request_fields_into(&line, at, &mut self.fields)
             }
-            _ => None,
+            _ => false,
         };
-        match fields {
-            Some(fields) => {
-                let facts = reads.facts_mut();
-                self.facts_from_line(facts, line.into_owned(), &fields);
-                reads.remote_addr = None;
-            }
-            None => reads.remote_addr = (!address.is_empty()).then_some(line),
+        if split {
+            let facts = reads.facts_mut();
+            self.facts_from_line(facts, line.into_owned(), &self.fields);
+            reads.remote_addr = None;
+        } else {
+            reads.remote_addr = (!address.is_empty()).then_some(line);
         }
         Some(weight.is_some())
     }

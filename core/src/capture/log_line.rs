@@ -346,23 +346,40 @@ pub fn parse(line: &[u8]) -> Result<LogLine<'_>, LineError> {
 /// start at `at` ([`Figures::request_at`]); `None` when there are not
 /// exactly that many, as when a value holds a newline.
 pub fn request_fields(line: &[u8], at: usize) -> Option<[Range<usize>; REQUEST_FIELDS.len()]> {
-    let rest = line.get(at..)?;
     let mut fields: [Range<usize>; REQUEST_FIELDS.len()] = Default::default();
-    let (last, between) = fields.split_last_mut()?;
+    request_fields_into(line, at, &mut fields).then_some(fields)
+}
+
+/// [`request_fields`] into `fields`, for a caller that keeps them where
+/// they are used (returned by value, they were a `memory.copy` in Wasm,
+/// and a fresh array is zeroed first): whether there were exactly that
+/// many, and `fields` holds them; else it holds some.
+pub fn request_fields_into(
+    line: &[u8],
+    at: usize,
+    fields: &mut [Range<usize>; REQUEST_FIELDS.len()],
+) -> bool {
+    let Some(rest) = line.get(at..) else {
+        return false;
+    };
+    let Some((last, between)) = fields.split_last_mut() else {
+        return false;
+    };
     let mut slots = between.iter_mut();
     let mut start = 0usize;
-    each_newline(rest, |end| {
+    let all = each_newline(rest, |end| {
         // A newline past the last field's start: some value had one.
         *slots.next()? = at.wrapping_add(start)..at.wrapping_add(end);
         start = end.wrapping_add(1);
         Some(())
-    })?;
+    })
+    .is_some();
     // A newline short: a field is missing.
-    if slots.next().is_some() {
-        return None;
+    if !all || slots.next().is_some() {
+        return false;
     }
     *last = at.wrapping_add(start)..line.len();
-    Some(fields)
+    true
 }
 
 /// Calls `found` with the offset of each newline in `bytes`, in order,
