@@ -1296,22 +1296,28 @@ def main():
             print(f"| {v} | " + " | ".join(f"{parts_before[v][k]:,} → {parts_after[v][k]:,}"
                                          for k in kinds) + " |")
         if args.profile:
-            print("\nperf profiles at saturation, reference mix, µs per request by part:\n")
-            script = wrk_script(work, requests_file(work, "reference", args), 0, 16)
-            prof = {v: profile(servers[v], script, 10, work) for v in variants if v != "none"}
-            parts = sorted({p for _, ps, _ in prof.values() for p in ps},
-                           key=lambda p: -prof["kong_looker"][1].get(p, 0))
-            print("| part | " + " | ".join(prof) + " |\n|---|" + "---:|" * len(prof))
-            for part in parts:
-                print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):.1f}" for _, ps, _ in
-                                                   prof.values()) + " |")
-            print("| total | " + " | ".join(f"{us:.1f}" for us, _, _ in prof.values()) + " |")
-            for v in [v for v in ("floor", "kong_looker") if v in prof]:
-                print(f"\n{v}: the hottest symbols, µs per request\n")
-                print("| symbol | where | µs |\n|---|---|---:|")
-                for t, name, sym in prof[v][2][:30]:
-                    where = "guest" if sym.startswith("[JIT]") else sym.split()[0]
-                    print(f"| `{demangle(name)[:90]}` | {where} | {t:.2f} |")
+            for mix in args.mixes.split(","):
+                print(f"\nperf profiles at saturation, {mix} mix, µs per request by part:\n")
+                script = wrk_script(work, requests_file(work, mix, args), 0, 16)
+                prof = {v: profile(servers[v], script, 10, work) for v in variants if v != "none"}
+                parts = sorted({p for _, ps, _ in prof.values() for p in ps},
+                               key=lambda p: -prof["kong_looker"][1].get(p, 0))
+                print("| part | " + " | ".join(prof) + " |\n|---|" + "---:|" * len(prof))
+                for part in parts:
+                    print(f"| {part} | " + " | ".join(f"{ps.get(part, 0):.1f}" for _, ps, _ in
+                                                       prof.values()) + " |")
+                print("| total | " + " | ".join(f"{us:.1f}" for us, _, _ in prof.values()) + " |")
+                for v in [v for v in ("floor", "kong_looker") if v in prof]:
+                    print(f"\n{v}, {mix} mix: the hottest symbols, µs per request\n")
+                    print("| symbol | where | µs |\n|---|---|---:|")
+                    for t, name, sym in prof[v][2][:30]:
+                        where = "guest" if sym.startswith("[JIT]") else sym.split()[0]
+                        print(f"| `{demangle(name)[:90]}` | {where} | {t:.2f} |")
+                    guest = [(t, name) for t, name, sym in prof[v][2] if sym.startswith("[JIT]")]
+                    print(f"\n{v}, {mix} mix: the guest's functions, µs per request\n")
+                    print("| function | µs |\n|---|---:|")
+                    for t, name in guest[:25]:
+                        print(f"| `{demangle(name)[:90]}` | {t:.3f} |")
         for v, s in servers.items():
             bad = s.bad_log_lines()
             if bad:
