@@ -25,7 +25,7 @@ use kong_looker_proto::{AgentRef, IdentityRef, Memo, Record, RouteRef};
 use super::agent::AgentClassifier;
 use super::ai::{self, AiUsage};
 use super::cache::Cache;
-use super::identity::{self, Evidence, Identity};
+use super::identity::{self, Evidence, Packed};
 use super::jwt::{self, Claims};
 use super::log_line::{self, LineError};
 use super::memo::{self, EndpointKeys};
@@ -51,7 +51,7 @@ const NAME_TTL_MS: i64 = 60_000;
 /// request natively, and 1.5 µs in Kong's engine (`bench/RESULTS.md`).
 /// Traffic of lower cardinality holds only what it uses. Their bytes,
 /// tables included, come from `max_cache_bytes`: a third for the tokens,
-/// the rest for the identities (some 300 bytes each on wasm32). Each
+/// the rest for the identities (some 260 bytes each on wasm32, packed). Each
 /// cache may hold up to twice its caps for a while after it starts
 /// afresh, until its old entries are freed (the `cache` module).
 const TOKEN_CACHE_ENTRIES: usize = 65_536;
@@ -451,7 +451,7 @@ pub struct Capturer {
     /// Identities by a hash of all their evidence: a caller seen before
     /// costs a lookup, not a resolution and a dozen strings. Each comes
     /// with its key for the builder.
-    identities: Cache<u64, Option<(Identity, u64)>>,
+    identities: Cache<u64, Option<(Packed, u64)>>,
     identity_hasher: FixedState,
     /// The client address being recorded, kept for its capacity.
     address: String,
@@ -1028,11 +1028,14 @@ impl Capturer {
             .map_or((None, 0), |(i, memo)| (Some(i), *memo));
         // The groups as the record lends them, without a Vec.
         let mut group_refs: [&str; identity::MAX_GROUPS] = [""; identity::MAX_GROUPS];
-        let own_groups = identity.map_or(&[][..], |i| i.groups.as_slice());
-        for (slot, g) in group_refs.iter_mut().zip(own_groups) {
-            *slot = g.as_str();
+        let mut groups = 0;
+        if let Some(i) = identity.filter(|i| i.group_count() > 0) {
+            for (slot, g) in group_refs.iter_mut().zip(i.groups()) {
+                *slot = g;
+            }
+            groups = i.group_count().min(identity::MAX_GROUPS);
         }
-        let groups = own_groups.len().min(identity::MAX_GROUPS);
+        let fields = identity.map_or([""; 7], Packed::fields);
         let host = super::cut(&host, 256);
         let endpoint_memo =
             self.endpoint_keys
@@ -1056,18 +1059,29 @@ impl Capturer {
             latency_upstream_us,
             request_bytes,
             response_bytes,
-            identity: identity.map(|i| IdentityRef {
-                auth_method: i.auth_method,
-                trust: i.trust,
-                consumer_id: &i.consumer_id,
-                consumer_username: &i.consumer_username,
-                consumer_custom_id: &i.consumer_custom_id,
-                credential: &i.credential,
-                consumer_groups: group_refs.get(..groups).unwrap_or_default(),
-                subject: &i.subject,
-                issuer: &i.issuer,
-                client_id: &i.client_id,
-                anonymous: i.anonymous,
+            identity: identity.map(|i| {
+                let [
+                    consumer_id,
+                    consumer_username,
+                    consumer_custom_id,
+                    credential,
+                    subject,
+                    issuer,
+                    client_id,
+                ] = fields;
+                IdentityRef {
+                    auth_method: i.auth_method(),
+                    trust: i.trust(),
+                    consumer_id,
+                    consumer_username,
+                    consumer_custom_id,
+                    credential,
+                    consumer_groups: group_refs.get(..groups).unwrap_or_default(),
+                    subject,
+                    issuer,
+                    client_id,
+                    anonymous: i.anonymous(),
+                }
             }),
             client_address: match address {
                 Recorded::AsGiven(text) => text,
@@ -1251,9 +1265,10 @@ impl Capturer {
         {
             id.pseudonymise(hasher);
         }
-        let size = id.as_ref().map_or(0, identity_bytes);
+        let packed = id.as_ref().map(Packed::new);
+        let size = packed.as_ref().map_or(0, Packed::heap_bytes);
         self.identities
-            .insert(key, id.map(|i| (i, memo::fresh())), size);
+            .insert(key, packed.map(|i| (i, memo::fresh())), size);
         Some(key)
     }
 
@@ -1353,25 +1368,6 @@ impl Capturer {
         }
         hasher.finish()
     }
-}
-
-/// Roughly what a resolved identity holds on the heap (the cache counts
-/// its slot, where the struct itself lies).
-fn identity_bytes(i: &Identity) -> usize {
-    [
-        &i.consumer_id,
-        &i.consumer_username,
-        &i.consumer_custom_id,
-        &i.credential,
-        &i.subject,
-        &i.issuer,
-        &i.client_id,
-    ]
-    .into_iter()
-    .map(String::as_str)
-    .map(heap_bytes)
-    .chain(i.groups.iter().map(String::as_str).map(in_vec_bytes))
-    .fold(0, usize::saturating_add)
 }
 
 /// A string's bytes on the heap, with an allocator's header.
