@@ -12,7 +12,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 
 use super::InlineAddresses;
 use super::admission::Admission;
-use super::memo::IdMemo;
+use super::memo::{IdMemo, TextMemo};
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
@@ -52,6 +52,8 @@ pub(super) struct ProducerDictionary {
     identity_memo: IdMemo,
     agent_memo: IdMemo,
     outcome_memo: IdMemo,
+    /// Client addresses' string ids by their text.
+    client_memo: TextMemo,
 }
 
 /// A record's client address: a string id, or raw bytes for the record.
@@ -84,6 +86,7 @@ impl ProducerDictionary {
             identity_memo: IdMemo::new(),
             agent_memo: IdMemo::few(),
             outcome_memo: IdMemo::few(),
+            client_memo: TextMemo::new(),
         }
     }
 
@@ -123,6 +126,19 @@ impl ProducerDictionary {
         if let Some(admission) = &mut self.admission {
             admission.record();
         }
+        let hash = bytes::hash(&self.state, s.as_bytes());
+        if let Some(id) = self.client_memo.get(hash, s.as_bytes()) {
+            return Ok(Client::Id(id));
+        }
+        let client = self.client_by_text(s)?;
+        if let Client::Id(id) = client {
+            self.client_memo.put(hash, s.as_bytes(), id);
+            self.client_memo.fit(self.strings.len());
+        }
+        Ok(client)
+    }
+
+    fn client_by_text(&mut self, s: &str) -> Result<Client, AppendError> {
         // The first strings of a generation get one-byte ids, and the
         // addresses among them are the busiest: define those at once.
         let Some(admission) = &mut self
@@ -167,6 +183,7 @@ impl ProducerDictionary {
         }
         let id = self.endpoint_by_key(r)?;
         self.endpoint_memo.put(r.memo.endpoint, id);
+        self.endpoint_memo.fit(self.endpoints.len());
         Ok(id)
     }
 
@@ -281,6 +298,7 @@ impl ProducerDictionary {
         }
         let found = self.identity_by_key(id, scratch)?;
         self.identity_memo.put(memo, found);
+        self.identity_memo.fit(self.identities.len());
         Ok(found)
     }
 
@@ -518,6 +536,7 @@ impl ProducerDictionary {
         self.identity_memo.clear();
         self.agent_memo.clear();
         self.outcome_memo.clear();
+        self.client_memo.clear();
         self.count_acked_def_bytes();
     }
 }
