@@ -130,7 +130,7 @@ impl ProducerDictionary {
         if let Some(id) = self.client_memo.get(hash, s.as_bytes()) {
             return Ok(Client::Id(id));
         }
-        let client = self.client_by_text(s)?;
+        let client = self.client_by_text(s, hash)?;
         if let Client::Id(id) = client {
             self.client_memo.put(hash, s.as_bytes(), id);
             self.client_memo.fit(self.strings.len());
@@ -138,7 +138,8 @@ impl ProducerDictionary {
         Ok(client)
     }
 
-    fn client_by_text(&mut self, s: &str) -> Result<Client, AppendError> {
+    /// The client address `s`, whose hash is `hash`, by the string table.
+    fn client_by_text(&mut self, s: &str, hash: u64) -> Result<Client, AppendError> {
         // The first strings of a generation get one-byte ids, and the
         // addresses among them are the busiest: define those at once.
         let Some(admission) = &mut self
@@ -151,7 +152,6 @@ impl ProducerDictionary {
         if s.is_empty() || s.len() > MAX_STRING_BYTES {
             return self.string(s).map(Client::Id);
         }
-        let hash = bytes::hash(&self.state, s.as_bytes());
         let texts = &self.texts;
         if let Some(id) = self.strings.find(hash, |e| {
             bytes::same(texts.get(e.span).as_bytes(), s.as_bytes())
