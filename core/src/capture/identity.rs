@@ -88,18 +88,30 @@ pub struct Identity {
 /// holds nearly twice the callers in the same bytes, and one that is too
 /// small for the traffic starts afresh half as often (`bench/RESULTS.md`,
 /// "Where the time goes, not the instructions").
+///
+/// Handing out a caller's fields reads nothing but this value: the ends of
+/// the first [`INLINE_GROUPS`] groups lie beside the fields' ends, and the
+/// texts are sliced without reading them. At high cardinality the texts
+/// are far from the cache entry, and the batch builder, which knows most
+/// callers by their memo key, never looks at them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packed {
     /// The seven fields, then the groups.
     texts: Box<str>,
-    /// Where each of the seven fields ends in `texts`.
-    ends: [u16; 7],
-    /// Where each group ends; empty (no allocation) without groups.
-    group_ends: Box<[u16]>,
+    /// Where each of the seven fields ends in `texts`, then where each of
+    /// the first [`INLINE_GROUPS`] groups does.
+    ends: [u16; 7 + INLINE_GROUPS],
+    /// Where each further group ends; empty (no allocation) for most.
+    more_group_ends: Box<[u16]>,
+    /// Groups in all.
+    groups: u8,
     auth_method: AuthMethod,
     trust: Trust,
     anonymous: bool,
 }
+
+/// Groups whose ends a [`Packed`] keeps inline: a caller is in a few.
+pub const INLINE_GROUPS: usize = 4;
 
 impl Packed {
     /// `id`, packed. Its texts are at most seven fields and [`MAX_GROUPS`]
@@ -117,45 +129,60 @@ impl Packed {
         let groups = id.groups.get(..MAX_GROUPS).unwrap_or(&id.groups);
         let len = fields
             .iter()
-            .map(|f| f.len())
-            .chain(groups.iter().map(String::len))
+            .map(|f| cut(f).len())
+            .chain(groups.iter().map(|g| cut(g).len()))
             .fold(0, usize::saturating_add);
         let mut texts = String::with_capacity(len);
-        let end = |texts: &String| u16::try_from(texts.len()).unwrap_or(u16::MAX);
-        let mut ends = [0u16; 7];
-        for (e, f) in ends.iter_mut().zip(fields) {
-            texts.push_str(cut(f));
-            *e = end(&texts);
+        // Each end is taken right after a whole `&str` is pushed, so it is
+        // a char boundary; at most 39 texts of 256 bytes, so it fits.
+        let mut push = |t: &str| {
+            texts.push_str(cut(t));
+            u16::try_from(texts.len()).unwrap_or(u16::MAX)
+        };
+        let mut ends = [0u16; 7 + INLINE_GROUPS];
+        let (field_ends, group_ends) = ends.split_at_mut(7);
+        for (e, f) in field_ends.iter_mut().zip(fields) {
+            *e = push(f);
         }
-        let group_ends = groups
-            .iter()
-            .map(|g| {
-                texts.push_str(cut(g));
-                end(&texts)
-            })
-            .collect();
+        for (e, g) in group_ends.iter_mut().zip(groups) {
+            *e = push(g);
+        }
+        let more_group_ends = groups.iter().skip(INLINE_GROUPS).map(|g| push(g)).collect();
         Packed {
             texts: texts.into_boxed_str(),
             ends,
-            group_ends,
+            more_group_ends,
+            groups: u8::try_from(groups.len()).unwrap_or(u8::MAX),
             auth_method: id.auth_method,
             trust: id.trust,
             anonymous: id.anonymous,
         }
     }
 
-    /// The text between two ends; empty for ends this value never made.
+    /// The text between two ends of this value; empty for ends out of
+    /// order or past the texts, which it never makes.
+    // Sliced unchecked: a checked slice reads the bytes at both ends to
+    // find them char boundaries, which at high cardinality is a wait for
+    // far memory on every record, for texts the builder mostly never reads.
+    #[allow(unsafe_code)]
     fn text(&self, start: u16, end: u16) -> &str {
-        self.texts
-            .get(usize::from(start)..usize::from(end))
-            .unwrap_or("")
+        let (start, end) = (usize::from(start), usize::from(end));
+        if start > end || end > self.texts.len() {
+            return "";
+        }
+        // SAFETY: `start` and `end` are 0 or ends of this value, each taken
+        // in `new` right after a whole `&str` was pushed onto `texts`, so
+        // both are char boundaries of it; the check above keeps them in
+        // order and in bounds.
+        unsafe { self.texts.get_unchecked(start..end) }
     }
 
     /// Consumer id, username, custom id, credential, subject, issuer and
     /// client id, in that order.
     pub fn fields(&self) -> [&str; 7] {
         let mut start = 0;
-        self.ends.map(|end| {
+        core::array::from_fn(|i| {
+            let end = self.ends.get(i).copied().unwrap_or(start);
             let t = self.text(start, end);
             start = end;
             t
@@ -164,17 +191,22 @@ impl Packed {
 
     /// The groups, in order.
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        let mut start = self.ends[6];
-        self.group_ends.iter().map(move |&end| {
-            let t = self.text(start, end);
-            start = end;
-            t
-        })
+        let (fields, inline) = self.ends.split_at(7);
+        let mut start = fields.last().copied().unwrap_or(0);
+        inline
+            .iter()
+            .chain(self.more_group_ends.iter())
+            .take(usize::from(self.groups))
+            .map(move |&end| {
+                let t = self.text(start, end);
+                start = end;
+                t
+            })
     }
 
     /// Number of groups.
     pub fn group_count(&self) -> usize {
-        self.group_ends.len()
+        usize::from(self.groups)
     }
 
     /// The strongest evidence.
@@ -195,7 +227,7 @@ impl Packed {
     /// Bytes held on the heap, with an allocator's header per allocation.
     pub fn heap_bytes(&self) -> usize {
         let boxed = |len: usize| if len == 0 { 0 } else { len.saturating_add(16) };
-        boxed(self.texts.len()).saturating_add(boxed(self.group_ends.len().saturating_mul(2)))
+        boxed(self.texts.len()).saturating_add(boxed(self.more_group_ends.len().saturating_mul(2)))
     }
 }
 
@@ -452,6 +484,16 @@ mod tests {
                 groups: (0..MAX_GROUPS + 5).map(|i| format!("{i}{long}")).collect(),
                 ..Identity::default()
             },
+            // As many groups as are kept inline, and one more.
+            Identity {
+                consumer_id: "c".into(),
+                groups: (0..INLINE_GROUPS).map(|i| format!("g{i}")).collect(),
+                ..Identity::default()
+            },
+            Identity {
+                groups: (0..=INLINE_GROUPS).map(|i| format!("é{i}")).collect(),
+                ..Identity::default()
+            },
         ];
         for id in &cases {
             let p = Packed::new(id);
@@ -474,9 +516,10 @@ mod tests {
                 (p.auth_method(), p.trust(), p.anonymous()),
                 (id.auth_method, id.trust, id.anonymous)
             );
-            // One allocation for the texts and one for the group ends.
+            // One allocation for the texts, and one for the ends of the
+            // groups past those kept inline.
             let texts: usize = fields.iter().chain(&groups).map(String::len).sum();
-            let expected = [texts, 2 * groups.len()]
+            let expected = [texts, 2 * groups.len().saturating_sub(INLINE_GROUPS)]
                 .iter()
                 .map(|&n| if n == 0 { 0 } else { n + 16 })
                 .sum::<usize>();
