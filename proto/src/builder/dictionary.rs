@@ -12,7 +12,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 
 use super::InlineAddresses;
 use super::admission::Admission;
-use super::memo::{IdMemo, TextMemo};
+use super::memo::{HashMemo, IdMemo};
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
@@ -53,7 +53,7 @@ pub(super) struct ProducerDictionary {
     agent_memo: IdMemo,
     outcome_memo: IdMemo,
     /// Client addresses' string ids by their text.
-    client_memo: TextMemo,
+    client_memo: HashMemo,
 }
 
 /// A record's client address: a string id, or raw bytes for the record.
@@ -86,7 +86,7 @@ impl ProducerDictionary {
             identity_memo: IdMemo::new(),
             agent_memo: IdMemo::few(),
             outcome_memo: IdMemo::few(),
-            client_memo: TextMemo::new(),
+            client_memo: HashMemo::new(),
         }
     }
 
@@ -127,12 +127,12 @@ impl ProducerDictionary {
             admission.record();
         }
         let hash = bytes::hash(&self.state, s.as_bytes());
-        if let Some(id) = self.client_memo.get(hash, s.as_bytes()) {
+        if let Some(id) = self.client_memo.get(hash) {
             return Ok(Client::Id(id));
         }
         let client = self.client_by_text(s, hash)?;
         if let Client::Id(id) = client {
-            self.client_memo.put(hash, s.as_bytes(), id);
+            self.client_memo.put(hash, id);
             self.client_memo.fit(self.strings.len());
         }
         Ok(client)

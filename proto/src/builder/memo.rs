@@ -101,101 +101,118 @@ impl IdMemo {
     }
 }
 
-/// Bytes of a client address's text that a [`TextMemo`] slot holds: any
-/// address as recorded (IPv6 at its longest is 39, cut to a /48 or
-/// pseudonymised shorter still) fits.
-const TEXT_BYTES: usize = 59;
-/// Slot bits of a new table of client addresses: 1,024 slots in 64 KiB.
-const TEXT_SLOT_BITS: u32 = 10;
-/// Slot bits a table of client addresses grows to at most: 8,192 slots in
-/// 512 KiB, which hold some nine in ten records' addresses at 5,000
-/// addresses and over half at 200,000.
-const MAX_TEXT_SLOT_BITS: u32 = 13;
+/// Entries of a [`HashMemo`] set: one 64-byte line holds them.
+const WAYS: usize = 4;
+/// Set bits of a new table of client addresses: 1,024 entries in 16 KiB.
+const HASH_SET_BITS: u32 = 8;
+/// Set bits a table of client addresses grows to at most: 32,768 entries
+/// in 512 KiB, which hold some seven in ten records' addresses at 200,000
+/// addresses (`bench/RESULTS.md`).
+const MAX_HASH_SET_BITS: u32 = 13;
 
-/// A text's id, the text kept beside it in one 64-byte slot: a record's
-/// client address, which has no key from the producer. Found in the
-/// dictionary's string table, an address costs four reads one after
-/// another (the table's control bytes, its bucket, the entry, the text),
-/// and at high cardinality each missed the cache: some 0.4 µs a request
-/// in Kong's engine. A slot here is one read.
-pub(super) struct TextMemo {
-    slots: Vec<TextSlot>,
+/// A text's id by the text's 64-bit hash: a record's client address, which
+/// has no key from the producer. Found in the dictionary's string table,
+/// an address costs four reads one after another (the table's control
+/// bytes, its bucket, the entry, the text), and at high cardinality each
+/// missed the cache: some 0.4 µs a request in Kong's engine. Here it is
+/// one read, of a 64-byte set of four entries, so that four addresses that
+/// land in one set are all kept.
+///
+/// The text itself is not kept: the hash is the builder's, seeded per
+/// instance, so two texts share it with a chance of 2^-64 per pair, as
+/// the capturer's caller and endpoint keys do. Kept, it filled a slot
+/// four times this size, and the same memory held fewer addresses.
+pub(super) struct HashMemo {
+    sets: Vec<HashSet>,
     bits: u32,
+    /// The way the next new entry of a full set takes, in turn.
+    next: usize,
 }
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct TextSlot {
-    /// 0: empty.
-    id: u32,
-    len: u8,
-    text: [u8; TEXT_BYTES],
+struct HashSet {
+    /// A hash and its id; id 0: empty.
+    entries: [(u64, u32); WAYS],
 }
 
-const EMPTY: TextSlot = TextSlot {
-    id: 0,
-    len: 0,
-    text: [0; TEXT_BYTES],
+const EMPTY: HashSet = HashSet {
+    entries: [(0, 0); WAYS],
 };
 
-impl TextMemo {
+impl HashMemo {
     pub(super) fn new() -> Self {
-        TextMemo {
-            slots: Vec::new(),
-            bits: TEXT_SLOT_BITS,
+        HashMemo {
+            sets: Vec::new(),
+            bits: HASH_SET_BITS,
+            next: 0,
         }
     }
 
-    /// The id remembered for `text`, whose hash is `hash`.
+    /// The id remembered for the text whose hash is `hash`.
     #[inline]
-    pub(super) fn get(&self, hash: u64, text: &[u8]) -> Option<u32> {
-        let s = self.slots.get(slot(hash, self.bits))?;
-        let same =
-            s.id != 0 && usize::from(s.len) == text.len() && s.text.get(..text.len()) == Some(text);
-        same.then_some(s.id)
+    pub(super) fn get(&self, hash: u64) -> Option<u32> {
+        let set = self.sets.get(slot(hash, self.bits))?;
+        set.entries
+            .iter()
+            .find(|&&(h, id)| h == hash && id != 0)
+            .map(|&(_, id)| id)
     }
 
-    /// Remembers `id` for `text`, in place of whatever had its slot; a
-    /// text longer than a slot holds is not remembered.
-    pub(super) fn put(&mut self, hash: u64, text: &[u8], id: u32) {
-        let (Ok(len), true) = (u8::try_from(text.len()), text.len() <= TEXT_BYTES) else {
-            return;
-        };
+    /// Remembers `id` for the text whose hash is `hash`: in place of its
+    /// old id, or in an empty entry of its set, or else in place of one
+    /// of the set's entries, each in turn.
+    pub(super) fn put(&mut self, hash: u64, id: u32) {
         if id == 0 {
             return;
         }
-        if self.slots.is_empty() {
-            self.slots.resize(1 << self.bits, EMPTY);
+        if self.sets.is_empty() {
+            self.sets.resize(1 << self.bits, EMPTY);
         }
-        if let Some(s) = self.slots.get_mut(slot(hash, self.bits)) {
-            let mut kept = EMPTY;
-            if let Some(t) = kept.text.get_mut(..text.len()) {
-                t.copy_from_slice(text);
-            }
-            *s = TextSlot { id, len, ..kept };
+        let next = &mut self.next;
+        let Some(set) = self.sets.get_mut(slot(hash, self.bits)) else {
+            return;
+        };
+        let way = set
+            .entries
+            .iter()
+            .position(|&(h, id)| h == hash && id != 0)
+            .or_else(|| set.entries.iter().position(|&(_, id)| id == 0))
+            .unwrap_or_else(|| {
+                *next = next.wrapping_add(1);
+                *next % WAYS
+            });
+        if let Some(e) = set.entries.get_mut(way) {
+            *e = (hash, id);
         }
     }
 
-    /// Grows the table to at least twice as many slots as `entries`, the
-    /// size of the string table behind it, up to its largest. The slots
-    /// start empty: a text's slot comes from its hash, which the memo does
-    /// not keep, and growing happens a few times a generation.
+    /// Grows the table to at least twice as many entries as `entries`, the
+    /// size of the string table behind it, up to its largest; what it
+    /// remembered moves to the new sets.
     pub(super) fn fit(&mut self, entries: u32) {
         let mut bits = self.bits;
-        while bits < MAX_TEXT_SLOT_BITS && u64::from(entries).saturating_mul(2) > 1u64 << bits {
+        while bits < MAX_HASH_SET_BITS
+            && u64::from(entries).saturating_mul(2) > (WAYS as u64) << bits
+        {
             bits = bits.saturating_add(1);
         }
-        if bits != self.bits {
-            self.bits = bits;
-            if !self.slots.is_empty() {
-                self.slots = vec![EMPTY; 1 << bits];
-            }
+        if bits == self.bits {
+            return;
+        }
+        self.bits = bits;
+        if self.sets.is_empty() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.sets, vec![EMPTY; 1 << bits]);
+        for (hash, id) in old.iter().flat_map(|s| s.entries) {
+            self.put(hash, id);
         }
     }
 
     /// Forgets every id.
     pub(super) fn clear(&mut self) {
-        self.slots.fill(EMPTY);
+        self.sets.fill(EMPTY);
     }
 }
 
@@ -251,46 +268,89 @@ mod tests {
     }
 
     #[test]
-    fn a_text_is_found_only_as_it_was_put_and_a_long_one_is_not_kept() {
-        let mut memo = TextMemo::new();
-        let h =
-            |t: &str| crate::bytes::hash(&foldhash::fast::FixedState::with_seed(3), t.as_bytes());
-        assert_eq!(memo.get(h("10.0.0.1"), b"10.0.0.1"), None);
-        assert!(memo.slots.is_empty());
-        memo.put(h("10.0.0.1"), b"10.0.0.1", 7);
-        assert_eq!(memo.get(h("10.0.0.1"), b"10.0.0.1"), Some(7));
-        // Another text that lands in the same slot is not taken for it,
-        // nor is a prefix or an extension of it.
-        for other in ["10.0.0.10", "10.0.0.", ""] {
-            assert_eq!(memo.get(h("10.0.0.1"), other.as_bytes()), None, "{other:?}");
-        }
-        let v6 = "2a02:1234:5678:9abc:1d2e:3f4a:5b6c:7d8e";
-        memo.put(h(v6), v6.as_bytes(), 9);
-        assert_eq!(memo.get(h(v6), v6.as_bytes()), Some(9));
-        let long = "x".repeat(TEXT_BYTES + 1);
-        memo.put(h(&long), long.as_bytes(), 11);
-        assert_eq!(
-            memo.get(h(&long), long.as_bytes()),
-            None,
-            "longer than a slot"
-        );
-        let most = "y".repeat(TEXT_BYTES);
-        memo.put(h(&most), most.as_bytes(), 12);
-        assert_eq!(memo.get(h(&most), most.as_bytes()), Some(12));
-        memo.put(h("10.0.0.2"), b"10.0.0.2", 0);
-        assert_eq!(
-            memo.get(h("10.0.0.2"), b"10.0.0.2"),
-            None,
-            "id 0 means none"
-        );
-        // Growing starts the slots afresh; clearing forgets every id.
-        memo.fit(100_000);
-        assert_eq!(memo.slots.len(), 1 << MAX_TEXT_SLOT_BITS);
-        assert_eq!(memo.get(h("10.0.0.1"), b"10.0.0.1"), None);
-        memo.put(h("10.0.0.1"), b"10.0.0.1", 7);
+    fn an_address_is_found_by_its_hash_and_four_share_a_set() {
+        let mut memo = HashMemo::new();
+        assert_eq!(memo.get(42), None);
+        assert!(memo.sets.is_empty(), "allocated on first use");
+        memo.put(42, 7);
+        assert_eq!(memo.get(42), Some(7));
+        memo.put(42, 8);
+        assert_eq!(memo.get(42), Some(8), "a hash keeps one entry");
+        memo.put(43, 0);
+        assert_eq!(memo.get(43), None, "id 0 means none");
+        // Hashes of one set: four are kept side by side, and a fifth takes
+        // one entry's place, never answering for it.
+        let same: Vec<u64> = (1..)
+            .filter(|&h| slot(h, HASH_SET_BITS) == slot(1000, HASH_SET_BITS))
+            .take(WAYS + 1)
+            .collect();
         memo.clear();
-        assert_eq!(memo.get(h("10.0.0.1"), b"10.0.0.1"), None);
-        assert_eq!(size_of::<TextSlot>(), 64, "one cache line a slot");
+        for (i, &h) in same.iter().take(WAYS).enumerate() {
+            memo.put(h, i as u32 + 1);
+        }
+        for (i, &h) in same.iter().take(WAYS).enumerate() {
+            assert_eq!(memo.get(h), Some(i as u32 + 1), "entry {i}");
+        }
+        let fifth = same[WAYS];
+        memo.put(fifth, 99);
+        assert_eq!(memo.get(fifth), Some(99));
+        let kept = same
+            .iter()
+            .take(WAYS)
+            .filter(|&&h| memo.get(h).is_some())
+            .count();
+        assert_eq!(kept, WAYS - 1, "one entry made room");
+        // Each new hash of a full set takes the next entry in turn, so four
+        // new ones replace the four old ones, not one another.
+        let newer: Vec<u64> = (same[WAYS] + 1..)
+            .filter(|&h| slot(h, HASH_SET_BITS) == slot(1000, HASH_SET_BITS))
+            .take(WAYS)
+            .collect();
+        for &h in &newer {
+            memo.put(h, 5);
+        }
+        assert!(newer.iter().all(|&h| memo.get(h) == Some(5)));
+        assert_eq!(size_of::<HashSet>(), 64, "one cache line a set");
+        memo.clear();
+        assert_eq!(memo.get(fifth), None);
+    }
+
+    #[test]
+    fn an_address_table_grows_with_the_strings_and_keeps_what_it_remembered() {
+        let mut memo = HashMemo::new();
+        let h = |i: u64| {
+            crate::bytes::hash(&foldhash::fast::FixedState::with_seed(3), &i.to_le_bytes())
+        };
+        for i in 1..=500u64 {
+            memo.put(h(i), i as u32);
+        }
+        memo.fit(500);
+        assert_eq!(
+            memo.sets.len(),
+            1 << HASH_SET_BITS,
+            "1,000 entries wanted: no growth"
+        );
+        let kept: Vec<u64> = (1..=500).filter(|&i| memo.get(h(i)).is_some()).collect();
+        assert!(kept.len() > 450, "{} of 500", kept.len());
+        memo.fit(5_000);
+        assert_eq!(memo.sets.len(), 1 << 12, "10,000 entries wanted");
+        for &i in &kept {
+            assert_eq!(memo.get(h(i)), Some(i as u32), "{i} moved with the growth");
+        }
+        for i in 1..=5_000u64 {
+            memo.put(h(i), i as u32);
+        }
+        let kept = (1..=5_000u64)
+            .filter(|&i| memo.get(h(i)) == Some(i as u32))
+            .count();
+        assert!(kept > 4_900, "{kept} of 5,000");
+        memo.fit(10_000_000);
+        assert_eq!(
+            memo.sets.len(),
+            1 << MAX_HASH_SET_BITS,
+            "never past its largest"
+        );
+        assert_eq!(memo.get(h(1)), Some(1));
     }
 
     #[test]
