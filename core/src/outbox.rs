@@ -533,23 +533,46 @@ impl Outbox {
         add(&mut self.stats.dropped.capture_error, 1);
     }
 
-    /// Appends a record, cutting the batch when it reaches its limits.
+    /// Whether a record may give its caller by `key` alone
+    /// ([`kong_looker_proto::Memo::identity_by_key`]).
+    pub fn knows_identity(&self, key: u64) -> bool {
+        self.builder.knows_identity(key)
+    }
+
+    /// Appends a record, cutting the batch when it reaches its limits; a
+    /// record that could not be appended is counted.
     pub fn push(&mut self, record: &Record<'_>, now_ms: i64) {
+        if !self.try_push(record, now_ms) {
+            self.count_capture_error();
+        }
+    }
+
+    /// [`Outbox::push`] for a record that may give its caller by key alone:
+    /// false when the builder no longer knows the key (a cut started a new
+    /// dictionary generation). Nothing was then added or counted, and the
+    /// producer sends the record again with its caller. Any other failure
+    /// is counted.
+    pub fn try_push(&mut self, record: &Record<'_>, now_ms: i64) -> bool {
         match self.builder.append(record) {
             Ok(()) => {}
+            Err(AppendError::IdentityUnknown) => return false,
             Err(AppendError::BatchFull | AppendError::TimeOutOfRange { .. })
                 if !self.builder.is_empty() =>
             {
                 // The open batch cannot take this record; a fresh one can.
                 self.cut(now_ms);
-                if self.builder.append(record).is_err() {
-                    self.count_capture_error();
-                    return;
+                match self.builder.append(record) {
+                    Ok(()) => {}
+                    Err(AppendError::IdentityUnknown) => return false,
+                    Err(_) => {
+                        self.count_capture_error();
+                        return true;
+                    }
                 }
             }
             Err(_) => {
                 self.count_capture_error();
-                return;
+                return true;
             }
         }
         add(&mut self.stats.records_buffered, 1);
@@ -568,6 +591,7 @@ impl Outbox {
         if self.signing_key.is_some() {
             self.sign_some(SIGN_BYTES_PER_RECORD, now_ms);
         }
+        true
     }
 
     /// The open batch's size after a push: exact, or a bound on it that is

@@ -159,8 +159,19 @@ pub struct Record<'a> {
 pub struct Memo {
     /// Stands for the route, workspace, method, host and path together.
     pub endpoint: u64,
-    /// Stands for the whole identity.
+    /// Stands for the whole identity, or for there being none: a record
+    /// without an identity and with this key tells the builder that the
+    /// key stands for no caller.
     pub identity: u64,
+    /// The record's caller is the one `identity` stands for, and
+    /// [`Record::identity`] is left `None`. The builder takes the caller
+    /// from what it remembers of the key ([`BatchBuilder::knows_identity`]),
+    /// or refuses the record with [`AppendError::IdentityUnknown`], for the
+    /// producer to send it again with its caller.
+    ///
+    /// [`BatchBuilder::knows_identity`]: crate::BatchBuilder::knows_identity
+    /// [`AppendError::IdentityUnknown`]: crate::builder::AppendError::IdentityUnknown
+    pub identity_by_key: bool,
     /// Stands for the agent's category and name.
     pub agent: u64,
 }

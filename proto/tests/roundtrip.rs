@@ -413,6 +413,8 @@ fn abandoned_sequences_travel_packed_and_at_most_the_bound() {
 /// Memo keys that keep the contract change no byte: the same records with
 /// and without them give the same batches, across new generations too (a
 /// small dictionary cap forces several), where remembered ids are stale.
+/// So do records that give their caller by key alone wherever the builder
+/// says it knows the key, including keys that stand for no caller.
 #[wasm_bindgen_test(unsupported = test)]
 fn memo_keys_change_no_byte() {
     let params = MixParams {
@@ -425,36 +427,131 @@ fn memo_keys_change_no_byte() {
     };
     let mut mix = Mix::new(params);
     let mut plain = BatchBuilder::new(&producer(), options.clone());
-    let mut keyed = BatchBuilder::new(&producer(), options);
+    let mut keyed = BatchBuilder::new(&producer(), options.clone());
+    let mut by_key = BatchBuilder::new(&producer(), options);
     let mut generations = std::collections::BTreeSet::new();
-    let mut hits = 0;
+    let (mut hits, mut by_key_only, mut nobody_by_key) = (0, 0, 0);
     for _ in 0..30 {
         for request in mix.take_requests(500) {
             let record = mix.record(&request);
             plain.append(&record).unwrap();
-            // Keys from what the endpoint and caller are made of, plus one.
+            // Keys from what the endpoint and caller are made of, plus one;
+            // a request without a consumer stands for no caller only where
+            // its record has none (else it has no key).
             let endpoint = 1
                 + ((request.route as u64) << 40 | (request.path as u64) << 20)
                 + request.host as u64;
-            let identity = request.consumer.map_or(0, |c| c as u64 + 1);
+            let identity = match (request.consumer, record.identity) {
+                (Some(c), _) => c as u64 + 1,
+                (None, None) => u64::MAX,
+                (None, Some(_)) => 0,
+            };
             hits += usize::from(identity != 0);
-            keyed
-                .append(&kong_looker_proto::Record {
-                    memo: kong_looker_proto::Memo {
-                        endpoint,
-                        identity,
-                        agent: request.agent.map_or(0, |a| a as u64 + 1),
-                    },
-                    ..record
-                })
-                .unwrap();
+            let keyed_record = kong_looker_proto::Record {
+                memo: kong_looker_proto::Memo {
+                    endpoint,
+                    identity,
+                    identity_by_key: false,
+                    agent: request.agent.map_or(0, |a| a as u64 + 1),
+                },
+                ..record
+            };
+            keyed.append(&keyed_record).unwrap();
+            if identity != 0 && by_key.knows_identity(identity) {
+                by_key_only += 1;
+                nobody_by_key += usize::from(record.identity.is_none());
+                by_key
+                    .append(&kong_looker_proto::Record {
+                        identity: None,
+                        memo: kong_looker_proto::Memo {
+                            identity_by_key: true,
+                            ..keyed_record.memo
+                        },
+                        ..keyed_record
+                    })
+                    .unwrap();
+            } else {
+                by_key.append(&keyed_record).unwrap();
+            }
         }
-        let (a, b) = (plain.seal(CUT, &no_drops()), keyed.seal(CUT, &no_drops()));
+        let a = plain.seal(CUT, &no_drops());
+        let b = keyed.seal(CUT, &no_drops());
+        let c = by_key.seal(CUT, &no_drops());
         assert_eq!(a, b);
+        assert_eq!(a, c);
         generations.insert(a.ack.generation);
         plain.acknowledge(a.ack);
         keyed.acknowledge(b.ack);
+        by_key.acknowledge(c.ack);
     }
     assert!(generations.len() > 2, "generations {generations:?}");
     assert!(hits > 10_000);
+    assert!(by_key_only > 5_000, "{by_key_only} by key alone");
+    assert!(
+        nobody_by_key > 100,
+        "{nobody_by_key} with no caller, by key"
+    );
+}
+
+/// A record that gives its caller by a key the builder does not know is
+/// refused and changes nothing: before the key was met, and after a new
+/// generation forgot it.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_caller_by_an_unknown_key_is_refused_and_nothing_changes() {
+    let mut mix = Mix::new(MixParams::default());
+    let request = mix
+        .take_requests(1000)
+        .into_iter()
+        .find(|r| mix.record(r).identity.is_some())
+        .unwrap();
+    let record = mix.record(&request);
+    let with_key = kong_looker_proto::Record {
+        memo: kong_looker_proto::Memo {
+            identity: 77,
+            ..record.memo
+        },
+        ..record
+    };
+    let by_key = kong_looker_proto::Record {
+        identity: None,
+        memo: kong_looker_proto::Memo {
+            identity_by_key: true,
+            ..with_key.memo
+        },
+        ..with_key
+    };
+    // A cap that every sealed batch passes: each seal starts a new
+    // generation.
+    let mut builder = BatchBuilder::new(
+        &producer(),
+        BuilderOptions {
+            max_dictionary_bytes: 1,
+            ..BuilderOptions::default()
+        },
+    );
+    assert!(!builder.knows_identity(77));
+    assert!(!builder.knows_identity(0), "0 is no key");
+    assert_eq!(
+        builder.append(&by_key),
+        Err(kong_looker_proto::builder::AppendError::IdentityUnknown)
+    );
+    assert!(builder.is_empty());
+    builder.append(&with_key).unwrap();
+    assert!(builder.knows_identity(77));
+    builder.append(&by_key).unwrap();
+    assert_eq!(builder.len(), 2);
+    let sealed = builder.seal(CUT, &no_drops());
+    let (batch, dict) = BatchReader::default()
+        .decode_standalone(&sealed.bytes)
+        .unwrap();
+    let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
+    assert!(rows[0].auth_method.is_some());
+    assert_eq!(rows[0], rows[1], "the same caller by key as given");
+    // The new generation forgot the key.
+    assert!(!builder.knows_identity(77));
+    assert_eq!(
+        builder.append(&by_key),
+        Err(kong_looker_proto::builder::AppendError::IdentityUnknown)
+    );
+    assert!(builder.is_empty());
 }

@@ -14,7 +14,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use kong_looker_core::capture::capturer::Reads;
+use kong_looker_core::capture::capturer::{Reads, RecordSink};
+use kong_looker_core::outbox::Outbox;
+use kong_looker_proto::Record;
 
 use super::root::Chain;
 use super::worker;
@@ -77,9 +79,13 @@ pub fn assemble() {
             for (chain, reads) in stage.slots.iter_mut().take(len) {
                 if let Some(chain) = chain.take() {
                     match (w.lanes.get_mut(chain.lane), chain.capturer.try_borrow_mut()) {
-                        (Some(lane), Ok(mut capturer)) => capturer.assemble(reads, |record| {
-                            lane.outbox.push(record, reads.now_ms());
-                        }),
+                        (Some(lane), Ok(mut capturer)) => capturer.assemble_into(
+                            reads,
+                            &mut Lane {
+                                outbox: &mut lane.outbox,
+                                now_ms: reads.now_ms(),
+                            },
+                        ),
                         (Some(lane), Err(_)) => lane.outbox.count_capture_error(),
                         (None, _) => {}
                     }
@@ -89,4 +95,22 @@ pub fn assemble() {
             stage.len = 0;
         });
     });
+}
+
+/// A lane's outbox, where a record goes at its request's log time. It
+/// knows the callers its builder remembers, so that most records give
+/// theirs by key alone.
+struct Lane<'a> {
+    outbox: &'a mut Outbox,
+    now_ms: i64,
+}
+
+impl RecordSink for Lane<'_> {
+    fn knows_identity(&self, key: u64) -> bool {
+        self.outbox.knows_identity(key)
+    }
+
+    fn push(&mut self, record: &Record<'_>) -> bool {
+        self.outbox.try_push(record, self.now_ms)
+    }
 }

@@ -84,6 +84,32 @@ pub const PROPERTIES: [&str; 21] = [
     "connection.mtls",
 ];
 
+/// Where [`Capturer::assemble_into`] hands its records: for the filter, a
+/// lane's outbox.
+pub trait RecordSink {
+    /// Whether a record may give its caller by `key` alone
+    /// ([`Memo::identity_by_key`]).
+    fn knows_identity(&self, key: u64) -> bool;
+    /// Takes a record; false only when it gave its caller by key alone and
+    /// the key is no longer known, and then the record is sent again with
+    /// its caller.
+    fn push(&mut self, record: &Record<'_>) -> bool;
+}
+
+/// A sink that knows no caller by key: every record carries its own.
+struct Resolving<F>(F);
+
+impl<F: FnMut(&Record<'_>)> RecordSink for Resolving<F> {
+    fn knows_identity(&self, _: u64) -> bool {
+        false
+    }
+
+    fn push(&mut self, record: &Record<'_>) -> bool {
+        (self.0)(record);
+        true
+    }
+}
+
 /// What Kong shows a filter in the log phase. Values may borrow from the
 /// source (a native host's snapshot) or be its own copies (a Wasm host
 /// call); several are held at once while a record is assembled.
@@ -451,8 +477,12 @@ pub struct Capturer {
     /// Identities by a hash of all their evidence: a caller seen before
     /// costs a lookup, not a resolution and a dozen strings. Each comes
     /// with its key for the builder.
-    identities: Cache<u64, Option<(Packed, u64)>>,
+    identities: Cache<u64, Option<Packed>>,
     identity_hasher: FixedState,
+    /// Mixed into a caller's evidence key to make the builder's key for
+    /// it ([`Memo::identity`]): unique to this capturer, whose config the
+    /// resolution follows, among those that share an outbox.
+    caller_salt: u64,
     /// The client address being recorded, kept for its capacity.
     address: String,
     endpoint_keys: EndpointKeys,
@@ -535,6 +565,7 @@ impl Capturer {
                 seed.rotate_left(43),
             ),
             identity_hasher: FixedState::with_seed(seed.rotate_left(47)),
+            caller_salt: memo::fresh().wrapping_mul(0x9e37_79b9_7f4a_7c15),
             address: String::new(),
             endpoint_keys: EndpointKeys::new(seed.rotate_left(59)),
             line: LineUse::Untried,
@@ -938,6 +969,49 @@ impl Capturer {
     /// to `f`. It asks the host for nothing, so it may run after the log
     /// phase, records in a row.
     pub fn assemble(&mut self, reads: &Reads<'_>, f: impl FnOnce(&Record<'_>)) {
+        let mut f = Some(f);
+        self.assemble_into(
+            reads,
+            &mut Resolving(|record: &Record<'_>| {
+                if let Some(f) = f.take() {
+                    f(record);
+                }
+            }),
+        );
+    }
+
+    /// [`Capturer::assemble`] into `sink`, which may know the caller by its
+    /// key: the record then gives the key alone, and the caller's cache
+    /// entry, at high cardinality a read from far memory on every record,
+    /// is not looked at (`bench/RESULTS.md`, "Callers by key").
+    pub fn assemble_into(&mut self, reads: &Reads<'_>, sink: &mut impl RecordSink) {
+        let facts = &*reads.facts;
+        let key = match facts.consumer_run() {
+            Some(run) => self.line_evidence_key(facts, run, &reads.evidence),
+            None => self.evidence_key(facts, &reads.evidence),
+        };
+        let memo = (key ^ self.caller_salt).max(1);
+        let by_key = sink.knows_identity(memo);
+        if !by_key {
+            self.resolve_caller(key, facts, &reads.evidence);
+        }
+        if !self.assemble_once(reads, key, memo, by_key, sink) && by_key {
+            // A new dictionary generation forgot the key in between.
+            self.resolve_caller(key, facts, &reads.evidence);
+            self.assemble_once(reads, key, memo, false, sink);
+        }
+    }
+
+    /// The record, with its caller by key alone when `by_key`, else from
+    /// the cache, into `sink`; what `sink` answered.
+    fn assemble_once(
+        &mut self,
+        reads: &Reads<'_>,
+        key: u64,
+        memo: u64,
+        by_key: bool,
+        sink: &mut impl RecordSink,
+    ) -> bool {
         let facts = &reads.facts;
         let now_ms = reads.now_ms;
         // Capped before the multiply, which then cannot overflow (a
@@ -989,7 +1063,6 @@ impl Capturer {
             Some(p) => lossy(p),
             None => facts.get(Field::Path),
         };
-        let identity_key = self.identity(facts, &reads.evidence);
         // Borrowed from the host's answer when kept as it is.
         let in_line = match &reads.remote_addr {
             Some(a) => Some(a.as_ref()),
@@ -1022,10 +1095,15 @@ impl Capturer {
 
         // The record borrows from here on.
         let names = reads.names.as_deref();
-        let (identity, identity_memo) = identity_key
-            .and_then(|k| self.identities.get(&k))
-            .and_then(Option::as_ref)
-            .map_or((None, 0), |(i, memo)| (Some(i), *memo));
+        // Without an entry (which `resolve_caller` has just made) the record
+        // says nothing of its key: the builder must not take it for no caller.
+        let (identity, identity_memo) = match by_key {
+            true => (None, memo),
+            false => self
+                .identities
+                .get(&key)
+                .map_or((None, 0), |entry| (entry.as_ref(), memo)),
+        };
         // The groups as the record lends them, without a Vec.
         let mut group_refs: [&str; identity::MAX_GROUPS] = [""; identity::MAX_GROUPS];
         let mut groups = 0;
@@ -1096,10 +1174,11 @@ impl Capturer {
             memo: Memo {
                 endpoint: endpoint_memo,
                 identity: identity_memo,
+                identity_by_key: by_key,
                 agent: agent_memo,
             },
         };
-        f(&record);
+        sink.push(&record)
     }
 
     /// Route name, service id and service name for `route_id`: from
@@ -1209,22 +1288,19 @@ impl Capturer {
         }
     }
 
-    /// Resolves the caller and caches the result by its evidence; returns
-    /// the cache key (the identity itself may be `None`: no evidence).
-    fn identity(&mut self, facts: &RequestFacts, reads: &EvidenceReads<'_>) -> Option<u64> {
+    /// Resolves the caller whose evidence has the key `key`, unless the
+    /// cache has it, and caches the result (which may be `None`: no
+    /// evidence).
+    fn resolve_caller(&mut self, key: u64, facts: &RequestFacts, reads: &EvidenceReads<'_>) {
         use Field::*;
+        if self.identities.contains_key(&key) {
+            return;
+        }
         let cfg = &self.config.identity;
         let mtls_verified = reads.mtls_verified;
         let verified_jwt = reads.verified_jwt.as_deref();
         let client_dn = reads.client_dn.as_deref();
         let client_fingerprint = reads.client_fingerprint.as_deref();
-        let key = match facts.consumer_run() {
-            Some(run) => self.line_evidence_key(facts, run, reads),
-            None => self.evidence_key(facts, reads),
-        };
-        if self.identities.contains_key(&key) {
-            return Some(key);
-        }
         let verified_jwt = verified_jwt.map(lossy).unwrap_or_default();
         let client_dn = client_dn.map(lossy).unwrap_or_default();
         let client_fingerprint = client_fingerprint.map(lossy).unwrap_or_default();
@@ -1267,9 +1343,7 @@ impl Capturer {
         }
         let packed = id.as_ref().map(Packed::new);
         let size = packed.as_ref().map_or(0, Packed::heap_bytes);
-        self.identities
-            .insert(key, packed.map(|i| (i, memo::fresh())), size);
-        Some(key)
+        self.identities.insert(key, packed, size);
     }
 
     /// The identity cache's key for a caller whose headers came one by
@@ -1914,6 +1988,90 @@ mod tests {
             seen = Some((r.route.route_id.to_string(), r.route.route_name.to_string()));
         });
         assert_eq!(seen, Some(("r-0".into(), "route-0".into())));
+    }
+
+    /// A sink that knows a caller's key once a record gave it with the
+    /// caller (or with none), as the batch builder does, and can forget.
+    #[derive(Default)]
+    struct Knowing {
+        known: BTreeSet<u64>,
+        /// Refuses this many of the records that give their caller by key.
+        refuse: usize,
+        /// (identity's consumer id, key, by key) of each record pushed.
+        pushed: Vec<(Option<String>, u64, bool)>,
+    }
+
+    impl RecordSink for Knowing {
+        fn knows_identity(&self, key: u64) -> bool {
+            self.known.contains(&key)
+        }
+
+        fn push(&mut self, r: &Record<'_>) -> bool {
+            if r.memo.identity_by_key && self.refuse > 0 {
+                self.refuse -= 1;
+                return false;
+            }
+            self.pushed.push((
+                r.identity.map(|i| i.consumer_id.to_string()),
+                r.memo.identity,
+                r.memo.identity_by_key,
+            ));
+            if !r.memo.identity_by_key && r.memo.identity != 0 {
+                self.known.insert(r.memo.identity);
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_caller_the_sink_knows_goes_by_key_alone_and_again_whole_when_forgotten() {
+        let config = Config::parse(br#"{"collector":"127.0.0.1:9"}"#).unwrap();
+        let mut capturer = Capturer::new(config.clone(), 7);
+        let mut other = Capturer::new(config, 7);
+        let mut sink = Knowing::default();
+        let assemble = |capturer: &mut Capturer, sink: &mut Knowing, consumer: &str| {
+            let mut headers = vec![(":method", "GET"), (":path", "/")];
+            if !consumer.is_empty() {
+                headers.push(("X-Consumer-ID", consumer));
+            }
+            let src =
+                Nginx::new(&[("response.code", "200")], 2_345, true).with_request("kl2", &headers);
+            let mut reads = Reads::empty();
+            assert!(capturer.read_request_into(&mut reads, &src, Vec::new, || 2_345));
+            capturer.assemble_into(&reads, sink);
+            sink.pushed.last().cloned().unwrap()
+        };
+        // Met first, the caller comes whole, with its key; then by key alone.
+        let alice = Some("alice".to_string());
+        let (id, key, by_key) = assemble(&mut capturer, &mut sink, "alice");
+        assert_eq!((id.clone(), by_key), (alice.clone(), false));
+        assert_ne!(key, 0);
+        assert_eq!(
+            assemble(&mut capturer, &mut sink, "alice"),
+            (None, key, true)
+        );
+        // A request without evidence has a key too, standing for no caller.
+        let (id, nobody, by_key) = assemble(&mut capturer, &mut sink, "");
+        assert_eq!((id, by_key), (None, false));
+        assert!(nobody != 0 && nobody != key);
+        assert_eq!(assemble(&mut capturer, &mut sink, ""), (None, nobody, true));
+        // Another caller has another key.
+        let (_, bob, _) = assemble(&mut capturer, &mut sink, "bob");
+        assert!(bob != key && bob != nobody);
+        // A sink that forgot the key refuses the record by key, and the
+        // capturer sends it again whole.
+        sink.refuse = 1;
+        let pushed = sink.pushed.len();
+        assert_eq!(
+            assemble(&mut capturer, &mut sink, "alice"),
+            (alice.clone(), key, false)
+        );
+        assert_eq!((sink.refuse, sink.pushed.len()), (0, pushed + 1));
+        // Another capturer (another config as far as keys go) keys the same
+        // evidence apart.
+        let (id, other_key, by_key) = assemble(&mut other, &mut sink, "alice");
+        assert_eq!((id, by_key), (alice, false));
+        assert_ne!(other_key, key);
     }
 
     #[test]

@@ -13,6 +13,10 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 use super::InlineAddresses;
 use super::admission::Admission;
 use super::memo::{HashMemo, IdMemo};
+
+/// What the identity memo keeps for a key that stands for no caller: an id
+/// no caller gets (a table is out of ids before it).
+const NO_IDENTITY: u32 = u32::MAX;
 use super::table::{Entry, Span, Table, Texts};
 use super::{AppendError, Size, truncate};
 use crate::TableLens;
@@ -49,7 +53,7 @@ pub(super) struct ProducerDictionary {
     /// Endpoint, identity and agent ids by the producer's keys for them,
     /// and outcome ids by the outcome.
     endpoint_memo: IdMemo,
-    identity_memo: IdMemo,
+    identity_memo: HashMemo,
     agent_memo: IdMemo,
     outcome_memo: IdMemo,
     /// Client addresses' string ids by their text.
@@ -83,10 +87,10 @@ impl ProducerDictionary {
             acked_def_bytes: 0,
             body_len_memo: Cell::new(None),
             endpoint_memo: IdMemo::new(),
-            identity_memo: IdMemo::new(),
+            identity_memo: HashMemo::callers(),
             agent_memo: IdMemo::few(),
             outcome_memo: IdMemo::few(),
-            client_memo: HashMemo::new(),
+            client_memo: HashMemo::addresses(),
         }
     }
 
@@ -293,16 +297,37 @@ impl ProducerDictionary {
         memo: u64,
         scratch: &mut Vec<u32>,
     ) -> Result<u32, AppendError> {
-        if let Some(found) = self.identity_memo.get(memo) {
+        if let Some(found) = self.identity_by_key(memo).filter(|&id| id != 0) {
             return Ok(found);
         }
-        let found = self.identity_by_key(id, scratch)?;
-        self.identity_memo.put(memo, found);
-        self.identity_memo.fit(self.identities.len());
+        let found = self.identity_by_content(id, scratch)?;
+        if memo != 0 && found != NO_IDENTITY {
+            self.identity_memo.put(memo, found);
+            self.identity_memo.fit(self.identities.len());
+        }
         Ok(found)
     }
 
-    fn identity_by_key(
+    /// The id of the caller that the producer's key `memo` stands for, 0
+    /// for a key that stands for no caller; `None` for a key not met in
+    /// this generation (and for key 0).
+    pub(super) fn identity_by_key(&self, memo: u64) -> Option<u32> {
+        if memo == 0 {
+            return None;
+        }
+        self.identity_memo
+            .get(memo)
+            .map(|id| if id == NO_IDENTITY { 0 } else { id })
+    }
+
+    /// Remembers that the producer's key `memo` stands for no caller.
+    pub(super) fn no_identity(&mut self, memo: u64) {
+        if memo != 0 {
+            self.identity_memo.put(memo, NO_IDENTITY);
+        }
+    }
+
+    fn identity_by_content(
         &mut self,
         id: &IdentityRef<'_>,
         scratch: &mut Vec<u32>,

@@ -3,8 +3,9 @@
 //! record whose endpoint, identity, agent or outcome was met before costs
 //! one slot read instead of building, hashing and comparing its lookup key.
 //!
-//! Each table is direct-mapped: a miss only costs the lookup it would have
-//! cost anyway, so the memo needs no eviction policy. A table grows with
+//! Each table is direct-mapped, or for keys that are hashes, four-way set
+//! associative in one cache line: a miss only costs the lookup it would
+//! have cost anyway, so the memo needs no eviction policy. A table grows with
 //! the dictionary table it stands in front of, so that callers keep to
 //! slots of their own at high cardinality: the 21,800 callers of the
 //! high-cardinality mix shared a fixed 4,096 slots, and each miss hashed
@@ -104,27 +105,36 @@ impl IdMemo {
 /// Entries of a [`HashMemo`] set: one 64-byte line holds them.
 const WAYS: usize = 4;
 /// Set bits of a new table of client addresses: 1,024 entries in 16 KiB.
-const HASH_SET_BITS: u32 = 8;
+const ADDRESS_SET_BITS: u32 = 8;
 /// Set bits a table of client addresses grows to at most: 32,768 entries
 /// in 512 KiB, which hold some seven in ten records' addresses at 200,000
 /// addresses (`bench/RESULTS.md`).
-const MAX_HASH_SET_BITS: u32 = 13;
+const MAX_ADDRESS_SET_BITS: u32 = 13;
+/// Set bits of a new table of callers: 4,096 entries in 64 KiB.
+const CALLER_SET_BITS: u32 = 10;
+/// Set bits a table of callers grows to at most: 65,536 entries in 1 MiB.
+const MAX_CALLER_SET_BITS: u32 = 14;
 
-/// A text's id by the text's 64-bit hash: a record's client address, which
-/// has no key from the producer. Found in the dictionary's string table,
-/// an address costs four reads one after another (the table's control
-/// bytes, its bucket, the entry, the text), and at high cardinality each
-/// missed the cache: some 0.4 µs a request in Kong's engine. Here it is
-/// one read, of a 64-byte set of four entries, so that four addresses that
-/// land in one set are all kept.
+/// Ids by a 64-bit hash, in sets of four entries that share one 64-byte
+/// line, so that four hashes that land in one set are all kept.
 ///
-/// The text itself is not kept: the hash is the builder's, seeded per
-/// instance, so two texts share it with a chance of 2^-64 per pair, as
-/// the capturer's caller and endpoint keys do. Kept, it filled a slot
-/// four times this size, and the same memory held fewer addresses.
+/// - Client addresses, which have no key from the producer, by the
+///   address's hash. Found in the dictionary's string table, an address
+///   costs four reads one after another (the table's control bytes, its
+///   bucket, the entry, the text), and at high cardinality each missed the
+///   cache: some 0.4 µs a request in Kong's engine. Here it is one read.
+///   The text itself is not kept: the hash is the builder's, seeded per
+///   instance, so two texts share it with a chance of 2^-64 per pair, as
+///   the capturer's caller and endpoint keys do. Kept, it filled a slot
+///   four times this size, and the same memory held fewer addresses.
+/// - Callers, by the producer's key ([`crate::Memo::identity`]): a
+///   capturer's keys are hashes of the caller's evidence, and in a table
+///   of one slot a key, the high-cardinality mix's 21,800 callers in
+///   65,536 slots would leave more than a quarter of them sharing a slot.
 pub(super) struct HashMemo {
     sets: Vec<HashSet>,
     bits: u32,
+    max_bits: u32,
     /// The way the next new entry of a full set takes, in turn.
     next: usize,
 }
@@ -141,10 +151,22 @@ const EMPTY: HashSet = HashSet {
 };
 
 impl HashMemo {
-    pub(super) fn new() -> Self {
+    /// A table for client addresses.
+    pub(super) fn addresses() -> Self {
         HashMemo {
             sets: Vec::new(),
-            bits: HASH_SET_BITS,
+            bits: ADDRESS_SET_BITS,
+            max_bits: MAX_ADDRESS_SET_BITS,
+            next: 0,
+        }
+    }
+
+    /// A table for callers.
+    pub(super) fn callers() -> Self {
+        HashMemo {
+            sets: Vec::new(),
+            bits: CALLER_SET_BITS,
+            max_bits: MAX_CALLER_SET_BITS,
             next: 0,
         }
     }
@@ -192,9 +214,7 @@ impl HashMemo {
     /// remembered moves to the new sets.
     pub(super) fn fit(&mut self, entries: u32) {
         let mut bits = self.bits;
-        while bits < MAX_HASH_SET_BITS
-            && u64::from(entries).saturating_mul(2) > (WAYS as u64) << bits
-        {
+        while bits < self.max_bits && u64::from(entries).saturating_mul(2) > (WAYS as u64) << bits {
             bits = bits.saturating_add(1);
         }
         if bits == self.bits {
@@ -269,7 +289,7 @@ mod tests {
 
     #[test]
     fn an_address_is_found_by_its_hash_and_four_share_a_set() {
-        let mut memo = HashMemo::new();
+        let mut memo = HashMemo::addresses();
         assert_eq!(memo.get(42), None);
         assert!(memo.sets.is_empty(), "allocated on first use");
         memo.put(42, 7);
@@ -281,7 +301,7 @@ mod tests {
         // Hashes of one set: four are kept side by side, and a fifth takes
         // one entry's place, never answering for it.
         let same: Vec<u64> = (1..)
-            .filter(|&h| slot(h, HASH_SET_BITS) == slot(1000, HASH_SET_BITS))
+            .filter(|&h| slot(h, ADDRESS_SET_BITS) == slot(1000, ADDRESS_SET_BITS))
             .take(WAYS + 1)
             .collect();
         memo.clear();
@@ -303,7 +323,7 @@ mod tests {
         // Each new hash of a full set takes the next entry in turn, so four
         // new ones replace the four old ones, not one another.
         let newer: Vec<u64> = (same[WAYS] + 1..)
-            .filter(|&h| slot(h, HASH_SET_BITS) == slot(1000, HASH_SET_BITS))
+            .filter(|&h| slot(h, ADDRESS_SET_BITS) == slot(1000, ADDRESS_SET_BITS))
             .take(WAYS)
             .collect();
         for &h in &newer {
@@ -317,7 +337,7 @@ mod tests {
 
     #[test]
     fn an_address_table_grows_with_the_strings_and_keeps_what_it_remembered() {
-        let mut memo = HashMemo::new();
+        let mut memo = HashMemo::addresses();
         let h = |i: u64| {
             crate::bytes::hash(&foldhash::fast::FixedState::with_seed(3), &i.to_le_bytes())
         };
@@ -327,7 +347,7 @@ mod tests {
         memo.fit(500);
         assert_eq!(
             memo.sets.len(),
-            1 << HASH_SET_BITS,
+            1 << ADDRESS_SET_BITS,
             "1,000 entries wanted: no growth"
         );
         let kept: Vec<u64> = (1..=500).filter(|&i| memo.get(h(i)).is_some()).collect();
@@ -347,7 +367,7 @@ mod tests {
         memo.fit(10_000_000);
         assert_eq!(
             memo.sets.len(),
-            1 << MAX_HASH_SET_BITS,
+            1 << MAX_ADDRESS_SET_BITS,
             "never past its largest"
         );
         assert_eq!(memo.get(h(1)), Some(1));

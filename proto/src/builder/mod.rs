@@ -116,6 +116,13 @@ pub enum AppendError {
     /// A dictionary table ran out of ids (2^32 - 1 entries).
     #[error("a dictionary table is out of ids")]
     DictionaryFull,
+    /// The record gave its caller by key alone ([`Memo::identity_by_key`]),
+    /// and the builder does not know the key (a new dictionary generation
+    /// forgot it): nothing was added; send the record with its caller.
+    ///
+    /// [`Memo::identity_by_key`]: crate::Memo::identity_by_key
+    #[error("the record's caller was given by a key the builder does not know")]
+    IdentityUnknown,
 }
 
 /// What the producer needs to remember of a sealed batch to acknowledge it.
@@ -250,6 +257,16 @@ impl BatchBuilder {
         self.dict.total_bytes()
     }
 
+    /// Whether a record may give its caller by `key` alone
+    /// ([`Memo::identity_by_key`]): the builder remembers which caller, or
+    /// that there is none, since a record with that key said so in this
+    /// dictionary generation.
+    ///
+    /// [`Memo::identity_by_key`]: crate::Memo::identity_by_key
+    pub fn knows_identity(&self, key: u64) -> bool {
+        self.dict.identity_by_key(key).is_some()
+    }
+
     /// Appends one record to the open batch.
     pub fn append(&mut self, r: &Record<'_>) -> Result<(), AppendError> {
         if self.cols.count >= MAX_RECORDS {
@@ -287,7 +304,14 @@ impl BatchBuilder {
             Some(id) => self
                 .dict
                 .identity(id, r.memo.identity, &mut self.scratch_groups)?,
-            None => 0,
+            None if r.memo.identity_by_key => self
+                .dict
+                .identity_by_key(r.memo.identity)
+                .ok_or(AppendError::IdentityUnknown)?,
+            None => {
+                self.dict.no_identity(r.memo.identity);
+                0
+            }
         };
         let client = self.dict.client(r.client_address)?;
         let agent = match &r.agent {
