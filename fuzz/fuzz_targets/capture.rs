@@ -2,15 +2,17 @@
 //! outbox: the header map, then each of Kong's properties in turn,
 //! separated by 0xff. Read as a native host does (the header map given)
 //! and as the Wasm filter does (the request's fields from
-//! `$kong_looker_log` where it has them, the header map otherwise).
-//! Whatever comes in, a record or nothing, never a panic.
+//! `$kong_looker_log` where it has them, the header map otherwise), twice,
+//! so that the second record gives its caller by key alone as the filter's
+//! do. Whatever comes in, a record or nothing, never a panic.
 #![no_main]
 
 use std::borrow::Cow;
 
-use kong_looker_core::capture::capturer::{Capturer, LogSource, Reads};
+use kong_looker_core::capture::capturer::{Capturer, LogSource, Reads, RecordSink};
 use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox};
+use kong_looker_proto::Record;
 use kong_looker_proto::builder::Producer;
 use libfuzzer_sys::fuzz_target;
 
@@ -95,8 +97,23 @@ fuzz_target!(|data: &[u8]| {
     let mut reads = Reads::empty();
     let map = source.0.first().map(|m| m.to_vec()).unwrap_or_default();
     if capturer.read_request_into(&mut reads, &source, || map, || 1_767_614_400_500) {
-        capturer.assemble(&reads, |r| out.push(r, 1_767_614_400_500));
+        let mut sink = ToOutbox(&mut out);
+        capturer.assemble_into(&reads, &mut sink);
+        capturer.assemble_into(&reads, &mut sink);
     }
     out.tick(1_767_614_402_000);
     assert!(out.buffered_bytes() <= 65536 + 4096);
 });
+
+/// The outbox as the filter's stage hands it records.
+struct ToOutbox<'a>(&'a mut Outbox);
+
+impl RecordSink for ToOutbox<'_> {
+    fn knows_identity(&self, key: u64) -> bool {
+        self.0.knows_identity(key)
+    }
+
+    fn push(&mut self, record: &Record<'_>) -> bool {
+        self.0.try_push(record, 1_767_614_400_500)
+    }
+}

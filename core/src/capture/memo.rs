@@ -1,8 +1,10 @@
 //! The keys a capturer gives the batch builder for what it already knows
-//! ([`kong_looker_proto::Memo`]): a fresh key for each cached value (a
-//! resolved caller, a route's names), and an endpoint's key made of the
-//! keys and short texts it is built from. With them, a record of a route
-//! and caller met before spares the builder its key building and hashing.
+//! ([`kong_looker_proto::Memo`]): a fresh key for each cached route's
+//! names, and an endpoint's key made of the keys and short texts it is
+//! built from; a caller's key is its evidence's hash, salted per
+//! capturer, made where the capturer assembles. With them, a record of a
+//! route and caller met before spares the builder its key building and
+//! hashing.
 //!
 //! The builder's contract is that a key stands for one value for its whole
 //! life. Fresh keys come from one counter per process and are never
