@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
 struct ToOutbox<'a>(&'a mut Outbox);
 
 impl RecordSink for ToOutbox<'_> {
-    fn knows_identity(&self, key: u64) -> bool {
+    fn knows_identity(&mut self, key: u64) -> bool {
         self.0.knows_identity(key)
     }
 

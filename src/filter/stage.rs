@@ -106,7 +106,7 @@ struct Lane<'a> {
 }
 
 impl RecordSink for Lane<'_> {
-    fn knows_identity(&self, key: u64) -> bool {
+    fn knows_identity(&mut self, key: u64) -> bool {
         self.outbox.knows_identity(key)
     }
 

@@ -89,7 +89,7 @@ pub const PROPERTIES: [&str; 21] = [
 pub trait RecordSink {
     /// Whether a record may give its caller by `key` alone
     /// ([`Memo::identity_by_key`]).
-    fn knows_identity(&self, key: u64) -> bool;
+    fn knows_identity(&mut self, key: u64) -> bool;
     /// Takes a record; false only when it gave its caller by key alone and
     /// the key is no longer known, and then the record is sent again with
     /// its caller.
@@ -99,8 +99,20 @@ pub trait RecordSink {
 /// A sink that knows no caller by key: every record carries its own.
 struct Resolving<F>(F);
 
+impl Resolving<()> {
+    /// The sink of one record, handed to `f`.
+    fn once(f: impl FnOnce(&Record<'_>)) -> Resolving<impl FnMut(&Record<'_>)> {
+        let mut f = Some(f);
+        Resolving(move |record: &Record<'_>| {
+            if let Some(f) = f.take() {
+                f(record);
+            }
+        })
+    }
+}
+
 impl<F: FnMut(&Record<'_>)> RecordSink for Resolving<F> {
-    fn knows_identity(&self, _: u64) -> bool {
+    fn knows_identity(&mut self, _: u64) -> bool {
         false
     }
 
@@ -662,12 +674,24 @@ impl Capturer {
         now_ms: i64,
         f: impl FnOnce(&Record<'_>),
     ) -> bool {
+        self.capture_into(facts, src, now_ms, &mut Resolving::once(f))
+    }
+
+    /// [`Capturer::capture`] into `sink`, which may know the caller by its
+    /// key ([`Capturer::assemble_into`]).
+    pub fn capture_into(
+        &mut self,
+        facts: &RequestFacts,
+        src: &dyn LogSource,
+        now_ms: i64,
+        sink: &mut impl RecordSink,
+    ) -> bool {
         // Filled where it lies: returned from `read`, the reads would be
         // moved once more.
         let mut reads = Reads::of(Cow::Borrowed(facts));
         let kept = self.read_into(&mut reads, src, || now_ms);
         if kept {
-            self.assemble(&reads, f);
+            self.assemble_into(&reads, sink);
         }
         kept
     }
@@ -969,15 +993,7 @@ impl Capturer {
     /// to `f`. It asks the host for nothing, so it may run after the log
     /// phase, records in a row.
     pub fn assemble(&mut self, reads: &Reads<'_>, f: impl FnOnce(&Record<'_>)) {
-        let mut f = Some(f);
-        self.assemble_into(
-            reads,
-            &mut Resolving(|record: &Record<'_>| {
-                if let Some(f) = f.take() {
-                    f(record);
-                }
-            }),
-        );
+        self.assemble_into(reads, &mut Resolving::once(f));
     }
 
     /// [`Capturer::assemble`] into `sink`, which may know the caller by its
@@ -2002,7 +2018,7 @@ mod tests {
     }
 
     impl RecordSink for Knowing {
-        fn knows_identity(&self, key: u64) -> bool {
+        fn knows_identity(&mut self, key: u64) -> bool {
             self.known.contains(&key)
         }
 
