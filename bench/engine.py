@@ -17,7 +17,9 @@ instead (no difference seen, bench/RESULTS.md).
 It reports, per traffic mix (the reference mix and its high-cardinality
 form, from `testsupport/examples/wrk_requests.rs`):
 - requests/s at saturation (wrk -t1 -c16, keep-alive), in alternating
-  blocks, and the added microseconds per request over each baseline;
+  blocks, and the added microseconds per request over each baseline,
+  with the worker's CPU per request, the kernel's share of it and the
+  requests it serves between sleeps;
 - the worker's CPU microseconds per request at a fixed rate, and p99, in
   alternating rounds as well, with its page faults and context switches
   (kernel work that callgrind cannot see), and with `--rate-profile` a
@@ -31,7 +33,8 @@ form, from `testsupport/examples/wrk_requests.rs`):
   within 10% of the no-op filter's, with kong_looker's time as a share of
   the no-op filter's beside them;
 - host calls per request, counted with uprobes on the engine's own
-  functions (`--count`), and a perf profile of kong_looker's worker
+  functions, and the worker's system calls, in all and by name
+  (`--count`), and a perf profile of kong_looker's worker
   (`--profile`);
 - instead of the timed blocks: each log phase and tick of kong_looker
   timed with uprobes, to find the long ones that hold up queued requests
@@ -144,6 +147,14 @@ PROBES = {
     "header value reads": "ngx_proxy_wasm_maps_get",
     "guest allocations": "ngx_proxy_wasm_alloc",
     "calls into the guest": "ngx_wavm_instance_call_funcref",
+}
+
+# The worker's system calls, counted beside the host calls: at saturation
+# each epoll_wait that finds work serves the requests it returns, so its
+# count says how many requests a trip through the event loop serves.
+SYSCALLS = {
+    "system calls": "raw_syscalls:sys_enter",
+    "epoll_wait": "syscalls:sys_enter_epoll_wait",
 }
 
 
@@ -543,6 +554,20 @@ http {{
                     switches += int(line.split()[1])
         return minflt, switches
 
+    def kernel_marks(self):
+        """On-CPU seconds (schedstat), user and system ticks (stat, 100 Hz)
+        and voluntary context switches so far: at saturation, whether a
+        faster worker idles or pays more in the kernel per request."""
+        with open(f"/proc/{self.worker}/stat") as f:
+            # utime and stime are the 14th and 15th fields.
+            fields = f.read().rsplit(")", 1)[1].split()
+        voluntary = 0
+        with open(f"/proc/{self.worker}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    voluntary = int(line.split()[1])
+        return self.cpu_s(), int(fields[11]), int(fields[12]), voluntary
+
     def rss_kib(self):
         with open(f"/proc/{self.worker}/status") as f:
             for line in f:
@@ -626,12 +651,14 @@ def wrk(port, script, seconds, connections):
                 value, count = line.split()
                 hist[int(value)] = hist.get(int(value), 0) + int(count)
         os.remove(hist_file)
-    n = int(re.search(r"(\d+) requests in", out).group(1))
+    took = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    n = int(took.group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = to_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {"requests": n, "rps": rps, "p99_ms": p99, "hist": hist,
+            "seconds": to_ms(took.group(2) + took.group(3)) / 1000,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
@@ -668,9 +695,14 @@ def add_probes(engine, probes):
 
 
 def count_calls(nginx, script, seconds, engine):
-    """Host calls per request, from uprobes on the engine's functions."""
+    """Host calls per request, from uprobes on the engine's functions, and
+    the worker's system calls per request, in all and by name."""
     group = add_probes(engine, PROBES.values())
-    events = ",".join(f"{group}:{fn}" for fn in PROBES.values())
+    # An engine built from another module version may lack a function.
+    made = [fn for fn in PROBES.values()
+            if os.path.exists(f"/sys/kernel/tracing/events/{group}/{fn}")]
+    events = ",".join([f"{group}:{fn}" for fn in made] + list(SYSCALLS.values())
+                      + ["syscalls:sys_enter_*"])
     out_file = os.path.join(os.path.dirname(script), f"count-{nginx.variant}.txt")
     stat = subprocess.Popen(["perf", "stat", "-x,", "-o", out_file, "-e", events,
                              "-p", str(nginx.worker)])
@@ -683,8 +715,13 @@ def count_calls(nginx, script, seconds, engine):
         for line in f:
             parts = line.strip().split(",")
             if len(parts) > 2 and parts[0].isdigit():
-                counts[parts[2].split(":")[-1]] = int(parts[0])
-    return {name: counts.get(fn, 0) / result["requests"] for name, fn in PROBES.items()}
+                counts[parts[2]] = int(parts[0])
+    wanted = {name: f"{group}:{fn}" for name, fn in PROBES.items()} | SYSCALLS
+    n = max(result["requests"], 1)
+    by_name = {e.removeprefix("syscalls:sys_enter_"): c / n for e, c in counts.items()
+               if e.startswith("syscalls:sys_enter_")}
+    return {name: counts[event] / n if event in counts else math.nan
+            for name, event in wanted.items()}, by_name
 
 
 def stalls(nginx, script, seconds, engine):
@@ -938,6 +975,24 @@ GOAL_OVER_FLOOR_US = 2.0
 GOAL_P99 = 1.10
 
 
+def print_saturation_kernel(spent):
+    """Where the worker's time at saturation goes besides the guest: its
+    idle share (off the CPU while wrk ran, which wrk's own pace leaves), the
+    kernel's share of its CPU time (stat's ticks), and how many requests
+    it serves between sleeps in epoll_wait (voluntary switches): whether
+    a filter's cost at saturation is its own, or the kernel's as well."""
+    print("\nThe worker at saturation, all rounds (idle: off the CPU while wrk ran; the "
+          "CPU time also counts wrk's connecting and closing):\n")
+    print("| filter | CPU µs per request | idle % | kernel % of CPU | "
+          "kernel µs per request | requests per sleep |\n|---|---:|---:|---:|---:|---:|")
+    for v, (cpu, user, system, sleeps, loaded, served) in spent.items():
+        ticks = max(user + system, 1)
+        kernel_us = cpu * system / ticks * 1e6 / max(served, 1)
+        idle = 100 * (1 - cpu / max(loaded, 1e-9))
+        print(f"| {v} | {cpu * 1e6 / max(served, 1):.1f} | {idle:.1f} | "
+              f"{100 * system / ticks:.1f} | {kernel_us:.1f} | {served / max(sleeps, 1):.1f} |")
+
+
 def print_goals(rows):
     """Issue 17's goals against this run's figures for kong_looker: at most
     5 µs over the no-op filter (within 2 µs of the floor where the floor
@@ -1176,11 +1231,18 @@ def main():
                 wrk(s.port, script, 3, 16)
             rps = {v: [] for v in variants}
             p99 = {v: [] for v in variants}
+            # On-CPU s, user ticks, system ticks, sleeps, wrk's s, requests.
+            spent = {v: [0.0, 0, 0, 0, 0.0, 0] for v in variants}
             ticks = cpu_ticks()
             for r in range(args.rounds):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for v in order:
+                    marks = servers[v].kernel_marks()
                     res = wrk(servers[v].port, script, args.seconds, 16)
+                    for i, m in enumerate(servers[v].kernel_marks()):
+                        spent[v][i] += m - marks[i]
+                    spent[v][4] += res["seconds"]
+                    spent[v][5] += res["requests"]
                     if res["non2xx"] or res["socket_errors"]:
                         sys.exit(f"{v}: {res}")
                     rps[v].append(res["rps"])
@@ -1204,6 +1266,7 @@ def main():
                           + ", ".join(f"{x:.2f}" for x in p99[v]) + " |")
                 sat = {v: [1e6 / x for x in xs] for v, xs in rps.items()}
                 print_paired("µs per request at saturation", sat)
+                print_saturation_kernel(spent)
                 row = cost_goal("at saturation", paired_median(sat, "kong_looker", "noop"),
                                 paired_median(sat, "kong_looker", "floor"),
                                 paired_median(sat, "floor", "noop"))
@@ -1277,12 +1340,24 @@ def main():
                 rate_profile(args, servers, variants, rated, work)
 
             if args.count:
-                print("\nHost calls per request (uprobes; these runs are not timed):\n")
-                print("| filter | " + " | ".join(PROBES) + " |")
-                print("|---|" + "---:|" * len(PROBES))
-                for v in [v for v in variants if v != "none"]:
-                    c = count_calls(servers[v], script, 5, engine)
-                    print(f"| {v} | " + " | ".join(f"{c[k]:.2f}" for k in PROBES) + " |")
+                print("\nHost calls (uprobes) and the worker's system calls (tracepoints) per "
+                      "request, at saturation; these runs are not timed:\n")
+                names = list(PROBES) + list(SYSCALLS)
+                print("| filter | " + " | ".join(names) + " |")
+                print("|---|" + "---:|" * len(names))
+                by_name = {}
+                for v in variants:
+                    c, by_name[v] = count_calls(servers[v], script, 5, engine)
+                    print(f"| {v} | " + " | ".join("n/a" if math.isnan(c[k]) else f"{c[k]:.2f}"
+                                                    for k in names) + " |")
+                calls = sorted({k for b in by_name.values() for k, x in b.items() if x >= 0.01},
+                               key=lambda k: -max(b.get(k, 0) for b in by_name.values()))
+                print("\nThe same system calls by name, per request:\n")
+                print("| system call | " + " | ".join(by_name) + " |\n|---|"
+                      + "---:|" * len(by_name))
+                for k in calls:
+                    print(f"| {k} | " + " | ".join(f"{b.get(k, 0):.2f}" for b in by_name.values())
+                          + " |")
         rss_after = {v: s.rss_kib() for v, s in servers.items()}
         print("\nWorker memory, KiB (VmRSS), at start and at the end:\n")
         print("| filter | start | end |\n|---|---:|---:|")
