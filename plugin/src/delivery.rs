@@ -16,7 +16,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kong_looker_core::capture::capturer::RecordSink;
 use kong_looker_core::config::Config;
 use kong_looker_core::destination::Destination;
 use kong_looker_core::outbox::{Limits, Outbox, Reply, ReplyCode, Stats};
@@ -66,35 +65,6 @@ struct State {
     instance_id: [u8; 16],
 }
 
-/// A lane's outbox for one event's record ([`Lane::sink`]).
-pub struct LaneSink<'a> {
-    lane: &'a Lane,
-    state: Option<MutexGuard<'a, State>>,
-    now_ms: i64,
-}
-
-impl<'a> LaneSink<'a> {
-    fn state(&mut self) -> &mut State {
-        self.state.get_or_insert_with(|| self.lane.lock())
-    }
-}
-
-impl RecordSink for LaneSink<'_> {
-    fn knows_identity(&mut self, key: u64) -> bool {
-        self.state().outbox.knows_identity(key)
-    }
-
-    fn push(&mut self, record: &Record<'_>) -> bool {
-        let now_ms = self.now_ms;
-        let s = self.state();
-        let taken = s.outbox.try_push(record, now_ms);
-        if s.outbox.has_spilled() {
-            self.lane.wake.notify_one();
-        }
-        taken
-    }
-}
-
 /// One destination's outbox and its sender.
 pub struct Lane {
     destination: Destination,
@@ -119,15 +89,12 @@ impl Lane {
         &self.destination
     }
 
-    /// Where an event's record goes at `now_ms`: a sink that knows the
-    /// callers the lane's builder remembers, so that most records give
-    /// theirs by key alone. It takes the lane's lock at its first use and
-    /// holds it until dropped, so that what it knows holds until the push.
-    pub fn sink(&self, now_ms: i64) -> LaneSink<'_> {
-        LaneSink {
-            lane: self,
-            state: None,
-            now_ms,
+    /// Appends a captured record.
+    pub fn push(&self, record: &Record<'_>) {
+        let mut s = self.lock();
+        s.outbox.push(record, now_ms());
+        if s.outbox.has_spilled() {
+            self.wake.notify_one();
         }
     }
 

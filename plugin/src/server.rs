@@ -118,7 +118,8 @@ impl Instance {
         snapshot.header_map_into(&mut map);
         let mut capturer = self.capturer.lock().unwrap_or_else(PoisonError::into_inner);
         let facts = capturer.request_facts(map, started);
-        capturer.capture_into(&facts, snapshot, now, &mut self.lane.sink(now));
+        let lane = &self.lane;
+        capturer.capture(&facts, snapshot, now, |record| lane.push(record));
         drop(capturer);
         MAP.set(facts.into_map());
     }
