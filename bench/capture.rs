@@ -1,7 +1,8 @@
 //! Capture cost per request, natively: picking the headers
 //! (`request_facts`), assembling the record from Kong's properties
 //! (`capture`) and appending it to the worker's outbox, on the reference
-//! mix as Kong would present it. The host-call cost is in `bench/host.rs`.
+//! mix as Kong would present it; and at high cardinality, callers whole
+//! against callers by key. The host-call cost is in `bench/host.rs`.
 //!
 //! `cargo bench --bench capture`
 
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use kong_looker_proto::mix::{CARDINALITIES, MixParams};
 use kong_looker_testsupport::native;
 
 fn capture(c: &mut Criterion) {
@@ -34,9 +36,47 @@ fn capture(c: &mut Criterion) {
     group.finish();
 }
 
+/// The plugin server's capture at high cardinality, callers whole against
+/// callers by key (the outbox's builder asked first), side by side on the
+/// same requests: what `Capturer::capture_into` saves it.
+fn callers(c: &mut Criterion) {
+    let (_, consumers, addresses) = CARDINALITIES[1];
+    let requests = native::requests(
+        MixParams {
+            consumers,
+            addresses,
+            ..MixParams::default()
+        },
+        50_000,
+    );
+    let mut group = c.benchmark_group("capture_high");
+    group.throughput(criterion::Throughput::Elements(requests.len() as u64));
+    let mut map = Vec::new();
+    for by_key in [false, true] {
+        let mut capturers = native::capturers();
+        let mut outbox = native::outbox();
+        let mut now = 1_767_614_400_000i64;
+        let name = if by_key { "by_key" } else { "whole" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                if by_key {
+                    native::capture_all_into(&mut capturers, &requests, &mut map, now, &mut outbox);
+                } else {
+                    native::capture_all(&mut capturers, &requests, &mut map, now, |r| {
+                        outbox.push(r, now)
+                    });
+                }
+                now += 1000;
+                black_box(native::deliver_all(&mut outbox, now));
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
-    targets = capture
+    targets = capture, callers
 }
 criterion_main!(benches);

@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
-use kong_looker_core::capture::capturer::{Capturer, LogSource, PROPERTIES};
+use kong_looker_core::capture::capturer::{
+    Capturer, LogSource, PROPERTIES, RecordSink, RequestFacts,
+};
 use kong_looker_core::capture::headers;
 use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox, Reply, ReplyCode};
@@ -90,6 +92,35 @@ pub fn capture_all(
     now_ms: i64,
     mut push: impl FnMut(&kong_looker_proto::Record<'_>),
 ) -> usize {
+    each_request(capturers, requests, map, now_ms, |capturer, facts, k| {
+        capturer.capture(facts, k, now_ms, &mut push)
+    })
+}
+
+/// [`capture_all`] into `outbox` as the filter's lanes take records: a
+/// caller the outbox's builder knows goes by key alone.
+pub fn capture_all_into(
+    capturers: &mut [Capturer],
+    requests: &[NativeRequest],
+    map: &mut Vec<u8>,
+    now_ms: i64,
+    outbox: &mut Outbox,
+) -> usize {
+    let mut sink = OutboxSink { outbox, now_ms };
+    each_request(capturers, requests, map, now_ms, |capturer, facts, k| {
+        capturer.capture_into(facts, k, now_ms, &mut sink)
+    })
+}
+
+/// Runs `capture` on each request with its facts picked into the reused
+/// `map`; how many it kept.
+fn each_request(
+    capturers: &mut [Capturer],
+    requests: &[NativeRequest],
+    map: &mut Vec<u8>,
+    now_ms: i64,
+    mut capture: impl FnMut(&mut Capturer, &RequestFacts, &NativeRequest) -> bool,
+) -> usize {
     let mut captured = 0;
     for k in requests {
         let capturer = &mut capturers[k.chain];
@@ -97,12 +128,28 @@ pub fn capture_all(
         buf.clear();
         buf.extend_from_slice(&k.header_map);
         let facts = capturer.request_facts(buf, now_ms);
-        if capturer.capture(&facts, k, now_ms, &mut push) {
+        if capture(capturer, &facts, k) {
             captured += 1;
         }
         *map = facts.into_map();
     }
     captured
+}
+
+/// An outbox that knows callers by key.
+struct OutboxSink<'a> {
+    outbox: &'a mut Outbox,
+    now_ms: i64,
+}
+
+impl RecordSink for OutboxSink<'_> {
+    fn knows_identity(&mut self, key: u64) -> bool {
+        self.outbox.knows_identity(key)
+    }
+
+    fn push(&mut self, record: &kong_looker_proto::Record<'_>) -> bool {
+        self.outbox.try_push(record, self.now_ms)
+    }
 }
 
 /// A worker's outbox with the default batching (1,000 records, 256 KiB,
