@@ -3,16 +3,18 @@
 //! over the reference mix as Kong 3.9 presents it, where routes, callers
 //! and tokens are met for the first time in the middle of a row, and with
 //! each row's reads made into the slots the last row's filled; and into a
-//! lane's outbox, which knows most callers by their key, the batches are
-//! byte for byte those of records captured one at a time.
+//! lane's outbox, which knows most callers and endpoints by their key,
+//! the batches are byte for byte those of records captured one at a time.
 #![cfg(not(target_arch = "wasm32"))]
 
 use kong_looker_core::capture::capturer::{Capturer, Reads, RecordSink};
+use kong_looker_core::config::Config;
 use kong_looker_core::outbox::{Limits, Outbox};
 use kong_looker_proto::builder::Producer;
 use kong_looker_proto::mix::MixParams;
 use kong_looker_proto::{Memo, Record};
 use kong_looker_testsupport::native::{NativeRequest, capturers, requests};
+use kong_looker_testsupport::traffic;
 
 /// A record as text, without its memo keys: they stand for values the
 /// record also carries, and each capturer draws its own.
@@ -107,18 +109,26 @@ fn batches(mut outbox: Outbox, now: i64) -> Vec<Vec<u8>> {
 }
 
 /// The lane's outbox as the filter's stage hands it records, counting the
-/// records that gave their caller by key and those refused for it.
+/// records that gave their caller by key and those refused for it, and the
+/// endpoints it knew.
 struct Counting<'a> {
     outbox: &'a mut Outbox,
     now: i64,
     taken: usize,
     by_key: usize,
     refused: usize,
+    known_endpoints: usize,
 }
 
 impl RecordSink for Counting<'_> {
     fn knows_identity(&mut self, key: u64) -> bool {
         self.outbox.knows_identity(key)
+    }
+
+    fn knows_endpoint(&mut self, key: u64) -> bool {
+        let known = self.outbox.knows_endpoint(key);
+        self.known_endpoints += usize::from(known);
+        known
     }
 
     fn push(&mut self, record: &Record<'_>) -> bool {
@@ -159,6 +169,36 @@ fn assemble_row(
 
 #[test]
 fn callers_by_key_in_a_lane_make_the_batches_that_whole_callers_make() {
+    let (known, overflowed) = by_key_in_a_lane(capturers);
+    assert_eq!(overflowed, 0);
+    // Many records' endpoints were known, so their templates were not
+    // looked up in the set of templates (1,266 when written: the lane's
+    // dictionary starts again every 40 batches or so).
+    assert!(known > 1_000, "{known} endpoints known");
+}
+
+/// As above, with a cap of eight templates a chain: most paths are past it
+/// and recorded as `{other}`, whose key is not their template's.
+#[test]
+fn endpoints_by_key_past_the_template_cap_make_the_batches_of_whole_capture() {
+    let (known, overflowed) = by_key_in_a_lane(|| {
+        traffic::chains("127.0.0.1:9400", r#""paths":{"max_templates":8}"#)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Capturer::new(Config::parse(c.as_bytes()).unwrap(), i as u64))
+            .collect()
+    });
+    assert!(overflowed > 1_000, "{overflowed} paths past the cap");
+    // 692 when written: only a template within the cap can be known.
+    assert!(known > 400, "{known} endpoints known");
+}
+
+/// The reference mix captured one at a time with whole callers, and in
+/// rows into a lane's outbox that knows callers and endpoints by key: the
+/// same batches, byte for byte, and the same paths past the template cap.
+/// Returns how many endpoints the lane knew, and how many paths were past
+/// the cap.
+fn by_key_in_a_lane(capturers: impl Fn() -> Vec<Capturer>) -> (usize, u64) {
     let requests = requests(MixParams::default(), 6_000);
     // Each row a day after the last: its first record cannot join the open
     // batch, which is cut in the push, between the question and the
@@ -184,12 +224,14 @@ fn callers_by_key_in_a_lane_make_the_batches_that_whole_callers_make() {
         taken: 0,
         by_key: 0,
         refused: 0,
+        known_endpoints: 0,
     };
     for (n, row) in requests.chunks(32).enumerate() {
         sink.now = row_time(n);
         assemble_row(&mut capturers_b, row, sink.now, &mut sink);
     }
     let (taken, went_by_key, refused) = (sink.taken, sink.by_key, sink.refused);
+    let known = sink.known_endpoints;
 
     assert!(taken > 4_000, "{taken} records");
     // A generation lasts some 40 batches of 64 here, and forgets them all
@@ -204,4 +246,7 @@ fn callers_by_key_in_a_lane_make_the_batches_that_whole_callers_make() {
     for (i, (a, b)) in a.iter().zip(&b).enumerate() {
         assert!(a == b, "batch {i} differs");
     }
+    let overflowed = |c: &[Capturer]| c.iter().map(Capturer::paths_overflowed).sum::<u64>();
+    assert_eq!(overflowed(&capturers_a), overflowed(&capturers_b));
+    (known, overflowed(&capturers_a))
 }

@@ -539,6 +539,12 @@ impl Outbox {
         self.builder.knows_identity(key)
     }
 
+    /// Whether the builder remembers the endpoint of `key`
+    /// ([`kong_looker_proto::Memo::endpoint`]).
+    pub fn knows_endpoint(&self, key: u64) -> bool {
+        self.builder.knows_endpoint(key)
+    }
+
     /// Appends a record, cutting the batch when it reaches its limits; a
     /// record that could not be appended is counted.
     pub fn push(&mut self, record: &Record<'_>, now_ms: i64) {

@@ -113,6 +113,10 @@ impl RecordSink for ToOutbox<'_> {
         self.0.knows_identity(key)
     }
 
+    fn knows_endpoint(&mut self, key: u64) -> bool {
+        self.0.knows_endpoint(key)
+    }
+
     fn push(&mut self, record: &Record<'_>) -> bool {
         self.0.try_push(record, 1_767_614_400_500)
     }

@@ -110,6 +110,10 @@ impl RecordSink for Lane<'_> {
         self.outbox.knows_identity(key)
     }
 
+    fn knows_endpoint(&mut self, key: u64) -> bool {
+        self.outbox.knows_endpoint(key)
+    }
+
     fn push(&mut self, record: &Record<'_>) -> bool {
         self.outbox.try_push(record, self.now_ms)
     }

@@ -147,6 +147,10 @@ impl RecordSink for OutboxSink<'_> {
         self.outbox.knows_identity(key)
     }
 
+    fn knows_endpoint(&mut self, key: u64) -> bool {
+        self.outbox.knows_endpoint(key)
+    }
+
     fn push(&mut self, record: &kong_looker_proto::Record<'_>) -> bool {
         self.outbox.try_push(record, self.now_ms)
     }

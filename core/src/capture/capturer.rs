@@ -29,7 +29,7 @@ use super::identity::{self, Evidence, Packed};
 use super::jwt::{self, Claims};
 use super::log_line::{self, LineError};
 use super::memo::{self, EndpointKeys};
-use super::path::PathTemplater;
+use super::path::{self, PathTemplater};
 use super::privacy::{self, AddressMode, Pseudonymiser, Recorded};
 use super::sampler::Sampler;
 use super::{headers, router, timing};
@@ -90,6 +90,13 @@ pub trait RecordSink {
     /// Whether a record may give its caller by `key` alone
     /// ([`Memo::identity_by_key`]).
     fn knows_identity(&mut self, key: u64) -> bool;
+    /// Whether the sink's builder remembers the endpoint of `key`
+    /// ([`Memo::endpoint`]): then the path template need not be looked up
+    /// in the set of templates seen, which a record of a known endpoint
+    /// must have passed through already.
+    fn knows_endpoint(&mut self, _key: u64) -> bool {
+        false
+    }
     /// Takes a record; false only when it gave its caller by key alone and
     /// the key is no longer known, and then the record is sent again with
     /// its caller.
@@ -1011,8 +1018,11 @@ impl Capturer {
         if !by_key {
             self.resolve_caller(key, facts, &reads.evidence);
         }
+        let overflowed = self.templater.overflowed();
         if !self.assemble_once(reads, key, memo, by_key, sink) && by_key {
-            // A new dictionary generation forgot the key in between.
+            // A new dictionary generation forgot the key in between. The
+            // record is made again, and its path counts once.
+            self.templater.rewind_overflowed(overflowed);
             self.resolve_caller(key, facts, &reads.evidence);
             self.assemble_once(reads, key, memo, false, sink);
         }
@@ -1106,11 +1116,25 @@ impl Capturer {
             .map(lossy)
             .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()));
         let ai_ref = reads.ai.as_deref().map(AiUsage::as_record);
-        // Last of the mutable work: the template borrows the templater.
-        let path = self.templater.template(&raw_path);
+        // Last of the mutable work: the template borrows the templater. An
+        // endpoint the sink's builder knows by key has had its template
+        // through the templater before, so the set of templates is not
+        // read for it.
+        let names = reads.names.as_deref();
+        let names_memo = names.map_or(0, |n| n.memo);
+        let host = super::cut(&host, 256);
+        let endpoint_keys = &self.endpoint_keys;
+        let mut endpoint_memo = 0;
+        let path = self.templater.template_unless(&raw_path, |candidate| {
+            endpoint_memo = endpoint_keys.key(names_memo, method, method_text, host, candidate);
+            sink.knows_endpoint(endpoint_memo)
+        });
+        if path == path::OTHER {
+            // Past the cap: the key is of what the record says.
+            endpoint_memo = endpoint_keys.key(names_memo, method, method_text, host, path);
+        }
 
         // The record borrows from here on.
-        let names = reads.names.as_deref();
         // Without an entry (which `resolve_caller` has just made) the record
         // says nothing of its key: the builder must not take it for no caller.
         let (identity, identity_memo) = match by_key {
@@ -1130,10 +1154,6 @@ impl Capturer {
             groups = i.group_count().min(identity::MAX_GROUPS);
         }
         let fields = identity.map_or([""; 7], Packed::fields);
-        let host = super::cut(&host, 256);
-        let endpoint_memo =
-            self.endpoint_keys
-                .key(names.map_or(0, |n| n.memo), method, method_text, host, path);
         let record = Record {
             started_at_ms,
             route: RouteRef {

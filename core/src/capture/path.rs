@@ -51,6 +51,16 @@ impl PathTemplater {
     /// borrowed from the set of templates seen: a template met before
     /// costs no allocation.
     pub fn template(&mut self, raw: &str) -> &str {
+        self.template_unless(raw, |_| false)
+    }
+
+    /// [`PathTemplater::template`], but a template that `admitted` says
+    /// has passed through this templater before comes as it was made,
+    /// without a lookup in the set of templates seen (three reads from far
+    /// memory when the set is large). `admitted` must say so only of a
+    /// template this templater has returned before: it never forgets one,
+    /// so that one is in the set, and was not `{other}`.
+    pub fn template_unless(&mut self, raw: &str, admitted: impl FnOnce(&str) -> bool) -> &str {
         let path = strip_query(raw);
         let candidate = match self
             .rules
@@ -63,6 +73,9 @@ impl PathTemplater {
                 self.scratch.as_str()
             }
         };
+        if admitted(candidate) {
+            return candidate;
+        }
         let query = Query(candidate.as_bytes());
         if self.seen.len() >= self.max_templates && !self.seen.contains(&query) {
             self.overflowed = self.overflowed.saturating_add(1);
@@ -77,6 +90,13 @@ impl PathTemplater {
     /// Paths recorded as `{other}` so far.
     pub fn overflowed(&self) -> u64 {
         self.overflowed
+    }
+
+    /// Takes the count of paths past the cap back to `mark`, an earlier
+    /// [`PathTemplater::overflowed`]: for a record templated again because
+    /// its first assembly was refused, whose path counts once.
+    pub fn rewind_overflowed(&mut self, mark: u64) {
+        self.overflowed = self.overflowed.min(mark);
     }
 
     /// Distinct templates seen.
@@ -314,6 +334,23 @@ mod tests {
         assert_eq!(p.template("/b"), "/b");
         assert_eq!(p.template("/c"), OTHER);
         assert_eq!(p.template("/a?x"), "/a", "known templates still pass");
+        assert_eq!((p.distinct(), p.overflowed()), (2, 1));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_template_said_to_be_admitted_skips_the_set() {
+        let mut p = PathTemplater::new(Vec::new(), 2, 7);
+        assert_eq!(p.template("/a/1"), "/a/{id}");
+        let mut asked = Vec::new();
+        let t = p.template_unless("/a/2?q", |c| {
+            asked.push(c.to_owned());
+            true
+        });
+        assert_eq!(t, "/a/{id}");
+        assert_eq!(asked, ["/a/{id}"], "asked once, of the template");
+        // Not admitted: looked up, and added or refused as by `template`.
+        assert_eq!(p.template_unless("/b", |_| false), "/b");
+        assert_eq!(p.template_unless("/c", |_| false), OTHER);
         assert_eq!((p.distinct(), p.overflowed()), (2, 1));
     }
 

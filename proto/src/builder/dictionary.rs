@@ -191,6 +191,10 @@ impl ProducerDictionary {
         Ok(id)
     }
 
+    pub(super) fn knows_endpoint(&self, memo: u64) -> bool {
+        self.endpoint_memo.get(memo).is_some()
+    }
+
     fn endpoint_by_key(&mut self, r: &Record<'_>) -> Result<u32, AppendError> {
         let method_text = if r.method == v1::Method::Other {
             r.method_text

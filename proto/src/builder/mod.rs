@@ -267,6 +267,16 @@ impl BatchBuilder {
         self.dict.identity_by_key(key).is_some()
     }
 
+    /// Whether the builder remembers the endpoint that the producer's key
+    /// `key` stands for ([`Memo::endpoint`]) in this dictionary
+    /// generation, so that a record with that key is appended without its
+    /// route, host and path being looked at.
+    ///
+    /// [`Memo::endpoint`]: crate::Memo::endpoint
+    pub fn knows_endpoint(&self, key: u64) -> bool {
+        self.dict.knows_endpoint(key)
+    }
+
     /// Appends one record to the open batch.
     pub fn append(&mut self, r: &Record<'_>) -> Result<(), AppendError> {
         if self.cols.count >= MAX_RECORDS {
