@@ -55,6 +55,10 @@ kong_looker's batches with a plain nginx instead of the collector, whose
 work would otherwise take wrk's core from it (bench/RESULTS.md).
 `--control` runs the no-op filter twice, in two nginx: what two identical
 servers differ by is the noise against which to read every other figure.
+`--spin` keeps the worker's core busy with a loop under SCHED_IDLE, which
+runs only while the worker sleeps: at the fixed rate the core then never
+halts between requests, which tells what the idle core itself costs
+(bench/RESULTS.md).
 Bare nginx has no router, so `kong.route_id` finds nothing; `--routes`
 puts a filter first in every filtered location that sets it to each
 request's route in the mix, so that the filters read a route as in Kong.
@@ -1209,6 +1213,10 @@ def main():
                     help="each request's route id from the mix in kong.route_id, as Kong's "
                          "router leaves it (bare nginx has none), set by a filter placed first "
                          "in every filtered location (testkit/tests/filters/routes)")
+    ap.add_argument("--spin", action="store_true",
+                    help="a busy loop on the worker's core under SCHED_IDLE for the whole "
+                         "run: the core never halts between requests, so the fixed rate "
+                         "runs without the idle core's wake-ups (a diagnostic)")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     engine = os.path.abspath(args.engine)
@@ -1257,6 +1265,11 @@ def main():
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
         procs.append(collector)
         wait_port(cport, "collector", collector)
+        if args.spin:
+            # A loop of a few instructions, which leaves the core's caches
+            # to the worker: what changes is only that the core is never idle.
+            procs.append(subprocess.Popen(["chrt", "--idle", "0", "taskset", "-c", "0",
+                                           sys.executable, "-c", "while True: pass"]))
         if args.sink:
             cport = start_sink(engine, work, procs, args.collector_nice)
         if args.instructions:
