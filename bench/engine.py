@@ -1224,6 +1224,7 @@ def main():
                                   else ())
     tools += ("valgrind", "callgrind_control") if args.instructions else ()
     tools += ("perf",) if args.stalls else ()
+    tools += ("chrt",) if args.spin or args.collector_idle else ()
     for tool in tools:
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install wrk util-linux linux-perf valgrind")
