@@ -43,6 +43,7 @@ impl Filter {
     pub fn from_bytes(name: &str, bytes: &[u8]) -> wasmtime::Result<Self> {
         let engine = Engine::new(&Config::new())?;
         let module = Module::new(&engine, bytes)?;
+        refuse_missing_exports(name, &module)?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker)?;
         // Anything else ngx_wasm_module does not provide traps when called.
@@ -59,6 +60,33 @@ impl Filter {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// What ngx_wasm_module refuses when a worker loads the filter (an `emerg`;
+/// the worker exits with a fatal code, is not respawned, and nothing is
+/// served): a filter without an allocator, or without one of the three
+/// callbacks that set up its root contexts. Every other callback it calls
+/// unchecked, and a missing one crashes the worker when its step comes
+/// (`worker::call`).
+fn refuse_missing_exports(name: &str, module: &Module) -> wasmtime::Result<()> {
+    let has = |export: &str| module.get_export(export).is_some();
+    if !has("malloc") && !has("proxy_on_memory_allocate") {
+        wasmtime::bail!(
+            "\"{name}\" filter missing malloc (ngx_wasm_module's workers exit at start)"
+        );
+    }
+    let setup = [
+        "proxy_on_context_create",
+        "proxy_on_vm_start",
+        "proxy_on_configure",
+    ];
+    if let Some(missing) = setup.iter().find(|e| !has(e)) {
+        wasmtime::bail!(
+            "\"{name}\" filter missing one of: on_context_create, on_vm_start, on_plugin_start \
+             (no {missing}; ngx_wasm_module's workers exit at start)"
+        );
+    }
+    Ok(())
 }
 
 /// Builds a [`Kong`] node.

@@ -18,8 +18,14 @@
 //!   lowercase on HTTP/2; `:authority` is the listener's `server_name:port`.
 //! - One instance per worker shared by the root contexts of every chain;
 //!   the log phase calls `on_done` then `on_log`; a trap gives the request a
-//!   500, skips its remaining callbacks, and the next context gets a fresh
+//!   500 (in the log phase, after the response, the client keeps what it
+//!   had), skips its remaining callbacks, and the next context gets a fresh
 //!   instance whose roots rerun `on_vm_start` and `on_configure`.
+//! - Callbacks as the engine finds them: a filter without an allocator
+//!   (`malloc`, preferred, or `proxy_on_memory_allocate`) or without
+//!   `on_context_create`, `on_vm_start` or `on_configure` is refused at
+//!   load; any other callback missing crashes the worker when a request or
+//!   tick reaches its step (the engine calls it unchecked).
 //! - A chain whose `on_configure` returned false fails its requests with a
 //!   500, as ngx_wasm_module does after "failed initializing proxy_wasm
 //!   filter"; a filter that refuses bad configuration must stay inert

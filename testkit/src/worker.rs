@@ -84,7 +84,11 @@ impl Faults {
         if crash && let Ok(mut next) = self.next_token.lock() {
             *next = 0;
         }
-        Trap { message, crash }
+        Trap {
+            message,
+            crash,
+            answered: None,
+        }
     }
 }
 
@@ -169,6 +173,20 @@ pub(crate) struct Trap {
     message: String,
     /// The worker died rather than trapped.
     crash: bool,
+    /// The status the client already had: a trap or crash in the log
+    /// phase (`on_done`, `on_log`, `on_delete`) comes after nginx sent the
+    /// response, and changes nothing the client sees.
+    answered: Option<u16>,
+}
+
+impl Trap {
+    /// This trap, in the log phase of a request answered with `status`.
+    fn after_response(self, status: u16) -> Trap {
+        Trap {
+            answered: Some(status),
+            ..self
+        }
+    }
 }
 
 impl From<String> for Trap {
@@ -176,6 +194,7 @@ impl From<String> for Trap {
         Trap {
             message,
             crash: false,
+            answered: None,
         }
     }
 }
@@ -274,6 +293,7 @@ impl Worker {
             );
             call(
                 &mut live,
+                "proxy_on_context_create",
                 |e| e.context_create.clone(),
                 Phase::None,
                 root,
@@ -283,6 +303,7 @@ impl Worker {
             .map_err(|e| self.trap("on_context_create", &e))?;
             call(
                 &mut live,
+                "proxy_on_vm_start",
                 |e| e.vm_start.clone(),
                 Phase::VmStart,
                 root,
@@ -293,6 +314,7 @@ impl Worker {
             let size = u32::try_from(config.len()).unwrap_or(u32::MAX);
             let ok = call(
                 &mut live,
+                "proxy_on_configure",
                 |e| e.configure.clone(),
                 Phase::Configure,
                 root,
@@ -301,7 +323,7 @@ impl Worker {
             )
             .map_err(|e| self.trap("on_configure", &e))?;
             live.roots.push(root);
-            live.configured.push(ok.unwrap_or(1) != 0);
+            live.configured.push(ok != 0);
         }
         Ok(live)
     }
@@ -324,10 +346,10 @@ impl Worker {
             Err(trap) => {
                 // The instance is gone; the next context gets a new one.
                 // A crashed worker answers nothing: nginx drops the
-                // connection.
+                // connection. In the log phase the answer has gone out.
                 self.live = None;
                 Outcome {
-                    status: if trap.crash { 0 } else { 500 },
+                    status: trap.answered.unwrap_or(if trap.crash { 0 } else { 500 }),
                     trap: Some(trap.message),
                     local_response: None,
                     paused: false,
@@ -365,14 +387,15 @@ impl Worker {
         };
         let mut paused = false;
         type Step = fn(&Exports) -> Option<TypedFunc<(u32, u32, u32), u32>>;
-        let steps = |live: &mut Live, phase: Phase, pick: Step, args: (u32, u32, u32)| {
-            call(live, pick, phase, ctx, root, args)
+        let steps = |live: &mut Live, name, phase: Phase, pick: Step, args: (u32, u32, u32)| {
+            call(live, name, pick, phase, ctx, root, args)
         };
         let fail = move |callback: &'static str, e: wasmtime::Error| -> Trap {
             faults.record(callback, &e)
         };
         call(
             live,
+            "proxy_on_context_create",
             |e| e.context_create.clone(),
             Phase::None,
             ctx,
@@ -384,12 +407,13 @@ impl Worker {
         if !req.answered_in_rewrite {
             let action = steps(
                 live,
+                "proxy_on_request_headers",
                 Phase::RequestHeaders,
                 |e| e.request_headers.clone(),
                 (ctx, n(header_count), u32::from(req.body.is_empty())),
             )
             .map_err(|e| fail("on_http_request_headers", e))?;
-            paused |= action == Some(1);
+            paused |= action == 1;
         }
         if !req.answered_in_rewrite
             && !req.body.is_empty()
@@ -397,12 +421,13 @@ impl Worker {
         {
             let action = steps(
                 live,
+                "proxy_on_request_body",
                 Phase::RequestBody,
                 |e| e.request_body.clone(),
                 (ctx, n(req.body.len()), 1),
             )
             .map_err(|e| fail("on_http_request_body", e))?;
-            paused |= action == Some(1);
+            paused |= action == 1;
         }
         let local = live.store.data().request.local_response.clone();
         let status = match &local {
@@ -419,6 +444,7 @@ impl Worker {
             state.request.response_body = req.response.body.clone();
             steps(
                 live,
+                "proxy_on_response_headers",
                 Phase::ResponseHeaders,
                 |e| e.response_headers.clone(),
                 (ctx, count, u32::from(req.response.body.is_empty())),
@@ -427,6 +453,7 @@ impl Worker {
             if !req.response.body.is_empty() {
                 steps(
                     live,
+                    "proxy_on_response_body",
                     Phase::ResponseBody,
                     |e| e.response_body.clone(),
                     (ctx, n(req.response.body.len()), 1),
@@ -435,11 +462,36 @@ impl Worker {
             }
         }
         // ngx_wasm_module's log phase: on_done, then on_log.
-        call(live, |e| e.done.clone(), Phase::Done, ctx, root, ctx)
-            .map_err(|e| fail("on_done", e))?;
-        call(live, |e| e.log.clone(), Phase::Log, ctx, root, ctx).map_err(|e| fail("on_log", e))?;
-        call(live, |e| e.delete.clone(), Phase::None, ctx, root, ctx)
-            .map_err(|e| fail("on_delete", e))?;
+        call(
+            live,
+            "proxy_on_done",
+            |e| e.done.clone(),
+            Phase::Done,
+            ctx,
+            root,
+            ctx,
+        )
+        .map_err(|e| fail("on_done", e).after_response(status))?;
+        call(
+            live,
+            "proxy_on_log",
+            |e| e.log.clone(),
+            Phase::Log,
+            ctx,
+            root,
+            ctx,
+        )
+        .map_err(|e| fail("on_log", e).after_response(status))?;
+        call(
+            live,
+            "proxy_on_delete",
+            |e| e.delete.clone(),
+            Phase::None,
+            ctx,
+            root,
+            ctx,
+        )
+        .map_err(|e| fail("on_delete", e).after_response(status))?;
         live.store.data_mut().request = RequestState::default();
         Ok(Outcome {
             status,
@@ -481,7 +533,15 @@ impl Worker {
             if let Some(r) = live.store.data_mut().roots.get_mut(&root) {
                 r.next_tick_ns = Some(now_ns.saturating_add(u64::from(period) * 1_000_000));
             }
-            if let Err(e) = call(live, |e| e.tick.clone(), Phase::Tick, root, root, root) {
+            if let Err(e) = call(
+                live,
+                "proxy_on_tick",
+                |e| e.tick.clone(),
+                Phase::Tick,
+                root,
+                root,
+                root,
+            ) {
                 self.trap("on_tick", &e);
                 self.live = None;
                 return;
@@ -540,6 +600,7 @@ impl Worker {
             state.root_call_response = context == root;
             let result = call(
                 live,
+                "proxy_on_http_call_response",
                 |e| e.call_response.clone(),
                 Phase::HttpCallResponse,
                 context,
@@ -590,18 +651,23 @@ impl Worker {
     }
 }
 
-/// Calls an export with the host state set for `phase`; `Ok(None)` when
-/// the module does not export it.
+/// Calls the export `name` with the host state set for `phase`. A module
+/// without it crashes the worker: ngx_wasm_module looks each callback up
+/// when it loads a filter and calls it without checking that it was
+/// found, a NULL dereference (SIGSEGV) when its step comes.
 fn call<P: WasmParams, R: WasmResults>(
     live: &mut Live,
+    name: &'static str,
     pick: impl FnOnce(&Exports) -> Option<TypedFunc<P, R>>,
     phase: Phase,
     context: u32,
     root: u32,
     args: P,
-) -> wasmtime::Result<Option<R>> {
+) -> wasmtime::Result<R> {
     let Some(f) = pick(&live.exports) else {
-        return Ok(None);
+        return Err(wasmtime::Error::new(WorkerCrash(format!(
+            "the filter does not export {name}, which ngx_wasm_module calls unchecked"
+        ))));
     };
     let state = live.store.data_mut();
     let saved = (state.phase, state.context_id, state.root_id);
@@ -611,5 +677,5 @@ fn call<P: WasmParams, R: WasmResults>(
     let result = f.call(&mut live.store, args);
     let state = live.store.data_mut();
     (state.phase, state.context_id, state.root_id) = saved;
-    result.map(Some)
+    result
 }

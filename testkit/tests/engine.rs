@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use common::{kong, messages, server};
-use kong_looker_testkit::{Kong, Profile, Request};
+use kong_looker_testkit::{Filter, Kong, Profile, Request};
 
 /// A `127.0.0.1` port nothing listens on.
 fn closed_port() -> String {
@@ -364,4 +364,138 @@ fn timing_is_millisecond_grained_and_upstream_may_exceed_total_by_1_ms() {
     assert!(finer.contains("three decimals"), "{finer}");
     let skew = refused(Request::get("/").request_time_ms(20).upstream_time_ms(22));
     assert!(skew.contains("more than the 1 ms"), "{skew}");
+}
+
+/// A filter that does nothing, built here with every callback a request
+/// reaches but those in `leave_out`: each answers Continue.
+fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction,
+        MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    // (export, parameters, what it returns)
+    let callbacks: [(&str, usize, Option<i32>); 12] = [
+        ("proxy_abi_version_0_2_1", 0, None),
+        ("proxy_on_memory_allocate", 1, Some(1024)),
+        ("proxy_on_context_create", 2, None),
+        ("proxy_on_vm_start", 2, Some(1)),
+        ("proxy_on_configure", 2, Some(1)),
+        ("proxy_on_request_headers", 3, Some(0)),
+        ("proxy_on_request_body", 3, Some(0)),
+        ("proxy_on_response_headers", 3, Some(0)),
+        ("proxy_on_response_body", 3, Some(0)),
+        ("proxy_on_done", 1, Some(1)),
+        ("proxy_on_log", 1, None),
+        ("proxy_on_delete", 1, None),
+    ];
+    let (mut types, mut funcs, mut exports, mut code) = (
+        TypeSection::new(),
+        FunctionSection::new(),
+        ExportSection::new(),
+        CodeSection::new(),
+    );
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    exports.export("memory", ExportKind::Memory, 0);
+    let kept = callbacks
+        .iter()
+        .filter(|(name, ..)| !leave_out.contains(name));
+    for (index, (name, params, result)) in (0u32..).zip(kept) {
+        let results: &[ValType] = if result.is_some() {
+            &[ValType::I32]
+        } else {
+            &[]
+        };
+        types
+            .ty()
+            .function(vec![ValType::I32; *params], results.to_vec());
+        funcs.function(index);
+        exports.export(name, ExportKind::Func, index);
+        let mut body = Function::new([]);
+        if let Some(value) = result {
+            body.instruction(&Instruction::I32Const(*value));
+        }
+        body.instruction(&Instruction::End);
+        code.function(&body);
+    }
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&funcs)
+        .section(&memory)
+        .section(&exports)
+        .section(&code);
+    module.finish()
+}
+
+#[test]
+fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes() {
+    // ngx_wasm_module looks the callbacks up at load and calls them without
+    // checking: a module like this one without any one of the six below
+    // made both engines' workers exit on signal 11 at the first request
+    // with a body to answer (2026-12-07, docs/ngx_wasm_module.md). With
+    // every callback it is answered.
+    let answered = |filter: &Filter, req: &Request| {
+        let mut k = Kong::builder(filter, Profile::Kong39).chain("").build();
+        let out = k.request(0, req);
+        (out, k.crashes(0), k.traps())
+    };
+    let whole = Filter::from_bytes("bare", &bare_filter(&[])).unwrap();
+    let with_body = |mut req: Request| {
+        req.response.body = b"ok".to_vec();
+        req
+    };
+    let (out, crashes, traps) = answered(&whole, &with_body(Request::get("/")));
+    assert_eq!(
+        (out.status, out.crashed, crashes),
+        (200, false, 0),
+        "{traps:?}"
+    );
+
+    // Before the response, the client gets no answer; in the log phase it
+    // has had it (both as the engines did).
+    for (missing, callback, status) in [
+        ("proxy_on_request_headers", "on_http_request_headers", 0),
+        ("proxy_on_response_headers", "on_http_response_headers", 0),
+        ("proxy_on_response_body", "on_http_response_body", 0),
+        ("proxy_on_done", "on_done", 200),
+        ("proxy_on_log", "on_log", 200),
+        ("proxy_on_delete", "on_delete", 200),
+    ] {
+        let filter = Filter::from_bytes("bare", &bare_filter(&[missing])).unwrap();
+        let (out, crashes, traps) = answered(&filter, &with_body(Request::get("/")));
+        assert!(out.crashed, "{missing}: {out:?}");
+        assert_eq!((out.status, crashes), (status, 1), "{missing}");
+        assert!(
+            traps.iter().any(|t| t.crash
+                && t.callback == callback
+                && t.message.contains(&format!("does not export {missing}"))),
+            "{missing}: {traps:?}"
+        );
+    }
+    // Steps a request does not reach are not called: a response without a
+    // body has no body callback, in the engine too.
+    let filter = Filter::from_bytes("bare", &bare_filter(&["proxy_on_response_body"])).unwrap();
+    let (out, crashes, _) = answered(&filter, &Request::get("/"));
+    assert_eq!((out.status, crashes), (200, 0));
+
+    // Without these the engines' workers exit as they load the filter
+    // (`emerg`, not respawned): no node to test.
+    for (missing, said) in [
+        ("proxy_on_memory_allocate", "missing malloc"),
+        ("proxy_on_context_create", "no proxy_on_context_create"),
+        ("proxy_on_vm_start", "no proxy_on_vm_start"),
+        ("proxy_on_configure", "no proxy_on_configure"),
+    ] {
+        let err = Filter::from_bytes("bare", &bare_filter(&[missing]))
+            .err()
+            .unwrap_or_else(|| panic!("{missing}: loaded"));
+        assert!(err.to_string().contains(said), "{missing}: {err:#}");
+    }
 }

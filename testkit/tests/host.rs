@@ -54,11 +54,13 @@ fn a_request_runs_headers_response_then_done_then_log() {
 }
 
 #[test]
-fn dispatch_from_on_log_traps_fails_the_request_and_the_next_gets_a_fresh_instance() {
+fn dispatch_from_on_log_traps_and_the_next_request_gets_a_fresh_instance() {
     let mut k = kong(Profile::Kong39, 1, &["dispatch_in_log"]);
     assert_eq!(k.instances(0), 1);
     let out = k.request(0, &Request::get("/"));
-    assert_eq!(out.status, 500);
+    // The log phase comes after the response: the client had its 200, as
+    // in the engine (an `unreachable` in on_log, 2026-12-07).
+    assert_eq!(out.status, 200);
     let trap = out.trap.expect("a trap");
     assert!(trap.contains("dispatch_http_call in on_log"), "{trap}");
     assert_eq!(k.traps().len(), 1);

@@ -6,7 +6,7 @@ use wasmtime::{AsContextMut, Caller, Extern, Instance, Memory, Result, TypedFunc
 
 use super::HostState;
 
-/// An instance's memory and `proxy_on_memory_allocate`.
+/// An instance's memory and its allocator for the host's answers.
 #[derive(Clone)]
 pub(crate) struct Guest {
     memory: Option<Memory>,
@@ -14,12 +14,16 @@ pub(crate) struct Guest {
 }
 
 impl Guest {
-    /// Looks both up in a fresh instance.
+    /// Looks both up in a fresh instance. Like ngx_wasm_module, an exported
+    /// `malloc` is the allocator before `proxy_on_memory_allocate`.
     pub(crate) fn of(mut store: impl AsContextMut, instance: &Instance) -> Guest {
         Guest {
             memory: instance.get_memory(&mut store, "memory"),
             alloc: instance
-                .get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate")
+                .get_typed_func::<u32, u32>(&mut store, "malloc")
+                .or_else(|_| {
+                    instance.get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate")
+                })
                 .ok(),
         }
     }
