@@ -450,7 +450,10 @@ impl Worker {
                 (ctx, count, u32::from(req.response.body.is_empty())),
             )
             .map_err(|e| fail("on_http_response_headers", e))?;
-            if !req.response.body.is_empty() {
+            // nginx runs the body filters, and so `on_response_body`, for
+            // every response but one of headers only: even an empty 200
+            // gets its last, empty chunk (both engines, 2026-12-07).
+            if !headers_only(req, status) {
                 steps(
                     live,
                     "proxy_on_response_body",
@@ -649,6 +652,16 @@ impl Worker {
         self.env.chains = chains;
         self.live = None;
     }
+}
+
+/// A response nginx sends without a body, so without body filters: a 204,
+/// a 304, or the answer to a HEAD (as the engines did).
+fn headers_only(req: &Request, status: u16) -> bool {
+    matches!(status, 204 | 304)
+        || req
+            .headers
+            .iter()
+            .any(|(name, value)| name == ":method" && value.eq_ignore_ascii_case("HEAD"))
 }
 
 /// Calls the export `name` with the host state set for `phase`. A module
