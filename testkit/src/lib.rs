@@ -24,8 +24,9 @@
 //! - Callbacks as the engine finds them: a filter without an allocator
 //!   (`malloc`, preferred, or `proxy_on_memory_allocate`) or without
 //!   `on_context_create`, `on_vm_start` or `on_configure` is refused at
-//!   load; any other callback missing crashes the worker when a request or
-//!   tick reaches its step (the engine calls it unchecked). Every response
+//!   load; any other callback missing crashes the worker when a request
+//!   reaches its step (the engine calls it unchecked), except `on_tick`,
+//!   whose absence stops the root's ticks. Every response
 //!   but one of headers only (204, 304, HEAD) reaches `on_response_body`,
 //!   an empty one with its last, empty chunk.
 //! - A chain whose `on_configure` returned false fails its requests with a

@@ -533,8 +533,16 @@ impl Worker {
             let Some(live) = self.live.as_mut() else {
                 return;
             };
+            // Unlike the other callbacks, a missing `on_tick` is checked:
+            // the engine's tick handler returns without calling it or
+            // setting the next tick, so the root ticks no more.
+            let ticks = live.exports.tick.is_some();
             if let Some(r) = live.store.data_mut().roots.get_mut(&root) {
-                r.next_tick_ns = Some(now_ns.saturating_add(u64::from(period) * 1_000_000));
+                r.next_tick_ns =
+                    ticks.then(|| now_ns.saturating_add(u64::from(period) * 1_000_000));
+            }
+            if !ticks {
+                continue;
             }
             if let Err(e) = call(
                 live,

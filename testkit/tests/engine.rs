@@ -367,14 +367,16 @@ fn timing_is_millisecond_grained_and_upstream_may_exceed_total_by_1_ms() {
 }
 
 /// A filter that does nothing, built here with every callback a request
-/// reaches but those in `leave_out`: each answers Continue.
-fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
+/// reaches but those in `leave_out`, each answering Continue. A ticking one
+/// also sets a 100 ms tick in `on_configure`, and traps in `on_tick` (if
+/// not left out), so that each tick shows.
+fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
     use wasm_encoder::{
-        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction,
-        MemorySection, MemoryType, Module, TypeSection, ValType,
+        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+        ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
     };
     // (export, parameters, what it returns)
-    let callbacks: [(&str, usize, Option<i32>); 12] = [
+    let callbacks: [(&str, usize, Option<i32>); 13] = [
         ("proxy_abi_version_0_2_1", 0, None),
         ("proxy_on_memory_allocate", 1, Some(1024)),
         ("proxy_on_context_create", 2, None),
@@ -387,12 +389,21 @@ fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
         ("proxy_on_done", 1, Some(1)),
         ("proxy_on_log", 1, None),
         ("proxy_on_delete", 1, None),
+        ("proxy_on_tick", 1, None),
     ];
-    let (mut types, mut funcs, mut exports, mut code) = (
+    let (mut types, mut imports, mut funcs, mut exports, mut code) = (
         TypeSection::new(),
+        ImportSection::new(),
         FunctionSection::new(),
         ExportSection::new(),
         CodeSection::new(),
+    );
+    // Type 0 and function 0: the host's `proxy_set_tick_period_milliseconds`.
+    types.ty().function([ValType::I32], [ValType::I32]);
+    imports.import(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        EntityType::Function(0),
     );
     let mut memory = MemorySection::new();
     memory.memory(MemoryType {
@@ -405,8 +416,8 @@ fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
     exports.export("memory", ExportKind::Memory, 0);
     let kept = callbacks
         .iter()
-        .filter(|(name, ..)| !leave_out.contains(name));
-    for (index, (name, params, result)) in (0u32..).zip(kept) {
+        .filter(|(name, ..)| !leave_out.contains(name) && (ticking || *name != "proxy_on_tick"));
+    for (index, (name, params, result)) in (1u32..).zip(kept) {
         let results: &[ValType] = if result.is_some() {
             &[ValType::I32]
         } else {
@@ -418,6 +429,17 @@ fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
         funcs.function(index);
         exports.export(name, ExportKind::Func, index);
         let mut body = Function::new([]);
+        match *name {
+            "proxy_on_configure" if ticking => {
+                body.instruction(&Instruction::I32Const(100))
+                    .instruction(&Instruction::Call(0))
+                    .instruction(&Instruction::Drop);
+            }
+            "proxy_on_tick" => {
+                body.instruction(&Instruction::Unreachable);
+            }
+            _ => {}
+        }
         if let Some(value) = result {
             body.instruction(&Instruction::I32Const(*value));
         }
@@ -427,6 +449,7 @@ fn bare_filter(leave_out: &[&str]) -> Vec<u8> {
     let mut module = Module::new();
     module
         .section(&types)
+        .section(&imports)
         .section(&funcs)
         .section(&memory)
         .section(&exports)
@@ -446,7 +469,7 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         let out = k.request(0, req);
         (out, k.crashes(0), k.traps())
     };
-    let whole = Filter::from_bytes("bare", &bare_filter(&[])).unwrap();
+    let whole = Filter::from_bytes("bare", &bare_filter(&[], false)).unwrap();
     let with_body = |mut req: Request| {
         req.response.body = b"ok".to_vec();
         req
@@ -468,7 +491,7 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         ("proxy_on_log", "on_log", 200),
         ("proxy_on_delete", "on_delete", 200),
     ] {
-        let filter = Filter::from_bytes("bare", &bare_filter(&[missing])).unwrap();
+        let filter = Filter::from_bytes("bare", &bare_filter(&[missing], false)).unwrap();
         let (out, crashes, traps) = answered(&filter, &with_body(Request::get("/")));
         assert!(out.crashed, "{missing}: {out:?}");
         assert_eq!((out.status, crashes), (status, 1), "{missing}");
@@ -482,7 +505,8 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
     // nginx runs the body filters for every response but one of headers
     // only: an empty 200 still reaches `on_response_body`, a 204, a 304 or
     // the answer to a HEAD does not (both engines).
-    let filter = Filter::from_bytes("bare", &bare_filter(&["proxy_on_response_body"])).unwrap();
+    let filter =
+        Filter::from_bytes("bare", &bare_filter(&["proxy_on_response_body"], false)).unwrap();
     let (out, crashes, _) = answered(&filter, &Request::get("/"));
     assert_eq!((out.status, crashes), (0, 1), "an empty 200");
     for req in [
@@ -502,9 +526,31 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         ("proxy_on_vm_start", "no proxy_on_vm_start"),
         ("proxy_on_configure", "no proxy_on_configure"),
     ] {
-        let err = Filter::from_bytes("bare", &bare_filter(&[missing]))
+        let err = Filter::from_bytes("bare", &bare_filter(&[missing], false))
             .err()
             .unwrap_or_else(|| panic!("{missing}: loaded"));
         assert!(err.to_string().contains(said), "{missing}: {err:#}");
     }
+}
+
+#[test]
+fn a_filter_without_on_tick_stops_ticking_and_does_not_crash() {
+    // The engine's tick handler is the one place that checks for its
+    // callback: without `proxy_on_tick` it returns, and sets no next tick.
+    // With it, each tick of this filter traps (both in Kong 3.9's engine,
+    // 2026-12-07).
+    let ticks = |leave_out: &[&str]| {
+        let filter = Filter::from_bytes("bare", &bare_filter(leave_out, true)).unwrap();
+        let mut k = Kong::builder(&filter, Profile::Kong39).chain("").build();
+        assert_eq!(k.request(0, &Request::get("/").respond(204)).status, 204);
+        k.advance(Duration::from_millis(350));
+        assert_eq!(k.crashes(0), 0, "{:?}", k.traps());
+        k.traps().iter().filter(|t| t.callback == "on_tick").count()
+    };
+    assert!(ticks(&[]) >= 1, "with on_tick, its ticks trap");
+    assert_eq!(
+        ticks(&["proxy_on_tick"]),
+        0,
+        "without it, nothing is called"
+    );
 }
