@@ -366,17 +366,30 @@ fn timing_is_millisecond_grained_and_upstream_may_exceed_total_by_1_ms() {
     assert!(skew.contains("more than the 1 ms"), "{skew}");
 }
 
+/// What a [`bare_filter`] does with ticks.
+#[derive(Clone, Copy)]
+enum Ticks<'a> {
+    /// Sets no tick period.
+    Off,
+    /// Sets a 100 ms tick and traps in `on_tick` (if not left out), so
+    /// that each tick shows.
+    Trap,
+    /// Sets a 100 ms tick and, on the first, dispatches `GET /` to this
+    /// upstream.
+    Dispatch(&'a str),
+}
+
 /// A filter that does nothing, built here with every callback a request
-/// reaches but those in `leave_out`, each answering Continue. A ticking one
-/// also sets a 100 ms tick in `on_configure`, and traps in `on_tick` (if
-/// not left out), so that each tick shows.
-fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
+/// reaches but those in `leave_out`, each answering Continue, and
+/// `proxy_on_http_call_response`, which does nothing either.
+fn bare_filter(leave_out: &[&str], ticks: Ticks<'_>) -> Vec<u8> {
     use wasm_encoder::{
-        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-        ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
+        CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
+        FunctionSection, GlobalSection, GlobalType, ImportSection, Instruction, MemorySection,
+        MemoryType, Module, TypeSection, ValType,
     };
     // (export, parameters, what it returns)
-    let callbacks: [(&str, usize, Option<i32>); 13] = [
+    let callbacks: [(&str, usize, Option<i32>); 14] = [
         ("proxy_abi_version_0_2_1", 0, None),
         ("proxy_on_memory_allocate", 1, Some(1024)),
         ("proxy_on_context_create", 2, None),
@@ -390,7 +403,28 @@ fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
         ("proxy_on_log", 1, None),
         ("proxy_on_delete", 1, None),
         ("proxy_on_tick", 1, None),
+        ("proxy_on_http_call_response", 5, None),
     ];
+    // Where the dispatch's arguments lie in memory (not at 0, which the
+    // engine takes for a null pointer): the upstream, the headers as a
+    // proxy-wasm map, an empty map for the trailers, the token's slot.
+    const UPSTREAM: u32 = 16;
+    const HEADERS: u32 = 64;
+    const TRAILERS: u32 = 184;
+    const TOKEN: u32 = 300;
+    let pairs: [(&str, &str); 3] = [(":method", "GET"), (":path", "/"), (":authority", "x")];
+    let mut headers = Vec::new();
+    headers.extend_from_slice(&3u32.to_le_bytes());
+    for (k, v) in pairs {
+        headers.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        headers.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        for text in [k, v] {
+            headers.extend_from_slice(text.as_bytes());
+            headers.push(0);
+        }
+    }
     let (mut types, mut imports, mut funcs, mut exports, mut code) = (
         TypeSection::new(),
         ImportSection::new(),
@@ -398,13 +432,13 @@ fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
         ExportSection::new(),
         CodeSection::new(),
     );
-    // Type 0 and function 0: the host's `proxy_set_tick_period_milliseconds`.
+    // Functions 0 and 1, of types 0 and 1: the host's
+    // `proxy_set_tick_period_milliseconds` and `proxy_http_call`.
     types.ty().function([ValType::I32], [ValType::I32]);
-    imports.import(
-        "env",
-        "proxy_set_tick_period_milliseconds",
-        EntityType::Function(0),
-    );
+    types.ty().function([ValType::I32; 10], [ValType::I32]);
+    for (index, name) in (0u32..).zip(["proxy_set_tick_period_milliseconds", "proxy_http_call"]) {
+        imports.import("env", name, EntityType::Function(index));
+    }
     let mut memory = MemorySection::new();
     memory.memory(MemoryType {
         minimum: 1,
@@ -413,11 +447,31 @@ fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
         shared: false,
         page_size_log2: None,
     });
+    // Global 0: whether the dispatch was made.
+    let mut globals = GlobalSection::new();
+    globals.global(
+        GlobalType {
+            val_type: ValType::I32,
+            mutable: true,
+            shared: false,
+        },
+        &ConstExpr::i32_const(0),
+    );
+    let mut data = DataSection::new();
+    if let Ticks::Dispatch(upstream) = ticks {
+        data.active(0, &ConstExpr::i32_const(UPSTREAM as i32), upstream.bytes());
+        data.active(
+            0,
+            &ConstExpr::i32_const(HEADERS as i32),
+            headers.iter().copied(),
+        );
+    }
     exports.export("memory", ExportKind::Memory, 0);
+    let ticking = !matches!(ticks, Ticks::Off);
     let kept = callbacks
         .iter()
         .filter(|(name, ..)| !leave_out.contains(name) && (ticking || *name != "proxy_on_tick"));
-    for (index, (name, params, result)) in (1u32..).zip(kept) {
+    for (index, (name, params, result)) in (2u32..).zip(kept) {
         let results: &[ValType] = if result.is_some() {
             &[ValType::I32]
         } else {
@@ -429,14 +483,38 @@ fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
         funcs.function(index);
         exports.export(name, ExportKind::Func, index);
         let mut body = Function::new([]);
-        match *name {
-            "proxy_on_configure" if ticking => {
+        match (*name, ticks) {
+            ("proxy_on_configure", Ticks::Trap | Ticks::Dispatch(_)) => {
                 body.instruction(&Instruction::I32Const(100))
                     .instruction(&Instruction::Call(0))
                     .instruction(&Instruction::Drop);
             }
-            "proxy_on_tick" => {
+            ("proxy_on_tick", Ticks::Trap) => {
                 body.instruction(&Instruction::Unreachable);
+            }
+            ("proxy_on_tick", Ticks::Dispatch(upstream)) => {
+                body.instruction(&Instruction::GlobalGet(0))
+                    .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
+                    .instruction(&Instruction::Return)
+                    .instruction(&Instruction::End)
+                    .instruction(&Instruction::I32Const(1))
+                    .instruction(&Instruction::GlobalSet(0));
+                for arg in [
+                    UPSTREAM,
+                    upstream.len() as u32,
+                    HEADERS,
+                    headers.len() as u32,
+                    TRAILERS,
+                    0,
+                    TRAILERS,
+                    4,
+                    2000,
+                    TOKEN,
+                ] {
+                    body.instruction(&Instruction::I32Const(arg as i32));
+                }
+                body.instruction(&Instruction::Call(1))
+                    .instruction(&Instruction::Drop);
             }
             _ => {}
         }
@@ -452,8 +530,10 @@ fn bare_filter(leave_out: &[&str], ticking: bool) -> Vec<u8> {
         .section(&imports)
         .section(&funcs)
         .section(&memory)
+        .section(&globals)
         .section(&exports)
-        .section(&code);
+        .section(&code)
+        .section(&data);
     module.finish()
 }
 
@@ -469,7 +549,7 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         let out = k.request(0, req);
         (out, k.crashes(0), k.traps())
     };
-    let whole = Filter::from_bytes("bare", &bare_filter(&[], false)).unwrap();
+    let whole = Filter::from_bytes("bare", &bare_filter(&[], Ticks::Off)).unwrap();
     let with_body = |mut req: Request| {
         req.response.body = b"ok".to_vec();
         req
@@ -491,7 +571,7 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         ("proxy_on_log", "on_log", 200),
         ("proxy_on_delete", "on_delete", 200),
     ] {
-        let filter = Filter::from_bytes("bare", &bare_filter(&[missing], false)).unwrap();
+        let filter = Filter::from_bytes("bare", &bare_filter(&[missing], Ticks::Off)).unwrap();
         let (out, crashes, traps) = answered(&filter, &with_body(Request::get("/")));
         assert!(out.crashed, "{missing}: {out:?}");
         assert_eq!((out.status, crashes), (status, 1), "{missing}");
@@ -505,8 +585,11 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
     // nginx runs the body filters for every response but one of headers
     // only: an empty 200 still reaches `on_response_body`, a 204, a 304 or
     // the answer to a HEAD does not (both engines).
-    let filter =
-        Filter::from_bytes("bare", &bare_filter(&["proxy_on_response_body"], false)).unwrap();
+    let filter = Filter::from_bytes(
+        "bare",
+        &bare_filter(&["proxy_on_response_body"], Ticks::Off),
+    )
+    .unwrap();
     let (out, crashes, _) = answered(&filter, &Request::get("/"));
     assert_eq!((out.status, crashes), (0, 1), "an empty 200");
     for req in [
@@ -526,7 +609,7 @@ fn a_callback_the_filter_does_not_export_crashes_the_worker_when_its_step_comes(
         ("proxy_on_vm_start", "no proxy_on_vm_start"),
         ("proxy_on_configure", "no proxy_on_configure"),
     ] {
-        let err = Filter::from_bytes("bare", &bare_filter(&[missing], false))
+        let err = Filter::from_bytes("bare", &bare_filter(&[missing], Ticks::Off))
             .err()
             .unwrap_or_else(|| panic!("{missing}: loaded"));
         assert!(err.to_string().contains(said), "{missing}: {err:#}");
@@ -540,7 +623,7 @@ fn a_filter_without_on_tick_stops_ticking_and_does_not_crash() {
     // With it, each tick of this filter traps (both in Kong 3.9's engine,
     // 2026-12-07).
     let ticks = |leave_out: &[&str]| {
-        let filter = Filter::from_bytes("bare", &bare_filter(leave_out, true)).unwrap();
+        let filter = Filter::from_bytes("bare", &bare_filter(leave_out, Ticks::Trap)).unwrap();
         let mut k = Kong::builder(&filter, Profile::Kong39).chain("").build();
         assert_eq!(k.request(0, &Request::get("/").respond(204)).status, 204);
         k.advance(Duration::from_millis(350));
@@ -553,4 +636,31 @@ fn a_filter_without_on_tick_stops_ticking_and_does_not_crash() {
         0,
         "without it, nothing is called"
     );
+}
+
+#[test]
+fn a_filter_that_dispatches_without_on_http_call_response_crashes_when_the_answer_comes() {
+    // The engine calls `proxy_on_http_call_response` without checking that
+    // it was exported: a module like this one without it made both
+    // engines' workers exit on signal 11 when the answer to its tick's
+    // dispatch came, and each worker respawned dispatched and crashed
+    // again; with it, nothing (2026-12-07, docs/ngx_wasm_module.md).
+    let srv = server(200, "ok", Duration::ZERO);
+    let run = |leave_out: &[&str]| {
+        let filter =
+            Filter::from_bytes("bare", &bare_filter(leave_out, Ticks::Dispatch(&srv.addr)))
+                .unwrap();
+        let mut k = Kong::builder(&filter, Profile::Kong39).chain("").build();
+        assert_eq!(k.request(0, &Request::get("/").respond(204)).status, 204);
+        k.advance(Duration::from_millis(250));
+        let answered = k
+            .traps()
+            .iter()
+            .any(|t| t.crash && t.callback == "on_http_call_response");
+        (k.dispatches().len(), k.crashes(0), answered)
+    };
+    assert_eq!(run(&[]), (1, 0, false), "with the callback");
+    let (dispatches, crashes, answered) = run(&["proxy_on_http_call_response"]);
+    assert!(dispatches >= 1, "it dispatched");
+    assert!(crashes >= 1 && answered, "the answer crashed the worker");
 }
