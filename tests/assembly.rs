@@ -110,7 +110,7 @@ fn batches(mut outbox: Outbox, now: i64) -> Vec<Vec<u8>> {
 
 /// The lane's outbox as the filter's stage hands it records, counting the
 /// records that gave their caller by key and those refused for it, and the
-/// endpoints it knew.
+/// endpoints and client addresses it knew.
 struct Counting<'a> {
     outbox: &'a mut Outbox,
     now: i64,
@@ -118,6 +118,7 @@ struct Counting<'a> {
     by_key: usize,
     refused: usize,
     known_endpoints: usize,
+    known_clients: usize,
 }
 
 impl RecordSink for Counting<'_> {
@@ -128,6 +129,12 @@ impl RecordSink for Counting<'_> {
     fn knows_endpoint(&mut self, key: u64) -> bool {
         let known = self.outbox.knows_endpoint(key);
         self.known_endpoints += usize::from(known);
+        known
+    }
+
+    fn knows_client(&mut self, text: &[u8]) -> Option<u64> {
+        let known = self.outbox.knows_client(text);
+        self.known_clients += usize::from(known.is_some());
         known
     }
 
@@ -195,7 +202,8 @@ fn endpoints_by_key_past_the_template_cap_make_the_batches_of_whole_capture() {
 
 /// The reference mix captured one at a time with whole callers, and in
 /// rows into a lane's outbox that knows callers and endpoints by key: the
-/// same batches, byte for byte, and the same paths past the template cap.
+/// same batches, byte for byte, and the same paths past the template cap
+/// (client addresses the lane knows go by its hash, unparsed).
 /// Returns how many endpoints the lane knew, and how many paths were past
 /// the cap.
 fn by_key_in_a_lane(capturers: impl Fn() -> Vec<Capturer>) -> (usize, u64) {
@@ -225,6 +233,7 @@ fn by_key_in_a_lane(capturers: impl Fn() -> Vec<Capturer>) -> (usize, u64) {
         by_key: 0,
         refused: 0,
         known_endpoints: 0,
+        known_clients: 0,
     };
     for (n, row) in requests.chunks(32).enumerate() {
         sink.now = row_time(n);
@@ -232,6 +241,12 @@ fn by_key_in_a_lane(capturers: impl Fn() -> Vec<Capturer>) -> (usize, u64) {
     }
     let (taken, went_by_key, refused) = (sink.taken, sink.by_key, sink.refused);
     let known = sink.known_endpoints;
+    // Addresses the lane's builder remembered go unparsed, by its hash.
+    let known_clients = sink.known_clients;
+    assert!(
+        known_clients > 1_000,
+        "{known_clients} client addresses known"
+    );
 
     assert!(taken > 4_000, "{taken} records");
     // A generation lasts some 40 batches of 64 here, and forgets them all

@@ -545,6 +545,12 @@ impl Outbox {
         self.builder.knows_endpoint(key)
     }
 
+    /// The builder's hash of a client address it remembers
+    /// ([`kong_looker_proto::BatchBuilder::knows_client`]).
+    pub fn knows_client(&self, text: &[u8]) -> Option<u64> {
+        self.builder.knows_client(text)
+    }
+
     /// Appends a record, cutting the batch when it reaches its limits; a
     /// record that could not be appended is counted.
     pub fn push(&mut self, record: &Record<'_>, now_ms: i64) {

@@ -174,6 +174,12 @@ pub struct Memo {
     pub identity_by_key: bool,
     /// Stands for the agent's category and name.
     pub agent: u64,
+    /// The builder's own hash of [`Record::client_address`], as
+    /// [`BatchBuilder::knows_client`] gave it, which spares hashing the
+    /// text again; zero: work it out.
+    ///
+    /// [`BatchBuilder::knows_client`]: crate::BatchBuilder::knows_client
+    pub client: u64,
 }
 
 impl Default for Record<'_> {

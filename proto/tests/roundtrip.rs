@@ -453,6 +453,7 @@ fn memo_keys_change_no_byte() {
                     identity,
                     identity_by_key: false,
                     agent: request.agent.map_or(0, |a| a as u64 + 1),
+                    client: 0,
                 },
                 ..record
             };
@@ -554,4 +555,39 @@ fn a_caller_by_an_unknown_key_is_refused_and_nothing_changes() {
         Err(kong_looker_proto::builder::AppendError::IdentityUnknown)
     );
     assert!(builder.is_empty());
+}
+
+/// A client address the builder remembers comes back with its hash, and a
+/// record that gives that hash makes the batch it makes without it.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_client_address_by_the_builders_hash_makes_the_same_batch() {
+    let mut mix = Mix::new(MixParams::default());
+    let requests = mix.take_requests(200);
+    let records: Vec<_> = requests.iter().map(|r| mix.record(r)).collect();
+    let mut plain = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut hinted = BatchBuilder::new(&producer(), BuilderOptions::default());
+    let mut known = 0;
+    for record in &records {
+        let text = record.client_address.as_bytes();
+        let client = hinted.knows_client(text);
+        assert_eq!(client, plain.knows_client(text), "one hash for both");
+        known += usize::from(client.is_some());
+        plain.append(record).unwrap();
+        let hinted_record = kong_looker_proto::Record {
+            memo: kong_looker_proto::Memo {
+                client: client.unwrap_or(0),
+                ..record.memo
+            },
+            ..*record
+        };
+        hinted.append(&hinted_record).unwrap();
+    }
+    // The reference mix's busiest addresses come back within 200 records.
+    assert!(known > 0 && known < records.len(), "{known} known");
+    assert!(plain.knows_client(b"192.0.2.250").is_none(), "never met");
+    let (a, b) = (
+        plain.seal(CUT, &no_drops()).bytes,
+        hinted.seal(CUT, &no_drops()).bytes,
+    );
+    assert!(a == b, "the same batch");
 }

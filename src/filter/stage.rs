@@ -114,6 +114,10 @@ impl RecordSink for Lane<'_> {
         self.outbox.knows_endpoint(key)
     }
 
+    fn knows_client(&mut self, text: &[u8]) -> Option<u64> {
+        self.outbox.knows_client(text)
+    }
+
     fn push(&mut self, record: &Record<'_>) -> bool {
         self.outbox.try_push(record, self.now_ms)
     }

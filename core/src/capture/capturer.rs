@@ -97,6 +97,12 @@ pub trait RecordSink {
     fn knows_endpoint(&mut self, _key: u64) -> bool {
         false
     }
+    /// The sink's builder's hash of the client address `text` when it
+    /// remembers it ([`Memo::client`]). Every address a capturer records
+    /// as given has passed its check, so such a text needs none again.
+    fn knows_client(&mut self, _text: &[u8]) -> Option<u64> {
+        None
+    }
     /// Takes a record; false only when it gave its caller by key alone and
     /// the key is no longer known, and then the record is sent again with
     /// its caller.
@@ -1095,15 +1101,25 @@ impl Capturer {
             None if facts.from_line && !reads.remote_addr_at.is_empty() => Some(&facts.map[..]),
             None => None,
         };
+        // An address the sink's builder remembers was checked when it was
+        // first recorded, and goes by the builder's hash of it.
+        let mut client_memo = 0;
         let address = match in_line.and_then(|a| a.get(reads.remote_addr_at.clone())) {
-            Some(a) => privacy::recorded_address(
+            Some(a) => privacy::recorded_address_unless_known(
                 a,
                 &self.address_mode,
                 self.hasher.as_ref(),
                 &mut self.address,
+                |text| {
+                    client_memo = sink.knows_client(text).unwrap_or(0);
+                    client_memo != 0
+                },
             ),
             None => Recorded::Nothing,
         };
+        if !matches!(address, Recorded::AsGiven(_)) {
+            client_memo = 0;
+        }
         let agent = self.agents.classify_keyed(facts.raw(Field::UserAgent));
         let agent_memo = agent.map_or(0, |(_, key)| key);
         let agent = agent.map(|(rule, _)| AgentRef {
@@ -1212,6 +1228,7 @@ impl Capturer {
                 identity: identity_memo,
                 identity_by_key: by_key,
                 agent: agent_memo,
+                client: client_memo,
             },
         };
         sink.push(&record)

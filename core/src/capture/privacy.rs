@@ -114,10 +114,29 @@ pub fn recorded_address<'a>(
     hasher: Option<&Pseudonymiser>,
     out: &mut String,
 ) -> Recorded<'a> {
+    recorded_address_unless_known(addr, mode, hasher, out, |_| false)
+}
+
+/// [`recorded_address`], where `known` says of a text to be kept as given
+/// that it was kept before: it was checked then, and is not parsed again
+/// (most requests' address, at some 400 Wasm instructions a parse).
+pub fn recorded_address_unless_known<'a>(
+    addr: &'a [u8],
+    mode: &AddressMode,
+    hasher: Option<&Pseudonymiser>,
+    out: &mut String,
+    known: impl FnOnce(&[u8]) -> bool,
+) -> Recorded<'a> {
     out.clear();
     let text = addr.trim_ascii();
     if text.len() > MAX_ADDRESS_BYTES {
         return Recorded::Nothing;
+    }
+    if *mode == AddressMode::Keep
+        && known(text)
+        && let Ok(text) = kong_looker_proto::bytes::text(text)
+    {
+        return Recorded::AsGiven(text);
     }
     // Both byte parsers take only the canonical form (IPv4 without leading
     // zeros, IPv6 as RFC 5952 writes it), so such a text is what printing
@@ -167,6 +186,49 @@ pub fn recorded_address<'a>(
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_text_kept_before_is_kept_unparsed_and_only_where_texts_are_kept() {
+        let h = Pseudonymiser::new(b"secret-key").unwrap();
+        let mut out = String::from("stale");
+        // Asked with the trimmed text; a known one is not parsed (the
+        // parser would refuse this one).
+        let mut asked = Vec::new();
+        let recorded = recorded_address_unless_known(
+            b" 10.0.0.01 ",
+            &AddressMode::Keep,
+            None,
+            &mut out,
+            |t| {
+                asked.push(t.to_vec());
+                true
+            },
+        );
+        assert_eq!(recorded, Recorded::AsGiven("10.0.0.01"));
+        assert_eq!((asked, out.as_str()), (vec![b"10.0.0.01".to_vec()], ""));
+        // Unknown, it is parsed as ever.
+        let recorded =
+            recorded_address_unless_known(b"10.0.0.01", &AddressMode::Keep, None, &mut out, |_| {
+                false
+            });
+        assert_eq!(recorded, Recorded::Nothing);
+        // Where the record holds another text, nothing is asked.
+        for mode in [AddressMode::Truncate, AddressMode::Hash] {
+            let recorded =
+                recorded_address_unless_known(b"203.0.113.77", &mode, Some(&h), &mut out, |_| {
+                    panic!("asked")
+                });
+            assert_eq!(recorded, Recorded::Written);
+            assert_ne!(out, "203.0.113.77");
+        }
+        // Nor of a text too long to be an address.
+        let long = [b'1'; MAX_ADDRESS_BYTES + 1];
+        let recorded =
+            recorded_address_unless_known(&long, &AddressMode::Keep, None, &mut out, |_| {
+                panic!("asked")
+            });
+        assert_eq!(recorded, Recorded::Nothing);
+    }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn a_kept_ipv4_address_is_borrowed_and_the_rest_written() {

@@ -124,13 +124,23 @@ impl ProducerDictionary {
         self.admission = None;
     }
 
+    /// The hash of the client address `text` when the memo has its id.
+    pub(super) fn knows_client(&self, text: &[u8]) -> Option<u64> {
+        let hash = bytes::hash(&self.state, text);
+        self.client_memo.get(hash).map(|_| hash)
+    }
+
     /// The client address's string id; or, for an address met for the
-    /// first time lately, the address itself, to travel inline.
-    pub(super) fn client(&mut self, s: &str) -> Result<Client, AppendError> {
+    /// first time lately, the address itself, to travel inline. `known` is
+    /// its hash from [`ProducerDictionary::knows_client`], or zero.
+    pub(super) fn client(&mut self, s: &str, known: u64) -> Result<Client, AppendError> {
         if let Some(admission) = &mut self.admission {
             admission.record();
         }
-        let hash = bytes::hash(&self.state, s.as_bytes());
+        let hash = match known {
+            0 => bytes::hash(&self.state, s.as_bytes()),
+            known => known,
+        };
         if let Some(id) = self.client_memo.get(hash) {
             return Ok(Client::Id(id));
         }

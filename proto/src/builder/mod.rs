@@ -277,6 +277,16 @@ impl BatchBuilder {
         self.dict.knows_endpoint(key)
     }
 
+    /// The builder's hash of the client address `text` when it remembers
+    /// an id for it, to be given back in [`Memo::client`]. A producer that
+    /// checks each address before it records one may ask this first, and
+    /// skip the check for a text it recorded before.
+    ///
+    /// [`Memo::client`]: crate::Memo::client
+    pub fn knows_client(&self, text: &[u8]) -> Option<u64> {
+        self.dict.knows_client(text)
+    }
+
     /// Appends one record to the open batch.
     pub fn append(&mut self, r: &Record<'_>) -> Result<(), AppendError> {
         if self.cols.count >= MAX_RECORDS {
@@ -323,7 +333,7 @@ impl BatchBuilder {
                 0
             }
         };
-        let client = self.dict.client(r.client_address)?;
+        let client = self.dict.client(r.client_address, r.memo.client)?;
         let agent = match &r.agent {
             Some(agent) => self.dict.agent(agent, r.memo.agent)?,
             None => 0,
