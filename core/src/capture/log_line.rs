@@ -288,8 +288,10 @@ fn size_field(rest: &mut &[u8]) -> Option<u64> {
 
 /// Eight ASCII digits as the number they write, read as one word: each
 /// byte checked, then pairs, fours and the eight joined by three
-/// multiplies (a digit at a time, `$msec`'s seconds were some 80 Wasm
-/// instructions more).
+/// multiplies. For `$msec`'s seconds, where a digit at a time cost some
+/// 20 to 40 instructions more in Kong's engine; for a size of three or
+/// four digits a word saved only some 7 of a byte loop's 90, and sizes
+/// are read a byte at a time.
 fn eight_digits(chunk: &[u8; 8]) -> Option<u32> {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     const THREES: u64 = 0x3030_3030_3030_3030;
@@ -408,15 +410,18 @@ pub fn request_fields_into(
 /// Calls `found` with the offset of each newline in `bytes`, in order,
 /// until it returns `None` (which it then returns).
 ///
-/// With Wasm SIMD, sixteen bytes at a time, each chunk's newlines taken
-/// from one mask. memchr's iterator starts its search afresh for each of
-/// the seventeen fields, and in Wasm that setup cost more than most
-/// fields' bytes: the split was some 1,000 instructions a request at high
-/// cardinality (`bench/RESULTS.md`). Natively memchr is as fast.
+/// With Wasm SIMD, 64 bytes at a time: the newlines of four 16-byte
+/// chunks in one 64-bit mask, so that a run without one (most of a token
+/// or an agent) costs a few instructions a chunk and one test. memchr's
+/// iterator starts its search afresh for each of the seventeen fields, and
+/// in Wasm that setup cost more than most fields' bytes: the split was
+/// some 1,000 instructions a request at high cardinality
+/// (`bench/RESULTS.md`). Natively memchr is as fast.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn each_newline(bytes: &[u8], mut found: impl FnMut(usize) -> Option<()>) -> Option<()> {
     use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128, v128_load};
     const LANES: usize = 16;
+    const BLOCK: usize = 4 * LANES;
     let newline = u8x16_splat(b'\n');
     let mask = |chunk: &[u8; LANES]| {
         // SAFETY: `chunk` is sixteen readable bytes, and `v128_load` reads
@@ -425,16 +430,28 @@ fn each_newline(bytes: &[u8], mut found: impl FnMut(usize) -> Option<()>) -> Opt
         let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
         u8x16_bitmask(u8x16_eq(v, newline))
     };
-    let mut each = |base: usize, mut bits: u16| {
+    let mut each = |base: usize, mut bits: u64| {
         while bits != 0 {
             found(base.wrapping_add(bits.trailing_zeros() as usize))?;
             bits &= bits.wrapping_sub(1);
         }
         Some(())
     };
-    let (chunks, tail) = bytes.as_chunks::<LANES>();
+    let (blocks, rest) = bytes.as_chunks::<BLOCK>();
+    for (i, block) in blocks.iter().enumerate() {
+        let (chunks, _) = block.as_chunks::<LANES>();
+        let bits = chunks.iter().enumerate().fold(0u64, |bits, (j, chunk)| {
+            bits | u64::from(mask(chunk)) << j.wrapping_mul(LANES)
+        });
+        each(i.wrapping_mul(BLOCK), bits)?;
+    }
+    let at = bytes.len().wrapping_sub(rest.len());
+    let (chunks, tail) = rest.as_chunks::<LANES>();
     for (i, chunk) in chunks.iter().enumerate() {
-        each(i.wrapping_mul(LANES), mask(chunk))?;
+        each(
+            at.wrapping_add(i.wrapping_mul(LANES)),
+            u64::from(mask(chunk)),
+        )?;
     }
     if tail.is_empty() {
         return Some(());
@@ -445,7 +462,7 @@ fn each_newline(bytes: &[u8], mut found: impl FnMut(usize) -> Option<()>) -> Opt
     match bytes.get(from..).and_then(|b| b.first_chunk::<LANES>()) {
         Some(last) => {
             let seen = LANES.wrapping_sub(tail.len());
-            each(from, mask(last) >> seen << seen)
+            each(from, u64::from(mask(last) >> seen << seen))
         }
         None => {
             for (i, _) in tail.iter().enumerate().filter(|(_, b)| **b == b'\n') {
@@ -680,7 +697,49 @@ mod tests {
         assert_eq!(figures(b"kl0|200"), Err(LineError::Version));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_size_read_as_a_word_is_the_size_read_a_byte_at_a_time() {
+        // What the loop alone gives: 1 to 19 digits and `|`, and the rest.
+        let bytewise = |text: &[u8]| -> Option<(u64, usize)> {
+            let end = text.iter().take(20).position(|&b| b == b'|')?;
+            if end == 0 || !text[..end].iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let value = text[..end]
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            Some((value, end + 1))
+        };
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for digits in 0..=20usize {
+            let number: Vec<u8> = (0..digits).map(|i| b"9081726354"[i % 10]).collect();
+            for after in [
+                &b""[..],
+                b"|",
+                b"|1767614400.123|",
+                b"|7",
+                b"x|",
+                b"||||||||",
+            ] {
+                texts.push([&number[..], after].concat());
+            }
+        }
+        // A byte that is not a digit at each place of a full word.
+        for place in 0..8 {
+            for bad in [b'/', b':', b' ', b'.', 0, 0x7d, 0xfc, 0xff] {
+                let mut text = b"1234567|89".to_vec();
+                text[place] = bad;
+                texts.push(text);
+            }
+        }
+        for text in texts {
+            let mut rest = &text[..];
+            let ours = size_field(&mut rest).map(|v| (v, text.len() - rest.len()));
+            assert_eq!(ours, bytewise(&text), "{}", String::from_utf8_lossy(&text));
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
     fn eight_digits_read_as_one_word_are_the_digits_read_one_at_a_time() {
         for text in [
             &b"00000000"[..],
@@ -814,8 +873,8 @@ mod tests {
     }
 
     // Run in Wasm too, where the scan is SIMD: each newline is tried at
-    // every offset of a sixteen-byte chunk, in lines of every length
-    // around the chunks' edges, with one newline fewer, as many, and more.
+    // many offsets of a block, in lines of every length around the
+    // chunks' edges, with one newline fewer, as many, and more.
     #[wasm_bindgen_test(unsupported = test)]
     fn request_fields_split_as_a_plain_split_does_at_every_length() {
         let n = REQUEST_FIELDS.len();
@@ -840,6 +899,49 @@ mod tests {
         }
         // Past the end: nothing to split.
         assert_eq!(request_fields(b"kl2|\n", 9), None);
+    }
+
+    // In Wasm the scan goes 64 bytes at a time, then 16, then the last 16
+    // again: one and two newlines at every offset of lines up to three
+    // blocks long, and a line of newlines only.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn each_newline_finds_every_newline_in_order_at_every_offset() {
+        let plainly =
+            |line: &[u8]| -> Vec<usize> { (0..line.len()).filter(|&i| line[i] == b'\n').collect() };
+        let ours = |line: &[u8]| {
+            let mut seen = Vec::new();
+            each_newline(line, |at| {
+                seen.push(at);
+                Some(())
+            });
+            seen
+        };
+        for len in 0..=200usize {
+            for first in 0..len {
+                for second in [
+                    None,
+                    Some(first + 1),
+                    Some(len - 1),
+                    Some((first * 7 + 3) % len),
+                ] {
+                    let mut line = vec![b'a'; len];
+                    line[first] = b'\n';
+                    if let Some(second) = second.filter(|&s| s < len) {
+                        line[second] = b'\n';
+                    }
+                    assert_eq!(ours(&line), plainly(&line), "{len} {first} {second:?}");
+                }
+            }
+            let all = vec![b'\n'; len];
+            assert_eq!(ours(&all), plainly(&all));
+        }
+        // Stopped at the first `None`.
+        let mut calls = 0;
+        let stopped = each_newline(&[b'\n'; 100], |_| {
+            calls += 1;
+            (calls < 70).then_some(())
+        });
+        assert_eq!((stopped, calls), (None, 70));
     }
 
     #[test]
