@@ -6,6 +6,11 @@
 //! `capture_cost N` runs N rounds of the same 1,000 reference-mix requests
 //! after one warm-up round; the difference between N = 10 and N = 0 is the
 //! cost of 10,000 requests. See bench/RESULTS.md.
+//!
+//! `capture_cost N away` does the same with the default limits and the
+//! collector away: 600 warm-up rounds, a second of request time each, fill
+//! the buffer to its cap with cut batches, and the N rounds then push with
+//! that backlog, the oldest batches dropped to make room.
 
 use std::hint::black_box;
 
@@ -16,17 +21,29 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    let away = std::env::args().nth(2).as_deref() == Some("away");
     let requests = native::bench_requests();
     let mut capturers = native::capturers();
-    let mut outbox = native::outbox();
+    let (mut outbox, warm_up) = match away {
+        false => (native::outbox(), 1),
+        true => (native::default_outbox(), 600),
+    };
     let mut map = Vec::new();
     let mut now = 1_767_614_400_000i64;
-    // The warm-up: caches filled, dictionary defined and acknowledged.
-    for _ in 0..=rounds {
+    // The warm-up: caches filled, dictionary defined and acknowledged (or,
+    // away, the buffer full).
+    for _ in 0..warm_up + rounds {
         native::capture_all(&mut capturers, &requests, &mut map, now, |r| {
             outbox.push(r, now)
         });
         now += 1000;
-        black_box(native::deliver_all(&mut outbox, now));
+        if away {
+            outbox.tick(now);
+        } else {
+            black_box(native::deliver_all(&mut outbox, now));
+        }
+    }
+    if away {
+        eprintln!("{} batches pending", outbox.pending_batches());
     }
 }

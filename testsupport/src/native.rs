@@ -173,6 +173,14 @@ pub fn outbox() -> Outbox {
     Outbox::new(&Producer::default(), limits, 7)
 }
 
+/// An outbox with the default config's limits (a 4 MiB buffer, batches of
+/// up to 5,000 records cut every second).
+pub fn default_outbox() -> Outbox {
+    let config = Config::parse(br#"{"collector":"collector:8080"}"#)
+        .unwrap_or_else(|e| panic!("the default config: {e}"));
+    Outbox::new(&Producer::default(), Limits::of(&config), 7)
+}
+
 /// Cuts what the outbox holds at `now_ms` and delivers it to a collector
 /// that acknowledges at once; returns the bytes sent.
 pub fn deliver_all(outbox: &mut Outbox, now_ms: i64) -> usize {
