@@ -345,6 +345,9 @@ pub struct Outbox {
     builder: BatchBuilder,
     open_since_ms: Option<i64>,
     pending: VecDeque<Pending>,
+    /// The pending batches' bytes, kept as they come and go: summed on
+    /// every push instead, a backlog cost each push its length.
+    pending_bytes: usize,
     drops: Drops,
     stats: Stats,
     rng: u64,
@@ -413,6 +416,7 @@ impl Outbox {
             limits,
             open_since_ms: None,
             pending: VecDeque::new(),
+            pending_bytes: 0,
             drops: Drops::default(),
             stats: Stats::default(),
             rng: seed | 1,
@@ -522,9 +526,23 @@ impl Outbox {
 
     /// Bytes of the batches cut and not yet acknowledged.
     fn pending_bytes(&self) -> usize {
+        debug_assert_eq!(self.pending_bytes, self.summed_pending_bytes());
+        self.pending_bytes
+    }
+
+    /// [`Outbox::pending_bytes`] batch by batch, for when batches were
+    /// rewritten in place.
+    fn summed_pending_bytes(&self) -> usize {
         self.pending
             .iter()
             .fold(0, |sum: usize, p| sum.saturating_add(p.batch.bytes.len()))
+    }
+
+    /// Takes pending batch `index` out, with its bytes.
+    fn remove_pending(&mut self, index: usize) -> Option<Pending> {
+        let p = self.pending.remove(index)?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(p.batch.bytes.len());
+        Some(p)
     }
 
     /// Counts a request that could not be captured.
@@ -740,7 +758,7 @@ impl Outbox {
         match reply.verdict() {
             Verdict::Committed => {
                 self.reopen(now_ms);
-                if let Some(done) = self.pending.remove(index) {
+                if let Some(done) = self.remove_pending(index) {
                     self.builder.acknowledge(done.batch.ack);
                     add(&mut self.stats.batches_delivered, 1);
                     add(
@@ -759,6 +777,7 @@ impl Outbox {
                         lost.push(p.batch.sequence);
                     }
                 }
+                self.pending_bytes = self.summed_pending_bytes();
                 for seq in lost {
                     self.abandon(seq, Reason::DispatchFailed);
                 }
@@ -777,6 +796,7 @@ impl Outbox {
                         lost.push(p.batch.sequence);
                     }
                 }
+                self.pending_bytes = self.summed_pending_bytes();
                 for seq in lost {
                     self.abandon(seq, Reason::DispatchFailed);
                 }
@@ -962,6 +982,7 @@ impl Outbox {
         }
         let batch = self.builder.seal(now_ms, &drops);
         self.open_since_ms = None;
+        self.pending_bytes = self.pending_bytes.saturating_add(batch.bytes.len());
         self.pending.push_back(Pending {
             batch,
             drops,
@@ -1006,7 +1027,7 @@ impl Outbox {
         else {
             return;
         };
-        let Some(mut p) = self.pending.remove(index) else {
+        let Some(mut p) = self.remove_pending(index) else {
             return;
         };
         if self.limits.spill && matches!(reason, Reason::BufferFull | Reason::Aged) {
@@ -1726,6 +1747,79 @@ mod tests {
             50_000,
             "every record is pending or counted"
         );
+    }
+
+    /// The running count of pending bytes against the batches themselves.
+    fn assert_pending_bytes(o: &Outbox, step: &str) {
+        let held: usize = o.pending.iter().map(|p| p.batch.bytes.len()).sum();
+        assert_eq!(o.pending_bytes, held, "after {step}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_pending_bytes_follow_every_batch_in_and_out() {
+        let mut o = outbox(limits());
+        let mut token = 0;
+        let mut text = String::new();
+        let mut now = T0;
+        let mut push = |o: &mut Outbox, from: u32, now: i64| {
+            for i in from..from + 250 {
+                o.push(&from_address(i, &mut text), now);
+            }
+        };
+        push(&mut o, 0, now);
+        assert!(o.pending_batches() > 1);
+        assert_pending_bytes(&o, "cuts");
+        let s = send_all(&mut o, now, &mut token);
+        o.answered(s[0].1, ok(), now);
+        assert_pending_bytes(&o, "a commit");
+        o.answered(s[1].1, status(503), now);
+        assert_pending_bytes(&o, "a failure");
+        // Cut after the commit: without the definitions it acknowledged.
+        push(&mut o, 250, now);
+        let before = o.pending_bytes;
+        // Rewritten in place: defined in full, then without inline addresses.
+        now += 60_000;
+        let s = send_all(&mut o, now, &mut token);
+        let lost = Reply::Status {
+            status: 409,
+            retry_after_s: None,
+            code: ReplyCode::UnknownDictionary,
+        };
+        o.answered(s[0].1, lost, now);
+        assert!(o.pending_bytes > before, "the definitions added");
+        assert_pending_bytes(&o, "the dictionary redefined");
+        let s = send_all(&mut o, now, &mut token);
+        let body = br#"{"error":"unsupported_revision"}"#.to_vec();
+        o.answered(
+            s[0].1,
+            Reply::read(Some("400"), None, body.len(), || Some(body.clone())),
+            now,
+        );
+        assert_pending_bytes(&o, "addresses taken out of line");
+        // The cap drops the oldest; the retry age the rest.
+        o.set_limits(Limits {
+            max_buffer_bytes: 24 * 1024,
+            ..limits()
+        });
+        for from in (500..5_000).step_by(250) {
+            push(&mut o, from, now);
+            assert_pending_bytes(&o, "the cap");
+        }
+        assert!(o.stats().dropped.buffer_full > 0);
+        now += 120_000;
+        for (_, t, _) in send_all(&mut o, now, &mut token) {
+            o.answered(t, status(503), now);
+        }
+        assert_pending_bytes(&o, "the retry age");
+        o.tick(now + 10_000_000);
+        while let Some((seq, _)) = o.next_send(now + 10_000_000) {
+            token += 1;
+            o.sent(seq, token, now + 10_000_000);
+            o.answered(token, ok(), now + 10_000_000);
+        }
+        assert_eq!(o.pending_batches(), 0);
+        assert_pending_bytes(&o, "every batch delivered");
+        assert_eq!(o.pending_bytes, 0);
     }
 
     /// Decodes a batch on a collector that has never seen its producer.
