@@ -27,7 +27,7 @@
 //! the next batches' signatures (the `signature` module), and a batch is
 //! sent once its signature is done ([`Outbox::authorization`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::config::Config;
 use crate::signature::Signature;
@@ -349,6 +349,11 @@ pub struct Outbox {
     /// every push instead, a backlog cost each push its length.
     pending_bytes: usize,
     drops: Drops,
+    /// Sequences given up on past the [`MAX_ABANDONED`] that the open
+    /// batch's drops carry, as runs (first to last): an outage gives up on
+    /// batches oldest first, so a day of it is a run or two, where a list
+    /// grew by one a batch for as long as it lasted.
+    abandoned_later: BTreeMap<u64, u64>,
     stats: Stats,
     rng: u64,
     /// No call leaves before this time (the collector failed lately).
@@ -418,6 +423,7 @@ impl Outbox {
             pending: VecDeque::new(),
             pending_bytes: 0,
             drops: Drops::default(),
+            abandoned_later: BTreeMap::new(),
             stats: Stats::default(),
             rng: seed | 1,
             closed_until_ms: 0,
@@ -921,8 +927,7 @@ impl Outbox {
         add(&mut self.drops.capture_error, carried.capture_error);
         add(&mut self.drops.instance_reset, carried.instance_reset);
         if let Some(sequence) = sequence {
-            self.drops.abandoned.push(sequence);
-            self.drops.abandoned.extend_from_slice(&carried.abandoned);
+            self.note_abandoned(sequence, &carried.abandoned);
         }
     }
 
@@ -974,13 +979,10 @@ impl Outbox {
 
     /// Cuts the open batch (with the drops counted since the last cut).
     fn cut(&mut self, now_ms: i64) {
-        let mut drops = std::mem::take(&mut self.drops);
-        // A batch names at most MAX_ABANDONED lost sequences; the rest go
-        // with the next one.
-        if drops.abandoned.len() > MAX_ABANDONED {
-            self.drops.abandoned = drops.abandoned.split_off(MAX_ABANDONED);
-        }
+        let drops = std::mem::take(&mut self.drops);
         let batch = self.builder.seal(now_ms, &drops);
+        // The next batch names the sequences this one had no room for.
+        self.refill_abandoned();
         self.open_since_ms = None;
         self.pending_bytes = self.pending_bytes.saturating_add(batch.bytes.len());
         self.pending.push_back(Pending {
@@ -1045,13 +1047,79 @@ impl Outbox {
         self.lose(p.batch.record_count, reason);
         // The collector learns which sequence it will never see, so the gap
         // is explained rather than missing.
-        self.drops.abandoned.push(p.batch.sequence);
-        self.drops.abandoned.extend_from_slice(&p.drops.abandoned);
+        self.note_abandoned(p.batch.sequence, &p.drops.abandoned);
         add(&mut self.drops.buffer_full, p.drops.buffer_full);
         add(&mut self.drops.dispatch_failed, p.drops.dispatch_failed);
         add(&mut self.drops.capture_error, p.drops.capture_error);
         add(&mut self.drops.instance_reset, p.drops.instance_reset);
         add(&mut self.stats.batches_abandoned, 1);
+    }
+
+    /// Notes that the collector will never see batch `sequence`, nor those
+    /// it was to report (`carried`): in the open batch's drops while they
+    /// have room, in runs after that.
+    fn note_abandoned(&mut self, sequence: u64, carried: &[u64]) {
+        self.note_run(sequence, sequence);
+        // A batch's list is runs too, as [`Outbox::refill_abandoned`] made it.
+        let mut rest = carried;
+        while let Some((&first, tail)) = rest.split_first() {
+            let len = tail
+                .iter()
+                .zip(first..)
+                .take_while(|(s, next)| **s == next.saturating_add(1))
+                .count();
+            let last = tail.get(len.saturating_sub(1)).filter(|_| len > 0);
+            self.note_run(first, last.copied().unwrap_or(first));
+            rest = tail.get(len..).unwrap_or_default();
+        }
+    }
+
+    /// [`Outbox::note_abandoned`] for the sequences `first..=last`.
+    fn note_run(&mut self, mut first: u64, last: u64) {
+        while self.abandoned_later.is_empty()
+            && self.drops.abandoned.len() < MAX_ABANDONED
+            && first <= last
+        {
+            self.drops.abandoned.push(first);
+            match first.checked_add(1) {
+                Some(next) => first = next,
+                None => return,
+            }
+        }
+        if first > last {
+            return;
+        }
+        // Joined to the runs beside it: sequences are given up on once.
+        let mut run = (first, last);
+        if let Some((&f, &l)) = self.abandoned_later.range(..first).next_back()
+            && l.checked_add(1) == Some(first)
+        {
+            self.abandoned_later.remove(&f);
+            run.0 = f;
+        }
+        if let Some(l) = last
+            .checked_add(1)
+            .and_then(|next| self.abandoned_later.remove(&next))
+        {
+            run.1 = l;
+        }
+        self.abandoned_later.insert(run.0, run.1);
+    }
+
+    /// Fills the open batch's drops from the runs, up to what a batch
+    /// carries.
+    fn refill_abandoned(&mut self) {
+        while self.drops.abandoned.len() < MAX_ABANDONED {
+            let Some((first, last)) = self.abandoned_later.pop_first() else {
+                return;
+            };
+            let room = MAX_ABANDONED.saturating_sub(self.drops.abandoned.len()) as u64;
+            let end = last.min(first.saturating_add(room.saturating_sub(1)));
+            self.drops.abandoned.extend(first..=end);
+            if end < last {
+                self.abandoned_later.insert(end.saturating_add(1), last);
+            }
+        }
     }
 
     /// Keeps open plus pending bytes under the cap by dropping the oldest
@@ -1701,6 +1769,46 @@ mod tests {
             lost,
             "and so do the sequences it will never see"
         );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_long_outage_keeps_its_abandoned_sequences_small_and_reports_each_once() {
+        // A batch a record, and room for a few: every push gives one up.
+        let mut o = outbox(Limits {
+            max_records: 1,
+            max_buffer_bytes: 8 * 1024,
+            max_retry_age_ms: i64::MAX,
+            ..limits()
+        });
+        let pushes = 8_000;
+        for i in 0..pushes {
+            o.push(&record(i), T0);
+            // The runs stay as many as the places that hold lists: the
+            // pending batches, and the holes the outage's start left.
+            let held = o.drops.abandoned.len() + o.abandoned_later.len();
+            assert!(held <= MAX_ABANDONED + 400, "{held} held after {i} pushes");
+        }
+        assert!(o.stats().batches_abandoned > 7_000);
+        // The collector is back: every sequence arrives or is reported given
+        // up, once.
+        let (mut token, mut now) = (0, T0);
+        let mut seen = std::collections::BTreeMap::new();
+        while o.pending_batches() > 0 || o.drops != Drops::default() {
+            now += 1_000;
+            o.tick(now);
+            for (seq, t, bytes) in send_all(&mut o, now, &mut token) {
+                let batch = BatchReader::default().decode(&bytes).unwrap();
+                for s in std::iter::once(seq).chain(batch.drops.abandoned.iter().copied()) {
+                    *seen.entry(s).or_insert(0) += 1;
+                }
+                o.answered(t, ok(), now);
+            }
+            assert!(now < T0 + 3_600_000, "drained");
+        }
+        // Sequences start at 1.
+        let sequences = o.builder.next_sequence() - 1;
+        assert_eq!(seen.len() as u64, sequences, "every sequence accounted for");
+        assert!(seen.values().all(|&n| n == 1), "each once");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
