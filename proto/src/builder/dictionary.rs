@@ -542,9 +542,37 @@ impl ProducerDictionary {
         len.0
     }
 
-    /// Writes the `dictionary` field defining everything past `acked`.
-    pub(super) fn encode(&self, acked: &TableLens, buf: &mut Vec<u8>) {
-        self.encode_range(acked, &self.lens(), buf);
+    /// Writes the `dictionary` field defining everything past `acked`,
+    /// from the definitions the tables keep until they are acknowledged
+    /// ([`Table::write_defs`]); as [`ProducerDictionary::encode_range`]
+    /// writes it.
+    pub(super) fn encode(&mut self, acked: &TableLens, buf: &mut Vec<u8>) {
+        let to = self.lens();
+        #[cfg(debug_assertions)]
+        let start = buf.len();
+        encode_key(7, WireType::LengthDelimited, buf);
+        encode_varint(self.range_body_len(acked, &to) as u64, buf);
+        if self.generation != 0 {
+            encode_key(1, WireType::Varint, buf);
+            encode_varint(u64::from(self.generation), buf);
+        }
+        let [s0, e0, i0, a0, o0] = *acked;
+        let [s1, e1, i1, a1, o1] = to;
+        let texts = &self.texts;
+        write_defs(&mut self.strings, texts, 2, s0, s1, buf);
+        write_defs(&mut self.endpoints, texts, 4, e0, e1, buf);
+        write_defs(&mut self.identities, texts, 6, i0, i1, buf);
+        write_defs(&mut self.agents, texts, 8, a0, a1, buf);
+        write_defs(&mut self.outcomes, texts, 10, o0, o1, buf);
+        #[cfg(debug_assertions)]
+        {
+            let mut fresh = Vec::new();
+            self.encode_range(acked, &to, &mut fresh);
+            debug_assert!(
+                buf.get(start..) == Some(&fresh[..]),
+                "kept definitions differ"
+            );
+        }
     }
 
     pub(super) fn encode_range(&self, from: &TableLens, to: &TableLens, buf: &mut Vec<u8>) {
@@ -599,6 +627,26 @@ fn encode_defs<T: Entry>(
         encode_key(from_field.saturating_add(1), WireType::LengthDelimited, buf);
         entry.encode_msg(texts, buf);
     }
+}
+
+/// [`encode_defs`] from the definitions `table` keeps.
+fn write_defs<T: Entry>(
+    table: &mut Table<T>,
+    texts: &Texts,
+    from_field: u32,
+    acked: u32,
+    len: u32,
+    buf: &mut Vec<u8>,
+) {
+    let from = acked.saturating_add(1);
+    if len <= acked {
+        // Nothing to define: what the table kept is let go.
+        table.write_defs(texts, from, acked, buf);
+        return;
+    }
+    encode_key(from_field, WireType::Varint, buf);
+    encode_varint(u64::from(from), buf);
+    table.write_defs(texts, from, len, buf);
 }
 
 /// True when string `id` is `s` (id 0 is the empty string).
@@ -886,6 +934,50 @@ mod tests {
             assert_eq!(direct, msg.encode_length_delimited_to_vec(), "{text}");
             assert_eq!(entry.msg_len(&texts), msg.encoded_len(), "{text}");
         }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn kept_definitions_write_what_fresh_encoding_would_and_go_when_acknowledged() {
+        let mut dict = ProducerDictionary::new(FixedState::with_seed(5), InlineAddresses::Never);
+        let mut sealed = Vec::new();
+        let mut batch = 0u32;
+        let mut check = |dict: &mut ProducerDictionary, step: &str| {
+            let (acked, lens) = (dict.acked(), dict.lens());
+            let mut fresh = Vec::new();
+            dict.encode_range(&acked, &lens, &mut fresh);
+            let mut kept = Vec::new();
+            dict.encode(&acked, &mut kept);
+            assert_eq!(kept, fresh, "{step}, batch {batch}");
+            batch += 1;
+            lens
+        };
+        for round in 0..60u32 {
+            for i in 0..25 {
+                let n = round * 25 + i;
+                dict.string(&format!("/v1/item/{n}")).unwrap();
+                dict.string("5b1a4b86-0f2e-4a3d-9b7c-2f55e6d1c0aa").unwrap();
+                dict.outcome(200 + (n % 5) as u16, v1::ResponseSource::Upstream)
+                    .unwrap();
+            }
+            sealed.push(check(&mut dict, "the collector away"));
+            // Acknowledged late and out of order, now and then lost.
+            if round % 4 == 3 {
+                let older = sealed[sealed.len() - 3];
+                dict.raise_acked(&older);
+                check(&mut dict, "acknowledged");
+            }
+            if round % 17 == 16 {
+                dict.lower_acked_to_zero();
+                check(&mut dict, "the collector lost the dictionary");
+            }
+        }
+        // Everything acknowledged: nothing kept.
+        dict.raise_acked(&dict.lens());
+        check(&mut dict, "all acknowledged");
+        assert_eq!(dict.strings.kept_bytes() + dict.outcomes.kept_bytes(), 0);
+        dict.next_generation();
+        dict.string("after").unwrap();
+        check(&mut dict, "a new generation");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -6,7 +6,7 @@
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use prost::Message;
-use prost::encoding::{encoded_len_varint, key_len};
+use prost::encoding::{WireType, encode_key, encoded_len_varint, key_len};
 
 /// A value that can be stored in a table and defined on the wire.
 pub(crate) trait Entry {
@@ -54,6 +54,15 @@ pub(crate) struct Table<T> {
     field: u32,
     /// Sum of the entries' [`Entry::heap_bytes`].
     heap: u64,
+    /// The definitions of ids `written_ids.0..=written_ids.1` as a batch
+    /// carries them, kept while the collector has not acknowledged them:
+    /// with the collector away every batch defines all of them again, and
+    /// encoding them anew for each was most of what a cut cost
+    /// (`Table::write_defs`).
+    written: Vec<u8>,
+    written_ids: (u32, u32),
+    /// The highest id a batch has defined.
+    sent_to: u32,
 }
 
 impl<T: Entry> Table<T> {
@@ -66,6 +75,9 @@ impl<T: Entry> Table<T> {
             acked: 0,
             field,
             heap: 0,
+            written: Vec::new(),
+            written_ids: (1, 0),
+            sent_to: 0,
         }
     }
 
@@ -81,6 +93,7 @@ impl<T: Entry> Table<T> {
             bytes(self.def_end.capacity(), size_of::<u32>()),
             bytes(buckets, size_of::<u32>().saturating_add(1)),
             self.heap,
+            bytes(self.written.capacity(), 1),
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -139,6 +152,80 @@ impl<T: Entry> Table<T> {
             Some(last) => self.def_end.get(last as usize).map_or(0, |&b| u64::from(b)),
             None => 0,
         }
+    }
+
+    /// Writes the definitions of ids `from..=to` (each its field key,
+    /// length and message) as [`Entry::encode_msg`] would. A definition is
+    /// encoded straight into the batch the first time; one that a batch
+    /// carried before and the collector has still not acknowledged is
+    /// encoded once more into the kept bytes and copied from them after
+    /// that. So a collector that answers costs nothing extra, and one that
+    /// is away costs a copy a batch. What lies before `from` (acknowledged
+    /// since) is let go, also when the range is empty.
+    pub(crate) fn write_defs(&mut self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
+        let (kept_from, kept_to) = self.written_ids;
+        if from != kept_from {
+            let dropped = if from > kept_from && from <= kept_to.saturating_add(1) {
+                self.def_bytes_to(from.saturating_sub(1))
+                    .saturating_sub(self.def_bytes_to(kept_from.saturating_sub(1)))
+            } else {
+                u64::MAX
+            };
+            match usize::try_from(dropped) {
+                Ok(n) if n <= self.written.len() => {
+                    self.written.drain(..n);
+                }
+                _ => {
+                    self.written.clear();
+                    self.written_ids.1 = from.saturating_sub(1);
+                }
+            }
+            self.written_ids.0 = from;
+        }
+        if to < from {
+            return;
+        }
+        // Written before: from the kept bytes, which take in what they lack.
+        let again = to.min(self.sent_to);
+        if again >= from {
+            let next = self.written_ids.1.saturating_add(1);
+            let start = next.saturating_sub(1) as usize;
+            for entry in self.entries.get(start..again as usize).unwrap_or(&[]) {
+                encode_key(self.field, WireType::LengthDelimited, &mut self.written);
+                entry.encode_msg(texts, &mut self.written);
+            }
+            self.written_ids.1 = self.written_ids.1.max(again);
+            let len = self
+                .def_bytes_to(again)
+                .saturating_sub(self.def_bytes_to(from.saturating_sub(1)));
+            match usize::try_from(len)
+                .ok()
+                .and_then(|n| self.written.get(..n))
+            {
+                Some(kept) => buf.extend_from_slice(kept),
+                // Not reached: the sizes are the encodings'. Written afresh.
+                None => self.encode_defs(texts, from, again, buf),
+            }
+        }
+        // Never written: straight into the batch.
+        let first = from.max(again.saturating_add(1));
+        if to >= first {
+            self.encode_defs(texts, first, to, buf);
+            self.sent_to = to;
+        }
+    }
+
+    fn encode_defs(&self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
+        for entry in self.range(from, to) {
+            encode_key(self.field, WireType::LengthDelimited, buf);
+            entry.encode_msg(texts, buf);
+        }
+    }
+
+    /// Bytes of definitions kept by [`Table::write_defs`].
+    #[cfg(test)]
+    pub(crate) fn kept_bytes(&self) -> usize {
+        self.written.len()
     }
 
     /// Entries with ids `from..=to`.
