@@ -27,7 +27,7 @@
 //! the next batches' signatures (the `signature` module), and a batch is
 //! sent once its signature is done ([`Outbox::authorization`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::config::Config;
 use crate::signature::Signature;
@@ -352,8 +352,9 @@ pub struct Outbox {
     /// Sequences given up on past the [`MAX_ABANDONED`] that the open
     /// batch's drops carry, as runs (first to last): an outage gives up on
     /// batches oldest first, so a day of it is a run or two, where a list
-    /// grew by one a batch for as long as it lasted.
-    abandoned_later: BTreeMap<u64, u64>,
+    /// grew by one a batch for as long as it lasted. In order, none
+    /// touching the next.
+    abandoned_later: VecDeque<(u64, u64)>,
     stats: Stats,
     rng: u64,
     /// No call leaves before this time (the collector failed lately).
@@ -423,7 +424,7 @@ impl Outbox {
             pending: VecDeque::new(),
             pending_bytes: 0,
             drops: Drops::default(),
-            abandoned_later: BTreeMap::new(),
+            abandoned_later: VecDeque::new(),
             stats: Stats::default(),
             rng: seed | 1,
             closed_until_ms: 0,
@@ -1090,34 +1091,49 @@ impl Outbox {
             return;
         }
         // Joined to the runs beside it: sequences are given up on once.
-        let mut run = (first, last);
-        if let Some((&f, &l)) = self.abandoned_later.range(..first).next_back()
-            && l.checked_add(1) == Some(first)
-        {
-            self.abandoned_later.remove(&f);
-            run.0 = f;
+        let runs = &mut self.abandoned_later;
+        let at = runs.partition_point(|&(f, _)| f < first);
+        let before = at.checked_sub(1).filter(|&i| {
+            runs.get(i)
+                .is_some_and(|&(_, l)| l.checked_add(1) == Some(first))
+        });
+        let after = runs
+            .get(at)
+            .is_some_and(|&(f, _)| last.checked_add(1) == Some(f));
+        match (before, after) {
+            (Some(i), true) => {
+                let joined = runs.remove(at).map_or(last, |(_, l)| l);
+                if let Some(run) = runs.get_mut(i) {
+                    run.1 = joined;
+                }
+            }
+            (Some(i), false) => {
+                if let Some(run) = runs.get_mut(i) {
+                    run.1 = last;
+                }
+            }
+            (None, true) => {
+                if let Some(run) = runs.get_mut(at) {
+                    run.0 = first;
+                }
+            }
+            (None, false) => runs.insert(at, (first, last)),
         }
-        if let Some(l) = last
-            .checked_add(1)
-            .and_then(|next| self.abandoned_later.remove(&next))
-        {
-            run.1 = l;
-        }
-        self.abandoned_later.insert(run.0, run.1);
     }
 
     /// Fills the open batch's drops from the runs, up to what a batch
     /// carries.
     fn refill_abandoned(&mut self) {
         while self.drops.abandoned.len() < MAX_ABANDONED {
-            let Some((first, last)) = self.abandoned_later.pop_first() else {
+            let Some((first, last)) = self.abandoned_later.pop_front() else {
                 return;
             };
             let room = MAX_ABANDONED.saturating_sub(self.drops.abandoned.len()) as u64;
             let end = last.min(first.saturating_add(room.saturating_sub(1)));
             self.drops.abandoned.extend(first..=end);
             if end < last {
-                self.abandoned_later.insert(end.saturating_add(1), last);
+                self.abandoned_later
+                    .push_front((end.saturating_add(1), last));
             }
         }
     }
