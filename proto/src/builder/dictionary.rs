@@ -623,10 +623,7 @@ fn encode_defs<T: Entry>(
     let from = acked.saturating_add(1);
     encode_key(from_field, WireType::Varint, buf);
     encode_varint(u64::from(from), buf);
-    for entry in table.range(from, len) {
-        encode_key(from_field.saturating_add(1), WireType::LengthDelimited, buf);
-        entry.encode_msg(texts, buf);
-    }
+    table.encode_defs(texts, from, len, buf);
 }
 
 /// [`encode_defs`] from the definitions `table` keeps.
@@ -941,6 +938,7 @@ mod tests {
         let mut dict = ProducerDictionary::new(FixedState::with_seed(5), InlineAddresses::Never);
         let mut sealed = Vec::new();
         let mut batch = 0u32;
+        let mut most_kept = 0;
         let mut check = |dict: &mut ProducerDictionary, step: &str| {
             let (acked, lens) = (dict.acked(), dict.lens());
             let mut fresh = Vec::new();
@@ -959,7 +957,16 @@ mod tests {
                 dict.outcome(200 + (n % 5) as u16, v1::ResponseSource::Upstream)
                     .unwrap();
             }
+            let before = sealed.last().copied();
             sealed.push(check(&mut dict, "the collector away"));
+            if let Some(before) = before {
+                // What the batch before defined too, and only that, is kept.
+                let acked = dict.acked()[0];
+                let again = dict.strings.def_bytes_to(before[0].max(acked))
+                    - dict.strings.def_bytes_to(acked);
+                assert_eq!(dict.strings.kept_bytes() as u64, again, "round {round}");
+                most_kept = most_kept.max(dict.strings.kept_bytes());
+            }
             // Acknowledged late and out of order, now and then lost.
             if round % 4 == 3 {
                 let older = sealed[sealed.len() - 3];
@@ -971,6 +978,20 @@ mod tests {
                 check(&mut dict, "the collector lost the dictionary");
             }
         }
+        assert!(
+            most_kept > 1000,
+            "definitions sent again come from the kept bytes"
+        );
+        let tables = |d: &ProducerDictionary| {
+            [
+                d.strings.kept_afresh(),
+                d.endpoints.kept_afresh(),
+                d.identities.kept_afresh(),
+                d.agents.kept_afresh(),
+                d.outcomes.kept_afresh(),
+            ]
+        };
+        assert_eq!(tables(&dict), [0; 5], "the kept bytes always held them");
         // Everything acknowledged: nothing kept.
         dict.raise_acked(&dict.lens());
         check(&mut dict, "all acknowledged");

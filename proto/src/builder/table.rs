@@ -54,15 +54,8 @@ pub(crate) struct Table<T> {
     field: u32,
     /// Sum of the entries' [`Entry::heap_bytes`].
     heap: u64,
-    /// The definitions of ids `written_ids.0..=written_ids.1` as a batch
-    /// carries them, kept while the collector has not acknowledged them:
-    /// with the collector away every batch defines all of them again, and
-    /// encoding them anew for each was most of what a cut cost
-    /// (`Table::write_defs`).
-    written: Vec<u8>,
-    written_ids: (u32, u32),
-    /// The highest id a batch has defined.
-    sent_to: u32,
+    /// Definitions kept for the next batches ([`Table::write_defs`]).
+    kept: Kept,
 }
 
 impl<T: Entry> Table<T> {
@@ -75,9 +68,7 @@ impl<T: Entry> Table<T> {
             acked: 0,
             field,
             heap: 0,
-            written: Vec::new(),
-            written_ids: (1, 0),
-            sent_to: 0,
+            kept: Kept::default(),
         }
     }
 
@@ -93,7 +84,7 @@ impl<T: Entry> Table<T> {
             bytes(self.def_end.capacity(), size_of::<u32>()),
             bytes(buckets, size_of::<u32>().saturating_add(1)),
             self.heap,
-            bytes(self.written.capacity(), 1),
+            bytes(self.kept.bytes.capacity(), 1),
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -148,10 +139,7 @@ impl<T: Entry> Table<T> {
 
     /// Encoded bytes of the definitions of ids 1..=n.
     pub(crate) fn def_bytes_to(&self, n: u32) -> u64 {
-        match n.checked_sub(1) {
-            Some(last) => self.def_end.get(last as usize).map_or(0, |&b| u64::from(b)),
-            None => 0,
-        }
+        def_bytes_to(&self.def_end, n)
     }
 
     /// Writes the definitions of ids `from..=to` (each its field key,
@@ -163,81 +151,173 @@ impl<T: Entry> Table<T> {
     /// is away costs a copy a batch. What lies before `from` (acknowledged
     /// since) is let go, also when the range is empty.
     pub(crate) fn write_defs(&mut self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
-        let (kept_from, kept_to) = self.written_ids;
-        if from != kept_from {
-            let dropped = if from > kept_from && from <= kept_to.saturating_add(1) {
-                self.def_bytes_to(from.saturating_sub(1))
-                    .saturating_sub(self.def_bytes_to(kept_from.saturating_sub(1)))
-            } else {
-                u64::MAX
-            };
-            match usize::try_from(dropped) {
-                Ok(n) if n <= self.written.len() => {
-                    self.written.drain(..n);
-                }
-                _ => {
-                    self.written.clear();
-                    self.written_ids.1 = from.saturating_sub(1);
-                }
-            }
-            self.written_ids.0 = from;
+        let plan = self.kept.plan(&self.def_end, from, to);
+        if let Some((first, last)) = plan.to_keep {
+            encode_entries(
+                &self.entries,
+                self.field,
+                texts,
+                first,
+                last,
+                &mut self.kept.bytes,
+            );
         }
-        if to < from {
-            return;
-        }
-        // Written before: from the kept bytes, which take in what they lack.
-        let again = to.min(self.sent_to);
-        if again >= from {
-            let next = self.written_ids.1.saturating_add(1);
-            let start = next.saturating_sub(1) as usize;
-            for entry in self.entries.get(start..again as usize).unwrap_or(&[]) {
-                encode_key(self.field, WireType::LengthDelimited, &mut self.written);
-                entry.encode_msg(texts, &mut self.written);
-            }
-            self.written_ids.1 = self.written_ids.1.max(again);
-            let len = self
-                .def_bytes_to(again)
-                .saturating_sub(self.def_bytes_to(from.saturating_sub(1)));
-            match usize::try_from(len)
-                .ok()
-                .and_then(|n| self.written.get(..n))
+        if !self.kept.copy(&self.def_end, from, plan.copy_to, buf) {
+            // Not reached: the sizes are the encodings'. Written afresh.
+            #[cfg(test)]
             {
-                Some(kept) => buf.extend_from_slice(kept),
-                // Not reached: the sizes are the encodings'. Written afresh.
-                None => self.encode_defs(texts, from, again, buf),
+                self.kept.afresh = self.kept.afresh.saturating_add(1);
             }
+            encode_entries(&self.entries, self.field, texts, from, plan.copy_to, buf);
         }
-        // Never written: straight into the batch.
-        let first = from.max(again.saturating_add(1));
-        if to >= first {
-            self.encode_defs(texts, first, to, buf);
-            self.sent_to = to;
+        if let Some((first, last)) = plan.direct {
+            encode_entries(&self.entries, self.field, texts, first, last, buf);
         }
     }
 
-    fn encode_defs(&self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
-        for entry in self.range(from, to) {
-            encode_key(self.field, WireType::LengthDelimited, buf);
-            entry.encode_msg(texts, buf);
-        }
+    /// Writes the definitions of ids `from..=to`, each encoded afresh.
+    pub(crate) fn encode_defs(&self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
+        encode_entries(&self.entries, self.field, texts, from, to, buf);
     }
 
     /// Bytes of definitions kept by [`Table::write_defs`].
     #[cfg(test)]
     pub(crate) fn kept_bytes(&self) -> usize {
-        self.written.len()
+        self.kept.bytes.len()
     }
 
-    /// Entries with ids `from..=to`.
-    pub(crate) fn range(&self, from: u32, to: u32) -> &[T] {
-        let start = from.saturating_sub(1) as usize;
-        self.entries.get(start..to as usize).unwrap_or(&[])
+    /// Times [`Table::write_defs`] found its kept bytes short.
+    #[cfg(test)]
+    pub(crate) fn kept_afresh(&self) -> u32 {
+        self.kept.afresh
     }
 
     /// Empties the table and gives its memory back: a table emptied at the
     /// cap would otherwise keep the cap's worth of capacity.
     pub(crate) fn clear(&mut self) {
         *self = Table::new(self.field, self.state.clone());
+    }
+}
+
+/// Encoded bytes of the definitions of ids 1..=n, from the table's ends.
+fn def_bytes_to(def_end: &[u32], n: u32) -> u64 {
+    match n.checked_sub(1) {
+        Some(last) => def_end.get(last as usize).map_or(0, |&b| u64::from(b)),
+        None => 0,
+    }
+}
+
+/// Writes the definitions of ids `from..=to`; one copy for each kind of
+/// entry, whichever buffer it writes to.
+#[inline(never)]
+fn encode_entries<T: Entry>(
+    entries: &[T],
+    field: u32,
+    texts: &Texts,
+    from: u32,
+    to: u32,
+    buf: &mut Vec<u8>,
+) {
+    let start = from.saturating_sub(1) as usize;
+    for entry in entries.get(start..to as usize).unwrap_or(&[]) {
+        encode_key(field, WireType::LengthDelimited, buf);
+        entry.encode_msg(texts, buf);
+    }
+}
+
+/// The definitions of ids `ids.0..=ids.1` as a batch carries them, kept
+/// while the collector has not acknowledged them: with the collector away
+/// every batch defines all of them again, and encoding them anew for each
+/// was most of what a cut cost. Not generic, so one copy serves every
+/// table.
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    ids: (u32, u32),
+    /// The highest id a batch has defined.
+    sent_to: u32,
+    /// Times the kept bytes lacked what they should hold.
+    #[cfg(test)]
+    afresh: u32,
+}
+
+/// What [`Table::write_defs`] encodes where.
+struct Plan {
+    /// Ids to encode into the kept bytes first.
+    to_keep: Option<(u32, u32)>,
+    /// The kept ids `from..=copy_to` are copied into the batch.
+    copy_to: u32,
+    /// Ids never written before, encoded straight into the batch.
+    direct: Option<(u32, u32)>,
+}
+
+impl Kept {
+    /// Lets go of what lies before `from`, and says how to write
+    /// `from..=to`.
+    fn plan(&mut self, def_end: &[u32], from: u32, to: u32) -> Plan {
+        let (kept_from, kept_to) = self.ids;
+        if self.ids.1 < self.ids.0 {
+            self.ids = (from, from.saturating_sub(1));
+        } else if from != kept_from {
+            let dropped = if from > kept_from && from <= kept_to.saturating_add(1) {
+                def_bytes_to(def_end, from.saturating_sub(1))
+                    .saturating_sub(def_bytes_to(def_end, kept_from.saturating_sub(1)))
+            } else {
+                u64::MAX
+            };
+            match usize::try_from(dropped) {
+                Ok(n) if n <= self.bytes.len() => {
+                    self.bytes.drain(..n);
+                }
+                _ => {
+                    self.bytes.clear();
+                    self.ids.1 = from.saturating_sub(1);
+                }
+            }
+            self.ids.0 = from;
+        }
+        let none = Plan {
+            to_keep: None,
+            copy_to: from.saturating_sub(1),
+            direct: None,
+        };
+        if to < from {
+            return none;
+        }
+        // Written before: from the kept bytes, which take in what they lack.
+        let again = to.min(self.sent_to);
+        let mut plan = none;
+        if again >= from {
+            let next = self.ids.1.saturating_add(1);
+            if again >= next {
+                plan.to_keep = Some((next, again));
+                self.ids.1 = again;
+            }
+            plan.copy_to = again;
+        }
+        let first = from.max(again.saturating_add(1));
+        if to >= first {
+            plan.direct = Some((first, to));
+            self.sent_to = to;
+        }
+        plan
+    }
+
+    /// Copies the kept definitions of ids `from..=to` into `buf`; false if
+    /// it does not hold them.
+    fn copy(&self, def_end: &[u32], from: u32, to: u32, buf: &mut Vec<u8>) -> bool {
+        if to < from {
+            return true;
+        }
+        let len =
+            def_bytes_to(def_end, to).saturating_sub(def_bytes_to(def_end, from.saturating_sub(1)));
+        match usize::try_from(len).ok().and_then(|n| self.bytes.get(..n)) {
+            Some(kept) => {
+                buf.extend_from_slice(kept);
+                true
+            }
+            None => false,
+        }
     }
 }
 
