@@ -143,13 +143,13 @@ impl<T: Entry> Table<T> {
     }
 
     /// Writes the definitions of ids `from..=to` (each its field key,
-    /// length and message) as [`Entry::encode_msg`] would. A definition is
-    /// encoded straight into the batch the first time; one that a batch
-    /// carried before and the collector has still not acknowledged is
-    /// encoded once more into the kept bytes and copied from them after
-    /// that. So a collector that answers costs nothing extra, and one that
-    /// is away costs a copy a batch. What lies before `from` (acknowledged
-    /// since) is let go, also when the range is empty.
+    /// length and message) as [`Entry::encode_msg`] would. While the
+    /// collector acknowledges each batch before the next is cut, they are
+    /// encoded straight into the batch. Once a batch carries definitions an
+    /// earlier one carried (the collector is behind or away), they are
+    /// encoded into the kept bytes and copied from there, each encoded once
+    /// however many batches carry it. What lies before `from`
+    /// (acknowledged since) is let go, also when the range is empty.
     pub(crate) fn write_defs(&mut self, texts: &Texts, from: u32, to: u32, buf: &mut Vec<u8>) {
         let plan = self.kept.plan(&self.def_end, from, to);
         if let Some((first, last)) = plan.to_keep {
@@ -284,23 +284,25 @@ impl Kept {
         if to < from {
             return none;
         }
-        // Written before: from the kept bytes, which take in what they lack.
-        let again = to.min(self.sent_to);
-        let mut plan = none;
-        if again >= from {
-            let next = self.ids.1.saturating_add(1);
-            if again >= next {
-                plan.to_keep = Some((next, again));
-                self.ids.1 = again;
-            }
-            plan.copy_to = again;
+        let sent_before = self.sent_to;
+        self.sent_to = self.sent_to.max(to);
+        if sent_before < from {
+            // None of these went before: the collector has acknowledged
+            // every batch so far, and likely will this one.
+            return Plan {
+                direct: Some((from, to)),
+                ..none
+            };
         }
-        let first = from.max(again.saturating_add(1));
-        if to >= first {
-            plan.direct = Some((first, to));
-            self.sent_to = to;
+        // The collector is behind, so what goes now will likely go again:
+        // into the kept bytes, which take in what they lack, and copied.
+        let next = self.ids.1.saturating_add(1);
+        self.ids.1 = self.ids.1.max(to);
+        Plan {
+            to_keep: (to >= next).then_some((next, to)),
+            copy_to: to,
+            direct: None,
         }
-        plan
     }
 
     /// Copies the kept definitions of ids `from..=to` into `buf`; false if
