@@ -9,7 +9,7 @@ use common::{assert_row_matches, no_drops, producer};
 use kong_looker_proto::builder::{BuilderOptions, FRAMING_MAX, InlineAddresses};
 use kong_looker_proto::v1::{AgentCategory, AuthMethod, Method, ResponseSource, Trust};
 use kong_looker_proto::{
-    AgentRef, AiRef, BatchBuilder, BatchReader, IdentityRef, Memo, Record, RouteRef,
+    AgentRef, AiRef, BatchBuilder, BatchReader, Dictionary, IdentityRef, Memo, Record, RouteRef,
 };
 use proptest::prelude::*;
 
@@ -268,6 +268,62 @@ proptest! {
                 );
             }
             points.push(now);
+        }
+    }
+
+    #[test]
+    fn batches_stand_on_what_the_collector_acknowledged(
+        records in prop::collection::vec(owned(), 1..120),
+        cut_every in 1usize..12,
+        ack_lag in 0usize..4,
+        lose_at in prop::option::of(0usize..120),
+    ) {
+        // The collector commits every batch in order, but the producer hears
+        // of it `ack_lag` batches late, so batches define again what earlier
+        // ones did (from the definitions the builder keeps for that); at
+        // `lose_at` the collector loses its dictionary and the producer
+        // defines everything again.
+        let mut builder = BatchBuilder::new(&producer(), BuilderOptions {
+            hash_seed: 11,
+            ..BuilderOptions::default()
+        });
+        let reader = BatchReader::default();
+        let mut dict = Dictionary::new(builder.generation());
+        let mut unheard = std::collections::VecDeque::new();
+        let groups: Vec<Vec<&str>> = records.iter().map(|o| o.groups.iter().map(String::as_str).collect()).collect();
+        let ais: Vec<Option<AiRef<'_>>> = records.iter().map(ai_ref).collect();
+        let mut in_batch = Vec::new();
+        for (i, ((o, g), ai)) in records.iter().zip(&groups).zip(&ais).enumerate() {
+            if lose_at == Some(i) {
+                dict = Dictionary::new(builder.generation());
+                unheard.clear();
+                builder.reset_acknowledgements();
+            }
+            if builder.append(&record(o, g, ai.as_ref())).is_ok() {
+                in_batch.push((o, g, ai));
+            }
+            if (i + 1) % cut_every != 0 || builder.is_empty() {
+                continue;
+            }
+            let sealed = builder.seal(1_767_614_460_000, &no_drops());
+            let batch = reader.decode(&sealed.bytes).unwrap();
+            if batch.generation != dict.generation() {
+                dict = Dictionary::new(batch.generation);
+            }
+            dict.apply(&batch, reader.limits())
+                .map_err(|e| TestCaseError::fail(format!("batch {}: {e}", sealed.sequence)))?;
+            let rows: Vec<_> = batch.rows(&dict).unwrap().collect();
+            prop_assert_eq!(rows.len(), in_batch.len());
+            for (k, (row, (o, g, ai))) in rows.iter().zip(&in_batch).enumerate() {
+                assert_row_matches(row, &record(o, g, ai.as_ref()), k);
+            }
+            in_batch.clear();
+            unheard.push_back(sealed.ack);
+            while unheard.len() > ack_lag {
+                if let Some(ack) = unheard.pop_front() {
+                    builder.acknowledge(ack);
+                }
+            }
         }
     }
 
