@@ -1064,10 +1064,15 @@ impl Outbox {
         // A batch's list is runs too, as [`Outbox::refill_abandoned`] made it.
         let mut rest = carried;
         while let Some((&first, tail)) = rest.split_first() {
+            // How many follow `first` one apart (a host's spool may hand
+            // back any numbers, u64::MAX among them).
             let len = tail
                 .iter()
-                .zip(first..)
-                .take_while(|(s, next)| **s == next.saturating_add(1))
+                .scan(first, |prev, &s| {
+                    let next = prev.checked_add(1).filter(|&n| n == s)?;
+                    *prev = next;
+                    Some(())
+                })
                 .count();
             let last = tail.get(len.saturating_sub(1)).filter(|_| len > 0);
             self.note_run(first, last.copied().unwrap_or(first));
@@ -1825,6 +1830,30 @@ mod tests {
         let sequences = o.builder.next_sequence() - 1;
         assert_eq!(seen.len() as u64, sequences, "every sequence accounted for");
         assert!(seen.values().all(|&n| n == 1), "each once");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn sequences_a_spool_hands_back_are_taken_whatever_they_are() {
+        let mut o = outbox(limits());
+        let odd = [u64::MAX - 1, u64::MAX, 3, 4, 9, u64::MAX];
+        for round in 0..3 {
+            let carried = Drops {
+                abandoned: odd.to_vec(),
+                ..Drops::default()
+            };
+            o.spill_lost(Some(1_000 + round), 0, &carried);
+        }
+        // Past what a batch reports, into runs, and out again.
+        for i in 0..400 {
+            o.note_abandoned(10_000 + 2 * i, &odd);
+        }
+        let mut reported = 0;
+        while o.drops != Drops::default() {
+            reported += o.drops.abandoned.len();
+            o.drops = Drops::default();
+            o.refill_abandoned();
+        }
+        assert_eq!(reported, 3 * 7 + 400 * 7);
     }
 
     #[wasm_bindgen_test(unsupported = test)]

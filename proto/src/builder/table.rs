@@ -266,11 +266,14 @@ impl Kept {
                 u64::MAX
             };
             match usize::try_from(dropped) {
-                Ok(n) if n <= self.bytes.len() => {
+                Ok(n) if n < self.bytes.len() => {
                     self.bytes.drain(..n);
                 }
                 _ => {
-                    self.bytes.clear();
+                    // Given back: the dictionary's memory counts it, and
+                    // an outage's worth held after it could start a
+                    // generation the collector did not need.
+                    self.bytes = Vec::new();
                     self.ids.1 = from.saturating_sub(1);
                 }
             }
