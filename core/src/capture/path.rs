@@ -130,17 +130,24 @@ fn generic_template_into(path: &str, out: &mut String) {
         out.push('/');
     }
     let len = path.len();
+    let marks = Marks::of(path.as_bytes());
     // `path[copied..]` is not yet in `out`; `start` is the segment's.
     let mut copied = 0;
     let mut start = 0;
-    // Segments found by a byte scan: `split('/')` searched with memchr,
-    // whose setup cost more than the few bytes of a segment.
     for i in 0.. {
-        let rest = path.as_bytes().get(start..).unwrap_or_default();
-        let end = rest
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(len, |at| start.saturating_add(at));
+        let end = match &marks {
+            Some(marks) => marks.slash_from(start),
+            // Segments found by a byte scan: `split('/')` searched with
+            // memchr, whose setup cost more than the few bytes of a segment.
+            None => path
+                .as_bytes()
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&b| b == b'/')
+                .map(|at| start.saturating_add(at)),
+        }
+        .unwrap_or(len);
         if i > MAX_SEGMENTS {
             // Up to the slash before this segment.
             push_run(out, path, copied, start.saturating_sub(1));
@@ -148,7 +155,11 @@ fn generic_template_into(path: &str, out: &mut String) {
             copied = len;
             break;
         }
-        if is_identifier(path.get(start..end).unwrap_or_default()) {
+        let identifier = match &marks {
+            Some(marks) if end.saturating_sub(start) < Marks::SHORT => marks.digits(start, end),
+            _ => is_identifier(path.get(start..end).unwrap_or_default()),
+        };
+        if identifier {
             push_run(out, path, copied, start);
             out.push_str("{id}");
             copied = end;
@@ -161,6 +172,93 @@ fn generic_template_into(path: &str, out: &mut String) {
     push_run(out, path, copied, len);
     if out.is_empty() {
         out.push('/');
+    }
+}
+
+/// Where a path of at most 64 bytes has slashes and digits, a bit a byte:
+/// each segment's end and whether it is a number are then a shift and a
+/// mask, where the scan went a byte at a time, once for the segment's end
+/// and again for its digits. With Wasm SIMD the marks take a few
+/// instructions for sixteen bytes.
+struct Marks {
+    slash: u64,
+    digit: u64,
+}
+
+impl Marks {
+    /// Below this length a segment is an identifier only as a number: a
+    /// UUID, a hex string and a token are all longer.
+    const SHORT: usize = 16;
+
+    /// The marks of `path`; `None` past 64 bytes.
+    fn of(path: &[u8]) -> Option<Marks> {
+        if path.len() > 64 {
+            return None;
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(last) = path.last_chunk::<16>() {
+            return Some(Marks::of_lanes(path, last));
+        }
+        Some(Marks::of_bytes(path))
+    }
+
+    /// A byte at a time, for at most 64 bytes.
+    fn of_bytes(path: &[u8]) -> Marks {
+        let mut marks = Marks { slash: 0, digit: 0 };
+        for (i, &b) in path.iter().take(64).enumerate() {
+            marks.slash |= u64::from(b == b'/') << i;
+            marks.digit |= u64::from(b.is_ascii_digit()) << i;
+        }
+        marks
+    }
+
+    /// Sixteen bytes at a time, for 16 to 64 bytes, `last` being the last
+    /// sixteen.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn of_lanes(path: &[u8], last: &[u8; 16]) -> Marks {
+        use core::arch::wasm32::{
+            u8x16_bitmask, u8x16_eq, u8x16_le, u8x16_splat, u8x16_sub, v128, v128_load,
+        };
+        let (slash, zero, nine) = (u8x16_splat(b'/'), u8x16_splat(b'0'), u8x16_splat(9));
+        let lanes = |chunk: &[u8; 16]| {
+            // SAFETY: `chunk` is sixteen readable bytes, and `v128_load`
+            // reads exactly those, at any alignment.
+            #[allow(unsafe_code)]
+            let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+            (
+                u64::from(u8x16_bitmask(u8x16_eq(v, slash))),
+                u64::from(u8x16_bitmask(u8x16_le(u8x16_sub(v, zero), nine))),
+            )
+        };
+        let mut marks = Marks { slash: 0, digit: 0 };
+        let (chunks, _) = path.as_chunks::<16>();
+        for (i, chunk) in chunks.iter().take(4).enumerate() {
+            let (s, d) = lanes(chunk);
+            marks.slash |= s << (i.wrapping_mul(16) & 63);
+            marks.digit |= d << (i.wrapping_mul(16) & 63);
+        }
+        // The last sixteen overlap what the whole chunks marked; or-ing
+        // the same bits again is harmless.
+        let at = path.len().wrapping_sub(16) & 63;
+        let (s, d) = lanes(last);
+        marks.slash |= s << at;
+        marks.digit |= d << at;
+        marks
+    }
+
+    /// The first slash at or after `start`.
+    #[inline]
+    fn slash_from(&self, start: usize) -> Option<usize> {
+        let rest = self.slash.checked_shr(start as u32).unwrap_or(0);
+        (rest != 0).then(|| start.wrapping_add(rest.trailing_zeros() as usize))
+    }
+
+    /// Whether `start..end`, shorter than [`Marks::SHORT`], is a number.
+    #[inline]
+    fn digits(&self, start: usize, end: usize) -> bool {
+        let n = end.wrapping_sub(start);
+        let want = (1u64 << (n & 15)).wrapping_sub(1);
+        n > 0 && self.digit.checked_shr(start as u32).unwrap_or(0) & want == want
     }
 }
 
@@ -287,6 +385,73 @@ mod tests {
         }
         for path in &paths {
             assert_eq!(generic_template(path), by_segments(path), "{path:?}");
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn marks_agree_with_the_bytes_at_every_length() {
+        // Every byte of the alphabet at every position of every length up
+        // to 64, on a background of letters and of digits: the lanes (in
+        // Wasm) must mark what a byte at a time marks.
+        for len in 0..=64usize {
+            for background in [b'a', b'7'] {
+                for at in 0..len {
+                    for b in [b'/', b'0', b'9', b'/' - 1, b'9' + 1, b'a', 0x80, 0xff, 0] {
+                        let mut path = vec![background; len];
+                        path[at] = b;
+                        let marks = Marks::of(&path).unwrap();
+                        let bytes = Marks::of_bytes(&path);
+                        assert_eq!((marks.slash, marks.digit), (bytes.slash, bytes.digit));
+                        let want_digit = path
+                            .iter()
+                            .enumerate()
+                            .fold(0u64, |m, (i, c)| m | u64::from(c.is_ascii_digit()) << i);
+                        assert_eq!(marks.digit, want_digit, "{path:?}");
+                    }
+                }
+            }
+        }
+        assert!(Marks::of(&[b'/'; 65]).is_none());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn templates_by_marks_are_those_of_the_segments() {
+        // Paths up to 70 bytes from slashes, digits, letters and a
+        // two-byte character, so that segments of every length up to and
+        // past sixteen, numbers and not, end at every offset.
+        let pieces = [
+            "/",
+            "/",
+            "1",
+            "2",
+            "9",
+            "a",
+            "z",
+            "-",
+            "é",
+            "/0",
+            "/12345678",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut path = String::new();
+            let target = (state % 71) as usize;
+            while path.len() < target {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                path.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            assert_eq!(generic_template(&path), by_segments(&path), "{path:?}");
+        }
+        for n in 1..=20 {
+            let digits = "3".repeat(n);
+            assert_eq!(generic_template(&format!("/a/{digits}/b")), "/a/{id}/b");
+            let hex = "ab".repeat(n);
+            assert_eq!(
+                generic_template(&format!("/a/{hex}")),
+                by_segments(&format!("/a/{hex}")),
+            );
         }
     }
 
