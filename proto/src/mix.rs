@@ -584,6 +584,31 @@ impl Mix {
         &self.routes
     }
 
+    /// `req`'s path as its client sends it (no query): each `{id}` of the
+    /// template a number of one of that client's resources, from 1,000 to
+    /// 9,999,999. Production's paths carry many ids per template, not one,
+    /// so that a cost that depends on the raw path (a cache of templates
+    /// by path, say) shows here as it would there.
+    pub fn raw_path(&self, req: &Request) -> String {
+        let template = self
+            .routes
+            .get(req.route)
+            .and_then(|r| r.paths.get(req.path))
+            .map_or("/", String::as_str);
+        let mut out = String::with_capacity(template.len() + 8);
+        for (k, part) in template.split("{id}").enumerate() {
+            if k > 0 {
+                let seed = (req.address as u64)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add((req.route as u64) << 8 | k as u64);
+                let mixed = (seed ^ seed >> 31).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                out.push_str(&(1000 + (mixed ^ mixed >> 29) % 9_999_000).to_string());
+            }
+            out.push_str(part);
+        }
+        out
+    }
+
     /// The consumers.
     pub fn consumers(&self) -> &[ConsumerSpec] {
         &self.consumers
@@ -940,6 +965,47 @@ fn consumer(rng: &mut ChaCha8Rng, i: usize, addresses: usize) -> ConsumerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_paths_fill_their_templates_with_many_ids() {
+        let mut mix = Mix::reference();
+        let requests = mix.take_requests(20_000);
+        let mut by_template: std::collections::HashMap<
+            &str,
+            (usize, std::collections::HashSet<String>),
+        > = Default::default();
+        for r in &requests {
+            let template = mix.routes()[r.route].paths[r.path].as_str();
+            let raw = mix.raw_path(r);
+            // Each {id} a number of four to seven digits, the rest as is.
+            let mut rest = raw.as_str();
+            for (k, part) in template.split("{id}").enumerate() {
+                if k > 0 {
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    assert!((4..=7).contains(&digits), "{raw} for {template}");
+                    rest = &rest[digits..];
+                }
+                rest = rest
+                    .strip_prefix(part)
+                    .unwrap_or_else(|| panic!("{raw} for {template}"));
+            }
+            assert!(rest.is_empty(), "{raw} for {template}");
+            let (sent, raws) = by_template.entry(template).or_default();
+            *sent += 1;
+            raws.insert(raw);
+        }
+        // A template with an id comes with many of them, not one: most of
+        // its requests (from 2,000 clients) name a path of their own.
+        for (template, (sent, raws)) in &by_template {
+            if template.contains("{id}") {
+                assert!(
+                    raws.len() * 2 > *sent,
+                    "{template}: {} paths in {sent}",
+                    raws.len()
+                );
+            }
+        }
+    }
 
     #[test]
     fn same_seed_same_traffic_and_the_shares_match_the_docs() {

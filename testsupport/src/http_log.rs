@@ -162,7 +162,7 @@ const WS: &str = "f381e34e-5c25-4e65-b91b-3c0a86cfc393";
 pub fn entry(mix: &Mix, r: &Request) -> Entry {
     let route = &mix.routes()[r.route];
     let host = mix.hosts().nth(r.host).unwrap_or("api.example.com");
-    let path = route.paths[r.path].replace("{id}", "8412");
+    let path = mix.raw_path(r);
     let request_id = r
         .request_id
         .clone()

@@ -133,8 +133,7 @@ pub fn ai_section(ai: &AiRef<'_>) -> serde_json::Value {
 pub fn kong_request(mix: &Mix, req: &mix::Request, profile: Profile) -> (Request, OwnedRow) {
     let route = &mix.routes()[req.route];
     let host = mix.hosts().nth(req.host).unwrap();
-    let template = &route.paths[req.path];
-    let path = template.replace("{id}", &(1000 + req.path * 7 + req.route).to_string());
+    let path = mix.raw_path(req);
     let method = method_name(route.method).unwrap();
     let mut r = Request::new(method, &format!("{path}?page=2&token=query-secret"))
         .header("host", host)
@@ -217,7 +216,7 @@ pub fn kong_request(mix: &Mix, req: &mix::Request, profile: Profile) -> (Request
         workspace: Some(route.workspace.to_string()),
         method: Some(method.to_string()),
         host: Some(host.to_string()),
-        path: Some(template.clone()),
+        path: Some(route.paths[req.path].clone()),
         status: Some(req.status),
         response_source: source_name(req.source),
         latency_total_us: req.total_us,
